@@ -1,0 +1,1 @@
+//! attio-auth-backend (being written).

@@ -1,0 +1,2 @@
+//! The `attio-auth` command (being written).
+fn main() {}

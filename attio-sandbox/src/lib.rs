@@ -1,0 +1,1 @@
+//! attio-sandbox (being written).

@@ -1,0 +1,1 @@
+//! attio-auth-plugin (being written).

@@ -1,0 +1,1 @@
+//! attio-auth-generator (being written).

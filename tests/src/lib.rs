@@ -1,0 +1,1 @@
+//! attio-auth-tests (being written).
