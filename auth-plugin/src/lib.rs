@@ -1,1 +1,4 @@
-//! attio-auth-plugin (being written).
+//! attio-auth-plugin: the Attio integration a customer mounts in their own axum auth server.
+#![deny(missing_docs)]
+
+pub mod sync;
