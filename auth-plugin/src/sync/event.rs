@@ -1,0 +1,226 @@
+//! Outbound sync events: an auth row (a JSON map with Better Auth field names) turned by
+//! its adapter into the original's envelope `{event, data, timestamp, adapter}` plus `id`
+//! (the idempotency key) and `origin`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::adapter::{AttributeType, FieldSource, ModelAdapter};
+
+/// What happened to the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// The row was created.
+    Create,
+    /// The row was changed.
+    Update,
+    /// The row was deleted.
+    Delete,
+}
+
+/// Where a change came from. The backend never writes an `attio` change back to Attio
+/// (no sync loops) but still learns of it (e.g. the id of a user created from Attio).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Made in the auth server.
+    #[default]
+    Auth,
+    /// Applied from an Attio webhook.
+    Attio,
+}
+
+/// `adapter` part of the envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventAdapter {
+    /// Better Auth model name.
+    pub better_auth_model: String,
+    /// Attio object slug.
+    pub attio_object: String,
+    /// Schema of every attribute in `data`.
+    pub attio_schema: Map<String, Value>,
+}
+
+/// One sync event, as sent to the backend (same JSON as `shared::sync::SyncEvent`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboundEvent {
+    /// Event id: the idempotency key (`evt_` + random).
+    pub id: String,
+    /// `create`, `update` or `delete`.
+    pub event: EventKind,
+    /// Attio attribute slug -> plain value; `record_id` (the row's `attioId`, or null);
+    /// a delete carries `{"_deleted": true, <id attribute>: id}` only.
+    pub data: Map<String, Value>,
+    /// When the event was made (ISO-8601 with milliseconds, UTC).
+    pub timestamp: String,
+    /// The adapter that made it.
+    pub adapter: EventAdapter,
+    /// Where the change came from.
+    pub origin: Origin,
+}
+
+/// A fresh event id.
+pub fn new_event_id() -> String {
+    format!("evt_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Now, formatted as the original's timestamps (`2026-11-23T08:49:05.778Z`).
+pub fn now_iso() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    now.format(&format)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+/// The auth value converted for Attio: SQLite booleans (0/1) become JSON booleans.
+fn outbound_value(kind: AttributeType, value: Option<&Value>) -> Value {
+    let value = value.cloned().unwrap_or(Value::Null);
+    match (kind, &value) {
+        (AttributeType::Checkbox, Value::Number(n)) => Value::Bool(n.as_i64() != Some(0)),
+        (AttributeType::Checkbox, Value::String(s)) => {
+            Value::Bool(matches!(s.as_str(), "1" | "true"))
+        }
+        _ => value,
+    }
+}
+
+impl ModelAdapter {
+    /// The `data` of an event about `row` (Better Auth field names -> Attio slugs), with
+    /// only the fields whose direction sends them to Attio.
+    pub fn to_attio_data(&self, kind: EventKind, row: &Map<String, Value>) -> Map<String, Value> {
+        let mut data = Map::new();
+        if kind == EventKind::Delete {
+            data.insert("_deleted".into(), Value::Bool(true));
+            data.insert(
+                self.id_attribute.clone(),
+                row.get("id").cloned().unwrap_or(Value::Null),
+            );
+            return data;
+        }
+        data.insert(
+            "record_id".into(),
+            row.get("attioId")
+                .or_else(|| row.get("attio_id"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
+        for field in self.fields.iter().filter(|f| f.direction.to_attio()) {
+            let value = match &field.source {
+                FieldSource::Column(c) => outbound_value(field.schema.kind, row.get(c)),
+                FieldSource::References { key, target_object } => Value::Array(
+                    row.get(key)
+                        .and_then(Value::as_array)
+                        .map(|ids| {
+                            ids.iter()
+                                .filter_map(Value::as_str)
+                                .map(|id| {
+                                    serde_json::json!({
+                                        "target_record_id": id,
+                                        "target_object": target_object,
+                                    })
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                ),
+            };
+            data.insert(field.attribute.clone(), value);
+        }
+        data
+    }
+
+    /// A complete event about `row`.
+    pub fn event(
+        &self,
+        kind: EventKind,
+        row: &Map<String, Value>,
+        origin: Origin,
+    ) -> OutboundEvent {
+        OutboundEvent {
+            id: new_event_id(),
+            event: kind,
+            data: self.to_attio_data(kind, row),
+            timestamp: now_iso(),
+            adapter: EventAdapter {
+                better_auth_model: self.better_auth_model.clone(),
+                attio_object: self.attio_object.clone(),
+                attio_schema: self.attio_schema(),
+            },
+            origin,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn sink_events() -> Vec<Value> {
+        let text = include_str!("testdata/sink-events.json");
+        let v: Value = serde_json::from_str(text).unwrap();
+        v.as_array().unwrap().clone()
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn user_event_matches_the_originals() {
+        // Bob as stored by SQLite (booleans 0/1), after the sign-up of the transcripts.
+        let row = obj(json!({
+            "id": "kJIzb0Qzh4UnyO9rXS76FZETpOwlJ8it", "name": "Bob Member",
+            "email": "bob@example.com", "emailVerified": 0, "image": null,
+            "role": "user", "banned": 0, "attioId": null,
+        }));
+        let ev = ModelAdapter::user().event(EventKind::Create, &row, Origin::Auth);
+        let ours = serde_json::to_value(&ev).unwrap();
+        let theirs = &sink_events()[1];
+        assert_eq!(ours["event"], theirs["event"]);
+        assert_eq!(ours["data"], theirs["data"]);
+        assert_eq!(ours["adapter"], theirs["adapter"]);
+        assert_eq!(ours["origin"], "auth");
+        assert!(ours["id"].as_str().unwrap().starts_with("evt_"));
+        assert_eq!(
+            ours["timestamp"].as_str().unwrap().len(),
+            theirs["timestamp"].as_str().unwrap().len()
+        );
+        // role and ban state are not part of the default adapter's data
+        assert!(ours["data"].get("role").is_none());
+    }
+
+    #[test]
+    fn organization_event_carries_member_references() {
+        let row = obj(json!({
+            "id": "X0edpkithN6KJn3YFEZsfZ1jRMI75vLw", "name": "Acme (Attio)", "slug": "acme",
+            "logo": "https://example.com/acme.png", "attioId": "cccccccc-0000-4000-8000-00000000acme",
+            "memberAttioIds": ["aaaaaaaa-0000-4000-8000-00000000a11c", "bbbbbbbb-0000-4000-8000-0000000000b0"],
+        }));
+        let ev = ModelAdapter::organization().event(EventKind::Update, &row, Origin::Attio);
+        let ours = serde_json::to_value(&ev).unwrap();
+        let theirs = sink_events()
+            .into_iter()
+            .find(|e| e["data"]["workspace_id"] == "X0edpkithN6KJn3YFEZsfZ1jRMI75vLw")
+            .unwrap();
+        assert_eq!(ours["data"], theirs["data"]);
+        assert_eq!(ours["adapter"], theirs["adapter"]);
+        assert_eq!(ours["origin"], "attio");
+    }
+
+    #[test]
+    fn delete_event_is_the_originals() {
+        let row = obj(json!({"id": "GYWw3FZ1V4Cg2R6wg7SWzka4BroES73F", "name": "Gina"}));
+        let ev = ModelAdapter::user().event(EventKind::Delete, &row, Origin::Auth);
+        let theirs = sink_events()
+            .into_iter()
+            .find(|e| e["event"] == "delete")
+            .unwrap();
+        assert_eq!(Value::Object(ev.data), theirs["data"]);
+    }
+}
