@@ -8,8 +8,7 @@
 //! the original, anyone who could edit a CRM record could change a login email and mark it
 //! verified, which is an account takeover.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use attio_auth_shared::sync::AttioSchema;
 
 /// Auth fields that are never written from Attio unless an adapter field says
 /// [`FieldMapping::allow_identity_write`]. Matched on the Better Auth field name, in both
@@ -35,147 +34,17 @@ pub fn is_protected_field(auth_field: &str) -> bool {
     PROTECTED_FIELDS.contains(&auth_field)
 }
 
-/// Which way a field flows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Direction {
-    /// Auth server -> Attio only: Attio edits to it are ignored.
-    ToAttio,
-    /// Attio -> auth server only: never sent in events.
-    FromAttio,
-    /// Both ways.
-    Both,
-}
+pub use attio_auth_shared::sync::{AttributeType, Direction, FieldConfig, FieldSchema};
 
-impl Direction {
-    /// Whether the field is sent to Attio in events.
-    pub fn to_attio(self) -> bool {
-        matches!(self, Self::ToAttio | Self::Both)
-    }
-    /// Whether an Attio value may be written to the auth database (subject to protection).
-    pub fn from_attio(self) -> bool {
-        matches!(self, Self::FromAttio | Self::Both)
-    }
-}
-
-/// Attio attribute types (the `type` of an attribute in Attio's API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AttributeType {
-    /// Free text.
-    Text,
-    /// A number.
-    Number,
-    /// A boolean.
-    Checkbox,
-    /// A money amount.
-    Currency,
-    /// A calendar date (`YYYY-MM-DD`).
-    Date,
-    /// An instant (ISO-8601).
-    Timestamp,
-    /// 0..5 stars.
-    Rating,
-    /// A status of a pipeline.
-    Status,
-    /// One (or several) options.
-    Select,
-    /// Reference(s) to other records.
-    RecordReference,
-    /// Reference to a workspace member or other actor.
-    ActorReference,
-    /// An address.
-    Location,
-    /// A web domain.
-    Domain,
-    /// An email address.
-    EmailAddress,
-    /// A phone number.
-    PhoneNumber,
-    /// A person's name.
-    PersonalName,
-}
-
-/// Extra configuration of an attribute (record references, currency).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AttributeConfig {
-    /// Objects a record-reference attribute may point to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_objects: Option<Vec<String>>,
-    /// Currency code of a currency attribute.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_currency_code: Option<String>,
-}
-
-/// The schema of one Attio attribute, as sent in `adapter.attioSchema` so that the backend
-/// can create missing attributes. Shape and field names are the original's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttributeSchema {
-    /// Attio attribute type.
-    #[serde(rename = "type")]
-    pub kind: AttributeType,
-    /// Title shown in Attio.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    /// Description shown in Attio.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// Unique across records (usable for assert/upsert).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub is_unique: bool,
-    /// Required on every record.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub is_required: bool,
-    /// Holds several values.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub is_multiselect: bool,
-    /// Type-specific configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<AttributeConfig>,
-}
-
-impl AttributeSchema {
-    /// A schema of the given type and title.
-    pub fn new(kind: AttributeType, title: impl Into<String>) -> Self {
-        Self {
-            kind,
-            title: Some(title.into()),
-            description: None,
-            is_unique: false,
-            is_required: false,
-            is_multiselect: false,
-            config: None,
-        }
-    }
-    /// Sets the description.
-    pub fn description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
-    /// Marks the attribute unique.
-    pub fn unique(mut self) -> Self {
-        self.is_unique = true;
-        self
-    }
-    /// Marks the attribute required.
-    pub fn required(mut self) -> Self {
-        self.is_required = true;
-        self
-    }
-    /// Marks the attribute multi-valued.
-    pub fn multiselect(mut self) -> Self {
-        self.is_multiselect = true;
-        self
-    }
-    /// A multi-valued record reference to `object`.
-    pub fn references(title: impl Into<String>, object: impl Into<String>) -> Self {
-        let mut s = Self::new(AttributeType::RecordReference, title).multiselect();
-        s.config = Some(AttributeConfig {
-            allowed_objects: Some(vec![object.into()]),
-            default_currency_code: None,
-        });
-        s
-    }
+/// A multi-valued record-reference schema pointing at `object`.
+pub fn references_schema(title: &str, description: &str, object: &str) -> FieldSchema {
+    let mut s = FieldSchema::new(AttributeType::RecordReference, title, description);
+    s.is_multiselect = Some(true);
+    s.config = Some(FieldConfig {
+        allowed_objects: Some(vec![object.to_owned()]),
+        ..FieldConfig::default()
+    });
+    s
 }
 
 /// Where a field's auth-side value lives.
@@ -203,7 +72,7 @@ pub struct FieldMapping {
     /// The auth-side source.
     pub source: FieldSource,
     /// The attribute's schema (sent in events).
-    pub schema: AttributeSchema,
+    pub schema: FieldSchema,
     /// Which way values flow.
     pub direction: Direction,
     /// Lets Attio write this field even though it is an identity/security field.
@@ -216,7 +85,7 @@ impl FieldMapping {
     pub fn column(
         attribute: impl Into<String>,
         auth_field: impl Into<String>,
-        schema: AttributeSchema,
+        schema: FieldSchema,
     ) -> Self {
         Self {
             attribute: attribute.into(),
@@ -231,7 +100,7 @@ impl FieldMapping {
         attribute: impl Into<String>,
         key: impl Into<String>,
         target_object: impl Into<String>,
-        schema: AttributeSchema,
+        schema: FieldSchema,
     ) -> Self {
         Self {
             attribute: attribute.into(),
@@ -263,7 +132,7 @@ impl FieldMapping {
     }
     /// Whether an Attio value of this field may be written to the auth database.
     pub fn writable_from_attio(&self) -> bool {
-        if !self.direction.from_attio() {
+        if !self.direction.writes_to_auth() {
             return false;
         }
         match self.auth_field() {
@@ -311,7 +180,7 @@ impl ModelAdapter {
         better_auth_model: impl Into<String>,
         attio_object: impl Into<String>,
         id_attribute: impl Into<String>,
-        id_schema: AttributeSchema,
+        id_schema: FieldSchema,
     ) -> Self {
         let id_attribute = id_attribute.into();
         Self {
@@ -319,7 +188,7 @@ impl ModelAdapter {
             attio_object: attio_object.into(),
             fields: vec![
                 FieldMapping::column(id_attribute.clone(), "id", id_schema)
-                    .direction(Direction::ToAttio),
+                    .direction(Direction::AuthToAttio),
             ],
             id_attribute,
             on_missing: OnMissing::Create,
@@ -334,29 +203,34 @@ impl ModelAdapter {
             "user",
             "users",
             "user_id",
-            AttributeSchema::new(AttributeType::Text, "User ID")
-                .description("Better Auth user ID")
+            FieldSchema::new(AttributeType::Text, "User ID", "Better Auth user ID")
                 .unique()
                 .required(),
         );
         a.fields.push(FieldMapping::column(
             "primary_email_address",
             "email",
-            AttributeSchema::new(AttributeType::EmailAddress, "Primary Email")
-                .description("User's primary email address")
-                .unique()
-                .required(),
+            FieldSchema::new(
+                AttributeType::EmailAddress,
+                "Primary Email",
+                "User's primary email address",
+            )
+            .unique()
+            .required(),
         ));
         a.fields.push(FieldMapping::column(
             "name",
             "name",
-            AttributeSchema::new(AttributeType::Text, "Name").description("User's display name"),
+            FieldSchema::new(AttributeType::Text, "Name", "User's display name"),
         ));
         a.fields.push(FieldMapping::column(
             "email_verified",
             "emailVerified",
-            AttributeSchema::new(AttributeType::Checkbox, "Email Verified")
-                .description("Whether the user's email has been verified"),
+            FieldSchema::new(
+                AttributeType::Checkbox,
+                "Email Verified",
+                "Whether the user's email has been verified",
+            ),
         ));
         a.required_on_create = vec!["email".into()];
         a
@@ -369,33 +243,43 @@ impl ModelAdapter {
             "organization",
             "workspaces",
             "workspace_id",
-            AttributeSchema::new(AttributeType::Text, "Workspace ID")
-                .description("Better Auth organization ID")
-                .unique()
-                .required(),
+            FieldSchema::new(
+                AttributeType::Text,
+                "Workspace ID",
+                "Better Auth organization ID",
+            )
+            .unique()
+            .required(),
         );
         a.fields.push(FieldMapping::column(
             "name",
             "name",
-            AttributeSchema::new(AttributeType::Text, "Name")
-                .description("Organization name")
-                .required(),
+            FieldSchema::new(AttributeType::Text, "Name", "Organization name").required(),
         ));
         a.fields.push(FieldMapping::column(
             "slug",
             "slug",
-            AttributeSchema::new(AttributeType::Text, "Slug")
-                .description("URL-friendly organization identifier")
-                .unique(),
+            FieldSchema::new(
+                AttributeType::Text,
+                "Slug",
+                "URL-friendly organization identifier",
+            )
+            .unique(),
         ));
         a.fields.push(FieldMapping::column(
             "avatar_url",
             "logo",
-            AttributeSchema::new(AttributeType::Text, "Avatar URL")
-                .description("Organization logo/avatar image URL"),
+            FieldSchema::new(
+                AttributeType::Text,
+                "Avatar URL",
+                "Organization logo/avatar image URL",
+            ),
         ));
-        let users = AttributeSchema::references("Users", "users")
-            .description("Users who are members of this organization");
+        let users = references_schema(
+            "Users",
+            "Users who are members of this organization",
+            "users",
+        );
         a.fields.push(FieldMapping::references(
             "users",
             MEMBER_ATTIO_IDS,
@@ -431,15 +315,11 @@ impl ModelAdapter {
     }
 
     /// `adapter.attioSchema` of the events: every field sent to Attio.
-    pub fn attio_schema(&self) -> Map<String, Value> {
+    pub fn attio_schema(&self) -> AttioSchema {
         self.fields
             .iter()
-            .filter(|f| f.direction.to_attio())
-            .filter_map(|f| {
-                serde_json::to_value(&f.schema)
-                    .ok()
-                    .map(|v| (f.attribute.clone(), v))
-            })
+            .filter(|f| f.direction.writes_to_attio())
+            .map(|f| (f.attribute.clone(), f.schema.clone()))
             .collect()
     }
 }
@@ -495,7 +375,7 @@ impl Adapters {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn sink_schema(model: &str) -> Value {
         let text = include_str!("testdata/sink-events.json");
@@ -512,13 +392,13 @@ mod tests {
 
     #[test]
     fn default_user_schema_is_the_originals() {
-        let ours = Value::Object(ModelAdapter::user().attio_schema());
+        let ours = serde_json::to_value(ModelAdapter::user().attio_schema()).unwrap();
         assert_eq!(ours, sink_schema("user"));
     }
 
     #[test]
     fn default_organization_schema_is_the_originals() {
-        let ours = Value::Object(ModelAdapter::organization().attio_schema());
+        let ours = serde_json::to_value(ModelAdapter::organization().attio_schema()).unwrap();
         assert_eq!(ours, sink_schema("organization"));
     }
 
@@ -544,7 +424,7 @@ mod tests {
             .field("name")
             .unwrap()
             .clone()
-            .direction(Direction::ToAttio);
+            .direction(Direction::AuthToAttio);
         assert!(!to_attio_only.writable_from_attio());
     }
 
@@ -554,9 +434,9 @@ mod tests {
             FieldMapping::column(
                 "plan",
                 "plan",
-                AttributeSchema::new(AttributeType::Text, "Plan"),
+                FieldSchema::new(AttributeType::Text, "Plan", "Billing plan"),
             )
-            .direction(Direction::FromAttio),
+            .direction(Direction::AttioToAuth),
         );
         let schema = user.attio_schema();
         assert!(
@@ -567,7 +447,7 @@ mod tests {
             "project",
             "projects",
             "project_id",
-            AttributeSchema::new(AttributeType::Text, "Project ID").unique(),
+            FieldSchema::new(AttributeType::Text, "Project ID", "Project").unique(),
         ));
         assert_eq!(
             adapters.for_object("projects").unwrap().better_auth_model,
@@ -576,7 +456,7 @@ mod tests {
         assert!(adapters.for_model("user").unwrap().field("plan").is_some());
         assert_eq!(
             serde_json::to_value(adapters.for_object("projects").unwrap().attio_schema()).unwrap(),
-            json!({"project_id": {"type": "text", "title": "Project ID", "is_unique": true}})
+            json!({"project_id": {"type": "text", "title": "Project ID", "description": "Project", "is_unique": true}})
         );
     }
 }

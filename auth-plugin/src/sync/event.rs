@@ -1,65 +1,14 @@
 //! Outbound sync events: an auth row (a JSON map with Better Auth field names) turned by
-//! its adapter into the original's envelope `{event, data, timestamp, adapter}` plus `id`
+//! its adapter into the original's envelope ([`SyncEvent`], shared with the backend) `{event, data, timestamp, adapter}` plus `id`
 //! (the idempotency key) and `origin`.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use attio_auth_shared::sync::{
+    AdapterInfo, Origin, SyncData, SyncEvent, SyncEventKind as EventKind,
+};
+
 use super::adapter::{AttributeType, FieldSource, ModelAdapter};
-
-/// What happened to the row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EventKind {
-    /// The row was created.
-    Create,
-    /// The row was changed.
-    Update,
-    /// The row was deleted.
-    Delete,
-}
-
-/// Where a change came from. The backend never writes an `attio` change back to Attio
-/// (no sync loops) but still learns of it (e.g. the id of a user created from Attio).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    /// Made in the auth server.
-    #[default]
-    Auth,
-    /// Applied from an Attio webhook.
-    Attio,
-}
-
-/// `adapter` part of the envelope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventAdapter {
-    /// Better Auth model name.
-    pub better_auth_model: String,
-    /// Attio object slug.
-    pub attio_object: String,
-    /// Schema of every attribute in `data`.
-    pub attio_schema: Map<String, Value>,
-}
-
-/// One sync event, as sent to the backend (same JSON as `shared::sync::SyncEvent`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboundEvent {
-    /// Event id: the idempotency key (`evt_` + random).
-    pub id: String,
-    /// `create`, `update` or `delete`.
-    pub event: EventKind,
-    /// Attio attribute slug -> plain value; `record_id` (the row's `attioId`, or null);
-    /// a delete carries `{"_deleted": true, <id attribute>: id}` only.
-    pub data: Map<String, Value>,
-    /// When the event was made (ISO-8601 with milliseconds, UTC).
-    pub timestamp: String,
-    /// The adapter that made it.
-    pub adapter: EventAdapter,
-    /// Where the change came from.
-    pub origin: Origin,
-}
 
 /// A fresh event id.
 pub fn new_event_id() -> String {
@@ -77,7 +26,7 @@ pub fn now_iso() -> String {
 }
 
 /// The auth value converted for Attio: SQLite booleans (0/1) become JSON booleans.
-fn outbound_value(kind: AttributeType, value: Option<&Value>) -> Value {
+fn outbound_value(kind: &AttributeType, value: Option<&Value>) -> Value {
     let value = value.cloned().unwrap_or(Value::Null);
     match (kind, &value) {
         (AttributeType::Checkbox, Value::Number(n)) => Value::Bool(n.as_i64() != Some(0)),
@@ -108,9 +57,9 @@ impl ModelAdapter {
                 .cloned()
                 .unwrap_or(Value::Null),
         );
-        for field in self.fields.iter().filter(|f| f.direction.to_attio()) {
+        for field in self.fields.iter().filter(|f| f.direction.writes_to_attio()) {
             let value = match &field.source {
-                FieldSource::Column(c) => outbound_value(field.schema.kind, row.get(c)),
+                FieldSource::Column(c) => outbound_value(&field.schema.attribute_type, row.get(c)),
                 FieldSource::References { key, target_object } => Value::Array(
                     row.get(key)
                         .and_then(Value::as_array)
@@ -134,23 +83,24 @@ impl ModelAdapter {
     }
 
     /// A complete event about `row`.
-    pub fn event(
-        &self,
-        kind: EventKind,
-        row: &Map<String, Value>,
-        origin: Origin,
-    ) -> OutboundEvent {
-        OutboundEvent {
-            id: new_event_id(),
+    pub fn event(&self, kind: EventKind, row: &Map<String, Value>, origin: Origin) -> SyncEvent {
+        SyncEvent {
+            id: Some(new_event_id()),
             event: kind,
-            data: self.to_attio_data(kind, row),
+            data: SyncData(self.to_attio_data(kind, row)),
             timestamp: now_iso(),
-            adapter: EventAdapter {
-                better_auth_model: self.better_auth_model.clone(),
-                attio_object: self.attio_object.clone(),
-                attio_schema: self.attio_schema(),
-            },
+            adapter: self.info(),
             origin,
+        }
+    }
+
+    /// The `adapter` part of events: model, object, schema and id attribute.
+    pub fn info(&self) -> AdapterInfo {
+        AdapterInfo {
+            better_auth_model: self.better_auth_model.clone(),
+            attio_object: self.attio_object.clone(),
+            attio_schema: self.attio_schema(),
+            id_field: Some(self.id_attribute.clone()),
         }
     }
 }
@@ -165,6 +115,13 @@ mod tests {
         let text = include_str!("testdata/sink-events.json");
         let v: Value = serde_json::from_str(text).unwrap();
         v.as_array().unwrap().clone()
+    }
+
+    /// `idField` is new (optional); the rest of `adapter` is the original's.
+    fn without_id_field(adapter: &Value) -> Value {
+        let mut a = adapter.clone();
+        a.as_object_mut().unwrap().remove("idField");
+        a
     }
 
     fn obj(v: Value) -> Map<String, Value> {
@@ -184,7 +141,8 @@ mod tests {
         let theirs = &sink_events()[1];
         assert_eq!(ours["event"], theirs["event"]);
         assert_eq!(ours["data"], theirs["data"]);
-        assert_eq!(ours["adapter"], theirs["adapter"]);
+        assert_eq!(without_id_field(&ours["adapter"]), theirs["adapter"]);
+        assert_eq!(ours["adapter"]["idField"], "user_id");
         assert_eq!(ours["origin"], "auth");
         assert!(ours["id"].as_str().unwrap().starts_with("evt_"));
         assert_eq!(
@@ -209,7 +167,7 @@ mod tests {
             .find(|e| e["data"]["workspace_id"] == "X0edpkithN6KJn3YFEZsfZ1jRMI75vLw")
             .unwrap();
         assert_eq!(ours["data"], theirs["data"]);
-        assert_eq!(ours["adapter"], theirs["adapter"]);
+        assert_eq!(without_id_field(&ours["adapter"]), theirs["adapter"]);
         assert_eq!(ours["origin"], "attio");
     }
 
@@ -221,6 +179,6 @@ mod tests {
             .into_iter()
             .find(|e| e["event"] == "delete")
             .unwrap();
-        assert_eq!(Value::Object(ev.data), theirs["data"]);
+        assert_eq!(Value::Object(ev.data.0), theirs["data"]);
     }
 }

@@ -13,6 +13,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use attio_auth_shared::sync::ReadValue;
+
 use super::adapter::{AttributeType, FieldSource, ModelAdapter, OnMissing};
 
 /// The kind of an Attio record event.
@@ -75,67 +77,21 @@ impl RecordEvent {
     }
 }
 
-/// The plain value of one Attio read-format value entry (`{"value": ..}`,
-/// `{"email_address": ..}`, `{"target_record_id": ..}`, ...).
-pub fn plain_value(entry: &Value, kind: AttributeType) -> Value {
-    let t = entry
-        .get("attribute_type")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let get = |k: &str| entry.get(k).cloned().unwrap_or(Value::Null);
-    match (t, kind) {
-        ("email-address", _) | ("", AttributeType::EmailAddress) => get("email_address"),
-        ("record-reference", _) | ("", AttributeType::RecordReference) => get("target_record_id"),
-        ("domain", _) | ("", AttributeType::Domain) => get("domain"),
-        ("phone-number", _) | ("", AttributeType::PhoneNumber) => entry
-            .get("original_phone_number")
-            .or_else(|| entry.get("phone_number"))
-            .cloned()
-            .unwrap_or(Value::Null),
-        ("personal-name", _) | ("", AttributeType::PersonalName) => get("full_name"),
-        ("select", _) | ("", AttributeType::Select) => entry
-            .pointer("/option/title")
-            .cloned()
-            .unwrap_or(Value::Null),
-        ("status", _) | ("", AttributeType::Status) => entry
-            .pointer("/status/title")
-            .cloned()
-            .unwrap_or(Value::Null),
-        ("actor-reference", _) | ("", AttributeType::ActorReference) => get("referenced_actor_id"),
-        ("currency", _) | ("", AttributeType::Currency) => get("currency_value"),
-        ("location", _) | ("", AttributeType::Location) => {
-            let mut loc = entry.as_object().cloned().unwrap_or_default();
-            for k in [
-                "active_from",
-                "active_until",
-                "created_by_actor",
-                "attribute_type",
-            ] {
-                loc.remove(k);
-            }
-            Value::Object(loc)
-        }
-        _ => get("value"),
-    }
-}
-
-/// The plain value of one attribute: its active entries (`active_until` null), the first
-/// one or null for a single-valued attribute, an array for a multiselect one.
-pub fn attribute_value(entries: &Value, kind: AttributeType, multiselect: bool) -> Value {
-    let active = entries
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|e| e.get("active_until").is_none_or(Value::is_null))
-                .map(|e| plain_value(e, kind))
-                .filter(|v| !v.is_null())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+/// The plain value of one attribute (its read-format `entries`): active values only
+/// (`active_until` null, see [`ReadValue::plain`]), the first one or null for a
+/// single-valued attribute, an array for a multiselect one. Entries that do not parse as
+/// Attio values count as no value.
+pub fn attribute_value(entries: &Value, multiselect: bool) -> Value {
+    let values: Vec<ReadValue> = serde_json::from_value(entries.clone()).unwrap_or_default();
+    let mut active = values
+        .iter()
+        .filter(|v| v.is_active())
+        .map(ReadValue::plain)
+        .filter(|v| !v.is_null());
     if multiselect {
-        Value::Array(active)
+        Value::Array(active.collect())
     } else {
-        active.into_iter().next().unwrap_or(Value::Null)
+        active.next().unwrap_or(Value::Null)
     }
 }
 
@@ -186,7 +142,7 @@ impl InboundPlan {
 
 /// Values compared the way the database stores them: SQLite booleans (0/1) equal JSON
 /// booleans, and emails are case-insensitive.
-fn same(kind: AttributeType, stored: Option<&Value>, new: &Value) -> bool {
+fn same(kind: &AttributeType, stored: Option<&Value>, new: &Value) -> bool {
     let stored = stored.unwrap_or(&Value::Null);
     match kind {
         AttributeType::Checkbox => as_bool(stored) == as_bool(new),
@@ -219,7 +175,7 @@ fn as_bool(v: &Value) -> Option<bool> {
 
 /// An Attio value as it is written to the auth database: emails trimmed and lowercased
 /// (the original kept their case, so two accounts could differ by case only).
-fn auth_value(kind: AttributeType, v: Value) -> Value {
+fn auth_value(kind: &AttributeType, v: Value) -> Value {
     match (kind, v) {
         (AttributeType::EmailAddress, Value::String(s)) => Value::String(s.trim().to_lowercase()),
         (AttributeType::Checkbox, v) => as_bool(&v).map(Value::Bool).unwrap_or(Value::Null),
@@ -270,7 +226,7 @@ impl ModelAdapter {
             .iter()
             .filter_map(|f| {
                 values.get(&f.attribute).map(|entries| {
-                    let v = attribute_value(entries, f.schema.kind, f.schema.is_multiselect);
+                    let v = attribute_value(entries, f.schema.is_multiselect == Some(true));
                     (f.attribute.clone(), v)
                 })
             })
@@ -299,13 +255,16 @@ impl ModelAdapter {
             keys.push(("id".to_owned(), id.clone()));
         }
         for f in &self.fields {
-            if f.attribute == self.id_attribute || !f.schema.is_unique {
+            if f.attribute == self.id_attribute || f.schema.is_unique != Some(true) {
                 continue;
             }
             if let (Some(col), Some(v)) = (f.auth_field(), plain.get(&f.attribute))
                 && !is_empty(v)
             {
-                keys.push((col.to_owned(), auth_value(f.schema.kind, v.clone())));
+                keys.push((
+                    col.to_owned(),
+                    auth_value(&f.schema.attribute_type, v.clone()),
+                ));
             }
         }
         keys
@@ -385,8 +344,8 @@ impl ModelAdapter {
                     if is_empty(new) {
                         continue;
                     }
-                    let new = auth_value(f.schema.kind, new.clone());
-                    if !new.is_null() && !same(f.schema.kind, row.get(col), &new) {
+                    let new = auth_value(&f.schema.attribute_type, new.clone());
+                    if !new.is_null() && !same(&f.schema.attribute_type, row.get(col), &new) {
                         fields.insert(col.clone(), new);
                     }
                 }
@@ -421,12 +380,12 @@ impl ModelAdapter {
                     // A new row takes the fields that name it (a new user's email) even
                     // when protected: that changes no existing login.
                     let names_row = self.required_on_create.iter().any(|r| r == col)
-                        && f.direction.from_attio()
+                        && f.direction.writes_to_auth()
                         && col != "id";
                     if !(f.writable_from_attio() || names_row) || is_empty(new) {
                         continue;
                     }
-                    let v = auth_value(f.schema.kind, new.clone());
+                    let v = auth_value(&f.schema.attribute_type, new.clone());
                     if !v.is_null() {
                         fields.insert(col.clone(), v);
                     }

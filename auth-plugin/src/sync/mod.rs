@@ -1,18 +1,18 @@
 //! Sync: model adapters, the event outbox and its delivery worker, inbound Attio record
 //! mapping.
 //!
-//! Out: the host reports a change ([`ModelAdapter::event`] turns a row into an
-//! [`OutboundEvent`]), [`outbox::enqueue`] writes it in the host's own transaction, and the
+//! Out: the host reports a change ([`ModelAdapter::event`] turns a row into a
+//! [`SyncEvent`]), [`outbox::enqueue`] writes it in the host's own transaction, and the
 //! [`delivery::DeliveryWorker`] signs and POSTs it to every linked backend with retries.
 //! In: [`inbound`] turns an Attio webhook record into the auth changes its adapter allows.
 
 pub mod adapter;
 pub mod event;
+pub mod inbound;
 
 pub use adapter::{
-    Adapters, AttributeSchema, AttributeType, Direction, FieldMapping, FieldSource, ModelAdapter,
+    Adapters, AttributeType, Direction, FieldMapping, FieldSchema, FieldSource, ModelAdapter,
     OnMissing,
 };
-pub use event::{EventKind, Origin, OutboundEvent};
-pub mod inbound;
+pub use event::{EventKind, Origin, SyncEvent};
 pub use inbound::{InboundPlan, RecordEvent, RecordEventKind};
