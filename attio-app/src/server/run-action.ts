@@ -1,0 +1,47 @@
+/**
+ * The one place server code touches the Attio server SDK: it reads the workspace connection
+ * (the connection string), the backend URL setting and the current Attio user, then makes
+ * one signed call with src/lib/backend.ts. Imported only by `*.server.ts` / `*.event.ts`.
+ */
+import {type Connection, getCurrentUser, getWorkspaceConnection, Settings} from "attio/server"
+
+import settingsSchema from "../app/settings/schema"
+import {callBackend} from "../lib/backend"
+import type {ActionOutcome, ActionRequest} from "../lib/protocol"
+
+/** An action without its actor, which this module fills in. */
+export type ActionInput = Omit<ActionRequest, "actor">
+
+/**
+ * Runs one action as the current Attio user. `connection` is passed by lifecycle events,
+ * where the connection is not saved yet; elsewhere the workspace connection is read (and
+ * if there is none, the SDK's error makes Attio ask the user to connect).
+ */
+export async function runAction<T = unknown>(
+    input: ActionInput,
+    actorEmail: string | null | undefined,
+    connection?: Connection
+): Promise<ActionOutcome<T>> {
+    const conn = connection ?? getWorkspaceConnection()
+    const backendUrlSetting = await Settings.getSettings(settingsSchema, "backendUrl")
+    const user = getCurrentUser()
+    return callBackend<T>(
+        {
+            backendUrlSetting,
+            workspaceId: conn.ownedBy.id,
+            connectionString: conn.value,
+        },
+        {
+            ...input,
+            actor: {
+                email: typeof actorEmail === "string" && actorEmail.trim() !== "" ? actorEmail.trim() : null,
+                workspaceMemberId: user?.id ?? conn.createdBy.id,
+            },
+        }
+    )
+}
+
+/** A `users` record target. */
+export function userTarget(recordId: string) {
+    return {object: "users", recordId}
+}
