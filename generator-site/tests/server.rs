@@ -1,0 +1,156 @@
+//! The server on a real port: the page, the no-JS generator and inspector, the headers.
+
+use attio_auth_generator::server::{CONTENT_SECURITY_POLICY, Config};
+use attio_auth_shared::connection::{Connection, Protocol};
+use base64::Engine as _;
+use secrecy::ExposeSecret;
+
+mod common;
+
+use common::{spawn_app, text_of, textarea};
+
+#[tokio::test]
+async fn page_has_the_form_and_security_headers() {
+    let app = spawn_app(Config::default_site_root()).await;
+    let res = reqwest::get(&app.url).await.expect("GET /");
+    assert_eq!(res.status(), 200);
+    let h = res.headers();
+    assert_eq!(h["content-security-policy"], CONTENT_SECURITY_POLICY);
+    assert!(CONTENT_SECURITY_POLICY.contains("'wasm-unsafe-eval'"));
+    assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(h["content-type"].to_str().expect("ascii").starts_with("text/html"));
+    let html = res.text().await.expect("body");
+    assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\""));
+    assert!(html.contains(r#"<form method="post" action="/""#));
+    assert!(html.contains(r#"<label for="uri">"#) && html.contains(r#"id="uri""#));
+    assert!(html.contains(r#"<label for="base">"#) && html.contains(r#"value="/api/auth""#));
+    assert!(html.contains("<leptos-island"), "islands are rendered");
+    // No third-party assets and no inline script.
+    assert!(!html.contains("http://") || !html.contains("src=\"http"));
+    assert!(!html.contains("<script>") && !html.contains("<script type=\"module\">"));
+    assert!(!html.contains("id=\"result\""));
+    for path in ["/style.css", "/boot.js", "/favicon.svg"] {
+        let res = reqwest::get(format!("{}{path}", app.url)).await.expect("static");
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["x-frame-options"], "DENY", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn no_js_post_answers_the_page_with_a_fresh_connection() {
+    let app = spawn_app(Config::default_site_root()).await;
+    let client = reqwest::Client::new();
+    let res = client
+        .post(&app.url)
+        .form(&[("uri", " App.Example.com/ "), ("base", "api/auth/")])
+        .send()
+        .await
+        .expect("POST /");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    let html = res.text().await.expect("body");
+    assert!(html.contains(r#"data-made-by="server""#));
+    let connection = textarea(&html, "connection");
+    let decoded = Connection::decode(&connection).expect("decodes with the shared codec");
+    assert_eq!(decoded.uri, "https://app.example.com");
+    assert_eq!(decoded.base, "/api/auth");
+    assert_eq!(decoded.protocol, Protocol::SignedV1);
+    let secret = decoded.secret().expose_secret();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
+        .expect("base64 key");
+    assert_eq!(key.len(), 32);
+    assert_eq!(textarea(&html, "env"), format!("ATTIO_SECRET={secret}"));
+    // The typed values stay in the form.
+    assert!(html.contains(r#"value=" App.Example.com/ ""#));
+
+    // Each POST makes a new secret.
+    let again = client
+        .post(&app.url)
+        .form(&[("uri", "https://app.example.com"), ("base", "")])
+        .send()
+        .await
+        .expect("POST /")
+        .text()
+        .await
+        .expect("body");
+    let other = Connection::decode(&textarea(&again, "connection")).expect("decodes");
+    assert_eq!(other.base, "/api/auth");
+    assert_ne!(other.secret().expose_secret(), secret);
+}
+
+#[tokio::test]
+async fn no_js_post_with_bad_fields_shows_the_messages_next_to_them() {
+    let app = spawn_app(Config::default_site_root()).await;
+    let res = reqwest::Client::new()
+        .post(&app.url)
+        .form(&[("uri", "http://app.example.com?x=1"), ("base", "/a b")])
+        .send()
+        .await
+        .expect("POST /");
+    assert_eq!(res.status(), 422);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.expect("body");
+    assert!(text_of(&html, "uri-error").contains("query"), "{html}");
+    assert!(text_of(&html, "base-error").contains("spaces"));
+    assert!(html.contains(r#"aria-invalid="true""#));
+    assert!(!html.contains(r#"id="result""#));
+
+    // A body without the fields is the same as empty fields, not a crash.
+    let res = reqwest::Client::new()
+        .post(&app.url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .expect("POST /");
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.expect("body");
+    assert!(text_of(&html, "uri-error").contains("Enter the URL"));
+}
+
+#[tokio::test]
+async fn no_js_inspector_shows_everything_but_the_secret() {
+    let app = spawn_app(Config::default_site_root()).await;
+    let made = Connection::generate("https://app.example.com", Some("/auth")).expect("generate");
+    let secret = made.secret().expose_secret().to_owned();
+    let res = reqwest::Client::new()
+        .post(format!("{}/inspect", app.url))
+        .form(&[("connection", made.encode())])
+        .send()
+        .await
+        .expect("POST /inspect");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.expect("body");
+    assert!(html.contains("https://app.example.com/auth"));
+    assert!(html.contains(r#"data-protocol="signed-v1""#));
+    let key = secret.trim_start_matches("whsec_");
+    assert!(!html.contains(key) && !html.contains(&key[..10]), "secret leaked");
+    assert!(!html.contains(&made.encode()), "pasted string echoed");
+    assert!(html.contains("(32-byte key)"));
+
+    let res = reqwest::Client::new()
+        .post(format!("{}/inspect", app.url))
+        .form(&[("connection", "%%%")])
+        .send()
+        .await
+        .expect("POST /inspect");
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.expect("body");
+    assert!(text_of(&html, "inspect-error").contains("not base64"));
+}
+
+#[tokio::test]
+async fn page_without_built_wasm_has_no_scripts() {
+    let empty = std::env::temp_dir().join(format!("generator-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).expect("temp dir");
+    let app = spawn_app(empty.clone()).await;
+    let html = reqwest::get(&app.url).await.expect("GET").text().await.expect("body");
+    assert!(!html.contains("boot.js"));
+    std::fs::remove_dir_all(&empty).ok();
+}
