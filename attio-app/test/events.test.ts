@@ -1,0 +1,87 @@
+/**
+ * The lifecycle events: connection-added refuses a bad string with a sentence a person
+ * understands (locally for legacy/damaged strings, from the backend otherwise) and registers
+ * a good one with `connection-check`; connection-removed calls `uninstall` and never blocks.
+ */
+import assert from "node:assert/strict"
+import {after, before, beforeEach, describe, it} from "node:test"
+
+import connectionAdded from "../src/app/events/connection-added.event"
+import connectionRemoved from "../src/app/events/connection-removed.event"
+import {fake} from "./fakes/attio-server.ts"
+import {FakeBackend, MEMBER_ID, WORKSPACE_ID, assertSignedBy, connectionString, header, newSecret, workspaceConnection} from "./helpers.ts"
+
+const backend = new FakeBackend()
+before(() => backend.start())
+after(() => backend.stop())
+beforeEach(() => {
+    backend.reset()
+    fake.settings = {backendUrl: backend.url}
+    fake.currentUser = null
+    // Inside these events the connection is not saved yet: the handler must use its argument.
+    fake.connection = null
+})
+
+describe("connection-added.event", () => {
+    it("checks a good string with a signed connection-check that carries the string", async () => {
+        const secret = newSecret()
+        const value = connectionString(secret)
+        backend.reply(200, {ok: true, message: "Connected to https://auth.example.com/api/auth (plugin 0.4.0).", data: {version: "0.4.0"}})
+        await connectionAdded({connection: workspaceConnection(value)})
+        const request = backend.only()
+        assert.equal(request.path, "/v1/actions/connection-check")
+        assert.equal(header(request, "attio-workspace-id"), WORKSPACE_ID)
+        assert.equal(
+            request.body,
+            JSON.stringify({action: "connection-check", actor: {email: null, workspaceMemberId: MEMBER_ID}, params: {connectionString: value}})
+        )
+        assertSignedBy(secret, request)
+    })
+
+    it("refuses the string with the backend's sentence when the check fails", async () => {
+        backend.reply(502, {ok: false, error: {code: "PLUGIN_UNREACHABLE", message: "The auth server at https://auth.example.com/api/auth did not answer."}})
+        await assert.rejects(connectionAdded({connection: workspaceConnection(connectionString(newSecret()))}), {
+            message: "This connection string did not work: The auth server at https://auth.example.com/api/auth did not answer.",
+        })
+    })
+
+    it("refuses a legacy string (no whsec_) without calling the backend, and says to make a new one", async () => {
+        const legacy = Buffer.from(JSON.stringify({uri: "https://auth.example.com", base: "/api/auth", secret: "attio-test-secret"})).toString("base64")
+        await assert.rejects(connectionAdded({connection: workspaceConnection(legacy)}), (error: Error) => {
+            assert.match(error.message, /old generator/)
+            assert.match(error.message, /Make a new connection string/)
+            assert.doesNotMatch(error.message, /attio-test-secret/)
+            return true
+        })
+        assert.equal(backend.requests.length, 0)
+    })
+
+    it("refuses text that is not a connection string", async () => {
+        await assert.rejects(connectionAdded({connection: workspaceConnection("hello world!")}), /not a connection string/)
+        await assert.rejects(connectionAdded({connection: workspaceConnection(Buffer.from("[1,2]").toString("base64"))}), /not the expected JSON/)
+        assert.equal(backend.requests.length, 0)
+    })
+
+    it("says so when the backend cannot be reached", async () => {
+        fake.settings = {backendUrl: "http://127.0.0.1:9"}
+        await assert.rejects(connectionAdded({connection: workspaceConnection(connectionString(newSecret()))}), /Could not reach the attio-auth backend at http:\/\/127\.0\.0\.1:9/)
+    })
+})
+
+describe("connection-removed.event", () => {
+    it("sends a signed uninstall", async () => {
+        const secret = newSecret()
+        backend.reply(200, {ok: true, message: "Uninstalled.", data: null})
+        await connectionRemoved({connection: workspaceConnection(connectionString(secret))})
+        const request = backend.only()
+        assert.equal(request.path, "/v1/actions/uninstall")
+        assert.equal(request.body, JSON.stringify({action: "uninstall", actor: {email: null, workspaceMemberId: MEMBER_ID}, params: {}}))
+        assertSignedBy(secret, request)
+    })
+
+    it("never blocks the removal, even when the backend fails", async () => {
+        backend.reply(500, "boom")
+        await connectionRemoved({connection: workspaceConnection(connectionString(newSecret()))})
+        assert.equal(backend.requests.length, 1)
+    })
+})
