@@ -1,2 +1,45 @@
-//! The `attio-auth` command (being written).
-fn main() {}
+//! The `attio-auth` command: the app-backend service and the protocol tools around it.
+//!
+//! Each subcommand is one variant of [`Command`] and one match arm in [`main`] that hands
+//! its parsed arguments to a function returning an [`ExitCode`]. To add one (for example
+//! `serve`): put its `#[derive(clap::Args)]` struct and its `run` function in the library
+//! (or a module here), add the variant with a doc comment (it becomes the `--help` text),
+//! and add the arm. A subcommand that needs tokio builds its runtime inside its `run`, so
+//! the synchronous tools below stay free of it.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// attio-auth: connect an auth server to an Attio workspace.
+#[derive(Debug, Parser)]
+#[command(name = "attio-auth", version, about, propagate_version = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make or inspect connection strings.
+    #[command(subcommand)]
+    Connection(cli::ConnectionCommand),
+    /// Sign a body read from stdin the Standard Webhooks way; prints the three headers as
+    /// JSON.
+    Sign(cli::SignArgs),
+    /// Verify a Standard Webhooks signature over a body read from stdin. Exit status: 0
+    /// valid, 1 invalid (reason on stderr), 2 unusable arguments.
+    Verify(cli::VerifyArgs),
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit with status 2 (clap's convention, and ours for unusable arguments).
+    let args = Args::parse();
+    match args.command {
+        Command::Connection(command) => cli::connection(command),
+        Command::Sign(args) => cli::sign(args),
+        Command::Verify(args) => cli::verify(args),
+    }
+}
