@@ -7,12 +7,19 @@
 //! In: [`inbound`] turns an Attio webhook record into the auth changes its adapter allows.
 
 pub mod adapter;
+pub mod delivery;
 pub mod event;
 pub mod inbound;
+pub mod outbox;
 
 pub use adapter::{
     Adapters, AttributeType, Direction, FieldMapping, FieldSchema, FieldSource, ModelAdapter,
     OnMissing,
 };
+pub use delivery::{DeliveryConfig, DeliveryHandle, DeliveryWorker};
 pub use event::{EventKind, Origin, SyncEvent};
 pub use inbound::{InboundPlan, RecordEvent, RecordEventKind};
+pub use outbox::{LinkTable, OutboxConn, OutboxDb, OutboxError, enqueue};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,402 @@
+//! The delivery worker: sends outbox deliveries to the linked backends, signed the
+//! Standard Webhooks way, with retries and exponential backoff.
+//!
+//! Guarantees: each delivery keeps one `webhook-id` on every attempt, so a backend that
+//! remembers ids (DESIGN.md: at least 10 minutes) acts on each event exactly once per link,
+//! even when a worker dies after the backend answered and the delivery is sent again. Events
+//! of one link are sent in order (the next waits until the previous is delivered or given
+//! up), other links are not held up. A delivery is leased while being sent, so several
+//! workers (instances) can share one database. All state is in the database: a restarted
+//! worker continues where the previous one stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
+use rand::Rng;
+use sqlx::Row;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::outbox::{LinkTable, OutboxDb, OutboxError, now_ms, on_pool};
+
+/// How the worker sends and retries. Defaults: first retry after 1 s, doubling up to 10
+/// minutes, 20 attempts (about 2.5 hours of retries) before a delivery is marked `dead`;
+/// 10 s request timeout; poll every 2 s when idle; leases of 60 s.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Delay before the first retry.
+    pub initial_backoff: Duration,
+    /// Longest delay between attempts.
+    pub max_backoff: Duration,
+    /// Attempts before giving up (status `dead`).
+    pub max_attempts: u32,
+    /// Timeout of one POST.
+    pub request_timeout: Duration,
+    /// How often an idle worker looks for due deliveries (a notify wakes it sooner).
+    pub poll_interval: Duration,
+    /// How long a worker owns a delivery it is sending; must exceed the request timeout.
+    pub lease: Duration,
+    /// Deliveries sent at once (one per link at most).
+    pub batch: i64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(600),
+            max_attempts: 20,
+            request_timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(2),
+            lease: Duration::from_secs(60),
+            batch: 32,
+        }
+    }
+}
+
+impl DeliveryConfig {
+    /// The delay after failed attempt number `attempts` (1-based): exponential, capped,
+    /// with up to 20% random jitter so that many deliveries do not retry in lockstep.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(30);
+        let base = self
+            .initial_backoff
+            .saturating_mul(1u32 << exp)
+            .min(self.max_backoff);
+        let jitter = rand::thread_rng().gen_range(0.0..0.2);
+        base.mul_f64(1.0 + jitter).min(self.max_backoff)
+    }
+}
+
+/// What one pass of [`DeliveryWorker::run_once`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassStats {
+    /// Deliveries the backend accepted (2xx).
+    pub delivered: usize,
+    /// Failed attempts that will be retried.
+    pub retrying: usize,
+    /// Deliveries given up (`dead`).
+    pub dead: usize,
+    /// Deliveries of removed links (`dropped`).
+    pub dropped: usize,
+}
+
+impl PassStats {
+    fn progressed(&self) -> bool {
+        self.delivered + self.dead + self.dropped > 0
+    }
+}
+
+/// Wakes the worker after a commit; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryHandle {
+    notify: Arc<Notify>,
+}
+
+impl DeliveryHandle {
+    /// Tells the worker new events are committed, so it sends them now instead of at its
+    /// next poll.
+    pub fn notify(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// Sends outbox deliveries. Build one per process with [`DeliveryWorker::new`], start it
+/// with [`DeliveryWorker::spawn`]; tests may drive it with [`DeliveryWorker::run_once`].
+#[derive(Debug, Clone)]
+pub struct DeliveryWorker {
+    db: OutboxDb,
+    links: LinkTable,
+    signer: Option<Signer>,
+    client: reqwest::Client,
+    config: DeliveryConfig,
+    handle: DeliveryHandle,
+}
+
+struct Due {
+    seq: i64,
+    link_id: String,
+    message_id: String,
+    attempts: i64,
+    payload: String,
+    url: Option<String>,
+}
+
+enum Outcome {
+    Delivered(u16),
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl DeliveryWorker {
+    /// A worker over `db`, signing with `signer` (the plugin's `whsec_` secrets; `None`
+    /// sends unsigned events, as the original plugin did, for legacy installations).
+    pub fn new(
+        db: OutboxDb,
+        links: LinkTable,
+        signer: Option<Signer>,
+        config: DeliveryConfig,
+    ) -> Result<Self, OutboxError> {
+        if config.lease <= config.request_timeout {
+            return Err(OutboxError::Config(
+                "lease must be longer than request_timeout".into(),
+            ));
+        }
+        if config.max_attempts == 0 || config.batch <= 0 {
+            return Err(OutboxError::Config(
+                "max_attempts and batch must be positive".into(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            // A redirect would resend a signed body somewhere the link does not name.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("attio-auth-plugin/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| OutboxError::Config(format!("http client: {e}")))?;
+        Ok(Self {
+            db,
+            links,
+            signer,
+            client,
+            config,
+            handle: DeliveryHandle::default(),
+        })
+    }
+
+    /// The handle that wakes this worker.
+    pub fn handle(&self) -> DeliveryHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `cancel` fires, then returns after the sends in flight finish.
+    pub async fn run(self, cancel: CancellationToken) {
+        loop {
+            let progressed = match self.run_once().await {
+                Ok(stats) => stats.progressed(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sync delivery pass failed");
+                    false
+                }
+            };
+            if progressed {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                continue;
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.handle.notify.notified() => {}
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+            }
+        }
+    }
+
+    /// Starts [`DeliveryWorker::run`] on the tokio runtime.
+    pub fn spawn(self, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(cancel))
+    }
+
+    /// One pass: sends the oldest due delivery of every link (concurrently) and records
+    /// the outcomes.
+    pub async fn run_once(&self) -> Result<PassStats, OutboxError> {
+        let now = now_ms();
+        let due = self.due(now).await?;
+        let mut stats = PassStats::default();
+        let mut sends = Vec::new();
+        for d in due {
+            if !self.claim(&d, now).await? {
+                continue;
+            }
+            match d.url.clone() {
+                None => {
+                    self.finish(&d, "dropped", None, Some("link removed"))
+                        .await?;
+                    stats.dropped += 1;
+                }
+                Some(url) => sends.push(async move {
+                    let outcome = self.send(&d, &url).await;
+                    (d, outcome)
+                }),
+            }
+        }
+        for (d, outcome) in futures::future::join_all(sends).await {
+            match outcome {
+                Outcome::Delivered(status) => {
+                    self.finish(&d, "delivered", Some(status), None).await?;
+                    stats.delivered += 1;
+                }
+                Outcome::Failed {
+                    status,
+                    error,
+                    retry_after,
+                } => {
+                    let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
+                    if attempts >= self.config.max_attempts {
+                        tracing::warn!(link = %d.link_id, message_id = %d.message_id, attempts, %error, "sync delivery given up");
+                        self.finish(&d, "dead", status, Some(&error)).await?;
+                        stats.dead += 1;
+                    } else {
+                        let delay = retry_after
+                            .map(|r| r.min(self.config.max_backoff))
+                            .unwrap_or_else(|| self.config.backoff(attempts));
+                        tracing::debug!(link = %d.link_id, message_id = %d.message_id, attempts, %error, ?delay, "sync delivery will be retried");
+                        self.retry_later(&d, status, &error, delay).await?;
+                        stats.retrying += 1;
+                    }
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// The oldest pending delivery of each link, when it is due and not leased.
+    async fn due(&self, now: i64) -> Result<Vec<Due>, OutboxError> {
+        let sql = format!(
+            "select d.seq, d.link_id, d.message_id, cast(d.attempts as bigint) as attempts, \
+                    o.payload, l.\"{url}\" as url \
+             from attio_outbox_delivery d \
+             join attio_outbox o on o.seq = d.seq \
+             left join \"{table}\" l on l.\"{id}\" = d.link_id \
+             where d.status = 'pending' \
+               and d.next_attempt_at <= $1 \
+               and (d.locked_until is null or d.locked_until < $1) \
+               and not exists (select 1 from attio_outbox_delivery e \
+                               where e.link_id = d.link_id and e.status = 'pending' \
+                                 and e.seq < d.seq) \
+             order by d.seq limit $2",
+            url = self.links.url,
+            table = self.links.table,
+            id = self.links.id,
+        );
+        on_pool!(&self.db, |p| {
+            let rows = sqlx::query(&sql)
+                .bind(now)
+                .bind(self.config.batch)
+                .fetch_all(p)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Due {
+                        seq: r.try_get("seq")?,
+                        link_id: r.try_get("link_id")?,
+                        message_id: r.try_get("message_id")?,
+                        attempts: r.try_get("attempts")?,
+                        payload: r.try_get("payload")?,
+                        url: r.try_get("url")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(OutboxError::from)
+        })
+    }
+
+    /// Takes the lease of a delivery; false when another worker has it.
+    async fn claim(&self, d: &Due, now: i64) -> Result<bool, OutboxError> {
+        let until = now + i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let sql = "update attio_outbox_delivery set locked_until = $1 \
+                   where seq = $2 and link_id = $3 and status = 'pending' \
+                   and (locked_until is null or locked_until < $4)";
+        let done = on_pool!(&self.db, |p| sqlx::query(sql)
+            .bind(until)
+            .bind(d.seq)
+            .bind(&d.link_id)
+            .bind(now)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
+    }
+
+    async fn send(&self, d: &Due, url: &str) -> Outcome {
+        let timestamp = now_ms() / 1000;
+        let mut req = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(HEADER_ID, &d.message_id)
+            .header(HEADER_TIMESTAMP, timestamp.to_string());
+        if let Some(signer) = &self.signer {
+            req = req.header(
+                HEADER_SIGNATURE,
+                signer.sign(&d.message_id, timestamp, d.payload.as_bytes()),
+            );
+        }
+        match req.body(d.payload.clone()).send().await {
+            Ok(resp) if resp.status().is_success() => Outcome::Delivered(resp.status().as_u16()),
+            Ok(resp) => {
+                let status = resp.status();
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                Outcome::Failed {
+                    status: Some(status.as_u16()),
+                    error: format!("backend answered {status}"),
+                    retry_after,
+                }
+            }
+            // reqwest errors name the URL but never headers or body: no secret in them.
+            Err(e) => Outcome::Failed {
+                status: None,
+                error: e.without_url().to_string(),
+                retry_after: None,
+            },
+        }
+    }
+
+    async fn finish(
+        &self,
+        d: &Due,
+        status: &str,
+        http_status: Option<u16>,
+        error: Option<&str>,
+    ) -> Result<(), OutboxError> {
+        let sql = "update attio_outbox_delivery set status = $1, attempts = attempts + $2, \
+                   last_status = $3, last_error = $4, delivered_at = $5, locked_until = null \
+                   where seq = $6 and link_id = $7";
+        let attempted: i32 = if status == "dropped" { 0 } else { 1 };
+        on_pool!(&self.db, |p| sqlx::query(sql)
+            .bind(status)
+            .bind(attempted)
+            .bind(http_status.map(i32::from))
+            .bind(error)
+            .bind(now_ms())
+            .bind(d.seq)
+            .bind(&d.link_id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    async fn retry_later(
+        &self,
+        d: &Due,
+        http_status: Option<u16>,
+        error: &str,
+        delay: Duration,
+    ) -> Result<(), OutboxError> {
+        let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let sql = "update attio_outbox_delivery set attempts = attempts + 1, \
+                   next_attempt_at = $1, last_status = $2, last_error = $3, locked_until = null \
+                   where seq = $4 and link_id = $5";
+        on_pool!(&self.db, |p| sqlx::query(sql)
+            .bind(next)
+            .bind(http_status.map(i32::from))
+            .bind(error)
+            .bind(d.seq)
+            .bind(&d.link_id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+}

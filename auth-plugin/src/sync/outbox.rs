@@ -1,0 +1,275 @@
+//! The event outbox: sync events are written to the plugin's own tables in the same
+//! transaction as the change they report, one delivery row per linked backend, and the
+//! [`super::delivery::DeliveryWorker`] sends them later. So a change and its event commit or
+//! roll back together, and nothing is lost when the backend is down or the server restarts.
+//!
+//! Tables: `attio_outbox` and `attio_outbox_delivery`, created by
+//! `migrations/plugin/{sqlite,postgres}/0002_outbox.sql` (the plugin's `migrate()` applies
+//! them; [`MIGRATION_SQLITE`] and [`MIGRATION_POSTGRES`] hold the same text). Links are read
+//! from the integration links table that `link`/`unlink` fill ([`LinkTable`]).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::{PgConnection, PgPool, Row, SqliteConnection, SqlitePool};
+
+use super::event::SyncEvent;
+
+/// The outbox migration for SQLite.
+pub const MIGRATION_SQLITE: &str =
+    include_str!("../../../migrations/plugin/sqlite/0002_outbox.sql");
+/// The outbox migration for PostgreSQL.
+pub const MIGRATION_POSTGRES: &str =
+    include_str!("../../../migrations/plugin/postgres/0002_outbox.sql");
+
+/// Errors of the outbox and its delivery worker.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The database failed.
+    #[error("outbox database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The event could not be serialized (never expected: events are plain JSON).
+    #[error("outbox event serialization: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The OS random generator failed while making a message id.
+    #[error("outbox message id: {0}")]
+    MessageId(#[from] attio_auth_shared::signing::SigningError),
+    /// The delivery worker's configuration is unusable.
+    #[error("outbox configuration: {0}")]
+    Config(String),
+}
+
+/// Where the integration links live: `attioIntegration ("id", "webhookUrl")` as Better Auth
+/// names it (the default), or `attio_integration (id, webhook_url)` in a snake_case database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTable {
+    /// Table name (unquoted).
+    pub table: String,
+    /// Id column.
+    pub id: String,
+    /// URL column.
+    pub url: String,
+}
+
+impl Default for LinkTable {
+    fn default() -> Self {
+        Self::camel_case()
+    }
+}
+
+impl LinkTable {
+    /// Better Auth's default naming: `"attioIntegration"("id", "webhookUrl")`.
+    pub fn camel_case() -> Self {
+        Self {
+            table: "attioIntegration".into(),
+            id: "id".into(),
+            url: "webhookUrl".into(),
+        }
+    }
+    /// snake_case naming: `attio_integration(id, webhook_url)`.
+    pub fn snake_case() -> Self {
+        Self {
+            table: "attio_integration".into(),
+            id: "id".into(),
+            url: "webhook_url".into(),
+        }
+    }
+    fn select_ids(&self) -> String {
+        format!("select \"{}\" from \"{}\"", self.id, self.table)
+    }
+}
+
+/// A connection to enqueue on: the caller's transaction (`&mut *tx`) or connection.
+pub enum OutboxConn<'c> {
+    /// SQLite.
+    Sqlite(&'c mut SqliteConnection),
+    /// PostgreSQL.
+    Postgres(&'c mut PgConnection),
+}
+
+impl<'c> From<&'c mut SqliteConnection> for OutboxConn<'c> {
+    fn from(c: &'c mut SqliteConnection) -> Self {
+        Self::Sqlite(c)
+    }
+}
+
+impl<'c> From<&'c mut PgConnection> for OutboxConn<'c> {
+    fn from(c: &'c mut PgConnection) -> Self {
+        Self::Postgres(c)
+    }
+}
+
+/// The database the outbox lives in (the auth database).
+#[derive(Debug, Clone)]
+pub enum OutboxDb {
+    /// SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// Runs the same sqlx code on whichever backend `$db` / `$conn` holds.
+macro_rules! on_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            OutboxConn::Sqlite($c) => $body,
+            OutboxConn::Postgres($c) => $body,
+        }
+    };
+}
+macro_rules! on_pool {
+    ($db:expr, |$p:ident| $body:expr) => {
+        match $db {
+            OutboxDb::Sqlite($p) => $body,
+            OutboxDb::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Writes `event` to the outbox with one delivery per current link, on `conn` (pass the
+/// transaction of the change it reports so both commit together). Returns the number of
+/// deliveries; with no link nothing is written (a later link gets a backfill instead).
+/// After the commit, [`super::delivery::DeliveryHandle::notify`] wakes the worker at once;
+/// without it the worker finds the event at its next poll.
+pub async fn enqueue<'c>(
+    conn: impl Into<OutboxConn<'c>>,
+    links: &LinkTable,
+    event: &SyncEvent,
+) -> Result<usize, OutboxError> {
+    let payload = serde_json::to_string(event)?;
+    let event_id = event.id.clone().unwrap_or_else(super::event::new_event_id);
+    let model = event.adapter.better_auth_model.clone();
+    let now = now_ms();
+    let conn = conn.into();
+    on_conn!(conn, |c| {
+        let link_ids: Vec<String> = sqlx::query_scalar(&links.select_ids())
+            .fetch_all(&mut *c)
+            .await?;
+        if link_ids.is_empty() {
+            return Ok(0);
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "insert into attio_outbox (event_id, model, payload, created_at) \
+             values ($1, $2, $3, $4) returning seq",
+        )
+        .bind(&event_id)
+        .bind(&model)
+        .bind(&payload)
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await?;
+        for link in &link_ids {
+            let message_id = attio_auth_shared::signing::new_message_id()?;
+            sqlx::query(
+                "insert into attio_outbox_delivery (seq, link_id, message_id, next_attempt_at) \
+                 values ($1, $2, $3, $4)",
+            )
+            .bind(seq)
+            .bind(link)
+            .bind(&message_id)
+            .bind(now)
+            .execute(&mut *c)
+            .await?;
+        }
+        Ok(link_ids.len())
+    })
+}
+
+/// State of one delivery, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryState {
+    /// The event id.
+    pub event_id: String,
+    /// The link.
+    pub link_id: String,
+    /// The webhook-id used on every attempt.
+    pub message_id: String,
+    /// `pending`, `delivered`, `dead` (gave up after the maximum attempts) or `dropped`
+    /// (the link was removed).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Last HTTP status received.
+    pub last_status: Option<i64>,
+}
+
+impl OutboxDb {
+    /// Creates the outbox tables when missing (the plugin's `migrate()` normally does, with
+    /// the same SQL; this is for hosts and tests that use the outbox alone).
+    pub async fn create_tables(&self) -> Result<(), OutboxError> {
+        match self {
+            OutboxDb::Sqlite(p) => sqlx::raw_sql(MIGRATION_SQLITE)
+                .execute(p)
+                .await
+                .map(|_| ())?,
+            OutboxDb::Postgres(p) => sqlx::raw_sql(MIGRATION_POSTGRES)
+                .execute(p)
+                .await
+                .map(|_| ())?,
+        }
+        Ok(())
+    }
+
+    /// Deliveries not yet delivered, dead or dropped.
+    pub async fn pending_count(&self) -> Result<i64, OutboxError> {
+        let sql = "select count(*) from attio_outbox_delivery where status = 'pending'";
+        Ok(on_pool!(self, |p| sqlx::query_scalar(sql)
+            .fetch_one(p)
+            .await?))
+    }
+
+    /// Every delivery, oldest event first.
+    pub async fn deliveries(&self) -> Result<Vec<DeliveryState>, OutboxError> {
+        let sql = "select o.event_id, d.link_id, d.message_id, d.status, \
+                   cast(d.attempts as bigint) as attempts, \
+                   cast(d.last_status as bigint) as last_status \
+                   from attio_outbox_delivery d join attio_outbox o on o.seq = d.seq \
+                   order by d.seq, d.link_id";
+        on_pool!(self, |p| {
+            let rows = sqlx::query(sql).fetch_all(p).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(DeliveryState {
+                        event_id: r.try_get("event_id")?,
+                        link_id: r.try_get("link_id")?,
+                        message_id: r.try_get("message_id")?,
+                        status: r.try_get("status")?,
+                        attempts: r.try_get("attempts")?,
+                        last_status: r.try_get("last_status")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(OutboxError::from)
+        })
+    }
+
+    /// Deletes delivered, dead and dropped deliveries finished before `before_ms`, and
+    /// events left without deliveries. Returns the number of events deleted.
+    pub async fn prune(&self, before_ms: i64) -> Result<u64, OutboxError> {
+        on_pool!(self, |p| {
+            sqlx::query(
+                "delete from attio_outbox_delivery where status <> 'pending' \
+                 and coalesce(delivered_at, next_attempt_at) < $1",
+            )
+            .bind(before_ms)
+            .execute(p)
+            .await?;
+            let done = sqlx::query(
+                "delete from attio_outbox where created_at < $1 and not exists \
+                 (select 1 from attio_outbox_delivery d where d.seq = attio_outbox.seq)",
+            )
+            .bind(before_ms)
+            .execute(p)
+            .await?;
+            Ok(done.rows_affected())
+        })
+    }
+}

@@ -1,0 +1,473 @@
+//! Outbox and delivery tests against a real receiver (axum on 127.0.0.1:0) and real
+//! databases: a fresh SQLite file, and a fresh PostgreSQL database made from
+//! `TEST_POSTGRES_URL`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use attio_auth_shared::signing::{Signer, Verifier};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value, json};
+use sqlx::{PgPool, SqlitePool};
+use tokio_util::sync::CancellationToken;
+
+use super::outbox::on_pool;
+use super::*;
+
+/// A fresh database, reachable again by URL (a restarted worker opens a new pool).
+pub(crate) struct TestDb {
+    url: String,
+    postgres: bool,
+}
+
+impl TestDb {
+    pub(crate) fn sqlite() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("attio-outbox-{}.db", uuid::Uuid::new_v4().simple()));
+        Self {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            postgres: false,
+        }
+    }
+
+    pub(crate) async fn postgres() -> Self {
+        let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| {
+            panic!(
+                "TEST_POSTGRES_URL is not set: run scripts/test.sh (or `source /tmp/team/pg.env`) \
+                 so PostgreSQL tests have a server"
+            )
+        });
+        let admin = PgPool::connect(&base)
+            .await
+            .expect("connect TEST_POSTGRES_URL");
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("create database {name}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let (head, query) = match base.split_once('?') {
+            Some((h, q)) => (h, format!("?{q}")),
+            None => (base.as_str(), String::new()),
+        };
+        let (server, _) = head
+            .rsplit_once('/')
+            .expect("database in TEST_POSTGRES_URL");
+        Self {
+            url: format!("{server}/{name}{query}"),
+            postgres: true,
+        }
+    }
+
+    pub(crate) async fn connect(&self) -> OutboxDb {
+        if self.postgres {
+            OutboxDb::Postgres(PgPool::connect(&self.url).await.unwrap())
+        } else {
+            OutboxDb::Sqlite(SqlitePool::connect(&self.url).await.unwrap())
+        }
+    }
+}
+
+async fn setup(db: &OutboxDb, links: &[(&str, String)]) {
+    let links_sql = "create table if not exists \"attioIntegration\" \
+                     (\"id\" text not null primary key, \"webhookUrl\" text not null unique)";
+    on_pool!(db, |p| {
+        sqlx::query(links_sql).execute(p).await.unwrap();
+    });
+    db.create_tables().await.unwrap();
+    for (id, url) in links {
+        on_pool!(db, |p| {
+            sqlx::query(
+                "insert into \"attioIntegration\" (\"id\", \"webhookUrl\") values ($1, $2)",
+            )
+            .bind(*id)
+            .bind(url)
+            .execute(p)
+            .await
+            .unwrap();
+        });
+    }
+}
+
+fn user_row(i: usize) -> Map<String, Value> {
+    json!({"id": format!("user{i:03}"), "name": format!("User {i}"),
+           "email": format!("u{i}@example.com"), "emailVerified": 0, "attioId": null})
+    .as_object()
+    .unwrap()
+    .clone()
+}
+
+/// Enqueues one event per row inside a transaction; commits unless `rollback`.
+async fn enqueue_user(db: &OutboxDb, i: usize, rollback: bool) -> String {
+    let event = ModelAdapter::user().event(EventKind::Create, &user_row(i), Origin::Auth);
+    let id = event.id.clone().unwrap();
+    match db {
+        OutboxDb::Sqlite(p) => {
+            let mut tx = p.begin().await.unwrap();
+            assert_eq!(
+                enqueue(&mut *tx, &LinkTable::default(), &event)
+                    .await
+                    .unwrap(),
+                2
+            );
+            if rollback {
+                tx.rollback().await.unwrap();
+            } else {
+                tx.commit().await.unwrap();
+            }
+        }
+        OutboxDb::Postgres(p) => {
+            let mut tx = p.begin().await.unwrap();
+            assert_eq!(
+                enqueue(&mut *tx, &LinkTable::default(), &event)
+                    .await
+                    .unwrap(),
+                2
+            );
+            if rollback {
+                tx.rollback().await.unwrap();
+            } else {
+                tx.commit().await.unwrap();
+            }
+        }
+    }
+    id
+}
+
+/// What the receiver saw.
+#[derive(Default)]
+struct Seen {
+    /// Requests still to fail with 500.
+    fail_next: usize,
+    /// Every request: (link, event id, webhook-id, answered status).
+    attempts: Vec<(String, String, String, u16)>,
+    /// Accepted (first 2xx per webhook-id) events per link, in arrival order.
+    accepted: BTreeMap<String, Vec<String>>,
+    /// webhook-ids already acted on (the backend's replay guard).
+    acted: BTreeSet<String>,
+    /// Requests whose signature did not verify.
+    bad_signatures: usize,
+}
+
+#[derive(Clone)]
+struct Receiver {
+    seen: Arc<Mutex<Seen>>,
+    verifier: Arc<Verifier>,
+    delay: Duration,
+}
+
+async fn receive(
+    State(r): State<Receiver>,
+    Path(link): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
+    tokio::time::sleep(r.delay).await;
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let id = h("webhook-id");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verified = r
+        .verifier
+        .verify(
+            &id,
+            &h("webhook-timestamp"),
+            &h("webhook-signature"),
+            &body,
+            now,
+        )
+        .is_ok();
+    let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let event_id = event["id"].as_str().unwrap_or("").to_owned();
+    let mut seen = r.seen.lock().unwrap();
+    if !verified {
+        seen.bad_signatures += 1;
+        return StatusCode::UNAUTHORIZED;
+    }
+    let status = if seen.fail_next > 0 {
+        seen.fail_next -= 1;
+        StatusCode::INTERNAL_SERVER_ERROR
+    } else {
+        if seen.acted.insert(id.clone()) {
+            seen.accepted
+                .entry(link.clone())
+                .or_default()
+                .push(event_id.clone());
+        }
+        StatusCode::OK
+    };
+    seen.attempts.push((link, event_id, id, status.as_u16()));
+    status
+}
+
+async fn start_receiver(
+    secret: &str,
+    fail_next: usize,
+    delay: Duration,
+) -> (String, Arc<Mutex<Seen>>) {
+    let seen = Arc::new(Mutex::new(Seen {
+        fail_next,
+        ..Seen::default()
+    }));
+    let state = Receiver {
+        seen: seen.clone(),
+        verifier: Arc::new(Verifier::new(&[secret]).unwrap()),
+        delay,
+    };
+    let app = Router::new()
+        .route("/hook/{link}", post(receive))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+fn fast_config() -> DeliveryConfig {
+    DeliveryConfig {
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        max_attempts: 1000,
+        request_timeout: Duration::from_millis(2000),
+        poll_interval: Duration::from_millis(50),
+        lease: Duration::from_millis(2500),
+        batch: 32,
+    }
+}
+
+async fn wait_until_drained(db: &OutboxDb, within: Duration) {
+    let start = std::time::Instant::now();
+    while db.pending_count().await.unwrap() > 0 {
+        assert!(
+            start.elapsed() < within,
+            "deliveries still pending after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The receiver fails for a while, the worker is killed mid-way (a crash, not a clean
+/// stop) and another one started on a new pool: every committed event arrives exactly once
+/// per link, in order, with one webhook-id across its retries; a rolled-back one never.
+async fn exactly_once_across_failures_and_restart(test_db: TestDb) {
+    let secret = attio_auth_shared::connection::new_secret().unwrap();
+    let secret = secret.expose_secret().to_owned();
+    let (base, seen) = start_receiver(&secret, 14, Duration::from_millis(15)).await;
+    let db = test_db.connect().await;
+    setup(
+        &db,
+        &[
+            ("link-a", format!("{base}/hook/a")),
+            ("link-b", format!("{base}/hook/b")),
+        ],
+    )
+    .await;
+
+    let mut committed = Vec::new();
+    for i in 0..10 {
+        committed.push(enqueue_user(&db, i, false).await);
+    }
+    let rolled_back = enqueue_user(&db, 99, true).await;
+
+    let signer = Signer::new(&[secret.as_str()]).unwrap();
+    let worker = DeliveryWorker::new(
+        db.clone(),
+        LinkTable::default(),
+        Some(signer.clone()),
+        fast_config(),
+    )
+    .unwrap();
+    let cancel = CancellationToken::new();
+    let task = worker.spawn(cancel.clone());
+    // Let it fail through the 14 errors and deliver a few, then kill it.
+    let start = std::time::Instant::now();
+    loop {
+        let n = seen.lock().unwrap().attempts.len();
+        if n >= 20 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "receiver got {n} requests"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    on_pool!(&db, |p| p.close().await);
+
+    // More changes while no worker runs.
+    let db = test_db.connect().await;
+    for i in 10..15 {
+        committed.push(enqueue_user(&db, i, false).await);
+    }
+    let worker = DeliveryWorker::new(
+        db.clone(),
+        LinkTable::default(),
+        Some(signer),
+        fast_config(),
+    )
+    .unwrap();
+    let handle = worker.handle();
+    let task = worker.spawn(cancel.clone());
+    handle.notify();
+    wait_until_drained(&db, Duration::from_secs(30)).await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.bad_signatures, 0);
+        assert!(
+            seen.attempts.iter().any(|a| a.3 == 500),
+            "the receiver failed some"
+        );
+        for link in ["a", "b"] {
+            assert_eq!(
+                seen.accepted[link], committed,
+                "link {link}: every event once, in order"
+            );
+        }
+        assert!(seen.attempts.iter().all(|a| a.1 != rolled_back));
+        // One webhook-id per (link, event) across all its attempts.
+        let mut ids: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        for (link, ev, id, _) in &seen.attempts {
+            ids.entry((link.clone(), ev.clone()))
+                .or_default()
+                .insert(id.clone());
+        }
+        assert_eq!(ids.len(), 30);
+        assert!(ids.values().all(|s| s.len() == 1));
+    }
+    let states = db.deliveries().await.unwrap();
+    assert_eq!(states.len(), 30);
+    assert!(states.iter().all(|s| s.status == "delivered"), "{states:?}");
+}
+
+#[tokio::test]
+async fn outbox_exactly_once_sqlite() {
+    exactly_once_across_failures_and_restart(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn outbox_exactly_once_postgres() {
+    exactly_once_across_failures_and_restart(TestDb::postgres().await).await;
+}
+
+/// A removed link's deliveries are dropped; a backend that never accepts is given up
+/// after the maximum attempts; neither holds up the other link.
+async fn dropped_and_dead(test_db: TestDb) {
+    let secret = attio_auth_shared::connection::new_secret().unwrap();
+    let secret = secret.expose_secret().to_owned();
+    let (base, seen) = start_receiver(&secret, usize::MAX, Duration::ZERO).await;
+    let db = test_db.connect().await;
+    setup(
+        &db,
+        &[
+            ("link-a", format!("{base}/hook/a")),
+            ("link-b", format!("{base}/hook/b")),
+        ],
+    )
+    .await;
+    enqueue_user(&db, 1, false).await;
+    on_pool!(&db, |p| {
+        sqlx::query("delete from \"attioIntegration\" where \"id\" = 'link-b'")
+            .execute(p)
+            .await
+            .unwrap();
+    });
+    let config = DeliveryConfig {
+        max_attempts: 3,
+        initial_backoff: Duration::ZERO,
+        ..fast_config()
+    };
+    let signer = Signer::new(&[secret.as_str()]).unwrap();
+    let worker =
+        DeliveryWorker::new(db.clone(), LinkTable::default(), Some(signer), config).unwrap();
+    let mut total = 0;
+    for _ in 0..20 {
+        let s = worker.run_once().await.unwrap();
+        total += s.dead + s.dropped;
+        if total == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let states: BTreeMap<String, (String, i64)> = db
+        .deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.link_id, (s.status, s.attempts)))
+        .collect();
+    assert_eq!(states["link-a"], ("dead".to_owned(), 3));
+    assert_eq!(states["link-b"].0, "dropped");
+    assert_eq!(seen.lock().unwrap().attempts.len(), 3);
+    assert!(db.prune(i64::MAX).await.unwrap() >= 1);
+    assert!(db.deliveries().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn outbox_dropped_and_dead_sqlite() {
+    dropped_and_dead(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn outbox_dropped_and_dead_postgres() {
+    dropped_and_dead(TestDb::postgres().await).await;
+}
+
+#[tokio::test]
+async fn outbox_without_links_writes_nothing() {
+    let db = TestDb::sqlite().connect().await;
+    setup(&db, &[]).await;
+    let OutboxDb::Sqlite(p) = &db else {
+        unreachable!()
+    };
+    let mut conn = p.acquire().await.unwrap();
+    let ev = ModelAdapter::user().event(EventKind::Update, &user_row(1), Origin::Attio);
+    assert_eq!(
+        enqueue(&mut *conn, &LinkTable::default(), &ev)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(db.pending_count().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn backoff_doubles_and_is_capped() {
+    let c = DeliveryConfig {
+        initial_backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(60),
+        ..DeliveryConfig::default()
+    };
+    let b1 = c.backoff(1);
+    assert!(b1 >= Duration::from_secs(1) && b1 <= Duration::from_millis(1200));
+    let b3 = c.backoff(3);
+    assert!(b3 >= Duration::from_secs(4) && b3 <= Duration::from_millis(4800));
+    assert_eq!(c.backoff(40), Duration::from_secs(60));
+    assert!(
+        DeliveryWorker::new(
+            OutboxDb::Sqlite(SqlitePool::connect_lazy("sqlite::memory:").unwrap()),
+            LinkTable::default(),
+            None,
+            DeliveryConfig {
+                lease: Duration::from_secs(1),
+                ..DeliveryConfig::default()
+            }
+        )
+        .is_err()
+    );
+}
