@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The project's test command (README: "Run the tests"). On a fresh Debian machine it first
+# installs what the tests need and is missing, then runs every suite:
+#   - PostgreSQL (scripts/postgres.sh starts a throwaway server under target/pg),
+#   - the Python `standardwebhooks` package in target/py (signature interop partner),
+#   - Chromium and ChromeDriver (browser tests of the generator site), apt when root,
+#   - the Attio app's npm packages (attio-app/node_modules, from package-lock.json),
+#   - the generator site's WASM (built by the xtask, from crates.io only).
+# Then the Attio app's tests and the whole Rust workspace's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_PROFILE_DEV_DEBUG=0
+root=$(pwd)
+start=$(date +%s)
+step() { echo "== test.sh: $* ($(( $(date +%s) - start ))s)"; }
+
+need_apt=()
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+command -v node >/dev/null || need_apt+=(nodejs npm)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    step "apt-get install ${need_apt[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  else
+    echo "test.sh: missing system packages: ${need_apt[*]} (sudo apt-get install ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+
+step "PostgreSQL"
+source scripts/postgres.sh
+
+step "Python standardwebhooks (interop partner)"
+[ -x target/py/bin/python ] || python3 -m venv target/py
+target/py/bin/python -c 'import standardwebhooks' 2>/dev/null ||
+  target/py/bin/pip install -q --disable-pip-version-check -r shared/tests/interop/requirements.txt
+export INTEROP_PYTHON="$root/target/py/bin/python"
+
+step "generator site WASM (xtask)"
+cargo run -q -p xtask -- site
+
+step "build the attio-auth binary"
+cargo build -q -p attio-auth-backend --bin attio-auth
+export ATTIO_AUTH_BIN="$root/target/debug/attio-auth"
+
+step "Attio app: npm ci, type check, tests"
+[ -d /usr/include/node ] && export npm_config_nodedir=/usr
+(cd attio-app && npm ci --no-audit --no-fund --loglevel=error && npm run -s build && npm test)
+
+step "Rust workspace tests"
+cargo test --workspace --locked
+step "all tests passed"
