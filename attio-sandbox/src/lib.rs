@@ -1,1 +1,176 @@
-//! attio-sandbox (being written).
+//! A local, in-memory simulator of the part of Attio's REST API v2 that attio-auth uses:
+//! objects, attributes, records (create, assert, append/overwrite, query), webhooks with
+//! signed deliveries, per-token rate limits, and the OAuth app flow. It follows Attio's
+//! documented JSON shapes (shared/attio/NOTES.md and the OpenAPI document), not our own.
+//!
+//! Tests start it in-process on a random loopback port:
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceOptions};
+//! let sandbox = Sandbox::start(SandboxConfig::for_tests()).await?;
+//! let creds = sandbox.create_workspace(WorkspaceOptions {
+//!     enable_objects: vec!["users".into(), "workspaces".into()],
+//!     ..Default::default()
+//! });
+//! // GET {sandbox.base_url()}/v2/objects with `Authorization: Bearer {creds.token}` ...
+//! # Ok(()) }
+//! ```
+//!
+//! The control API under `/_sandbox` offers the same operations over HTTP (see README.md).
+#![deny(missing_docs)]
+
+mod api;
+mod config;
+mod control;
+mod delivery;
+mod error;
+mod filter;
+mod model;
+mod standard;
+mod state;
+mod values;
+mod write;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub use config::{DeliveryConfig, Faults, RateLimits, SandboxConfig};
+pub use control::{OAuthClientCredentials, WorkspaceCredentials, WorkspaceOptions};
+pub use state::{DeliveryRecord, RequestRecord};
+
+use state::AppState;
+
+/// Entry point: [`Sandbox::start`] binds and serves, returning a [`SandboxHandle`].
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Bind `127.0.0.1:{config.port}` (0 = any free port) and serve until the handle is
+    /// dropped or [`SandboxHandle::shutdown`] is called.
+    pub async fn start(config: SandboxConfig) -> std::io::Result<SandboxHandle> {
+        Self::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), config).await
+    }
+
+    /// Like [`Sandbox::start`] on another address (the binary's `--host`).
+    pub async fn start_on(host: IpAddr, config: SandboxConfig) -> std::io::Result<SandboxHandle> {
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, config.port)).await?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(config.rate_limits, config.delivery);
+        let app = api::router(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "attio-sandbox server stopped");
+            }
+        });
+        Ok(SandboxHandle {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+}
+
+/// A running sandbox. Dropping it stops the server.
+pub struct SandboxHandle {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SandboxHandle {
+    /// `http://127.0.0.1:{port}`: use it where a client would use `https://api.attio.com`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Create a workspace (standard objects as in a new Attio workspace) and a token for it.
+    /// Panics only if `opts` names an unknown object or a token already in use.
+    pub fn create_workspace(&self, opts: WorkspaceOptions) -> WorkspaceCredentials {
+        match control::create_workspace(&self.state, opts) {
+            Ok(creds) => creds,
+            Err(e) => panic!("create_workspace: {e}"),
+        }
+    }
+
+    /// Enable or disable an object (e.g. `users`, `workspaces`); false if unknown.
+    pub fn set_object_enabled(&self, workspace_id: Uuid, object: &str, enabled: bool) -> bool {
+        control::set_object_enabled(&self.state, workspace_id, object, enabled).is_ok()
+    }
+
+    /// Register an OAuth app that installs into `workspace_id`.
+    pub fn register_oauth_client(
+        &self,
+        workspace_id: Uuid,
+        redirect_uris: Vec<String>,
+    ) -> Option<OAuthClientCredentials> {
+        control::register_oauth_client(&self.state, workspace_id, redirect_uris).ok()
+    }
+
+    /// Change the rate limits (e.g. `enabled: false`).
+    pub fn set_rate_limits(&self, limits: RateLimits) {
+        state::lock(&self.state.0.settings).rate_limits = limits;
+    }
+
+    /// Inject faults into Attio API answers; false if out of range.
+    pub fn set_faults(&self, faults: Faults) -> bool {
+        control::set_faults(&self.state, faults).is_ok()
+    }
+
+    /// Every API request so far (method, path, status, token id).
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.store().requests.clone()
+    }
+
+    /// Every webhook delivery attempt so far.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.state.store().deliveries.clone()
+    }
+
+    /// Forget all workspaces, tokens, logs and faults; pending webhook retries stop.
+    pub fn reset(&self) {
+        control::reset(&self.state);
+    }
+
+    /// Stop serving and wait for the server task to end.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Serve until the process is stopped (the binary's main loop).
+    pub async fn run_until_stopped(mut self) {
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

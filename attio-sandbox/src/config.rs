@@ -1,0 +1,100 @@
+//! Typed settings of a sandbox, with documented defaults. The binary reads them from flags
+//! and environment variables (see `main.rs`); tests build them in code.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of one sandbox server (`Default`: port 0, Attio's limits, production-like retries).
+#[derive(Debug, Clone, Default)]
+pub struct SandboxConfig {
+    /// Loopback port to listen on; `0` (the default) picks a free one.
+    pub port: u16,
+    /// Per-token rate limits (default: Attio's 100 reads and 25 writes per second).
+    pub rate_limits: RateLimits,
+    /// Webhook delivery retries and timeouts.
+    pub delivery: DeliveryConfig,
+}
+
+impl SandboxConfig {
+    /// Defaults for tests: random port, Attio's rate limits, and webhook retries that back
+    /// off from 20 ms instead of seconds so a failing target is retried within a test.
+    pub fn for_tests() -> Self {
+        Self {
+            delivery: DeliveryConfig {
+                max_attempts: 4,
+                initial_backoff: Duration::from_millis(20),
+                timeout: Duration::from_secs(2),
+            },
+            ..Self::default()
+        }
+    }
+}
+
+/// Per-token request budgets over one-second windows, as Attio documents them
+/// (docs.attio.com/rest-api/how-to/rate-limiting). Query endpoints (`POST .../query`) count
+/// as reads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateLimits {
+    /// `false` switches rate limiting off entirely.
+    pub enabled: bool,
+    /// Reads allowed per token per second (Attio: 100).
+    pub reads_per_second: u32,
+    /// Writes allowed per token per second (Attio: 25).
+    pub writes_per_second: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            reads_per_second: 100,
+            writes_per_second: 25,
+        }
+    }
+}
+
+/// How webhook deliveries are attempted. Attio retries a failed delivery up to 10 times with
+/// exponential backoff over about 3 days; the sandbox keeps the shape (doubling delays) but
+/// lets the first delay be short.
+#[derive(Debug, Clone, Copy)]
+pub struct DeliveryConfig {
+    /// Attempts in total, the first included (default 11: one try and 10 retries).
+    pub max_attempts: u32,
+    /// Delay before the first retry; each later retry waits twice as long (default 1 s).
+    pub initial_backoff: Duration,
+    /// How long a target may take to answer (default 5 s).
+    pub timeout: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 11,
+            initial_backoff: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Faults injected into Attio API answers (not into the control API), for testing clients'
+/// retry paths.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Share of API requests answered with `status` instead of being served, 0.0..=1.0.
+    pub error_rate: f64,
+    /// Status of injected failures (500..=599, default 500).
+    pub status: u16,
+    /// Delay added before every API answer, in milliseconds.
+    pub latency_ms: u64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            error_rate: 0.0,
+            status: 500,
+            latency_ms: 0,
+        }
+    }
+}

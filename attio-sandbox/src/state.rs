@@ -1,0 +1,221 @@
+//! Shared state behind the server: the store of workspaces and tokens (one lock), settings
+//! that tests change at run time, the rate limiter, and the logs the control API reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::RngCore;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::config::{DeliveryConfig, Faults, RateLimits};
+use crate::error::ApiError;
+use crate::model::{Workspace, now_string};
+
+/// Lock a mutex, recovering the data if a previous holder panicked (the sandbox state stays
+/// usable; no request path panics on a poisoned lock).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A random hex string of `bytes` bytes (tokens, secrets, codes).
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// An access token: a workspace API key or an OAuth access token.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    /// The OAuth app that obtained it (`None` for API keys).
+    pub client_id: Option<String>,
+    pub issued_at: i64,
+}
+
+/// An OAuth app registered through the control API.
+#[derive(Debug, Clone)]
+pub(crate) struct OAuthClient {
+    pub client_secret: String,
+    pub redirect_uris: Vec<String>,
+    /// The workspace `/authorize` installs the app into.
+    pub workspace_id: Uuid,
+}
+
+/// An authorization code waiting to be exchanged.
+#[derive(Debug, Clone)]
+pub(crate) struct OAuthCode {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub workspace_id: Uuid,
+}
+
+/// One API request as seen by the sandbox (no headers, no bodies: tokens stay out of logs).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct RequestRecord {
+    /// When it arrived (Attio timestamp format).
+    pub at: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Status answered.
+    pub status: u16,
+    /// Id of the token used, if it was valid.
+    pub token_id: Option<Uuid>,
+}
+
+/// One attempt to deliver a webhook event.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct DeliveryRecord {
+    /// The `Idempotency-Key` header: the same for every attempt of one event.
+    pub idempotency_key: String,
+    /// Webhook the event was for.
+    pub webhook_id: Uuid,
+    /// `record.created`, `record.updated`, ...
+    pub event_type: String,
+    /// Where it was sent.
+    pub target_url: String,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// Status answered by the target, if it answered.
+    pub status: Option<u16>,
+    /// Transport error, if it did not.
+    pub error: Option<String>,
+    /// Whether the target answered 2xx.
+    pub delivered: bool,
+    /// When the attempt finished.
+    pub at: String,
+    /// The exact JSON body sent.
+    pub body: serde_json::Value,
+}
+
+/// Everything behind the one data lock.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    pub workspaces: HashMap<Uuid, Workspace>,
+    /// Token string -> token.
+    pub tokens: HashMap<String, Token>,
+    pub oauth_clients: HashMap<String, OAuthClient>,
+    pub oauth_codes: HashMap<String, OAuthCode>,
+    pub requests: Vec<RequestRecord>,
+    pub deliveries: Vec<DeliveryRecord>,
+    /// Bumped by reset so that pending webhook retries of a previous life stop.
+    pub generation: u64,
+}
+
+impl Store {
+    pub fn issue_token(
+        &mut self,
+        workspace_id: Uuid,
+        token: Option<String>,
+        client_id: Option<String>,
+    ) -> (String, Uuid) {
+        let token = token.unwrap_or_else(|| random_hex(32));
+        let id = Uuid::new_v4();
+        let issued_at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        self.tokens.insert(
+            token.clone(),
+            Token {
+                id,
+                workspace_id,
+                client_id,
+                issued_at,
+            },
+        );
+        (token, id)
+    }
+}
+
+/// Settings tests change while the server runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub rate_limits: RateLimits,
+    pub faults: Faults,
+}
+
+/// Fixed one-second windows per (token, read|write), aligned to wall-clock seconds, so that
+/// `Retry-After` (an HTTP date, whole seconds) is exactly when the budget resets.
+#[derive(Debug, Default)]
+pub(crate) struct Limiter {
+    windows: HashMap<(Uuid, bool), (u64, u32)>,
+}
+
+impl Limiter {
+    pub fn check(&mut self, token: Uuid, write: bool, limits: &RateLimits) -> Result<(), ApiError> {
+        if !limits.enabled {
+            return Ok(());
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let budget = if write {
+            limits.writes_per_second
+        } else {
+            limits.reads_per_second
+        };
+        let entry = self.windows.entry((token, write)).or_insert((now, 0));
+        if entry.0 != now {
+            *entry = (now, 0);
+        }
+        if entry.1 >= budget {
+            return Err(ApiError::RateLimited {
+                retry_after: UNIX_EPOCH + Duration::from_secs(now + 1),
+            });
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+/// Cheap handle to the shared state (State, never Extension).
+#[derive(Clone)]
+pub(crate) struct AppState(pub Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub store: Mutex<Store>,
+    pub settings: Mutex<Settings>,
+    pub limiter: Mutex<Limiter>,
+    pub delivery: DeliveryConfig,
+    pub http: reqwest::Client,
+}
+
+impl AppState {
+    pub fn new(rate_limits: RateLimits, delivery: DeliveryConfig) -> Self {
+        Self(Arc::new(Inner {
+            store: Mutex::new(Store::default()),
+            settings: Mutex::new(Settings {
+                rate_limits,
+                faults: Faults::default(),
+            }),
+            limiter: Mutex::new(Limiter::default()),
+            delivery,
+            http: reqwest::Client::new(),
+        }))
+    }
+
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.0.store)
+    }
+
+    pub fn settings(&self) -> Settings {
+        *lock(&self.0.settings)
+    }
+
+    /// Record one API request in the log the control API serves.
+    pub fn log_request(&self, method: &str, path: &str, status: u16, token_id: Option<Uuid>) {
+        self.store().requests.push(RequestRecord {
+            at: now_string(),
+            method: method.to_string(),
+            path: path.to_string(),
+            status,
+            token_id,
+        });
+    }
+}
