@@ -140,7 +140,7 @@ export function nodeVerifies(secret: string, id: string, timestamp: string, sign
  * body on stdin; exit 0 = valid, 1 = invalid. Throws (so the test FAILS, never skips) when
  * the binary is not there.
  */
-export function rustVerifies(secret: string, id: string, timestamp: string, signature: string, body: string): boolean {
+export function rustVerifies(secret: string, id: string, timestamp: string, signature: string, body: string, nowUnix?: number): boolean {
     const bin = process.env.ATTIO_AUTH_BIN
     if (bin === undefined || bin === "") {
         throw new Error(
@@ -150,7 +150,9 @@ export function rustVerifies(secret: string, id: string, timestamp: string, sign
     if (!existsSync(bin)) {
         throw new Error(`ATTIO_AUTH_BIN=${bin} does not exist. Build it with \`cargo build -p attio-auth-backend\`.`)
     }
-    const result = spawnSync(bin, ["verify", "--secret", secret, "--id", id, "--timestamp", timestamp, "--signature", signature], {
+    const args = ["verify", "--secret", secret, "--id", id, "--timestamp", timestamp, "--signature", signature]
+    if (nowUnix !== undefined) args.push("--now", String(nowUnix))
+    const result = spawnSync(bin, args, {
         input: body,
         encoding: "utf8",
         timeout: 20_000,
