@@ -294,7 +294,7 @@ async fn failed_deliveries_are_retried_with_the_same_idempotency_key() {
         .iter()
         .map(|g| g.headers["idempotency-key"].clone())
         .collect();
-    assert!(keys.iter().all(|k| k == &keys[0]), "{keys:?}");
+    assert!(keys.iter().all(|k| *k == keys[0]), "{keys:?}");
     assert_eq!(got[0].body, got[2].body);
     let log = wait_log(&e, 3).await;
     let attempts: Vec<(u32, Option<u16>, bool)> = log
