@@ -11,6 +11,7 @@ pub mod delivery;
 pub mod event;
 pub mod inbound;
 pub mod outbox;
+pub mod report;
 
 pub use adapter::{
     Adapters, AttributeType, Direction, FieldMapping, FieldSchema, FieldSource, ModelAdapter,
@@ -20,6 +21,7 @@ pub use delivery::{DeliveryConfig, DeliveryHandle, DeliveryWorker};
 pub use event::{EventKind, Origin, SyncEvent};
 pub use inbound::{InboundPlan, RecordEvent, RecordEventKind};
 pub use outbox::{LinkTable, OutboxConn, OutboxDb, OutboxError, enqueue};
+pub use report::SyncReporter;
 
 #[cfg(test)]
 mod tests;

@@ -86,6 +86,16 @@ pub enum OutboxConn<'c> {
     Postgres(&'c mut PgConnection),
 }
 
+impl OutboxConn<'_> {
+    /// The same connection for a shorter borrow (to run several statements on it).
+    pub fn reborrow(&mut self) -> OutboxConn<'_> {
+        match self {
+            OutboxConn::Sqlite(c) => OutboxConn::Sqlite(c),
+            OutboxConn::Postgres(c) => OutboxConn::Postgres(c),
+        }
+    }
+}
+
 impl<'c> From<&'c mut SqliteConnection> for OutboxConn<'c> {
     fn from(c: &'c mut SqliteConnection) -> Self {
         Self::Sqlite(c)

@@ -471,3 +471,118 @@ async fn backoff_doubles_and_is_capped() {
         .is_err()
     );
 }
+
+/// `SyncReporter`: events in the caller's transaction, organizations with their members'
+/// Attio ids read from the database, both namings.
+async fn reporter_reports(snake: bool) {
+    let db = TestDb::sqlite().connect().await;
+    let OutboxDb::Sqlite(pool) = &db else {
+        unreachable!()
+    };
+    let q = |camel: &str| -> String {
+        if snake {
+            camel
+                .replace("attioIntegration", "attio_integration")
+                .replace("webhookUrl", "webhook_url")
+                .replace("attioId", "attio_id")
+                .replace("userId", "user_id")
+                .replace("organizationId", "organization_id")
+                .replace("createdAt", "created_at")
+        } else {
+            camel.to_owned()
+        }
+    };
+    for sql in [
+        "create table \"attioIntegration\" (\"id\" text primary key, \"webhookUrl\" text not null unique)",
+        "create table \"user\" (\"id\" text primary key, \"name\" text, \"attioId\" text)",
+        "create table \"organization\" (\"id\" text primary key, \"name\" text, \"slug\" text, \"logo\" text, \"attioId\" text)",
+        "create table \"member\" (\"id\" text primary key, \"organizationId\" text, \"userId\" text, \"createdAt\" text)",
+        "insert into \"attioIntegration\" values ('l1', 'http://127.0.0.1:9/a')",
+        "insert into \"user\" values ('u1', 'A', 'rec-a'), ('u2', 'B', null), ('u3', 'C', 'rec-c')",
+        "insert into \"organization\" values ('o1', 'Acme', 'acme', null, 'rec-o')",
+        "insert into \"member\" values ('m1', 'o1', 'u3', '2026-01-01'), ('m2', 'o1', 'u1', '2026-01-02'), ('m3', 'o1', 'u2', '2026-01-03')",
+    ] {
+        sqlx::query(&q(sql)).execute(pool).await.unwrap();
+    }
+    db.create_tables().await.unwrap();
+    let reporter = if snake {
+        SyncReporter::new(Adapters::default()).snake_case()
+    } else {
+        SyncReporter::new(Adapters::default())
+    };
+
+    let mut tx = pool.begin().await.unwrap();
+    let id = reporter
+        .report(
+            &mut *tx,
+            "user",
+            EventKind::Create,
+            &user_row(1),
+            Origin::Auth,
+        )
+        .await
+        .unwrap();
+    assert!(id.is_some());
+    tx.rollback().await.unwrap();
+    assert_eq!(
+        db.pending_count().await.unwrap(),
+        0,
+        "rolled back with the change"
+    );
+
+    let mut tx = pool.begin().await.unwrap();
+    let org_event = reporter
+        .report_organization(&mut *tx, "o1", Origin::Auth)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        reporter
+            .report(
+                &mut *tx,
+                "session",
+                EventKind::Create,
+                &user_row(1),
+                Origin::Auth
+            )
+            .await
+            .unwrap()
+            .is_none(),
+        "no adapter, no event"
+    );
+    assert!(
+        reporter
+            .report_organization(&mut *tx, "missing", Origin::Auth)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.commit().await.unwrap();
+    reporter.notify();
+    let payload: String =
+        sqlx::query_scalar("select payload from attio_outbox where event_id = $1")
+            .bind(&org_event)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let event: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(event["event"], "update");
+    assert_eq!(event["data"]["record_id"], "rec-o");
+    assert_eq!(event["data"]["workspace_id"], "o1");
+    assert_eq!(
+        event["data"]["users"],
+        json!([{"target_record_id": "rec-c", "target_object": "users"},
+               {"target_record_id": "rec-a", "target_object": "users"}])
+    );
+    assert_eq!(db.pending_count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn reporter_camel_case() {
+    reporter_reports(false).await;
+}
+
+#[tokio::test]
+async fn reporter_snake_case() {
+    reporter_reports(true).await;
+}
