@@ -1,1 +1,24 @@
-//! attio-auth-backend (being written).
+//! attio-auth-backend: the service behind the Attio app (DESIGN.md, issue 5).
+//!
+//! It keeps installations (one per Attio workspace), verifies and forwards the Attio app's
+//! record actions to the auth plugin, keeps an audit log, and talks to Attio's REST API
+//! under its rate limits. Start it with [`startup::Application::build`] and
+//! [`startup::Application::run_until_stopped`] (the `attio-auth serve` command).
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod actions;
+pub mod app_auth;
+pub mod attio;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod installations;
+pub mod plugin;
+pub mod startup;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use startup::{AppState, Application};

@@ -1,0 +1,641 @@
+//! `POST /v1/actions/{action}`: record actions from the Attio app (PLAN.md's contract).
+//!
+//! The call is verified ([`crate::app_auth`]), the Attio record(s) resolved to auth ids
+//! (`user_id` of a `users` record, `workspace_id` of a `workspaces` record; cached in
+//! `record_links`), the plugin request built from the resolved ids and the `params`, checked
+//! against the action's fields, and forwarded in the connection's protocol. Each forwarded
+//! call leaves an audit entry; `GET /v1/installations/{id}/audit` lists them.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sqlx::Row as _;
+
+use attio_auth_shared::actions::{self as wire, Action, Envelope, Field, validate_fields};
+use attio_auth_shared::connection::Protocol;
+
+use crate::app_auth::{self, Replay};
+use crate::db::now_ms;
+use crate::error::{Error, Result};
+use crate::installations::{self, Installation};
+use crate::startup::AppState;
+
+/// Lifecycle actions handled by the backend itself.
+pub const LIFECYCLE_ACTIONS: [&str; 2] = ["connection-check", "uninstall"];
+
+/// Plugin actions the app may call, with their fields.
+pub fn plugin_action_fields(action: &str) -> Option<&'static [Field]> {
+    Some(match action {
+        wire::UserDetailsRequest::NAME => wire::UserDetailsRequest::FIELDS,
+        wire::UpdateBanStatusRequest::NAME => wire::UpdateBanStatusRequest::FIELDS,
+        wire::SendPasswordResetRequest::NAME => wire::SendPasswordResetRequest::FIELDS,
+        wire::SessionsRequest::NAME => wire::SessionsRequest::FIELDS,
+        wire::RevokeSessionRequest::NAME => wire::RevokeSessionRequest::FIELDS,
+        wire::RevokeAllSessionsRequest::NAME => wire::RevokeAllSessionsRequest::FIELDS,
+        wire::ImpersonateRequest::NAME => wire::ImpersonateRequest::FIELDS,
+        wire::ListOrgInvitationsRequest::NAME => wire::ListOrgInvitationsRequest::FIELDS,
+        wire::CreateOrgInvitationRequest::NAME => wire::CreateOrgInvitationRequest::FIELDS,
+        wire::CancelOrgInvitationRequest::NAME => wire::CancelOrgInvitationRequest::FIELDS,
+        wire::SearchUsersRequest::NAME => wire::SearchUsersRequest::FIELDS,
+        wire::GetOrgRolesRequest::NAME => wire::GetOrgRolesRequest::FIELDS,
+        wire::CreateUserRequest::NAME => wire::CreateUserRequest::FIELDS,
+        wire::CreateOrganizationRequest::NAME => wire::CreateOrganizationRequest::FIELDS,
+        _ => return None,
+    })
+}
+
+/// The acting Attio user.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorInfo {
+    /// Their email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Their workspace member id.
+    #[serde(default)]
+    pub workspace_member_id: Option<String>,
+}
+
+/// An Attio record the action is about.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// Object slug (`users`, `workspaces`).
+    pub object: String,
+    /// Attio record id.
+    pub record_id: String,
+}
+
+/// The body of an action call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionCall {
+    /// Must equal the route's action.
+    pub action: String,
+    /// Who clicked.
+    #[serde(default)]
+    pub actor: ActorInfo,
+    /// One record.
+    #[serde(default)]
+    pub target: Option<Target>,
+    /// Several records (bulk).
+    #[serde(default)]
+    pub targets: Option<Vec<Target>>,
+    /// Action-specific parameters, original field names.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+}
+
+/// `POST /v1/actions/{action}`.
+pub async fn handle(
+    State(state): State<AppState>,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let call = match app_auth::verify(&state, &headers, &body).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let inst = call.installation;
+    match app_auth::check_replay(&state, &inst.id, &call.message_id, &body).await {
+        Ok(Replay::Fresh) => {}
+        Ok(Replay::Repeat(Some((status, stored)))) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            return (status, [(header::CONTENT_TYPE, "application/json")], stored).into_response();
+        }
+        Ok(Replay::Repeat(None)) => {
+            return Error::conflict(
+                "IN_PROGRESS",
+                "This request is still being handled; retry in a moment.",
+            )
+            .into_response();
+        }
+        Err(e) => return e.into_response(),
+    }
+    let (status, value) = match dispatch(&state, &inst, &action, &body).await {
+        Ok(v) => (StatusCode::OK, v),
+        Err(e) => {
+            let (status, _, _) = e.parts();
+            if status.is_server_error() {
+                tracing::error!(error = %e, action, "action failed");
+            }
+            (status, e.body())
+        }
+    };
+    let text = value.to_string();
+    if action != "uninstall"
+        && let Err(e) =
+            app_auth::store_response(&state, &inst.id, &call.message_id, status.as_u16(), &text)
+                .await
+    {
+        tracing::warn!(error = %e, "could not store the response for repeats");
+    }
+    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+async fn dispatch(
+    state: &AppState,
+    inst: &Installation,
+    action: &str,
+    body: &[u8],
+) -> Result<Value> {
+    let call: ActionCall = serde_json::from_slice(body).map_err(|e| {
+        Error::bad_request(
+            "INVALID_BODY",
+            format!("The body is not a valid action call: {e}"),
+        )
+    })?;
+    if call.action != action {
+        return Err(Error::bad_request(
+            "ACTION_MISMATCH",
+            format!(
+                "The body is for action `{}` but was sent to `{action}`.",
+                call.action
+            ),
+        ));
+    }
+    match action {
+        "connection-check" => {
+            let ping = installations::ping_plugin(state, &inst.connection).await?;
+            let message = match &ping {
+                Some(p) => format!("Connected to the auth server (plugin {}).", p.version),
+                None => "Connected to the auth server (original plugin).".to_owned(),
+            };
+            Ok(json!({"ok": true, "message": message, "data": {
+                "installation": inst.public_json(),
+                "plugin": ping.map(|p| json!({"version": p.version, "features": p.features})),
+            }}))
+        }
+        "uninstall" => {
+            let warnings = installations::uninstall(state, inst).await?;
+            Ok(json!({"ok": true, "message": "Uninstalled.", "data": {"warnings": warnings}}))
+        }
+        _ => {
+            let fields = plugin_action_fields(action).ok_or_else(|| {
+                Error::not_found("UNKNOWN_ACTION", format!("There is no action `{action}`."))
+            })?;
+            forward(state, inst, action, fields, call).await
+        }
+    }
+}
+
+/// One forwarded plugin call's outcome, for the audit log and bulk results.
+struct Outcome {
+    target: Option<Target>,
+    auth_id: Option<String>,
+    result: Result<Value>,
+    millis: i64,
+}
+
+async fn forward(
+    state: &AppState,
+    inst: &Installation,
+    action: &str,
+    fields: &'static [Field],
+    call: ActionCall,
+) -> Result<Value> {
+    let bulk = call.targets.is_some();
+    let targets: Vec<Target> = match (&call.targets, &call.target) {
+        (Some(ts), _) => ts.clone(),
+        (None, Some(t)) => vec![t.clone()],
+        (None, None) => Vec::new(),
+    };
+    if bulk && targets.is_empty() {
+        return Err(Error::bad_request("NO_TARGETS", "`targets` is empty."));
+    }
+    if targets.len() > 1000 {
+        return Err(Error::bad_request(
+            "TOO_MANY_TARGETS",
+            "At most 1000 records per call.",
+        ));
+    }
+
+    let outcomes: Vec<Outcome> = match action {
+        // One call for every target together.
+        wire::RevokeAllSessionsRequest::NAME => {
+            let started = Instant::now();
+            let mut ids = Vec::new();
+            let mut resolve_error = None;
+            for t in &targets {
+                match resolve(state, inst, t, "users").await {
+                    Ok(id) => ids.push(Value::String(id)),
+                    Err(e) => {
+                        resolve_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            let result = match resolve_error {
+                Some(e) => Err(e),
+                None => {
+                    let mut f = call.params.clone();
+                    f.insert("userIds".into(), Value::Array(ids.clone()));
+                    send(state, inst, action, fields, f).await
+                }
+            };
+            vec![Outcome {
+                target: targets.first().cloned().filter(|_| targets.len() == 1),
+                auth_id: (ids.len() == 1)
+                    .then(|| ids[0].as_str().map(str::to_owned))
+                    .flatten(),
+                result,
+                millis: elapsed_ms(started),
+            }]
+        }
+        // Actions that need no record.
+        wire::RevokeSessionRequest::NAME
+        | wire::CancelOrgInvitationRequest::NAME
+        | wire::SearchUsersRequest::NAME
+        | wire::GetOrgRolesRequest::NAME => {
+            let started = Instant::now();
+            let mut f = call.params.clone();
+            if action == wire::RevokeSessionRequest::NAME
+                && inst.connection.protocol == Protocol::SignedV1
+            {
+                // Signed protocol revokes by id only; tokens are never handled here.
+                f.remove("sessionToken");
+            }
+            let result = send(state, inst, action, fields, f).await;
+            vec![Outcome {
+                target: call.target.clone(),
+                auth_id: None,
+                result,
+                millis: elapsed_ms(started),
+            }]
+        }
+        // Creations: the record (if any) becomes the new row's attioId.
+        wire::CreateUserRequest::NAME | wire::CreateOrganizationRequest::NAME => {
+            let started = Instant::now();
+            let mut f = call.params.clone();
+            if let Some(t) = &call.target {
+                f.insert("attioId".into(), Value::String(t.record_id.clone()));
+            }
+            let result = send(state, inst, action, fields, f).await;
+            vec![Outcome {
+                target: call.target.clone(),
+                auth_id: None,
+                result,
+                millis: elapsed_ms(started),
+            }]
+        }
+        // One call per target record.
+        _ => {
+            if targets.is_empty() {
+                return Err(Error::bad_request(
+                    "NO_TARGET",
+                    format!("Action `{action}` needs a `target` record."),
+                ));
+            }
+            let (object, id_field) = match action {
+                wire::ListOrgInvitationsRequest::NAME | wire::CreateOrgInvitationRequest::NAME => {
+                    ("workspaces", "organizationId")
+                }
+                wire::ImpersonateRequest::NAME => ("users", "targetUserId"),
+                _ => ("users", "userId"),
+            };
+            let mut outcomes = Vec::with_capacity(targets.len());
+            for t in targets {
+                let started = Instant::now();
+                let (auth_id, result) = match resolve(state, inst, &t, object).await {
+                    Ok(id) => {
+                        let mut f = call.params.clone();
+                        f.insert(id_field.into(), Value::String(id.clone()));
+                        if action == wire::ImpersonateRequest::NAME
+                            && !f.contains_key("adminEmail")
+                            && let Some(email) = &call.actor.email
+                        {
+                            f.insert("adminEmail".into(), Value::String(email.clone()));
+                        }
+                        if action == wire::CreateOrgInvitationRequest::NAME
+                            && !f.contains_key("inviterEmail")
+                            && let Some(email) = &call.actor.email
+                        {
+                            f.insert("inviterEmail".into(), Value::String(email.clone()));
+                        }
+                        (Some(id), send(state, inst, action, fields, f).await)
+                    }
+                    Err(e) => (None, Err(e)),
+                };
+                outcomes.push(Outcome {
+                    target: Some(t),
+                    auth_id,
+                    result,
+                    millis: elapsed_ms(started),
+                });
+            }
+            outcomes
+        }
+    };
+
+    for o in &outcomes {
+        if let Err(e) = audit(state, inst, &call.actor, action, o).await {
+            tracing::error!(error = %e, "could not write the audit entry");
+        }
+    }
+
+    if !bulk {
+        let Some(o) = outcomes.into_iter().next() else {
+            return Err(Error::Internal("no outcome".into()));
+        };
+        let data = o.result?;
+        return Ok(json!({"ok": true, "message": success_message(action, &data, 1), "data": data}));
+    }
+    let total = outcomes.len();
+    let mut ok_count = 0;
+    let mut results = Vec::with_capacity(total);
+    let mut datas = Vec::with_capacity(total);
+    for o in outcomes {
+        let record_id = o.target.map(|t| t.record_id);
+        match o.result {
+            Ok(data) => {
+                ok_count += 1;
+                results.push(json!({"recordId": record_id, "ok": true, "message": success_message(action, &data, 1)}));
+                datas.push(data);
+            }
+            Err(e) => {
+                let (_, code, message) = e.parts();
+                results.push(
+                    json!({"recordId": record_id, "ok": false, "message": message, "code": code}),
+                );
+                datas.push(Value::Null);
+            }
+        }
+    }
+    let message = if action == wire::RevokeAllSessionsRequest::NAME && ok_count == 1 {
+        success_message(action, &Value::Null, 0)
+    } else if ok_count == total {
+        format!("Done for all {total} records.")
+    } else {
+        format!(
+            "Done for {ok_count} of {total} records; {} failed.",
+            total - ok_count
+        )
+    };
+    let data = if datas.len() == 1 {
+        datas.into_iter().next().unwrap_or(Value::Null)
+    } else {
+        Value::Array(datas)
+    };
+    Ok(json!({"ok": ok_count > 0, "message": message, "data": data, "results": results}))
+}
+
+fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Validate `fields` against the action and call the plugin.
+async fn send(
+    state: &AppState,
+    inst: &Installation,
+    action: &str,
+    spec: &'static [Field],
+    fields: Map<String, Value>,
+) -> Result<Value> {
+    let mut tagged = fields.clone();
+    tagged.insert("action".into(), Value::String(action.to_owned()));
+    validate_fields(Some(&Value::Object(tagged)), Envelope::Signed, spec)
+        .map_err(|e| Error::bad_request("INVALID_PARAMS", e.message))?;
+    Ok(state
+        .plugin
+        .call_raw(&inst.connection, action, fields)
+        .await?)
+}
+
+/// The auth id of an Attio record: from `record_links`, else read from the record
+/// (`user_id` / `workspace_id`) and remembered.
+pub async fn resolve(
+    state: &AppState,
+    inst: &Installation,
+    target: &Target,
+    expected_object: &str,
+) -> Result<String> {
+    if target.object != expected_object {
+        return Err(Error::bad_request(
+            "WRONG_OBJECT",
+            format!(
+                "This action works on `{expected_object}` records, not `{}`.",
+                target.object
+            ),
+        ));
+    }
+    let id_attribute = match expected_object {
+        "users" => "user_id",
+        "workspaces" => "workspace_id",
+        other => {
+            return Err(Error::bad_request(
+                "UNSUPPORTED_OBJECT",
+                format!("Records of `{other}` cannot be acted on."),
+            ));
+        }
+    };
+    let row = sqlx::query(
+        "select auth_id from record_links where installation_id = $1 and attio_object = $2 \
+         and record_id = $3",
+    )
+    .bind(&inst.id)
+    .bind(expected_object)
+    .bind(&target.record_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    if let Some(row) = row {
+        return Ok(row.try_get("auth_id")?);
+    }
+    let record = state
+        .attio
+        .get_record(&inst.attio, expected_object, &target.record_id)
+        .await?
+        .ok_or_else(|| {
+            Error::not_found(
+                "RECORD_NOT_FOUND",
+                "The Attio record does not exist (deleted?).",
+            )
+        })?;
+    let auth_id = match record.plain(id_attribute) {
+        Value::String(s) if !s.is_empty() => s,
+        _ => {
+            return Err(Error::unprocessable(
+                "RECORD_NOT_LINKED",
+                format!(
+                    "This Attio record has no `{id_attribute}`: it is not linked to the auth \
+                     server yet."
+                ),
+            ));
+        }
+    };
+    link_record(
+        state,
+        &inst.id,
+        expected_object,
+        &auth_id,
+        &target.record_id,
+    )
+    .await?;
+    Ok(auth_id)
+}
+
+/// Remember that `record_id` in `object` is `auth_id`.
+pub async fn link_record(
+    state: &AppState,
+    installation_id: &str,
+    object: &str,
+    auth_id: &str,
+    record_id: &str,
+) -> Result<()> {
+    // Another auth id may have held this record before (a re-created user): drop it first.
+    sqlx::query(
+        "delete from record_links where installation_id = $1 and attio_object = $2 \
+         and record_id = $3 and auth_id <> $4",
+    )
+    .bind(installation_id)
+    .bind(object)
+    .bind(record_id)
+    .bind(auth_id)
+    .execute(&state.db.pool)
+    .await?;
+    sqlx::query(
+        "insert into record_links (installation_id, attio_object, auth_id, record_id, updated_at) \
+         values ($1, $2, $3, $4, $5) on conflict (installation_id, attio_object, auth_id) \
+         do update set record_id = excluded.record_id, updated_at = excluded.updated_at",
+    )
+    .bind(installation_id)
+    .bind(object)
+    .bind(auth_id)
+    .bind(record_id)
+    .bind(now_ms())
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+fn success_message(action: &str, data: &Value, _n: usize) -> String {
+    let count = |key: &str| data.get(key).and_then(Value::as_array).map_or(0, Vec::len);
+    match action {
+        "user-details" => "Loaded the user's details.".into(),
+        "update-ban-status" => "Ban status updated.".into(),
+        "send-password-reset" => "Password reset email sent.".into(),
+        "sessions" => format!("Loaded {} session(s).", count("sessions")),
+        "revoke-session" => "Session revoked.".into(),
+        "revoke-all-sessions" => "All sessions revoked.".into(),
+        "impersonate" => "Impersonation link created; it works once, within 5 minutes.".into(),
+        "list-org-invitations" => format!("Loaded {} invitation(s).", count("invitations")),
+        "create-org-invitation" => "Invitation sent.".into(),
+        "cancel-org-invitation" => "Invitation canceled.".into(),
+        "search-users" => format!("Found {} user(s).", count("users")),
+        "get-org-roles" => "Loaded the organization roles.".into(),
+        "create-user" => "User created.".into(),
+        "create-organization" => "Organization created.".into(),
+        _ => "Done.".into(),
+    }
+}
+
+async fn audit(
+    state: &AppState,
+    inst: &Installation,
+    actor: &ActorInfo,
+    action: &str,
+    o: &Outcome,
+) -> Result<()> {
+    let (ok, status, message) = match &o.result {
+        Ok(data) => (1i64, 200i64, success_message(action, data, 1)),
+        Err(e) => {
+            let (s, code, m) = e.parts();
+            (0, i64::from(s.as_u16()), format!("{code}: {m}"))
+        }
+    };
+    sqlx::query(
+        "insert into audit_log (installation_id, at, actor_email, actor_member_id, action, \
+         target_object, target_record_id, auth_id, ok, http_status, message, duration_ms) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&inst.id)
+    .bind(now_ms())
+    .bind(actor.email.clone())
+    .bind(actor.workspace_member_id.clone())
+    .bind(action)
+    .bind(o.target.as_ref().map(|t| t.object.clone()))
+    .bind(o.target.as_ref().map(|t| t.record_id.clone()))
+    .bind(o.auth_id.clone())
+    .bind(ok)
+    .bind(status)
+    .bind(message)
+    .bind(o.millis)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// Query of the audit list.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Page size (default 50, at most 500).
+    pub limit: Option<i64>,
+    /// Entries older than this entry id (the previous page's `nextBefore`).
+    pub before: Option<i64>,
+}
+
+/// `GET /v1/installations/{id}/audit`: newest first. Signed like actions (empty body), and
+/// the workspace header must name this installation.
+pub async fn audit_list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    let call = app_auth::verify(&state, &headers, b"").await?;
+    if call.installation.id != id {
+        return Err(Error::not_found(
+            "NOT_INSTALLED",
+            "No such installation for this workspace.",
+        ));
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let rows = sqlx::query(
+        "select id, at, actor_email, actor_member_id, action, target_object, target_record_id, \
+         auth_id, ok, http_status, message, duration_ms from audit_log \
+         where installation_id = $1 and id < $2 order by id desc limit $3",
+    )
+    .bind(&id)
+    .bind(q.before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in &rows {
+        entries.push(json!({
+            "id": r.try_get::<i64, _>("id")?,
+            "at": r.try_get::<i64, _>("at")?,
+            "actor": {
+                "email": r.try_get::<Option<String>, _>("actor_email")?,
+                "workspaceMemberId": r.try_get::<Option<String>, _>("actor_member_id")?,
+            },
+            "action": r.try_get::<String, _>("action")?,
+            "target": {
+                "object": r.try_get::<Option<String>, _>("target_object")?,
+                "recordId": r.try_get::<Option<String>, _>("target_record_id")?,
+            },
+            "authId": r.try_get::<Option<String>, _>("auth_id")?,
+            "ok": r.try_get::<i64, _>("ok")? == 1,
+            "status": r.try_get::<i64, _>("http_status")?,
+            "message": r.try_get::<String, _>("message")?,
+            "durationMs": r.try_get::<i64, _>("duration_ms")?,
+        }));
+    }
+    let next_before = if i64::try_from(entries.len()).unwrap_or(0) == limit {
+        entries
+            .last()
+            .and_then(|e| e.get("id"))
+            .and_then(Value::as_i64)
+    } else {
+        None
+    };
+    Ok(Json(
+        json!({"ok": true, "entries": entries, "nextBefore": next_before}),
+    ))
+}

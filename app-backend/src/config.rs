@@ -1,0 +1,191 @@
+//! Typed configuration, read from the environment in one place ([`Config::from_env`]) with
+//! documented defaults, so the rest of the service never reads `std::env`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::error::Error;
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on. `BIND_ADDR`, default `127.0.0.1:8080` (`:0` picks a free port).
+    pub bind: SocketAddr,
+    /// Base URL at which Attio and the auth plugin reach this service (the Attio webhook
+    /// target and the plugin's event URL are built from it). `PUBLIC_URL`, default
+    /// `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Database: `DATABASE_URL`. Default: a SQLite file `attio-auth.db` under `data_dir`,
+    /// created on first start. A `postgres://` URL selects PostgreSQL.
+    pub database_url: Option<String>,
+    /// Directory for the default SQLite file and the generated key file. `DATA_DIR`,
+    /// default `./data`.
+    pub data_dir: PathBuf,
+    /// AEAD key for secrets at rest: `ENCRYPTION_KEY`, base64 of 32 bytes. Without it a key
+    /// file `encryption.key` is generated in `data_dir` (with a warning).
+    pub encryption_key: Option<SecretString>,
+    /// Attio REST API base. `ATTIO_API_URL`, default `https://api.attio.com/v2`.
+    pub attio_api_url: String,
+    /// Attio OAuth authorize/token base. `ATTIO_OAUTH_URL`, default `https://app.attio.com`.
+    pub attio_oauth_url: String,
+    /// OAuth app client id (`ATTIO_CLIENT_ID`), optional: without it only API tokens install.
+    pub attio_client_id: Option<String>,
+    /// OAuth app client secret (`ATTIO_CLIENT_SECRET`).
+    pub attio_client_secret: Option<SecretString>,
+    /// Attio write budget per workspace, requests per second. `ATTIO_WRITES_PER_SEC`,
+    /// default 25 (Attio's documented limit).
+    pub attio_writes_per_sec: u32,
+    /// Attio read budget per workspace. `ATTIO_READS_PER_SEC`, default 100.
+    pub attio_reads_per_sec: u32,
+    /// Attempts per Attio call on 429/5xx before giving up. `ATTIO_MAX_ATTEMPTS`, default 6.
+    pub attio_max_attempts: u32,
+    /// Timeout of one outbound HTTP call (Attio, plugin). `HTTP_TIMEOUT_SECS`, default 20.
+    pub http_timeout: Duration,
+    /// Timeout of one inbound request. `REQUEST_TIMEOUT_SECS`, default 30.
+    pub request_timeout: Duration,
+    /// Largest accepted request body. `BODY_LIMIT_BYTES`, default 1 MiB.
+    pub body_limit: usize,
+    /// Largest database pool. `DATABASE_MAX_CONNECTIONS`, default 10.
+    pub max_connections: u32,
+}
+
+impl Config {
+    /// Defaults for every field (what `from_env` gives with an empty environment).
+    pub fn defaults() -> Self {
+        Config {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            encryption_key: None,
+            attio_api_url: "https://api.attio.com/v2".into(),
+            attio_oauth_url: "https://app.attio.com".into(),
+            attio_client_id: None,
+            attio_client_secret: None,
+            attio_writes_per_sec: 25,
+            attio_reads_per_sec: 100,
+            attio_max_attempts: 6,
+            http_timeout: Duration::from_secs(20),
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+            max_connections: 10,
+        }
+    }
+
+    /// Read the configuration from the process environment.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read the configuration through `get` (the environment, or a map in tests). Empty
+    /// values count as absent. A value that does not parse is an error naming the variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let mut c = Self::defaults();
+        if let Some(v) = get("BIND_ADDR") {
+            c.bind = v.parse().map_err(|_| bad("BIND_ADDR", "host:port"))?;
+        }
+        c.public_url = get("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_owned());
+        c.database_url = get("DATABASE_URL");
+        if let Some(v) = get("DATA_DIR") {
+            c.data_dir = PathBuf::from(v);
+        }
+        c.encryption_key = get("ENCRYPTION_KEY").map(SecretString::from);
+        if let Some(v) = get("ATTIO_API_URL") {
+            c.attio_api_url = v.trim_end_matches('/').to_owned();
+        }
+        if let Some(v) = get("ATTIO_OAUTH_URL") {
+            c.attio_oauth_url = v.trim_end_matches('/').to_owned();
+        }
+        c.attio_client_id = get("ATTIO_CLIENT_ID");
+        c.attio_client_secret = get("ATTIO_CLIENT_SECRET").map(SecretString::from);
+        let num = |k: &'static str, d: u64| -> Result<u64, Error> {
+            match get(k) {
+                Some(v) => v.trim().parse().map_err(|_| bad(k, "a whole number")),
+                None => Ok(d),
+            }
+        };
+        c.attio_writes_per_sec =
+            positive("ATTIO_WRITES_PER_SEC", num("ATTIO_WRITES_PER_SEC", 25)?)?;
+        c.attio_reads_per_sec = positive("ATTIO_READS_PER_SEC", num("ATTIO_READS_PER_SEC", 100)?)?;
+        c.attio_max_attempts = positive("ATTIO_MAX_ATTEMPTS", num("ATTIO_MAX_ATTEMPTS", 6)?)?;
+        c.http_timeout = Duration::from_secs(num("HTTP_TIMEOUT_SECS", 20)?);
+        c.request_timeout = Duration::from_secs(num("REQUEST_TIMEOUT_SECS", 30)?);
+        c.body_limit = usize::try_from(num("BODY_LIMIT_BYTES", 1024 * 1024)?)
+            .map_err(|_| bad("BODY_LIMIT_BYTES", "a size in bytes"))?;
+        c.max_connections = positive(
+            "DATABASE_MAX_CONNECTIONS",
+            num("DATABASE_MAX_CONNECTIONS", 10)?,
+        )?;
+        Ok(c)
+    }
+
+    /// The database URL to use: `database_url`, else the default SQLite file.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("attio-auth.db").display()
+            ),
+        }
+    }
+}
+
+fn bad(var: &str, expected: &str) -> Error {
+    Error::Config(format!("{var} must be {expected}"))
+}
+
+fn positive(var: &'static str, v: u64) -> Result<u32, Error> {
+    match u32::try_from(v) {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(bad(var, "a positive whole number")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, Error> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn empty_environment_gives_documented_defaults() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            c.effective_database_url(),
+            "sqlite://./data/attio-auth.db?mode=rwc"
+        );
+        assert_eq!(c.attio_writes_per_sec, 25);
+        assert_eq!(c.attio_api_url, "https://api.attio.com/v2");
+    }
+
+    #[test]
+    fn values_are_parsed_and_bad_ones_named() {
+        let c = cfg(&[
+            ("DATABASE_URL", "postgres://x@y/z"),
+            ("PUBLIC_URL", "https://b.example.com/"),
+            ("ATTIO_WRITES_PER_SEC", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.effective_database_url(), "postgres://x@y/z");
+        assert_eq!(c.public_url.as_deref(), Some("https://b.example.com"));
+        assert_eq!(c.attio_writes_per_sec, 5);
+        let err = cfg(&[("ATTIO_WRITES_PER_SEC", "0")]).unwrap_err();
+        assert!(err.to_string().contains("ATTIO_WRITES_PER_SEC"));
+        let err = cfg(&[("BIND_ADDR", "nope")]).unwrap_err();
+        assert!(err.to_string().contains("BIND_ADDR"));
+    }
+}

@@ -1,0 +1,126 @@
+//! Storage: one sqlx pool over SQLite (default, a file under `./data`) or PostgreSQL
+//! (`DATABASE_URL=postgres://...`), chosen at run time through sqlx's `Any` driver, and the
+//! migrations of `migrations/backend/{sqlite,postgres}` run at start-up.
+//!
+//! SQL is written once with `$1` placeholders, which both databases accept; the few
+//! statements that differ (the job queue's row locking) branch on [`Db::kind`].
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+use crate::error::{Error, Result};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/backend/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/backend/postgres");
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    /// SQLite: one process (the queue is claimed under SQLite's single writer).
+    Sqlite,
+    /// PostgreSQL: several instances may share it (`FOR UPDATE SKIP LOCKED`).
+    Postgres,
+}
+
+/// The pool and its kind. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    /// The connection pool.
+    pub pool: AnyPool,
+    /// SQLite or PostgreSQL.
+    pub kind: DbKind,
+}
+
+impl Db {
+    /// Connect to `url` (creating the SQLite file and its directory when needed) and run the
+    /// migrations of that database.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        install_default_drivers();
+        let kind = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            DbKind::Postgres
+        } else if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else {
+            return Err(Error::Config(
+                "DATABASE_URL must start with sqlite: or postgres://".into(),
+            ));
+        };
+        if kind == DbKind::Sqlite
+            && let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(Path::to_path_buf))
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&parent)?;
+        }
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10));
+        if kind == DbKind::Sqlite {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
+        let migrator = match kind {
+            DbKind::Sqlite => &SQLITE_MIGRATIONS,
+            DbKind::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await?;
+        Ok(Db { pool, kind })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+/// The file path of a `sqlite://path?...` / `sqlite:path` URL (none for in-memory).
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path == ":memory:" {
+        None
+    } else {
+        Some(Path::new(path))
+    }
+}
+
+/// Now, unix milliseconds (what every time column holds).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Now, unix seconds (for signatures).
+pub fn now_secs() -> i64 {
+    now_ms() / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_path("sqlite://./data/a.db?mode=rwc"),
+            Some(Path::new("./data/a.db"))
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+}

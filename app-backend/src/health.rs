@@ -1,0 +1,30 @@
+//! `/healthz` (the process answers) and `/readyz` (the database answers too), for load
+//! balancers and orchestrators.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::db::Db;
+
+/// Liveness: always 200 while the process serves.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"ok": true}))
+}
+
+/// Readiness: 200 when the database answers, else 503.
+pub async fn readyz(State(db): State<Db>) -> (StatusCode, Json<Value>) {
+    match db.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({"ok": true}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({"ok": false, "error": {"code": "DATABASE_UNAVAILABLE", "message": "The database does not answer."}}),
+                ),
+            )
+        }
+    }
+}

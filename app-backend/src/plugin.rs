@@ -1,0 +1,208 @@
+//! Calls to the auth plugin (`{url}/attio/<action>`), in the protocol the connection string
+//! names: signed (Standard Webhooks headers, `"action"` in the body) or legacy (the shared
+//! secret in the body, as the original Attio app does, so an unmodified TypeScript plugin
+//! can be driven).
+
+use axum::http::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+
+use attio_auth_shared::actions::{Action, ErrorBody};
+use attio_auth_shared::connection::{Connection, Protocol};
+use attio_auth_shared::signing::{Signer, SigningError};
+
+use crate::db::now_secs;
+
+/// Why a plugin call failed. Never contains the secret.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    /// No answer (refused connection, timeout).
+    #[error("the auth server at {url} could not be reached ({reason})")]
+    Unreachable {
+        /// The plugin base URL (no secret in it).
+        url: String,
+        /// What happened.
+        reason: String,
+    },
+    /// The plugin answered an error.
+    #[error("the auth server answered {status}: {message}")]
+    Refused {
+        /// Its HTTP status.
+        status: u16,
+        /// Its `code`, when given.
+        code: Option<String>,
+        /// Its `message`.
+        message: String,
+    },
+    /// The answer is not JSON of the expected shape.
+    #[error("unexpected answer from the auth server: {0}")]
+    Decode(String),
+    /// Our side could not sign (unusable secret).
+    #[error("could not sign the request: {0}")]
+    Signing(#[from] SigningError),
+}
+
+impl PluginError {
+    /// Status, code and message for our own JSON answer. The plugin's 4xx pass through
+    /// (404 user not found, 501 feature missing..); an authentication refusal becomes 502
+    /// because it is the connection that is wrong, not the caller.
+    pub fn parts(&self) -> (StatusCode, String, String) {
+        match self {
+            PluginError::Unreachable { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "PLUGIN_UNREACHABLE".into(),
+                self.to_string(),
+            ),
+            PluginError::Refused {
+                status: 401 | 403, ..
+            } => (
+                StatusCode::BAD_GATEWAY,
+                "PLUGIN_UNAUTHORIZED".into(),
+                "The auth server refused our request: the connection string's secret does not \
+                 match the auth server's."
+                    .into(),
+            ),
+            PluginError::Refused {
+                status,
+                code,
+                message,
+            } => {
+                let s = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
+                let s = if s.is_server_error() && s != StatusCode::NOT_IMPLEMENTED {
+                    StatusCode::BAD_GATEWAY
+                } else {
+                    s
+                };
+                (
+                    s,
+                    code.clone().unwrap_or_else(|| "PLUGIN_ERROR".into()),
+                    message.clone(),
+                )
+            }
+            PluginError::Decode(_) => (
+                StatusCode::BAD_GATEWAY,
+                "PLUGIN_BAD_RESPONSE".into(),
+                self.to_string(),
+            ),
+            PluginError::Signing(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "CONNECTION_SECRET_UNUSABLE".into(),
+                "The connection string's secret cannot sign requests.".into(),
+            ),
+        }
+    }
+
+    /// Whether a later attempt may succeed (the queue retries these).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PluginError::Unreachable { .. } => true,
+            PluginError::Refused { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+/// The plugin client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PluginClient {
+    http: reqwest::Client,
+}
+
+impl PluginClient {
+    /// A client over a shared reqwest client (timeouts are set there).
+    pub fn new(http: reqwest::Client) -> Self {
+        PluginClient { http }
+    }
+
+    /// The exact body bytes of `action` with `fields` in the connection's protocol.
+    pub fn body(conn: &Connection, action: &str, mut fields: Map<String, Value>) -> Vec<u8> {
+        match conn.protocol {
+            Protocol::SignedV1 => {
+                fields.insert("action".into(), Value::String(action.to_owned()));
+            }
+            Protocol::Legacy => {
+                fields.insert(
+                    "secret".into(),
+                    Value::String(conn.secret().expose_secret().to_owned()),
+                );
+            }
+        }
+        Value::Object(fields).to_string().into_bytes()
+    }
+
+    /// POST `action` with `fields`; the 2xx JSON answer (null when empty).
+    pub async fn call_raw(
+        &self,
+        conn: &Connection,
+        action: &str,
+        fields: Map<String, Value>,
+    ) -> Result<Value, PluginError> {
+        let base = conn.url();
+        let url = format!("{base}/attio/{action}");
+        let body = Self::body(conn, action, fields);
+        let mut req = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        if conn.protocol == Protocol::SignedV1 {
+            let signer = Signer::from_secret(conn.secret())?;
+            let headers = signer.headers(&body, now_secs())?;
+            for (name, value) in headers.pairs() {
+                req = req.header(name, value);
+            }
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| PluginError::Unreachable {
+                url: base.clone(),
+                reason: if e.is_timeout() {
+                    "timed out".into()
+                } else if e.is_connect() {
+                    "connection refused".into()
+                } else {
+                    "request failed".into()
+                },
+            })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|_| PluginError::Unreachable {
+            url: base.clone(),
+            reason: "answer cut off".into(),
+        })?;
+        if !status.is_success() {
+            let parsed: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+            let (code, message) = match parsed {
+                Some(b) => (b.code, b.message),
+                None => (
+                    None,
+                    status.canonical_reason().unwrap_or("error").to_owned(),
+                ),
+            };
+            return Err(PluginError::Refused {
+                status: status.as_u16(),
+                code,
+                message,
+            });
+        }
+        if bytes.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| PluginError::Decode(e.to_string()))
+    }
+
+    /// A typed call of one [`Action`].
+    pub async fn call<A: Action>(
+        &self,
+        conn: &Connection,
+        request: &A,
+    ) -> Result<A::Response, PluginError> {
+        let fields = match serde_json::to_value(request) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => Map::new(),
+            Err(e) => return Err(PluginError::Decode(e.to_string())),
+        };
+        let v = self.call_raw(conn, A::NAME, fields).await?;
+        serde_json::from_value(v).map_err(|e| PluginError::Decode(e.to_string()))
+    }
+}

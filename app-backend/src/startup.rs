@@ -1,0 +1,154 @@
+//! Wiring: [`Application::build`] connects the database (running migrations), loads the
+//! secrets key, binds the listener (port 0 in tests) and assembles the router;
+//! [`Application::run_until_stopped`] serves until the shutdown token is cancelled (SIGINT /
+//! SIGTERM in the binary), letting in-flight requests finish.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::attio::AttioClient;
+use crate::config::Config;
+use crate::crypto::SecretBox;
+use crate::db::Db;
+use crate::error::Result;
+use crate::plugin::PluginClient;
+use crate::{actions, health, installations};
+
+/// Shared handles of every request handler. Cheap to clone.
+#[derive(Debug, Clone, FromRef)]
+pub struct AppState {
+    /// Database.
+    pub db: Db,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Secrets at rest.
+    pub secrets: SecretBox,
+    /// Attio API client (rate-aware).
+    pub attio: AttioClient,
+    /// Auth plugin client.
+    pub plugin: PluginClient,
+    /// Base URL Attio and the plugin reach us at (no trailing slash).
+    pub public_url: PublicUrl,
+    /// Cancelled on shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// The public base URL, as its own type so handlers can extract it.
+#[derive(Debug, Clone)]
+pub struct PublicUrl(pub Arc<str>);
+
+impl PublicUrl {
+    /// `{public}{path}`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+}
+
+/// A built, bound, not yet running service.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Connect, migrate, load keys, bind. Nothing is served until
+    /// [`Application::run_until_stopped`].
+    pub async fn build(config: Config) -> Result<Self> {
+        let db = Db::connect(&config.effective_database_url(), config.max_connections).await?;
+        let secrets = SecretBox::load(&config)?;
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let http = reqwest::Client::builder()
+            .timeout(config.http_timeout)
+            .connect_timeout(config.http_timeout.min(std::time::Duration::from_secs(5)))
+            .user_agent(concat!("attio-auth-backend/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| crate::error::Error::Internal(format!("http client: {e}")))?;
+        let attio = AttioClient::new(
+            http.clone(),
+            &config.attio_api_url,
+            config.attio_writes_per_sec,
+            config.attio_reads_per_sec,
+            config.attio_max_attempts,
+        );
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            secrets,
+            attio,
+            plugin: PluginClient::new(http),
+            public_url: PublicUrl(public_url.into()),
+            shutdown: CancellationToken::new(),
+        };
+        let router = router(state.clone());
+        Ok(Application {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// The state (tests use it to drive workers and inspect the database).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A token that stops the service when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// Serve until the shutdown token is cancelled; in-flight requests finish first.
+    pub async fn run_until_stopped(self) -> Result<()> {
+        let token = self.state.shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
+    let timeout = state.config.request_timeout;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/v1/installations", post(installations::create))
+        .route("/v1/installations/{id}/audit", get(actions::audit_list))
+        .route("/v1/actions/{action}", post(actions::handle))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,525 @@
+//! The backend's HTTP API against a fake Attio and a fake plugin, on SQLite and PostgreSQL
+//! (each scenario is one async fn, run once per database by `both!`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use attio_auth_shared::connection::Protocol;
+use common::*;
+use serde_json::{Value, json};
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::DbChoice::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::DbChoice::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    health_and_readiness,
+    install_with_api_token_creates_attributes_webhook_and_link,
+    install_refuses_disabled_objects_and_changes_nothing,
+    install_refuses_a_bad_token_and_a_bad_connection_string,
+    action_is_forwarded_signed_with_the_resolved_user_id_and_audited,
+    action_with_a_bad_signature_is_refused_without_side_effects,
+    repeated_message_is_answered_once_and_conflicts_are_refused,
+    legacy_connection_forwards_with_the_secret_in_the_body,
+    bulk_action_reports_each_record,
+    plugin_errors_pass_through_with_their_code,
+    uninstall_unlinks_and_removes_the_webhook,
+);
+
+async fn health_and_readiness(db: DbChoice) {
+    let attio = spawn_attio().await;
+    let app = spawn_app(db, &attio.url()).await;
+    let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["ok"], true);
+}
+
+async fn install_with_api_token_creates_attributes_webhook_and_link(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    {
+        let st = w.attio.state.lock().unwrap();
+        // Missing attributes were created with Attio's create body.
+        let created: Vec<String> = st
+            .created_attributes
+            .iter()
+            .map(|(o, b)| format!("{o}.{}", b["data"]["api_slug"].as_str().unwrap()))
+            .collect();
+        assert!(created.contains(&"users.name".to_owned()), "{created:?}");
+        assert!(created.contains(&"users.email_verified".to_owned()));
+        assert!(created.contains(&"workspaces.slug".to_owned()));
+        assert!(!created.contains(&"users.user_id".to_owned()));
+        // One webhook for record events, aimed at this installation.
+        assert_eq!(st.webhooks.len(), 1);
+        let wh = st.webhooks.values().next().unwrap();
+        assert!(
+            wh["target_url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/v1/attio/webhooks/{}", w.installation_id))
+        );
+    }
+    // The plugin was pinged and linked to our event URL, signed.
+    assert_eq!(w.plugin.calls("ping").len(), 1);
+    let link = &w.plugin.calls("link")[0];
+    assert!(
+        link.body["webhookUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v1/events/{}", w.installation_id))
+    );
+    assert!(link.headers.contains_key("webhook-signature"));
+    // Secrets are encrypted at rest.
+    use sqlx::Row as _;
+    let row = sqlx::query(
+        "select connection_enc, attio_token_enc, attio_webhook_secret_enc, status from installations",
+    )
+    .fetch_one(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    let conn_enc: String = row.get("connection_enc");
+    let token_enc: String = row.get("attio_token_enc");
+    let wh_enc: String = row.get("attio_webhook_secret_enc");
+    let status: String = row.get("status");
+    assert_eq!(status, "active");
+    assert!(conn_enc.starts_with("v1:") && !conn_enc.contains("whsec_"));
+    assert!(!token_enc.contains(ATTIO_TOKEN));
+    assert!(!wh_enc.contains("attio-webhook-secret"));
+    // Installing the same workspace twice is refused.
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/v1/installations"))
+        .json(&json!({"connection": w.plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "ALREADY_INSTALLED");
+}
+
+async fn install_refuses_disabled_objects_and_changes_nothing(db: DbChoice) {
+    let attio = spawn_attio().await;
+    attio.state.lock().unwrap().enabled_objects = vec!["people".into()];
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(db, &attio.url()).await;
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["ok"], false);
+    assert_eq!(body["error"]["code"], "ATTIO_OBJECTS_DISABLED");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("users and workspaces"), "{msg}");
+    assert!(msg.contains("Workspace settings → Objects"), "{msg}");
+    {
+        let st = attio.state.lock().unwrap();
+        assert!(st.webhooks.is_empty());
+        assert!(st.created_attributes.is_empty());
+    }
+    assert!(plugin.calls("link").is_empty());
+    use sqlx::Row as _;
+    let n: i64 = sqlx::query("select count(*) as n from installations")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(n, 0);
+}
+
+async fn install_refuses_a_bad_token_and_a_bad_connection_string(db: DbChoice) {
+    let attio = spawn_attio().await;
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(db, &attio.url()).await;
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": plugin.connection.encode(), "attioToken": "wrong"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "INVALID_ATTIO_TOKEN");
+    assert!(!body.to_string().contains("wrong\""));
+
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": "not base64!", "attioToken": ATTIO_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "INVALID_CONNECTION_STRING");
+
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
+
+async fn action_is_forwarded_signed_with_the_resolved_user_id_and_audited(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.attio
+        .seed_user("rec-alice", "auth-alice", "alice@example.com");
+    let (status, body) = call_action(
+        &w,
+        "user-details",
+        json!({"action": "user-details",
+               "actor": {"email": "support@acme.com", "workspaceMemberId": "wm-1"},
+               "target": {"object": "users", "recordId": "rec-alice"},
+               "params": {}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["data"]["role"], "user");
+    assert!(body["message"].as_str().unwrap().len() > 5);
+    let call = &w.plugin.calls("user-details")[0];
+    assert_eq!(call.body["userId"], "auth-alice");
+    assert_eq!(call.body["action"], "user-details");
+    assert!(call.body.get("secret").is_none());
+    assert!(call.headers.contains_key("webhook-signature"));
+
+    // The second call uses the cached link (no Attio read).
+    let reads_before = count_calls(&w, "GET /objects/users/records/rec-alice");
+    let (status, _) = call_action(
+        &w,
+        "sessions",
+        json!({"action": "sessions", "actor": {"email": "support@acme.com"},
+               "target": {"object": "users", "recordId": "rec-alice"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        count_calls(&w, "GET /objects/users/records/rec-alice"),
+        reads_before
+    );
+
+    // Audit, newest first, signed GET.
+    let path = format!("/v1/installations/{}/audit", w.installation_id);
+    let mut req = w.app.http.get(w.app.url(&path));
+    for (k, v) in app_headers(&w.plugin.connection, b"") {
+        req = req.header(k, v);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let audit: Value = r.json().await.unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["action"], "sessions");
+    assert_eq!(entries[1]["action"], "user-details");
+    assert_eq!(entries[1]["actor"]["email"], "support@acme.com");
+    assert_eq!(entries[1]["actor"]["workspaceMemberId"], "wm-1");
+    assert_eq!(entries[1]["target"]["recordId"], "rec-alice");
+    assert_eq!(entries[1]["authId"], "auth-alice");
+    assert_eq!(entries[1]["ok"], true);
+    // Unsigned audit read is refused.
+    let r = w
+        .app
+        .http
+        .get(w.app.url(&path))
+        .header("attio-workspace-id", WORKSPACE_ID)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status() == 400 || r.status() == 401, "{}", r.status());
+}
+
+fn count_calls(w: &World, what: &str) -> usize {
+    w.attio
+        .state
+        .lock()
+        .unwrap()
+        .calls
+        .iter()
+        .filter(|c| c.as_str() == what)
+        .count()
+}
+
+async fn action_with_a_bad_signature_is_refused_without_side_effects(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.attio.seed_user("rec-bob", "auth-bob", "bob@example.com");
+    let body = json!({"action": "update-ban-status", "target": {"object": "users", "recordId": "rec-bob"},
+                      "params": {"banned": true}});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let mut req = w.app.http.post(w.app.url("/v1/actions/update-ban-status"));
+    for (k, v) in app_headers(&w.plugin.connection, b"another body") {
+        req = req.header(k, v);
+    }
+    let r = req.body(bytes.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let err: Value = r.json().await.unwrap();
+    assert_eq!(err["ok"], false);
+    assert_eq!(err["error"]["code"], "BAD_SIGNATURE");
+    // Unknown workspace.
+    let mut req = w.app.http.post(w.app.url("/v1/actions/update-ban-status"));
+    for (k, v) in app_headers(&w.plugin.connection, &bytes) {
+        let v = if k == "attio-workspace-id" {
+            "other".to_owned()
+        } else {
+            v
+        };
+        req = req.header(k, v);
+    }
+    let r = req.body(bytes.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // Body for another action than the route.
+    let (status, err) = call_action(
+        &w,
+        "user-details",
+        json!({"action": "update-ban-status", "target": {"object": "users", "recordId": "rec-bob"}}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["code"], "ACTION_MISMATCH");
+    assert!(w.plugin.calls("update-ban-status").is_empty());
+    assert!(w.plugin.calls("user-details").is_empty());
+}
+
+async fn repeated_message_is_answered_once_and_conflicts_are_refused(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.attio.seed_user("rec-bob", "auth-bob", "bob@example.com");
+    let body = json!({"action": "update-ban-status", "target": {"object": "users", "recordId": "rec-bob"},
+                      "params": {"banned": true, "banReason": "spam"}});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let headers = app_headers(&w.plugin.connection, &bytes);
+    let send = |b: Vec<u8>| {
+        let mut req = w.app.http.post(w.app.url("/v1/actions/update-ban-status"));
+        for (k, v) in &headers {
+            req = req.header(k, v);
+        }
+        req.body(b).send()
+    };
+    let first = send(bytes.clone()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let again = send(bytes.clone()).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first, again);
+    assert_eq!(w.plugin.calls("update-ban-status").len(), 1);
+    let ban = &w.plugin.calls("update-ban-status")[0];
+    assert_eq!(ban.body["userId"], "auth-bob");
+    assert_eq!(ban.body["banned"], true);
+    assert_eq!(ban.body["banReason"], "spam");
+    // Same id, other body: the signature is over the other body, so sign it with the same
+    // id through the Signer directly.
+    let other = serde_json::to_vec(&json!({"action": "update-ban-status",
+        "target": {"object": "users", "recordId": "rec-bob"}, "params": {"banned": false}}))
+    .unwrap();
+    let id = headers
+        .iter()
+        .find(|(k, _)| k == "webhook-id")
+        .unwrap()
+        .1
+        .clone();
+    let ts: i64 = headers
+        .iter()
+        .find(|(k, _)| k == "webhook-timestamp")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
+    let secret = attio_auth_backend::app_auth::signing_secret(&w.plugin.connection);
+    let sig = attio_auth_shared::signing::Signer::from_secret(&secret)
+        .unwrap()
+        .sign(&id, ts, &other);
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/v1/actions/update-ban-status"))
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("webhook-signature", sig)
+        .header("attio-workspace-id", WORKSPACE_ID)
+        .body(other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(w.plugin.calls("update-ban-status").len(), 1);
+}
+
+async fn legacy_connection_forwards_with_the_secret_in_the_body(db: DbChoice) {
+    let attio = spawn_attio().await;
+    let plugin = spawn_plugin(Protocol::Legacy).await;
+    plugin.state.lock().unwrap().no_ping = true;
+    let app = spawn_app(db, &attio.url()).await;
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["installation"]["protocol"], "legacy");
+    assert_eq!(body["plugin"], Value::Null);
+    let w = World {
+        installation_id: body["installation"]["id"].as_str().unwrap().to_owned(),
+        app,
+        attio,
+        plugin,
+    };
+    w.attio
+        .seed_user("rec-carol", "auth-carol", "carol@example.com");
+    let (status, body) = call_action(
+        &w,
+        "send-password-reset",
+        json!({"action": "send-password-reset", "target": {"object": "users", "recordId": "rec-carol"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let call = &w.plugin.calls("send-password-reset")[0];
+    assert_eq!(call.body["secret"], "attio-test-secret");
+    assert_eq!(call.body["userId"], "auth-carol");
+    assert!(call.body.get("action").is_none());
+    assert!(!call.headers.contains_key("webhook-signature"));
+}
+
+async fn bulk_action_reports_each_record(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.attio.seed_user("rec-1", "auth-1", "one@example.com");
+    w.attio.seed_user("rec-2", "auth-2", "two@example.com");
+    let (status, body) = call_action(
+        &w,
+        "update-ban-status",
+        json!({"action": "update-ban-status", "actor": {"email": "a@acme.com"},
+               "targets": [{"object": "users", "recordId": "rec-1"},
+                           {"object": "users", "recordId": "rec-2"},
+                           {"object": "users", "recordId": "rec-gone"}],
+               "params": {"banned": true}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["ok"], true);
+    assert_eq!(results[1]["ok"], true);
+    assert_eq!(results[2]["ok"], false);
+    assert_eq!(results[2]["recordId"], "rec-gone");
+    assert_eq!(results[2]["code"], "RECORD_NOT_FOUND");
+    assert_eq!(w.plugin.calls("update-ban-status").len(), 2);
+
+    let (status, body) = call_action(
+        &w,
+        "revoke-all-sessions",
+        json!({"action": "revoke-all-sessions",
+               "targets": [{"object": "users", "recordId": "rec-1"}, {"object": "users", "recordId": "rec-2"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let call = &w.plugin.calls("revoke-all-sessions")[0];
+    assert_eq!(call.body["userIds"], json!(["auth-1", "auth-2"]));
+}
+
+async fn plugin_errors_pass_through_with_their_code(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.attio.seed_user("rec-x", "missing-user", "x@example.com");
+    let (status, body) = call_action(
+        &w,
+        "user-details",
+        json!({"action": "user-details", "target": {"object": "users", "recordId": "rec-x"}}),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["ok"], false);
+    assert_eq!(body["error"]["code"], "USER_NOT_FOUND");
+    // Bad params are refused before the plugin is called.
+    w.attio.seed_user("rec-y", "auth-y", "y@example.com");
+    let (status, body) = call_action(
+        &w,
+        "update-ban-status",
+        json!({"action": "update-ban-status", "target": {"object": "users", "recordId": "rec-y"},
+               "params": {"banned": "yes"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "INVALID_PARAMS");
+    assert!(w.plugin.calls("update-ban-status").is_empty());
+    // A workspaces record for a user action.
+    w.attio.seed_workspace("rec-ws", "org-1");
+    let (status, body) = call_action(
+        &w,
+        "sessions",
+        json!({"action": "sessions", "target": {"object": "workspaces", "recordId": "rec-ws"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "WRONG_OBJECT");
+    // Organization actions resolve workspace_id.
+    let (status, body) = call_action(
+        &w,
+        "list-org-invitations",
+        json!({"action": "list-org-invitations", "target": {"object": "workspaces", "recordId": "rec-ws"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        w.plugin.calls("list-org-invitations")[0].body["organizationId"],
+        "org-1"
+    );
+    // The plugin down: 502 with a clear code.
+    w.plugin.state.lock().unwrap().down = true;
+    let (status, body) = call_action(&w, "get-org-roles", json!({"action": "get-org-roles"})).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "PLUGIN_ERROR");
+}
+
+async fn uninstall_unlinks_and_removes_the_webhook(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    let (status, body) = call_action(
+        &w,
+        "connection-check",
+        json!({"action": "connection-check"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("0.1.0-fake"));
+    let (status, body) = call_action(&w, "uninstall", json!({"action": "uninstall"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["warnings"], json!([]));
+    assert_eq!(w.plugin.calls("unlink")[0].body["webhookId"], "link-1");
+    assert!(w.attio.state.lock().unwrap().webhooks.is_empty());
+    // Gone: the next call does not find the installation.
+    let (status, _) = call_action(
+        &w,
+        "connection-check",
+        json!({"action": "connection-check"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+}

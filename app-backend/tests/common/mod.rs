@@ -1,0 +1,581 @@
+//! Test harness: the real backend on 127.0.0.1:0 with a fresh database (SQLite in a temp dir,
+//! or a fresh PostgreSQL database from TEST_POSTGRES_URL), a small fake of the Attio API and a
+//! small fake auth plugin, each on its own random port.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use attio_auth_backend::{Application, Config};
+use attio_auth_shared::connection::{Connection, Protocol};
+use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, Verifier};
+
+pub const WORKSPACE_ID: &str = "9a0b5c1e-0000-4000-8000-00000000a771";
+pub const ATTIO_TOKEN: &str = "attio-test-token";
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    addr
+}
+
+// ------------------------------------------------------------------------------------------
+// Fake Attio
+// ------------------------------------------------------------------------------------------
+
+#[derive(Default)]
+pub struct AttioFakeState {
+    pub enabled_objects: Vec<String>,
+    /// object -> attribute slugs
+    pub attributes: HashMap<String, Vec<String>>,
+    /// object -> record id -> record JSON
+    pub records: HashMap<String, HashMap<String, Value>>,
+    pub webhooks: HashMap<String, Value>,
+    pub created_attributes: Vec<(String, Value)>,
+    /// Answer this many 429s before serving (any route).
+    pub fail_429: u32,
+    /// Answer this many 500s before serving (any route).
+    pub fail_500: u32,
+    pub calls: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeAttio {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<AttioFakeState>>,
+}
+
+impl FakeAttio {
+    pub fn url(&self) -> String {
+        format!("http://{}/v2", self.addr)
+    }
+
+    pub fn seed_user(&self, record_id: &str, user_id: &str, email: &str) {
+        let record = json!({
+            "id": {"workspace_id": WORKSPACE_ID, "object_id": "obj-users", "record_id": record_id},
+            "created_at": "2026-01-01T00:00:00.000000000Z",
+            "web_url": format!("https://app.attio.com/x/{record_id}"),
+            "values": {
+                "user_id": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null,
+                    "created_by_actor": {"type": "api-token", "id": "t"}, "attribute_type": "text", "value": user_id}],
+                "primary_email_address": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null,
+                    "created_by_actor": {"type": "api-token", "id": "t"}, "attribute_type": "email-address",
+                    "original_email_address": email, "email_address": email, "email_domain": "example.com",
+                    "email_root_domain": "example.com", "email_local_specifier": "x"}]
+            }
+        });
+        self.state
+            .lock()
+            .unwrap()
+            .records
+            .entry("users".into())
+            .or_default()
+            .insert(record_id.into(), record);
+    }
+
+    pub fn seed_workspace(&self, record_id: &str, workspace_id: &str) {
+        let record = json!({
+            "id": {"workspace_id": WORKSPACE_ID, "object_id": "obj-workspaces", "record_id": record_id},
+            "created_at": "2026-01-01T00:00:00.000000000Z",
+            "web_url": "https://app.attio.com/x",
+            "values": {
+                "workspace_id": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null,
+                    "created_by_actor": {"type": "api-token", "id": "t"}, "attribute_type": "text", "value": workspace_id}]
+            }
+        });
+        self.state
+            .lock()
+            .unwrap()
+            .records
+            .entry("workspaces".into())
+            .or_default()
+            .insert(record_id.into(), record);
+    }
+}
+
+fn attio_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"status_code": status.as_u16(), "type": "invalid_request_error", "code": code, "message": message})),
+    )
+        .into_response()
+}
+
+/// Common checks of every fake Attio route: token, injected failures, call log.
+fn gate(s: &Arc<Mutex<AttioFakeState>>, headers: &HeaderMap, what: String) -> Option<Response> {
+    let mut st = s.lock().unwrap();
+    st.calls.push(what);
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if auth != format!("Bearer {ATTIO_TOKEN}") {
+        return Some(attio_error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Invalid token",
+        ));
+    }
+    if st.fail_429 > 0 {
+        st.fail_429 -= 1;
+        let at = httpdate::fmt_http_date(
+            std::time::SystemTime::now() + std::time::Duration::from_secs(1),
+        );
+        return Some(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", at)],
+                Json(json!({"status_code": 429, "type": "rate_limit_error", "code": "rate_limit_exceeded", "message": "Rate limit exceeded, please try again later"})),
+            )
+                .into_response(),
+        );
+    }
+    if st.fail_500 > 0 {
+        st.fail_500 -= 1;
+        return Some(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
+    None
+}
+
+type AS = State<Arc<Mutex<AttioFakeState>>>;
+
+async fn a_self(State(s): AS, h: HeaderMap) -> Response {
+    if let Some(r) = gate(&s, &h, "GET /self".into()) {
+        return r;
+    }
+    Json(json!({"active": true, "workspace_id": WORKSPACE_ID, "workspace_name": "Acme", "scope": "record_permission:read-write"})).into_response()
+}
+
+async fn a_object(State(s): AS, Path(slug): Path<String>, h: HeaderMap) -> Response {
+    if let Some(r) = gate(&s, &h, format!("GET /objects/{slug}")) {
+        return r;
+    }
+    let st = s.lock().unwrap();
+    if !st.enabled_objects.contains(&slug) {
+        return attio_error(StatusCode::NOT_FOUND, "not_found", "Object not found");
+    }
+    Json(json!({"data": {"id": {"workspace_id": WORKSPACE_ID, "object_id": format!("obj-{slug}")}, "api_slug": slug, "singular_noun": slug, "plural_noun": slug, "created_at": "2025-01-01T00:00:00Z"}})).into_response()
+}
+
+async fn a_list_attributes(State(s): AS, Path(slug): Path<String>, h: HeaderMap) -> Response {
+    if let Some(r) = gate(&s, &h, format!("GET /objects/{slug}/attributes")) {
+        return r;
+    }
+    let st = s.lock().unwrap();
+    let attrs: Vec<Value> = st
+        .attributes
+        .get(&slug)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| json!({"api_slug": a, "type": "text", "is_unique": false, "is_archived": false}))
+        .collect();
+    Json(json!({"data": attrs})).into_response()
+}
+
+async fn a_create_attribute(
+    State(s): AS,
+    Path(slug): Path<String>,
+    h: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(r) = gate(&s, &h, format!("POST /objects/{slug}/attributes")) {
+        return r;
+    }
+    let mut st = s.lock().unwrap();
+    let api_slug = body["data"]["api_slug"].as_str().unwrap_or("").to_owned();
+    let list = st.attributes.entry(slug.clone()).or_default();
+    if list.contains(&api_slug) {
+        return attio_error(StatusCode::CONFLICT, "slug_conflict", "Slug taken");
+    }
+    list.push(api_slug);
+    st.created_attributes.push((slug, body.clone()));
+    Json(json!({"data": body["data"]})).into_response()
+}
+
+async fn a_get_record(
+    State(s): AS,
+    Path((object, id)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Response {
+    if let Some(r) = gate(&s, &h, format!("GET /objects/{object}/records/{id}")) {
+        return r;
+    }
+    let st = s.lock().unwrap();
+    match st.records.get(&object).and_then(|m| m.get(&id)) {
+        Some(r) => Json(json!({"data": r})).into_response(),
+        None => attio_error(StatusCode::NOT_FOUND, "not_found", "Record not found"),
+    }
+}
+
+async fn a_create_webhook(State(s): AS, h: HeaderMap, Json(body): Json<Value>) -> Response {
+    if let Some(r) = gate(&s, &h, "POST /webhooks".into()) {
+        return r;
+    }
+    let mut st = s.lock().unwrap();
+    let id = format!("wh-{}", st.webhooks.len() + 1);
+    st.webhooks.insert(id.clone(), body["data"].clone());
+    Json(json!({"data": {"target_url": body["data"]["target_url"], "subscriptions": body["data"]["subscriptions"],
+        "id": {"workspace_id": WORKSPACE_ID, "webhook_id": id}, "status": "active", "created_at": "2026-01-01T00:00:00Z",
+        "secret": "attio-webhook-secret"}})).into_response()
+}
+
+async fn a_delete_webhook(State(s): AS, Path(id): Path<String>, h: HeaderMap) -> Response {
+    if let Some(r) = gate(&s, &h, format!("DELETE /webhooks/{id}")) {
+        return r;
+    }
+    let mut st = s.lock().unwrap();
+    match st.webhooks.remove(&id) {
+        Some(_) => Json(json!({})).into_response(),
+        None => attio_error(StatusCode::NOT_FOUND, "not_found", "Webhook not found"),
+    }
+}
+
+pub async fn spawn_attio() -> FakeAttio {
+    let state = Arc::new(Mutex::new(AttioFakeState {
+        enabled_objects: vec!["users".into(), "workspaces".into(), "people".into()],
+        attributes: HashMap::from([
+            (
+                "users".to_owned(),
+                vec!["user_id".to_owned(), "primary_email_address".to_owned()],
+            ),
+            (
+                "workspaces".to_owned(),
+                vec![
+                    "workspace_id".to_owned(),
+                    "name".to_owned(),
+                    "users".to_owned(),
+                ],
+            ),
+        ]),
+        ..Default::default()
+    }));
+    let router = Router::new()
+        .route("/v2/self", get(a_self))
+        .route("/v2/objects/{slug}", get(a_object))
+        .route(
+            "/v2/objects/{slug}/attributes",
+            get(a_list_attributes).post(a_create_attribute),
+        )
+        .route("/v2/objects/{object}/records/{id}", get(a_get_record))
+        .route("/v2/webhooks", post(a_create_webhook))
+        .route("/v2/webhooks/{id}", axum::routing::delete(a_delete_webhook))
+        .with_state(state.clone());
+    let addr = serve(router).await;
+    FakeAttio { addr, state }
+}
+
+// ------------------------------------------------------------------------------------------
+// Fake plugin
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct PluginCall {
+    pub action: String,
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+}
+
+#[derive(Default)]
+pub struct PluginFakeState {
+    pub calls: Vec<PluginCall>,
+    /// When true, `ping` answers 404 (the original TypeScript plugin has none).
+    pub no_ping: bool,
+    /// Answer 503 to everything.
+    pub down: bool,
+}
+
+#[derive(Clone)]
+pub struct FakePlugin {
+    pub addr: SocketAddr,
+    pub connection: Connection,
+    pub state: Arc<Mutex<PluginFakeState>>,
+}
+
+impl FakePlugin {
+    pub fn calls(&self, action: &str) -> Vec<PluginCall> {
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| c.action == action)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn plugin_route(
+    State((s, conn)): State<(Arc<Mutex<PluginFakeState>>, Connection)>,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let hdr = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    {
+        let mut st = s.lock().unwrap();
+        st.calls.push(PluginCall {
+            action: action.clone(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect(),
+            body: parsed.clone(),
+        });
+        if st.down {
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+        if action == "ping" && st.no_ping {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+    }
+    match conn.protocol {
+        Protocol::SignedV1 => {
+            let v = Verifier::from_secret(conn.secret()).unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            if let Err(e) = v.verify(
+                &hdr(HEADER_ID),
+                &hdr(HEADER_TIMESTAMP),
+                &hdr(HEADER_SIGNATURE),
+                &body,
+                now,
+            ) {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"message": e.to_string(), "code": e.code()})),
+                )
+                    .into_response();
+            }
+            if parsed["action"] != Value::String(action.clone()) {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"message": "action mismatch", "code": "ACTION_MISMATCH"})),
+                )
+                    .into_response();
+            }
+        }
+        Protocol::Legacy => {
+            if parsed["secret"].as_str() != Some(conn.secret().expose_secret()) {
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+        }
+    }
+    let answer = match action.as_str() {
+        "ping" => {
+            json!({"ok": true, "version": "0.1.0-fake", "features": {"admin": true, "organizations": true, "mailer": true, "impersonation": true, "sync": true, "legacyProtocol": false}})
+        }
+        "link" => json!({"webhookId": "link-1"}),
+        "user-details" => {
+            if parsed["userId"] == "missing-user" {
+                return (
+                    StatusCode::NOT_FOUND,
+                    Json(json!({"message": "User not found", "code": "USER_NOT_FOUND"})),
+                )
+                    .into_response();
+            }
+            json!({"banned": false, "bannedUntil": null, "banReason": null, "role": "user"})
+        }
+        "sessions" => json!({"sessions": [], "total": 0}),
+        _ => json!({"success": true}),
+    };
+    Json(answer).into_response()
+}
+
+pub async fn spawn_plugin(protocol: Protocol) -> FakePlugin {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connection = match protocol {
+        Protocol::SignedV1 => Connection::generate(&format!("http://{addr}"), None).unwrap(),
+        Protocol::Legacy => Connection::new(
+            format!("http://{addr}"),
+            "/api/auth",
+            Protocol::Legacy,
+            secrecy::SecretString::from("attio-test-secret".to_owned()),
+        )
+        .unwrap(),
+    };
+    let state = Arc::new(Mutex::new(PluginFakeState::default()));
+    let router = Router::new()
+        .route("/api/auth/attio/{action}", post(plugin_route))
+        .with_state((state.clone(), connection.clone()));
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.unwrap();
+    });
+    FakePlugin {
+        addr,
+        connection,
+        state,
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The backend
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbChoice {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub state: attio_auth_backend::AppState,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub config: Config,
+    pub _dir: Arc<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+/// A fresh PostgreSQL database from TEST_POSTGRES_URL; fails loudly without it.
+pub async fn fresh_postgres_url() -> String {
+    let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "TEST_POSTGRES_URL is not set: PostgreSQL tests need it. Run scripts/test.sh, or \
+             `source /tmp/team/pg.env` on the team machine."
+        )
+    });
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::Executor::execute(&mut conn, format!("create database {name}").as_str())
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+pub fn test_config(dir: &std::path::Path, db: Option<String>, attio_url: &str) -> Config {
+    let mut c = Config::defaults();
+    c.bind = "127.0.0.1:0".parse().unwrap();
+    c.data_dir = dir.to_path_buf();
+    c.database_url = db;
+    c.encryption_key = Some(secrecy::SecretString::from(
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".to_owned(),
+    ));
+    c.attio_api_url = attio_url.to_owned();
+    c.attio_max_attempts = 4;
+    c.http_timeout = std::time::Duration::from_secs(5);
+    c
+}
+
+pub async fn spawn_app_with(config: Config, dir: Arc<tempfile::TempDir>) -> TestApp {
+    let app = Application::build(config.clone()).await.unwrap();
+    let addr = app.local_addr();
+    let state = app.state().clone();
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        state,
+        shutdown,
+        config,
+        _dir: dir,
+    }
+}
+
+pub async fn spawn_app(db: DbChoice, attio_url: &str) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let url = match db {
+        DbChoice::Sqlite => None,
+        DbChoice::Postgres => Some(fresh_postgres_url().await),
+    };
+    spawn_app_with(test_config(dir.path(), url, attio_url), dir).await
+}
+
+/// Everything for an action test: an installed workspace.
+pub struct World {
+    pub app: TestApp,
+    pub attio: FakeAttio,
+    pub plugin: FakePlugin,
+    pub installation_id: String,
+}
+
+pub async fn installed(db: DbChoice, protocol: Protocol) -> World {
+    let attio = spawn_attio().await;
+    let plugin = spawn_plugin(protocol).await;
+    let app = spawn_app(db, &attio.url()).await;
+    let resp = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let installation_id = body["installation"]["id"].as_str().unwrap().to_owned();
+    World {
+        app,
+        attio,
+        plugin,
+        installation_id,
+    }
+}
+
+/// Sign `body` as the Attio app does for this connection.
+pub fn app_headers(conn: &Connection, body: &[u8]) -> Vec<(String, String)> {
+    let secret = attio_auth_backend::app_auth::signing_secret(conn);
+    let signer = Signer::from_secret(&secret).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let h = signer.headers(body, now).unwrap();
+    let mut out: Vec<(String, String)> = h
+        .pairs()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    out.push(("attio-workspace-id".into(), WORKSPACE_ID.into()));
+    out
+}
+
+/// POST an action signed as the app; returns status and JSON.
+pub async fn call_action(w: &World, action: &str, body: Value) -> (u16, Value) {
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let mut req = w
+        .app
+        .http
+        .post(w.app.url(&format!("/v1/actions/{action}")))
+        .header("content-type", "application/json");
+    for (k, v) in app_headers(&w.plugin.connection, &bytes) {
+        req = req.header(k, v);
+    }
+    let resp = req.body(bytes).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
