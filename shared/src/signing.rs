@@ -443,6 +443,10 @@ pub trait ReplayGuard: Send + Sync {
     fn check(&self, id: &str, body: &[u8], now_unix: i64) -> ReplayStatus;
     /// Records the response given to `id`, so a safe retry gets the same answer.
     fn store(&self, id: &str, response: &[u8], now_unix: i64);
+    /// Forgets `id`, for a message whose handling failed before it changed anything (a
+    /// 5xx): the sender's retry with the same id is then handled as fresh instead of being
+    /// told "in progress" until the TTL runs out.
+    fn forget(&self, id: &str);
 }
 
 /// One remembered id.
@@ -549,6 +553,10 @@ impl ReplayGuard for MemoryReplayGuard {
             seen.response = Some(response.to_vec());
             seen.expires_at = seen.expires_at.max(now_unix.saturating_add(self.ttl));
         }
+    }
+
+    fn forget(&self, id: &str) {
+        self.lock().seen.remove(id);
     }
 }
 
@@ -717,6 +725,8 @@ mod tests {
         let later = 1002 + DEFAULT_REPLAY_TTL_SECS + 1;
         assert_eq!(g.check("m1", b"b", later), ReplayStatus::Fresh);
         assert!(g.len() <= 2);
+        g.forget("m1");
+        assert_eq!(g.check("m1", b"c", later), ReplayStatus::Fresh);
     }
 
     #[test]
