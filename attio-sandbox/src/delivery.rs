@@ -146,7 +146,11 @@ async fn run(state: AppState, job: Job) {
             Err(e) => (None, Some(e.without_url().to_string())),
         };
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
-        state.store().deliveries.push(DeliveryRecord {
+        let mut store = state.store();
+        if store.deliveries.len() >= crate::state::LOG_LIMIT {
+            store.deliveries.drain(..crate::state::LOG_LIMIT / 10);
+        }
+        store.deliveries.push(DeliveryRecord {
             idempotency_key: job.key.clone(),
             webhook_id: job.webhook_id,
             event_type: job.event_type.clone(),
@@ -158,6 +162,7 @@ async fn run(state: AppState, job: Job) {
             at: now_string(),
             body: job.body_json.clone(),
         });
+        drop(store);
         if delivered {
             return;
         }

@@ -13,6 +13,9 @@ use crate::config::{DeliveryConfig, Faults, RateLimits};
 use crate::error::ApiError;
 use crate::model::{Workspace, now_string};
 
+/// How many entries each log keeps, so a long-running demo does not grow without bound.
+pub(crate) const LOG_LIMIT: usize = 100_000;
+
 /// Lock a mutex, recovering the data if a previous holder panicked (the sandbox state stays
 /// usable; no request path panics on a poisoned lock).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -208,9 +211,14 @@ impl AppState {
         *lock(&self.0.settings)
     }
 
-    /// Record one API request in the log the control API serves.
+    /// Record one API request in the log the control API serves (the newest
+    /// [`LOG_LIMIT`] entries are kept).
     pub fn log_request(&self, method: &str, path: &str, status: u16, token_id: Option<Uuid>) {
-        self.store().requests.push(RequestRecord {
+        let mut store = self.store();
+        if store.requests.len() >= LOG_LIMIT {
+            store.requests.drain(..LOG_LIMIT / 10);
+        }
+        store.requests.push(RequestRecord {
             at: now_string(),
             method: method.to_string(),
             path: path.to_string(),
