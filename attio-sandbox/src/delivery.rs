@@ -146,23 +146,24 @@ async fn run(state: AppState, job: Job) {
             Err(e) => (None, Some(e.without_url().to_string())),
         };
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
-        let mut store = state.store();
-        if store.deliveries.len() >= crate::state::LOG_LIMIT {
-            store.deliveries.drain(..crate::state::LOG_LIMIT / 10);
+        {
+            let mut store = state.store();
+            if store.deliveries.len() >= crate::state::LOG_LIMIT {
+                store.deliveries.drain(..crate::state::LOG_LIMIT / 10);
+            }
+            store.deliveries.push(DeliveryRecord {
+                idempotency_key: job.key.clone(),
+                webhook_id: job.webhook_id,
+                event_type: job.event_type.clone(),
+                target_url: job.target_url.clone(),
+                attempt,
+                status,
+                error,
+                delivered,
+                at: now_string(),
+                body: job.body_json.clone(),
+            });
         }
-        store.deliveries.push(DeliveryRecord {
-            idempotency_key: job.key.clone(),
-            webhook_id: job.webhook_id,
-            event_type: job.event_type.clone(),
-            target_url: job.target_url.clone(),
-            attempt,
-            status,
-            error,
-            delivered,
-            at: now_string(),
-            body: job.body_json.clone(),
-        });
-        drop(store);
         if delivered {
             return;
         }
