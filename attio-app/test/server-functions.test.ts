@@ -252,6 +252,54 @@ describe("revoke-all-sessions.server (bulk results)", () => {
     })
 })
 
+describe("impersonate.server (token only)", () => {
+    it("builds the link from the one-time token and the connection string's auth server URL", async () => {
+        backend.reply(200, {ok: true, message: "Impersonation link ready.", data: {success: true, sessionToken: "tok/+1"}})
+        const outcome = await impersonate({recordId: USER, actorEmail: ACTOR_EMAIL})
+        assert.deepEqual(outcome, {
+            ok: true,
+            message: "Impersonation link ready.",
+            data: {url: "https://auth.example.com/api/auth/attio/impersonation-session?token=tok%2F%2B1"},
+        })
+    })
+})
+
+describe("create-user.server (no name)", () => {
+    it("sends the email's local part as the required name", async () => {
+        backend.reply(200, {ok: true, message: "Created.", data: {}})
+        await createUser({recordId: PERSON, actorEmail: ACTOR_EMAIL, email: "erin@example.com", name: null})
+        assert.deepEqual(JSON.parse(backend.only().body).params, {email: "erin@example.com", name: "erin"})
+    })
+})
+
+describe("create-organization.server (no name)", () => {
+    it("explains that the company needs a name, without calling the backend", async () => {
+        const outcome = await createOrganization({recordId: COMPANY, actorEmail: ACTOR_EMAIL, name: "  "})
+        assert.deepEqual(outcome, {ok: false, code: "NO_NAME", message: "This company has no name in Attio. Give it a name, then try again."})
+        assert.equal(backend.requests.length, 0)
+    })
+})
+
+describe("revoke-all-sessions.server (every record failed)", () => {
+    it("shows the record's own reason from a 200 with ok: false", async () => {
+        backend.reply(200, {
+            ok: false,
+            message: "Done for 0 of 1 records; 1 failed.",
+            data: null,
+            results: [{recordId: null, ok: false, message: "This users record has no user_id yet.", code: "NOT_LINKED"}],
+        })
+        const outcome = await revokeAllSessions({recordIds: [USER, USER2], actorEmail: ACTOR_EMAIL})
+        assert.deepEqual(outcome, {
+            ok: false,
+            code: "ALL_FAILED",
+            message: "This users record has no user_id yet.",
+            status: 200,
+            results: [{recordId: null, ok: false, message: "This users record has no user_id yet."}],
+        })
+        assert.equal(toastFor("revoke-all-sessions", outcome).text, "This users record has no user_id yet.")
+    })
+})
+
 describe("impersonate.server (no link)", () => {
     it("fails with a clear message when the backend sends no http(s) link", async () => {
         backend.reply(200, {ok: true, message: "ok", data: {url: "javascript:alert(1)"}})

@@ -126,6 +126,15 @@ export function interpretResponse<T>(action: string, status: number, text: strin
     }
     const body = typeof json === "object" && json !== null ? (json as Record<string, unknown>) : undefined
 
+    const results = body !== undefined && Array.isArray(body.results) ? body.results.filter(isBulkResult).map(pickBulkResult) : undefined
+    if (status >= 200 && status < 300 && body !== undefined && !Array.isArray(json) && body.ok === false && results !== undefined) {
+        // A bulk call where no record succeeded: the backend answers 200 with per-record
+        // results. Show the record's own reason when there is one.
+        const failed = results.filter((r) => !r.ok)
+        const summary = typeof body.message === "string" && body.message.trim() !== "" ? body.message : "The action failed."
+        const message = failed.length === 1 || (failed.length > 0 && failed.every((r) => r.message === failed[0].message)) ? failed[0].message : summary
+        return {ok: false, code: "ALL_FAILED", message, status, results}
+    }
     if (status >= 200 && status < 300) {
         if (body === undefined || Array.isArray(json) || body.ok !== true) {
             return {
@@ -137,7 +146,7 @@ export function interpretResponse<T>(action: string, status: number, text: strin
         }
         const message = typeof body.message === "string" && body.message.trim() !== "" ? body.message : defaultSuccessMessage(action)
         const outcome: ActionOutcome<T> = {ok: true, message, data: (body.data ?? null) as T}
-        if (Array.isArray(body.results)) outcome.results = body.results.filter(isBulkResult)
+        if (results !== undefined) outcome.results = results
         return outcome
     }
 
@@ -158,7 +167,12 @@ function seconds(ms: number): string {
 function isBulkResult(value: unknown): value is BulkResult {
     if (typeof value !== "object" || value === null) return false
     const v = value as Record<string, unknown>
-    return typeof v.recordId === "string" && typeof v.ok === "boolean" && typeof v.message === "string"
+    return (typeof v.recordId === "string" || v.recordId === null || v.recordId === undefined) && typeof v.ok === "boolean" && typeof v.message === "string"
+}
+
+/** Only the fields the app uses, so server functions return exactly the documented shape. */
+function pickBulkResult(r: BulkResult): BulkResult {
+    return {recordId: r.recordId ?? null, ok: r.ok, message: r.message}
 }
 
 /** A sentence for an error answer without a readable message. */

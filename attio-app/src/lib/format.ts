@@ -163,10 +163,26 @@ export function emailOptions(emails: ReadonlyArray<string | null | undefined>): 
     return options
 }
 
-/** The impersonation link from the `impersonate` answer, only if it is http(s). */
-export function impersonationUrl(data: unknown): string | null {
+/** The name `create-user` needs (required there): the person's name, else the email's local part. */
+export function userDisplayName(name: string | null | undefined, email: string): string {
+    const trimmed = (name ?? "").trim()
+    if (trimmed !== "") return trimmed
+    const local = email.trim().split("@")[0] ?? ""
+    return local === "" ? email.trim() : local
+}
+
+/**
+ * The impersonation link from the `impersonate` answer, only if it is http(s): the
+ * plugin's `url` when it knows its public address, else built from the one-time
+ * `sessionToken` and the auth server URL of the connection string (the original's route
+ * `GET {base}/attio/impersonation-session?token=...`).
+ */
+export function impersonationUrl(data: unknown, authServerUrl?: string): string | null {
     const d = typeof data === "object" && data !== null ? (data as Record<string, unknown>) : {}
-    const candidate = typeof d.url === "string" ? d.url : typeof d.link === "string" ? d.link : null
+    let candidate = typeof d.url === "string" ? d.url : typeof d.link === "string" ? d.link : null
+    if (candidate === null && typeof d.sessionToken === "string" && d.sessionToken !== "" && authServerUrl) {
+        candidate = `${authServerUrl}/attio/impersonation-session?token=${encodeURIComponent(d.sessionToken)}`
+    }
     if (candidate === null) return null
     try {
         const url = new URL(candidate)

@@ -48,7 +48,8 @@ export interface ActionRequest {
 
 /** Per-record outcome of a bulk action. */
 export interface BulkResult {
-    recordId: string
+    /** null when one plugin call covered several records (revoke-all-sessions batches). */
+    recordId: string | null
     ok: boolean
     message: string
 }
@@ -56,7 +57,7 @@ export interface BulkResult {
 /** What a server function hands back to the UI: JSON-serializable, never a thrown error. */
 export type ActionOutcome<T = unknown> =
     | {ok: true; message: string; data: T; results?: Array<BulkResult>}
-    | {ok: false; code: string; message: string; status?: number}
+    | {ok: false; code: string; message: string; status?: number; results?: Array<BulkResult>}
 
 /**
  * The exact body bytes that get signed and sent. Keys are always in the same order so a

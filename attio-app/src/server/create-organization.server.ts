@@ -8,11 +8,14 @@ export default async function createOrganization(input: {
     name: string | null
 }): Promise<ActionOutcome> {
     const name = (input.name ?? "").trim()
+    if (name === "") {
+        return {ok: false, code: "NO_NAME", message: "This company has no name in Attio. Give it a name, then try again."}
+    }
     return runAction(
         {
             action: "create-organization",
             target: {object: "companies", recordId: input.recordId},
-            params: {name: name === "" ? null : name},
+            params: {name},
         },
         input.actorEmail
     )

@@ -1,3 +1,4 @@
+import {userDisplayName} from "../lib/format"
 import type {ActionOutcome} from "../lib/protocol"
 import {runAction} from "./run-action"
 
@@ -8,12 +9,11 @@ export default async function createUser(input: {
     email: string
     name: string | null
 }): Promise<ActionOutcome> {
-    const name = (input.name ?? "").trim()
     return runAction(
         {
             action: "create-user",
             target: {object: "people", recordId: input.recordId},
-            params: {email: input.email.trim(), name: name === "" ? null : name},
+            params: {email: input.email.trim(), name: userDisplayName(input.name, input.email)},
         },
         input.actorEmail
     )

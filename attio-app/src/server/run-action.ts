@@ -7,6 +7,7 @@ import {type Connection, getCurrentUser, getWorkspaceConnection, Settings} from 
 
 import settingsSchema from "../app/settings/schema"
 import {callBackend} from "../lib/backend"
+import {authServerUrl, decodeConnectionString} from "../lib/connection"
 import type {ActionOutcome, ActionRequest} from "../lib/protocol"
 
 /** An action without its actor, which this module fills in. */
@@ -24,7 +25,12 @@ export async function runAction<T = unknown>(
 ): Promise<ActionOutcome<T>> {
     const conn = connection ?? getWorkspaceConnection()
     const backendUrlSetting = await Settings.getSettings(settingsSchema, "backendUrl")
-    const user = getCurrentUser()
+    let user: {id: string} | null = null
+    try {
+        user = getCurrentUser()
+    } catch {
+        // Lifecycle events may run without a current user; the connection's creator acts.
+    }
     return callBackend<T>(
         {
             backendUrlSetting,
@@ -44,4 +50,13 @@ export async function runAction<T = unknown>(
 /** A `users` record target. */
 export function userTarget(recordId: string) {
     return {object: "users", recordId}
+}
+
+/** The auth server's URL from the workspace's connection string (for links to it). */
+export function authServerBaseUrl(): string | undefined {
+    try {
+        return authServerUrl(decodeConnectionString(getWorkspaceConnection().value))
+    } catch {
+        return undefined
+    }
 }

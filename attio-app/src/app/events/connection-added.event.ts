@@ -1,8 +1,9 @@
 /**
  * Runs before Attio saves the workspace connection: throwing refuses it, and Attio shows the
  * error's message to the person who pasted the string. So check the string here, first
- * locally (a legacy or damaged string never leaves Attio), then with app-backend, which
- * registers this workspace and pings the auth server.
+ * locally (a legacy or damaged string is refused before any call), then with app-backend,
+ * which checks that the string is the one installed for this workspace and pings the auth
+ * server.
  */
 import type {Connection} from "attio/server"
 
@@ -16,13 +17,10 @@ export default async function connectionAdded({connection}: {connection: Connect
         if (error instanceof ConnectionStringError) throw new Error(error.message)
         throw error
     }
-    // The backend learns the secret only here, when the string is pasted: it needs it to
-    // verify every later call. The request is signed with that same secret.
-    const outcome = await runAction(
-        {action: "connection-check", params: {connectionString: connection.value}},
-        null,
-        connection
-    )
+    // The backend already holds this workspace's connection string (from its install
+    // step), so only the signature travels: a string that differs from the installed one
+    // fails verification there, and the backend also pings the auth server.
+    const outcome = await runAction({action: "connection-check"}, null, connection)
     if (!outcome.ok) {
         throw new Error(`This connection string did not work: ${outcome.message}`)
     }
