@@ -5,6 +5,7 @@
 #   - the Python `standardwebhooks` package in target/py (signature interop partner),
 #   - Chromium and ChromeDriver (browser tests of the generator site), apt when root,
 #   - the Attio app's npm packages (attio-app/node_modules, from package-lock.json),
+#   - the original TypeScript plugin for the compatibility tests (tests/compat/node_modules),
 #   - the generator site's WASM (built by the xtask, from crates.io only).
 # Then the Attio app's tests and the whole Rust workspace's tests.
 set -euo pipefail
@@ -48,6 +49,9 @@ export ATTIO_AUTH_BIN="$root/target/debug/attio-auth"
 step "Attio app: npm ci, type check, tests"
 [ -d /usr/include/node ] && export npm_config_nodedir=/usr
 (cd attio-app && npm ci --no-audit --no-fund --loglevel=error && npm run -s build && npm test)
+
+step "the original plugin for the compatibility tests: npm ci"
+(cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
 
 step "Rust workspace tests"
 cargo test --workspace --locked
