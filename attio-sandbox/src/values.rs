@@ -518,26 +518,30 @@ fn location(attr: &Attribute, raw: &Value) -> Result<Map<String, Value>, ApiErro
     Ok(m)
 }
 
+/// Object syntax needs all three properties; the string syntax is "Last name(s), First
+/// name(s)", text without a comma being the first name only (docs: attribute-types-personal-name).
 fn personal_name(attr: &Attribute, raw: &Value) -> Result<Map<String, Value>, ApiError> {
     let (first, last, full) = match raw {
         Value::Object(obj) => {
-            let get = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
-            let first = get("first_name").unwrap_or_default();
-            let last = get("last_name").unwrap_or_default();
-            let full =
-                get("full_name").unwrap_or_else(|| format!("{first} {last}").trim().to_string());
-            (first, last, full)
+            let get = |k: &str| {
+                obj.get(k)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        invalid(attr, "first_name, last_name and full_name must all be set")
+                    })
+            };
+            (get("first_name")?, get("last_name")?, get("full_name")?)
         }
-        // String shorthand: "Last, First" or "First Last".
         Value::String(s) => {
             let s = s.trim();
-            if let Some((last, first)) = s.split_once(',') {
-                let (first, last) = (first.trim().to_string(), last.trim().to_string());
-                let full = format!("{first} {last}").trim().to_string();
-                (first, last, full)
-            } else {
-                let (first, last) = s.split_once(' ').unwrap_or((s, ""));
-                (first.to_string(), last.trim().to_string(), s.to_string())
+            match s.split_once(',') {
+                Some((last, first)) => {
+                    let (first, last) = (first.trim().to_string(), last.trim().to_string());
+                    let full = format!("{first} {last}").trim().to_string();
+                    (first, last, full)
+                }
+                None => (s.to_string(), String::new(), s.to_string()),
             }
         }
         _ => return Err(invalid(attr, "expected a name object or string")),
@@ -700,4 +704,62 @@ fn record_reference(
     let mut m = one("target_object", json!(target.api_slug));
     m.insert("target_record_id".into(), json!(record_id));
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_coerced_to_utc_nanoseconds() {
+        let fmt = |s: &str| parse_timestamp(s).map(attio_time);
+        assert_eq!(
+            fmt("2023").as_deref(),
+            Some("2023-01-01T00:00:00.000000000Z")
+        );
+        assert_eq!(
+            fmt("2023-01-02T13:00").as_deref(),
+            Some("2023-01-02T13:00:00.000000000Z")
+        );
+        assert_eq!(
+            fmt("2023-01-02T13:00:00.5+02:00").as_deref(),
+            Some("2023-01-02T11:00:00.500000000Z")
+        );
+        assert_eq!(
+            fmt("2023-01-02T13:00:00Z").as_deref(),
+            Some("2023-01-02T13:00:00.000000000Z")
+        );
+        assert_eq!(fmt("yesterday"), None);
+        assert_eq!(fmt("2023-13-01"), None);
+    }
+
+    #[test]
+    fn domains_and_emails_are_normalized() {
+        assert_eq!(
+            normalize_domain("HTTPS://App.Attio.com/path?q=1").as_deref(),
+            Some("app.attio.com")
+        );
+        assert_eq!(root_domain("app.attio.com"), "attio.com");
+        assert_eq!(root_domain("a.b.example.co.uk"), "example.co.uk");
+        assert_eq!(normalize_domain("not a domain"), None);
+        let e = email("Person@Company.com").expect("valid");
+        assert_eq!(e["email_address"], "person@company.com");
+        assert_eq!(e["original_email_address"], "Person@Company.com");
+        assert_eq!(e["email_local_specifier"], "person");
+        assert!(email("no-at-sign").is_none());
+        assert!(email("a@b").is_none());
+    }
+
+    #[test]
+    fn phone_numbers_become_e164() {
+        assert_eq!(
+            phone("+1 (555) 867-5309", None),
+            Some(("+15558675309".into(), "US".into()))
+        );
+        assert_eq!(
+            phone("020 7946 0958", Some("GB")),
+            Some(("+442079460958".into(), "GB".into()))
+        );
+        assert_eq!(phone("12", None), None);
+    }
 }

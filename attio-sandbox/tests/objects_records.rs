@@ -810,3 +810,41 @@ fn the_schema_checker_catches_a_missing_field_and_a_wrong_type() {
     common::check(&schema, &json!({"a": 1}), "$", &mut errors);
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
+
+#[tokio::test]
+async fn personal_names_accept_the_object_and_last_comma_first_forms() {
+    let e = env().await;
+    let a = e
+        .post(
+            "/v2/objects/people/records",
+            json!({"data": {"values": {"name": "Smith, John"}}}),
+        )
+        .await;
+    let name = &a.body["data"]["values"]["name"][0];
+    assert_eq!(
+        (&name["first_name"], &name["last_name"], &name["full_name"]),
+        (&json!("John"), &json!("Smith"), &json!("John Smith"))
+    );
+    let b = e
+        .post(
+            "/v2/objects/people/records",
+            json!({"data": {"values": {"name": "Ada"}}}),
+        )
+        .await;
+    assert_eq!(b.body["data"]["values"]["name"][0]["first_name"], "Ada");
+    assert_eq!(b.body["data"]["values"]["name"][0]["last_name"], "");
+    let partial = e
+        .post(
+            "/v2/objects/people/records",
+            json!({"data": {"values": {"name": {"first_name": "X"}}}}),
+        )
+        .await;
+    assert_error(&partial, 400, "validation_type");
+    let filtered = e
+        .post(
+            "/v2/objects/people/records/query",
+            json!({"filter": {"name": "John Smith"}}),
+        )
+        .await;
+    assert_eq!(filtered.body["data"].as_array().map(Vec::len), Some(1));
+}
