@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 pub mod form;
+pub mod lite;
 pub mod model;
 // The #[island] macro generates prop structs that cannot carry docs.
 #[allow(missing_docs)]

@@ -4,8 +4,11 @@
 
 use std::fmt;
 
-use attio_auth_shared::connection::{Connection, ConnectionError, Protocol, SECRET_BYTES};
+#[cfg(not(target_arch = "wasm32"))]
+use attio_auth_shared::connection::Connection;
+use attio_auth_shared::connection::SECRET_BYTES;
 use base64::Engine as _;
+#[cfg(not(target_arch = "wasm32"))]
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
@@ -53,14 +56,28 @@ impl fmt::Debug for Generated {
     }
 }
 
-/// Makes a signed-v1 connection for validated input with a fresh secret from `getrandom`:
-/// the OS CSPRNG on the server, `crypto.getRandomValues` in the browser.
-pub fn generate(input: &ValidInput, made_by: MadeBy) -> Result<Generated, ConnectionError> {
-    let connection = Connection::generate(&input.uri, Some(&input.base))?;
+/// Makes a signed-v1 connection for validated input with a fresh secret: on the server
+/// with the shared codec and the OS CSPRNG.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn generate(input: &ValidInput, made_by: MadeBy) -> Result<Generated, String> {
+    let connection = Connection::generate(&input.uri, Some(&input.base)).map_err(|e| e.to_string())?;
     Ok(Generated {
         connection: connection.encode(),
         secret: connection.secret().expose_secret().to_owned(),
         url: connection.url(),
+        made_by,
+    })
+}
+
+/// In the browser: the same string from [`crate::lite`] (held equal to the shared codec by
+/// its tests) with a secret from `crypto.getRandomValues`.
+#[cfg(target_arch = "wasm32")]
+pub fn generate(input: &ValidInput, made_by: MadeBy) -> Result<Generated, String> {
+    let secret = crate::lite::new_secret()?;
+    Ok(Generated {
+        connection: crate::lite::encode(&input.uri, &input.base, &secret),
+        url: input.url(),
+        secret,
         made_by,
     })
 }
@@ -139,9 +156,27 @@ impl InspectorState {
             state.error = Some("Paste a connection string first.".into());
             return state;
         }
-        match Connection::decode(pasted) {
-            Ok(c) => state.inspection = Some(describe(&c)),
-            Err(e) => state.error = Some(capitalize(&e.to_string())),
+        #[cfg(not(target_arch = "wasm32"))]
+        let decoded = Connection::decode(pasted)
+            .map(|c| Parts {
+                url: c.url(),
+                protocol: c.protocol.as_str(),
+                secret: mask_secret(c.secret().expose_secret()),
+                uri: c.uri,
+                base: c.base,
+            })
+            .map_err(|e| e.to_string());
+        #[cfg(target_arch = "wasm32")]
+        let decoded = crate::lite::decode(pasted).map(|c| Parts {
+            url: c.url(),
+            protocol: c.protocol,
+            secret: mask_secret(&c.secret),
+            uri: c.uri,
+            base: c.base,
+        });
+        match decoded {
+            Ok(parts) => state.inspection = Some(describe(parts)),
+            Err(e) => state.error = Some(capitalize(&e)),
         }
         state
     }
@@ -155,24 +190,28 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-fn describe(c: &Connection) -> Inspection {
-    let (protocol_note, secret_hint) = match c.protocol {
-        Protocol::SignedV1 => (
-            "Requests are signed (Standard Webhooks); the secret never travels.",
-            mask_secret(c.secret().expose_secret()),
-        ),
-        Protocol::Legacy => (
-            "Made by the original generator: the secret travels in each request body. Make a new string here to switch to signed requests.",
-            mask_secret(c.secret().expose_secret()),
-        ),
+/// What either codec read, with the secret already masked.
+struct Parts {
+    url: String,
+    uri: String,
+    base: String,
+    protocol: &'static str,
+    secret: String,
+}
+
+fn describe(parts: Parts) -> Inspection {
+    let protocol_note = if parts.protocol == "signed-v1" {
+        "Requests are signed (Standard Webhooks); the secret never travels."
+    } else {
+        "Made by the original generator: the secret travels in each request body. Make a new string here to switch to signed requests."
     };
     Inspection {
-        url: c.url(),
-        uri: c.uri.clone(),
-        base: c.base.clone(),
-        protocol: c.protocol.as_str().to_owned(),
+        url: parts.url,
+        uri: parts.uri,
+        base: parts.base,
+        protocol: parts.protocol.to_owned(),
         protocol_note: protocol_note.to_owned(),
-        secret_hint,
+        secret_hint: parts.secret,
     }
 }
 
@@ -203,6 +242,7 @@ pub fn mask_secret(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attio_auth_shared::connection::Protocol;
 
     #[test]
     fn submit_makes_a_string_the_codec_reads_back() {
