@@ -78,20 +78,21 @@ export async function callBackend<T = unknown>(
         return {ok: false, code: "SIGNING_FAILED", message: "The request could not be signed in this environment."}
     }
 
-    const controller = new AbortController()
+    // AbortController is web-standard; if a runtime lacked it, Attio's own 30 s limit applies.
+    const controller = typeof AbortController === "function" ? new AbortController() : null
     const timeoutMs = context.timeoutMs ?? REQUEST_TIMEOUT_MS
-    const timer = setTimeout(() => controller.abort(), timeoutMs)
+    const timer = setTimeout(() => controller?.abort(), timeoutMs)
     let response: Response
     try {
         response = await fetch(prepared.url, {
             method: "POST",
             headers: prepared.headers,
             body: prepared.body,
-            signal: controller.signal,
+            signal: controller?.signal,
         })
     } catch {
         clearTimeout(timer)
-        if (controller.signal.aborted) {
+        if (controller?.signal.aborted) {
             return {
                 ok: false,
                 code: "TIMEOUT",
