@@ -2,6 +2,7 @@
 //! (copied from `shared/peer/` into `tests/peer/`): every recorded request and 200 response
 //! body deserializes into its type and serializes back to the same JSON, and every recorded
 //! `VALIDATION_ERROR` message is what `actions::validate` says for the same body.
+#![allow(clippy::unwrap_used)]
 
 use attio_auth_shared::actions::{self, Action, Envelope, Legacy};
 use serde_json::Value;
@@ -91,8 +92,10 @@ fn roundtrip<A: Action>(name: &str, t: &Value) -> usize {
         );
         checked += 1;
     }
-    if let Some(err) = resp["body"].as_object() {
-        if resp["status"] != 200 {
+    if let Some(err) = resp["body"].as_object()
+        && resp["status"] != 200
+    {
+        {
             let parsed: actions::ErrorBody = serde_json::from_value(resp["body"].clone())
                 .unwrap_or_else(|e| panic!("{name}: error body {err:?}: {e}"));
             assert_eq!(

@@ -1,0 +1,434 @@
+//! [`AttioPlugin`]: configuration (the builder), the shared state of every request, and the
+//! router the host nests under its auth base path.
+
+use crate::error::PluginError;
+use crate::handlers;
+use crate::mailer::Mailer;
+use crate::store::AuthStore;
+use crate::store::Report;
+use crate::sync::{Adapters, Origin, SyncReporter};
+use attio_auth_shared::actions::{self, Action};
+use attio_auth_shared::signing::{SECRET_PREFIX, Verifier};
+use axum::Router;
+use axum::routing::{MethodRouter, get, post};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
+
+/// Why a plugin could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No [`AuthStore`] was given.
+    #[error("AttioPlugin needs a store (AttioPluginBuilder::store)")]
+    MissingStore,
+    /// No secret was given.
+    #[error("AttioPlugin needs at least one secret (AttioPluginBuilder::secret)")]
+    MissingSecret,
+    /// A `whsec_` secret is unusable (too short, not base64); never contains the secret.
+    #[error("invalid secret: {0}")]
+    InvalidSecret(String),
+    /// Only legacy (non-`whsec_`) secrets, but legacy bodies are not accepted: nothing
+    /// could ever authenticate.
+    #[error(
+        "no whsec_ secret for signed requests and legacy body secrets are off: enable accept_legacy_body_secret or give a whsec_ secret"
+    )]
+    NoUsableSecret,
+}
+
+/// The plugin's settings, read by every handler.
+pub(crate) struct Config {
+    pub legacy_secrets: Vec<SecretString>,
+    pub accept_legacy: bool,
+    pub base_url: Option<String>,
+    pub password_reset_redirect: String,
+    pub password_reset_ttl_secs: i64,
+    pub impersonation_duration_secs: i64,
+    pub impersonation_link_ttl_secs: i64,
+    pub impersonation_redirect: String,
+    pub allow_impersonating_admins: bool,
+    pub invitation_ttl_secs: i64,
+    pub admin_roles: Vec<String>,
+    pub org_roles: Vec<String>,
+    pub session_cookie_name: String,
+    pub cookie_secret: Option<SecretString>,
+    pub replay_ttl_secs: i64,
+}
+
+/// Everything a request needs: cheap to clone (one `Arc`).
+pub(crate) struct PluginState {
+    pub config: Config,
+    pub verifier: Option<Verifier>,
+    pub store: Arc<dyn AuthStore>,
+    pub mailer: Option<Arc<dyn Mailer>>,
+    pub adapters: Adapters,
+    pub reporter: Option<SyncReporter>,
+    pub limiter: crate::limit::RateLimiter,
+}
+
+/// The Attio integration of an auth server. Build it with [`AttioPlugin::builder`], then
+/// nest [`AttioPlugin::router`] under the auth base path:
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use attio_auth_plugin::{AttioPlugin, store::SqlxStore};
+/// let pool = sqlx::SqlitePool::connect("sqlite://auth.db").await?;
+/// let store = SqlxStore::sqlite(pool);
+/// store.migrate().await?;
+/// let plugin = AttioPlugin::builder()
+///     .secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+///     .store(store)
+///     .base_url("https://auth.example.com/api/auth")
+///     .build()?;
+/// let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AttioPlugin {
+    state: Arc<PluginState>,
+}
+
+impl std::fmt::Debug for AttioPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttioPlugin").finish_non_exhaustive()
+    }
+}
+
+/// Options of [`AttioPlugin`]; every one has a documented default.
+pub struct AttioPluginBuilder {
+    secrets: Vec<SecretString>,
+    store: Option<Arc<dyn AuthStore>>,
+    mailer: Option<Arc<dyn Mailer>>,
+    adapters: Adapters,
+    reporter: Option<SyncReporter>,
+    accept_legacy: bool,
+    base_url: Option<String>,
+    password_reset_redirect: String,
+    password_reset_ttl_secs: i64,
+    impersonation_duration_secs: i64,
+    impersonation_redirect: String,
+    allow_impersonating_admins: bool,
+    invitation_ttl_secs: i64,
+    admin_roles: Vec<String>,
+    org_roles: Vec<String>,
+    session_cookie_name: String,
+    cookie_secret: Option<SecretString>,
+}
+
+impl AttioPlugin {
+    /// A builder with the defaults: no legacy bodies, impersonation sessions of 1 h that
+    /// cannot target admins, reset links valid 1 h, invitations 7 days.
+    pub fn builder() -> AttioPluginBuilder {
+        AttioPluginBuilder {
+            secrets: Vec::new(),
+            store: None,
+            mailer: None,
+            adapters: Adapters::default(),
+            reporter: None,
+            accept_legacy: false,
+            base_url: None,
+            password_reset_redirect: "/reset-password".to_owned(),
+            password_reset_ttl_secs: 3600,
+            impersonation_duration_secs: 3600,
+            impersonation_redirect: "/".to_owned(),
+            allow_impersonating_admins: false,
+            invitation_ttl_secs: 7 * 24 * 3600,
+            admin_roles: vec!["admin".to_owned()],
+            org_roles: vec!["member".to_owned(), "admin".to_owned(), "owner".to_owned()],
+            session_cookie_name: "better-auth.session_token".to_owned(),
+            cookie_secret: None,
+        }
+    }
+
+    /// The plugin's routes (`/attio/*`), to nest under the auth base path. Generic over the
+    /// host's state: the plugin carries its own.
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        fn action<A, H, T>(handler: H) -> (String, MethodRouter<Arc<PluginState>>)
+        where
+            A: Action,
+            H: axum::handler::Handler<T, Arc<PluginState>>,
+            T: 'static,
+        {
+            // The original answers 404 (not 405) to other methods.
+            (
+                format!("/attio/{}", A::NAME),
+                post(handler).fallback(handlers::not_found),
+            )
+        }
+        let routes = [
+            action::<actions::LinkRequest, _, _>(handlers::links::link),
+            action::<actions::UnlinkRequest, _, _>(handlers::links::unlink),
+            action::<actions::WebhookRequest, _, _>(handlers::webhook::webhook),
+            action::<actions::UserDetailsRequest, _, _>(handlers::users::user_details),
+            action::<actions::UpdateBanStatusRequest, _, _>(handlers::users::update_ban_status),
+            action::<actions::SendPasswordResetRequest, _, _>(handlers::users::send_password_reset),
+            action::<actions::SearchUsersRequest, _, _>(handlers::users::search_users),
+            action::<actions::CreateUserRequest, _, _>(handlers::users::create_user),
+            action::<actions::SessionsRequest, _, _>(handlers::sessions::sessions),
+            action::<actions::RevokeSessionRequest, _, _>(handlers::sessions::revoke_session),
+            action::<actions::RevokeAllSessionsRequest, _, _>(
+                handlers::sessions::revoke_all_sessions,
+            ),
+            action::<actions::ImpersonateRequest, _, _>(handlers::impersonation::impersonate),
+            action::<actions::ListOrgInvitationsRequest, _, _>(
+                handlers::orgs::list_org_invitations,
+            ),
+            action::<actions::CreateOrgInvitationRequest, _, _>(
+                handlers::orgs::create_org_invitation,
+            ),
+            action::<actions::CancelOrgInvitationRequest, _, _>(
+                handlers::orgs::cancel_org_invitation,
+            ),
+            action::<actions::GetOrgRolesRequest, _, _>(handlers::orgs::get_org_roles),
+            action::<actions::CreateOrganizationRequest, _, _>(handlers::orgs::create_organization),
+            action::<actions::ExportRequest, _, _>(handlers::export::export),
+            action::<actions::PingRequest, _, _>(handlers::ping::ping),
+        ];
+        let mut router = Router::new();
+        for (path, method_router) in routes {
+            router = router.route(&path, method_router);
+        }
+        router
+            .route(
+                &format!("/attio/{}", actions::IMPERSONATION_SESSION),
+                get(handlers::impersonation::impersonation_session).fallback(handlers::not_found),
+            )
+            .with_state(self.state.clone())
+    }
+
+    /// The store the plugin uses (the host reports changes through it).
+    pub fn store(&self) -> Arc<dyn AuthStore> {
+        self.state.store.clone()
+    }
+
+    /// The sync reporter, when one is configured (the host reports its own changes with
+    /// it: [`SyncReporter::report`] on its transaction, or [`AuthStore::report_change`]).
+    pub fn reporter(&self) -> Option<&SyncReporter> {
+        self.state.reporter.as_ref()
+    }
+
+    /// The model adapters in use.
+    pub fn adapters(&self) -> &Adapters {
+        &self.state.adapters
+    }
+}
+
+impl AttioPluginBuilder {
+    /// A secret the callers use: a `whsec_` secret verifies signed requests (several for a
+    /// rotation); any secret, `whsec_` or not, is also accepted as a legacy body `secret`
+    /// when [`accept_legacy_body_secret`](Self::accept_legacy_body_secret) is on.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secrets.push(SecretString::from(secret.into()));
+        self
+    }
+
+    /// The storage (required).
+    pub fn store(mut self, store: impl AuthStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The storage, already shared.
+    pub fn shared_store(mut self, store: Arc<dyn AuthStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The host's mailer (password reset and invitation emails). Default none:
+    /// `send-password-reset` answers 501.
+    pub fn mailer(mut self, mailer: impl Mailer) -> Self {
+        self.mailer = Some(Arc::new(mailer));
+        self
+    }
+
+    /// The mailer, already shared.
+    pub fn shared_mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Model adapters (default: `user` -> `users`, `organization` -> `workspaces`).
+    pub fn adapters(mut self, adapters: Adapters) -> Self {
+        self.adapters = adapters;
+        self
+    }
+
+    /// Report the plugin's own changes (ban, create-user, create-organization, webhook) as
+    /// sync events through this reporter, in the same transaction as the change. Its
+    /// adapters also map inbound Attio records (they replace [`adapters`](Self::adapters)).
+    /// Default none: no events are written.
+    pub fn sync(mut self, reporter: SyncReporter) -> Self {
+        self.adapters = reporter.adapters().clone();
+        self.reporter = Some(reporter);
+        self
+    }
+
+    /// Accept the original protocol's body `secret` (default false), so an unmodified
+    /// original Attio app can drive this server. Compared in constant time.
+    pub fn accept_legacy_body_secret(mut self, accept: bool) -> Self {
+        self.accept_legacy = accept;
+        self
+    }
+
+    /// The public URL of the auth base path (`https://auth.example.com/api/auth`), used in
+    /// reset and impersonation links and for the origin check. Default none: links are
+    /// relative to the base path.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Where the reset link sends the browser after Better Auth checked the token
+    /// (`callbackURL`, default `/reset-password`).
+    pub fn password_reset_redirect(mut self, path: impl Into<String>) -> Self {
+        self.password_reset_redirect = path.into();
+        self
+    }
+
+    /// How long a reset token works (default 3600 s).
+    pub fn password_reset_ttl(mut self, secs: i64) -> Self {
+        self.password_reset_ttl_secs = secs.max(1);
+        self
+    }
+
+    /// Length of an impersonation session (default 3600 s).
+    pub fn impersonation_duration(mut self, secs: i64) -> Self {
+        self.impersonation_duration_secs = secs.max(1);
+        self
+    }
+
+    /// Where `impersonation-session` redirects (default `/`).
+    pub fn impersonation_redirect(mut self, path: impl Into<String>) -> Self {
+        self.impersonation_redirect = path.into();
+        self
+    }
+
+    /// Whether admins may be impersonated (default false).
+    pub fn allow_impersonating_admins(mut self, allow: bool) -> Self {
+        self.allow_impersonating_admins = allow;
+        self
+    }
+
+    /// How long invitations stay valid (default 7 days).
+    pub fn invitation_ttl(mut self, secs: i64) -> Self {
+        self.invitation_ttl_secs = secs.max(1);
+        self
+    }
+
+    /// Admin roles of the admin plugin (default `["admin"]`).
+    pub fn admin_roles(mut self, roles: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.admin_roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Organization roles (default `["member", "admin", "owner"]`).
+    pub fn organization_roles(
+        mut self,
+        roles: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.org_roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The session cookie's name (default `better-auth.session_token`).
+    pub fn session_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.session_cookie_name = name.into();
+        self
+    }
+
+    /// Sign the session cookie the way Better Auth does (`token.base64(HMAC-SHA256)`) with
+    /// the auth server's secret. Default: the cookie holds the bare token.
+    pub fn cookie_secret(mut self, secret: impl Into<String>) -> Self {
+        self.cookie_secret = Some(SecretString::from(secret.into()));
+        self
+    }
+
+    /// Checks the options and builds the plugin.
+    pub fn build(self) -> Result<AttioPlugin, ConfigError> {
+        let store = self.store.ok_or(ConfigError::MissingStore)?;
+        if self.secrets.is_empty() {
+            return Err(ConfigError::MissingSecret);
+        }
+        let signing: Vec<&str> = self
+            .secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .filter(|s| s.starts_with(SECRET_PREFIX))
+            .collect();
+        let verifier = if signing.is_empty() {
+            None
+        } else {
+            Some(Verifier::new(&signing).map_err(|e| ConfigError::InvalidSecret(e.to_string()))?)
+        };
+        if verifier.is_none() && !self.accept_legacy {
+            return Err(ConfigError::NoUsableSecret);
+        }
+        let config = Config {
+            legacy_secrets: self.secrets,
+            accept_legacy: self.accept_legacy,
+            base_url: self.base_url,
+            password_reset_redirect: self.password_reset_redirect,
+            password_reset_ttl_secs: self.password_reset_ttl_secs,
+            impersonation_duration_secs: self.impersonation_duration_secs,
+            impersonation_link_ttl_secs: 300,
+            impersonation_redirect: self.impersonation_redirect,
+            allow_impersonating_admins: self.allow_impersonating_admins,
+            invitation_ttl_secs: self.invitation_ttl_secs,
+            admin_roles: self.admin_roles,
+            org_roles: self.org_roles,
+            session_cookie_name: self.session_cookie_name,
+            cookie_secret: self.cookie_secret,
+            replay_ttl_secs: attio_auth_shared::signing::DEFAULT_REPLAY_TTL_SECS,
+        };
+        Ok(AttioPlugin {
+            state: Arc::new(PluginState {
+                config,
+                verifier,
+                store,
+                mailer: self.mailer,
+                adapters: self.adapters,
+                reporter: self.reporter,
+                limiter: crate::limit::RateLimiter::new(30, 60),
+            }),
+        })
+    }
+}
+
+impl PluginState {
+    /// How the plugin's own writes are reported (none without a reporter).
+    pub fn report(&self, origin: Origin) -> Option<Report<'_>> {
+        self.reporter
+            .as_ref()
+            .map(|reporter| Report { reporter, origin })
+    }
+
+    /// 501 unless the store has the admin plugin's columns.
+    pub fn require_admin(&self) -> Result<(), PluginError> {
+        if self.store.features().admin {
+            Ok(())
+        } else {
+            Err(PluginError::NotImplemented(crate::error::Feature::Admin))
+        }
+    }
+
+    /// 501 unless the store has the organization plugin's tables.
+    pub fn require_organizations(&self) -> Result<(), PluginError> {
+        if self.store.features().organizations {
+            Ok(())
+        } else {
+            Err(PluginError::NotImplemented(
+                crate::error::Feature::Organizations,
+            ))
+        }
+    }
+
+    /// The public URL of a path under the base (`/reset-password/x`), or the path itself
+    /// when no base URL is configured.
+    pub fn url(&self, path: &str) -> String {
+        match &self.config.base_url {
+            Some(base) => format!("{base}{path}"),
+            None => path.to_owned(),
+        }
+    }
+}
