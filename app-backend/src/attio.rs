@@ -203,7 +203,12 @@ impl AttioClient {
         reads_per_sec: u32,
         max_attempts: u32,
     ) -> Self {
-        let quota = |n: u32| Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN));
+        // Evenly spaced (burst 1): Attio counts per second, so a burst at the end of one
+        // second followed by the steady rate would overrun that second's budget.
+        let quota = |n: u32| {
+            Quota::per_second(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::MIN)
+        };
         AttioClient {
             http,
             base: base.trim_end_matches('/').to_owned(),
