@@ -4,6 +4,7 @@
  * person sees for a success and for an error (the backend's own sentence).
  */
 import assert from "node:assert/strict"
+import {readdirSync} from "node:fs"
 import {after, before, beforeEach, describe, it} from "node:test"
 
 import {toastFor} from "../src/lib/messages"
@@ -317,5 +318,14 @@ describe("actor", () => {
         await getOrgRoles({actorEmail: "  "})
         const body = JSON.parse(backend.only().body)
         assert.deepEqual(body.actor, {email: null, workspaceMemberId: MEMBER_ID})
+    })
+})
+
+describe("coverage", () => {
+    it("every src/server/*.server.ts has a case here", () => {
+        const files = readdirSync(new URL("../src/server/", import.meta.url)).filter((f) => f.endsWith(".server.ts"))
+        const covered = new Set(cases.map((c) => `${c.fn.split(" ")[0]}.ts`))
+        assert.deepEqual(files.filter((f) => !covered.has(f)), [])
+        assert.equal(files.length, 14)
     })
 })

@@ -1,5 +1,4 @@
-import {Extensions, Widget} from "attio/client"
-import {Suspense} from "react"
+import {Extensions} from "attio/client"
 
 import AuthStatus from "./auth-status"
 
@@ -8,9 +7,7 @@ export default Extensions.defineExtension({
     id: "auth-status-widget",
     label: "Auth status",
     objects: "users",
-    Widget: ({recordId}) => (
-        <Suspense fallback={<Widget.Loading />}>
-            <AuthStatus recordId={recordId} />
-        </Suspense>
-    ),
+    // The widget may suspend while it loads (Attio shows its own loading state); its root
+    // element is a Widget component, as the SDK requires.
+    Widget: ({recordId}) => <AuthStatus recordId={recordId} />,
 })
