@@ -190,7 +190,7 @@ describe("format", () => {
         assert.deepEqual(userDetails(null), {banned: false, banReason: null, bannedUntil: null, role: null})
     })
     it("builds ban params from the dialog", () => {
-        assert.deepEqual(banParams({banned: true, reason: "", duration: ""}), {banned: true, banReason: null, banExpiresIn: null})
+        assert.deepEqual(banParams({banned: true, reason: " ", duration: "never"}), {banned: true})
         assert.deepEqual(banParams({banned: true, reason: "abuse", duration: "86400"}), {banned: true, banReason: "abuse", banExpiresIn: 86400})
         assert.deepEqual(banParams({banned: false, reason: "x", duration: "1"}), {banned: false})
         assert.ok(BAN_DURATIONS.every((d) => d.value === "never" || Number(d.value) > 0))

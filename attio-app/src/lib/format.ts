@@ -92,16 +92,18 @@ export const BAN_DURATIONS: Array<{value: string; label: string}> = [
     {value: "31536000", label: "1 year"},
 ]
 
-/** `update-ban-status` params from the dialog's values. */
+/**
+ * `update-ban-status` params from the dialog's values. Absent values are left out rather
+ * than sent as null (no reason; no expiry = permanent), which every plugin version accepts.
+ */
 export function banParams(input: {banned: boolean; reason?: string; duration?: string}): Record<string, unknown> {
     if (!input.banned) return {banned: false}
+    const params: Record<string, unknown> = {banned: true}
     const reason = (input.reason ?? "").trim()
+    if (reason !== "") params.banReason = reason
     const seconds = Number.parseInt(input.duration ?? "", 10)
-    return {
-        banned: true,
-        banReason: reason === "" ? null : reason,
-        banExpiresIn: Number.isFinite(seconds) && seconds > 0 ? seconds : null,
-    }
+    if (Number.isFinite(seconds) && seconds > 0) params.banExpiresIn = seconds
+    return params
 }
 
 /** An invitation as `list-org-invitations` returns it. */
