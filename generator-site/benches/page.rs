@@ -74,7 +74,10 @@ async fn main() -> anyhow::Result<()> {
     println!("server response time over loopback, {ROUNDS} sequential requests:");
     report("GET / (page)", &get);
     report("POST / (no-JS generate)", &post);
-    anyhow::ensure!(total <= BUDGET_BYTES, "the page weighs more than the budget");
+    anyhow::ensure!(
+        total <= BUDGET_BYTES,
+        "the page weighs more than the budget"
+    );
     Ok(())
 }
 

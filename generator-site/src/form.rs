@@ -140,7 +140,9 @@ pub fn validate_uri(raw: &str) -> Result<String, String> {
         return Err("The path of the URL has an empty segment (//).".into());
     }
     if let Some(c) = path.chars().find(|c| !is_path_char(*c)) {
-        return Err(format!("The character {c} is not allowed in the URL's path."));
+        return Err(format!(
+            "The character {c} is not allowed in the URL's path."
+        ));
     }
     let port = port.map(|p| format!(":{p}")).unwrap_or_default();
     Ok(format!("{scheme}://{host}{port}{path}"))
@@ -252,10 +254,19 @@ mod tests {
     #[test]
     fn accepts_and_normalizes_urls() {
         assert_eq!(uri_ok("https://app.example.com"), "https://app.example.com");
-        assert_eq!(uri_ok(" https://App.Example.com/ "), "https://app.example.com");
+        assert_eq!(
+            uri_ok(" https://App.Example.com/ "),
+            "https://app.example.com"
+        );
         assert_eq!(uri_ok("app.example.com"), "https://app.example.com");
-        assert_eq!(uri_ok("HTTPS://app.example.com:8443//"), "https://app.example.com:8443");
-        assert_eq!(uri_ok("https://example.com/tenant/a/"), "https://example.com/tenant/a");
+        assert_eq!(
+            uri_ok("HTTPS://app.example.com:8443//"),
+            "https://app.example.com:8443"
+        );
+        assert_eq!(
+            uri_ok("https://example.com/tenant/a/"),
+            "https://example.com/tenant/a"
+        );
         assert_eq!(uri_ok("http://localhost:3000"), "http://localhost:3000");
         assert_eq!(uri_ok("localhost:3000"), "https://localhost:3000");
         assert_eq!(uri_ok("http://127.0.0.1:4100"), "http://127.0.0.1:4100");
@@ -284,13 +295,19 @@ mod tests {
             ("https://app.example.com:99999", "port"),
             ("https://app.example.com:80a", "port"),
             ("https://app_x.example.com", "not allowed in a host"),
-            ("https://app.example.com/a<b", "not allowed in the URL's path"),
+            (
+                "https://app.example.com/a<b",
+                "not allowed in the URL's path",
+            ),
             ("https://app.example.com/a//b", "empty segment"),
             ("https://[::1", "closing ]"),
         ];
         for (input, expected) in cases {
             let err = validate_uri(input).expect_err(input);
-            assert!(err.contains(expected), "{input:?}: {err:?} lacks {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{input:?}: {err:?} lacks {expected:?}"
+            );
         }
     }
 
@@ -310,7 +327,10 @@ mod tests {
             ("/api/../auth", ". or .."),
         ] {
             let err = validate_base(input).expect_err(input);
-            assert!(err.contains(expected), "{input:?}: {err:?} lacks {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{input:?}: {err:?} lacks {expected:?}"
+            );
         }
     }
 

@@ -6,8 +6,8 @@
 use attio_auth_shared::connection::{SECRET_BYTES, normalize_base, normalize_uri};
 use attio_auth_shared::signing::{MIN_KEY_LEN, SECRET_PREFIX};
 use base64::Engine as _;
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use serde_json::Value;
 
 /// Longest string decoded, as the shared codec.
@@ -22,7 +22,8 @@ const LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// `crypto.getRandomValues`).
 pub fn new_secret() -> Result<String, String> {
     let mut key = [0u8; SECRET_BYTES];
-    getrandom::getrandom(&mut key).map_err(|_| "the browser's random generator failed".to_owned())?;
+    getrandom::getrandom(&mut key)
+        .map_err(|_| "the browser's random generator failed".to_owned())?;
     let secret = format!("{SECRET_PREFIX}{}", STANDARD.encode(key));
     key.fill(0);
     Ok(secret)
@@ -101,7 +102,10 @@ pub fn decode(encoded: &str) -> Result<Decoded, String> {
         return Err("the connection string is empty".into());
     }
     if encoded.len() > MAX_ENCODED_LEN {
-        return Err(format!("the connection string is too long ({} characters)", encoded.len()));
+        return Err(format!(
+            "the connection string is too long ({} characters)",
+            encoded.len()
+        ));
     }
     let bytes = LENIENT
         .decode(encoded)
@@ -209,11 +213,13 @@ fn check_url(url: &str) -> Result<(), String> {
 fn check_signing_secret(secret: &str) -> Result<(), String> {
     let prefix = "the secret is not a usable signing secret";
     let Some(encoded) = secret.strip_prefix(SECRET_PREFIX) else {
-        return Err(format!("{prefix}: a signing secret starts with `{SECRET_PREFIX}`"));
+        return Err(format!(
+            "{prefix}: a signing secret starts with `{SECRET_PREFIX}`"
+        ));
     };
-    let key = STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| format!("{prefix}: the part after `{SECRET_PREFIX}` is not standard base64"))?;
+    let key = STANDARD.decode(encoded.trim()).map_err(|_| {
+        format!("{prefix}: the part after `{SECRET_PREFIX}` is not standard base64")
+    })?;
     if key.len() < MIN_KEY_LEN {
         return Err(format!(
             "{prefix}: the key is {} bytes, at least {MIN_KEY_LEN} are required",
@@ -254,7 +260,9 @@ mod tests {
         let a = new_secret().expect("random");
         let b = new_secret().expect("random");
         assert_ne!(a, b);
-        let key = STANDARD.decode(a.strip_prefix("whsec_").expect("prefix")).expect("b64");
+        let key = STANDARD
+            .decode(a.strip_prefix("whsec_").expect("prefix"))
+            .expect("b64");
         assert_eq!(key.len(), 32);
     }
 
@@ -263,11 +271,17 @@ mod tests {
         let good = new_secret().expect("random");
         let json = |s: &str| STANDARD.encode(s);
         let cases = vec![
-            json(&format!(r#"{{"uri":"https://a.example.com","base":"/api/auth","secret":"{good}","protocol":"signed-v1"}}"#)),
+            json(&format!(
+                r#"{{"uri":"https://a.example.com","base":"/api/auth","secret":"{good}","protocol":"signed-v1"}}"#
+            )),
             json(r#"{"uri":"a.example.com/","base":"api/auth/","secret":"legacy-secret"}"#),
             json(r#"{"uri":"http://localhost:3000","base":"","secret":"x","protocol":null}"#),
-            json(&format!(r#"{{"uri":"https://a.example.com","base":"/","secret":"{good}","protocol":"signed-v1","extra":1}}"#)),
-            json(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"s"}"#).trim_end_matches('=').to_owned(),
+            json(&format!(
+                r#"{{"uri":"https://a.example.com","base":"/","secret":"{good}","protocol":"signed-v1","extra":1}}"#
+            )),
+            json(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"s"}"#)
+                .trim_end_matches('=')
+                .to_owned(),
             // refused by both
             String::new(),
             "   ".into(),
@@ -280,11 +294,19 @@ mod tests {
             json(r#"{"uri":5,"base":"/api/auth","secret":"s"}"#),
             json(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":""}"#),
             json(r#"{"uri":"","base":"/api/auth","secret":"s"}"#),
-            json(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"s","protocol":"v9"}"#),
+            json(
+                r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"s","protocol":"v9"}"#,
+            ),
             json(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"s","protocol":1}"#),
-            json(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"s","protocol":"signed-v1"}"#),
-            json(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"whsec_c2hvcnQ=","protocol":"signed-v1"}"#),
-            json(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"whsec_***","protocol":"signed-v1"}"#),
+            json(
+                r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"s","protocol":"signed-v1"}"#,
+            ),
+            json(
+                r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"whsec_c2hvcnQ=","protocol":"signed-v1"}"#,
+            ),
+            json(
+                r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"whsec_***","protocol":"signed-v1"}"#,
+            ),
             json(r#"{"uri":"ftp://a.example.com","base":"/api/auth","secret":"s"}"#),
             json(r#"{"uri":"https://user:pw@a.example.com","base":"/api/auth","secret":"s"}"#),
             json(r#"{"uri":"https://a.example.com?x=1","base":"/api/auth","secret":"s"}"#),
@@ -311,7 +333,11 @@ mod tests {
                     let head = |m: &str| m.split(':').next().unwrap_or_default().to_owned();
                     assert_eq!(head(&s), head(l), "{case:?}");
                 }
-                _ => panic!("{case:?}: shared {:?} vs lite {:?}", shared.map(|_| ()), lite.map(|_| ())),
+                _ => panic!(
+                    "{case:?}: shared {:?} vs lite {:?}",
+                    shared.map(|_| ()),
+                    lite.map(|_| ())
+                ),
             }
         }
     }

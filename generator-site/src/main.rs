@@ -12,7 +12,11 @@ async fn main() -> anyhow::Result<()> {
     eprintln!(
         "attio-auth-generator listening on http://{} (WASM islands: {})",
         listener.local_addr()?,
-        if state.scripts() { "on" } else { "missing: run `cargo run -p xtask -- site`" }
+        if state.scripts() {
+            "on"
+        } else {
+            "missing: run `cargo run -p xtask -- site`"
+        }
     );
     server::serve(listener, &config).await?;
     Ok(())

@@ -60,7 +60,8 @@ impl fmt::Debug for Generated {
 /// with the shared codec and the OS CSPRNG.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn generate(input: &ValidInput, made_by: MadeBy) -> Result<Generated, String> {
-    let connection = Connection::generate(&input.uri, Some(&input.base)).map_err(|e| e.to_string())?;
+    let connection =
+        Connection::generate(&input.uri, Some(&input.base)).map_err(|e| e.to_string())?;
     Ok(Generated {
         connection: connection.encode(),
         secret: connection.secret().expose_secret().to_owned(),
@@ -269,7 +270,8 @@ mod tests {
 
     #[test]
     fn submit_with_errors_makes_nothing() {
-        let state = GeneratorState::submit("http://app.example.com".into(), "".into(), MadeBy::Server);
+        let state =
+            GeneratorState::submit("http://app.example.com".into(), "".into(), MadeBy::Server);
         assert!(state.result.is_none());
         assert!(state.errors.uri.is_some());
         assert_eq!(state.uri, "http://app.example.com");
@@ -302,7 +304,11 @@ mod tests {
         let inspection = state.inspection.expect("decoded");
         assert_eq!(inspection.url, "https://app.example.com/api/auth");
         assert_eq!(inspection.protocol, "signed-v1");
-        assert!(inspection.secret_hint.ends_with("(32-byte key)"), "{}", inspection.secret_hint);
+        assert!(
+            inspection.secret_hint.ends_with("(32-byte key)"),
+            "{}",
+            inspection.secret_hint
+        );
         let key = generated.secret.trim_start_matches("whsec_");
         let rendered = format!("{inspection:?}");
         assert!(!rendered.contains(key) && !rendered.contains(&key[..12]));
@@ -310,15 +316,21 @@ mod tests {
 
     #[test]
     fn inspector_reads_legacy_strings_and_explains_errors() {
-        let legacy = base64::engine::general_purpose::STANDARD
-            .encode(r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"attio-test-secret"}"#);
-        let inspection = InspectorState::inspect(&legacy).inspection.expect("legacy decodes");
+        let legacy = base64::engine::general_purpose::STANDARD.encode(
+            r#"{"uri":"https://a.example.com","base":"/api/auth","secret":"attio-test-secret"}"#,
+        );
+        let inspection = InspectorState::inspect(&legacy)
+            .inspection
+            .expect("legacy decodes");
         assert_eq!(inspection.protocol, "legacy");
         assert_eq!(inspection.secret_hint, "at… (17 characters)");
 
         let bad = InspectorState::inspect("not base64!");
         assert!(bad.error.expect("error").contains("not base64"));
         let empty = InspectorState::inspect("  ");
-        assert_eq!(empty.error.as_deref(), Some("Paste a connection string first."));
+        assert_eq!(
+            empty.error.as_deref(),
+            Some("Paste a connection string first.")
+        );
     }
 }

@@ -11,16 +11,15 @@ use crate::model::{Generated, GeneratorState, InspectorState, MadeBy};
 pub const OUTPUT_NAME: &str = "attio_auth_generator";
 
 /// How the Rust plugin is mounted, shown in the next steps.
-const RUST_SAMPLE: &str = r#"use attio_auth_plugin::AttioPlugin;
+const RUST_SAMPLE: &str = r#"use attio_auth_plugin::{store::SqlxStore, AttioPlugin};
 
-// ATTIO_SECRET=whsec_... from step 1, in the server's environment.
 let attio = AttioPlugin::builder()
-    .secret(std::env::var("ATTIO_SECRET")?)
-    .store(store) // the bundled sqlx store, or your own AuthStore
+    .secret(std::env::var("ATTIO_SECRET")?) // the whsec_ secret
+    .store(SqlxStore::postgres(pool.clone())) // or ::sqlite, or your AuthStore
     .build()?;
 
 let app = axum::Router::new()
-    .nest("/api/auth", attio.router())
+    .nest("/api/auth", attio.router()) // your base path
     .with_state(state);"#;
 
 /// How the original TypeScript plugin is configured, shown in the next steps.
@@ -184,10 +183,18 @@ pub fn Generator(initial: GeneratorState) -> impl IntoView {
         ev.prevent_default();
         let uri = uri_ref.get().map(|i| i.value()).unwrap_or_default();
         let base = base_ref.get().map(|i| i.value()).unwrap_or_default();
+        let valid = crate::form::validate(&uri, &base).ok();
         let next = GeneratorState::submit(uri, base, MadeBy::Browser);
         let done = next.result.is_some();
         state.set(next);
-        if done {
+        if let (true, Some(valid)) = (done, valid) {
+            // Show what the string holds: the fields take their normalized values.
+            if let Some(input) = uri_ref.get() {
+                input.set_value(&valid.uri);
+            }
+            if let Some(input) = base_ref.get() {
+                input.set_value(&valid.base);
+            }
             request_animation_frame(|| scroll_to("result"));
         }
     };
@@ -324,7 +331,7 @@ fn CopyField(id: &'static str, label: &'static str, value: String, rows: u32) ->
                 <textarea id=id readonly rows=rows spellcheck="false" autocomplete="off">
                     {value}
                 </textarea>
-                <button type="button" class="copy js-only" id=button_id on:click=copy>
+                <button type="button" class="copy js-only" class:copied=move || copied.get() id=button_id on:click=copy>
                     {move || if copied.get() { "Copied" } else { "Copy" }}
                 </button>
             </div>

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Form, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use leptos::prelude::*;
 use serde::Deserialize;
 use tower_http::compression::CompressionLayer;
@@ -83,6 +83,14 @@ impl AppState {
         }
     }
 
+    /// State for a deployment whose static host serves the built `pkg/` (Vercel): the page
+    /// always loads the islands.
+    pub fn with_scripts(scripts: bool) -> Self {
+        Self {
+            site: Arc::new(Site { scripts }),
+        }
+    }
+
     /// Whether the page will load the WASM islands.
     pub fn scripts(&self) -> bool {
         self.site.scripts
@@ -107,14 +115,29 @@ impl IntoResponse for Error {
     }
 }
 
-/// The router: page, form posts, static files, security headers, gzip.
+/// The router: page, form posts, static files from `site_root`, security headers, gzip.
 pub fn router(state: AppState, site_root: &std::path::Path) -> Router {
     let statics = ServeDir::new(site_root).append_index_html_on_directories(false);
+    secure(pages(state).fallback_service(statics))
+}
+
+/// The page and form routes alone, with the same headers, for hosts that serve the static
+/// files themselves (the Vercel function: Vercel serves `public/`).
+pub fn page_router(state: AppState) -> Router {
+    secure(pages(state))
+}
+
+fn pages(state: AppState) -> Router {
     Router::new()
         .route("/", get(index).post(generate))
         .route("/inspect", get(index).post(inspect))
         .route("/healthz", get(|| async { "ok" }))
-        .fallback_service(statics)
+        .with_state(state)
+}
+
+/// Security headers on every response (pages and static files), gzip, a small body limit.
+fn secure(router: Router) -> Router {
+    router
         .layer(DefaultBodyLimit::max(16 * 1024))
         .layer(CompressionLayer::new())
         .layer(header_layer(
@@ -130,9 +153,8 @@ pub fn router(state: AppState, site_root: &std::path::Path) -> Router {
         ))
         .layer(header_layer(
             HeaderName::from_static("permissions-policy"),
-            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+            "camera=(), microphone=(), geolocation=()",
         ))
-        .with_state(state)
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
@@ -140,7 +162,11 @@ fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer
 }
 
 /// Renders the page with the given states to a complete HTML document.
-pub fn render_page(state: &AppState, generator: GeneratorState, inspector: InspectorState) -> String {
+pub fn render_page(
+    state: &AppState,
+    generator: GeneratorState,
+    inspector: InspectorState,
+) -> String {
     let scripts = state.scripts();
     let owner = Owner::new();
     let body = owner.with(|| view! { <Page generator inspector scripts /> }.to_html());
@@ -149,11 +175,7 @@ pub fn render_page(state: &AppState, generator: GeneratorState, inspector: Inspe
 
 /// A rendered page with its cache policy: `no-store` when it holds anything typed or made.
 fn page_response(status: StatusCode, html: String, private: bool) -> Response {
-    let cache = if private {
-        "no-store"
-    } else {
-        "no-cache"
-    };
+    let cache = if private { "no-store" } else { "no-cache" };
     (
         status,
         [(header::CACHE_CONTROL, HeaderValue::from_static(cache))],

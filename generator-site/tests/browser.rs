@@ -89,12 +89,21 @@ async fn chromium_generates_with_and_without_javascript() {
     );
     let report: Value = serde_json::from_str(stdout.trim()).expect("JSON from run.mjs");
     let problems = report["problems"].as_array().expect("problems");
-    assert!(problems.is_empty(), "browser problems (console, CSP, errors): {problems:#?}");
+    assert!(
+        problems.is_empty(),
+        "browser problems (console, CSP, errors): {problems:#?}"
+    );
 
     // With JavaScript: validated and made in the browser, no request sent.
     let js = &report["js"];
     assert_eq!(js["no_js_class"], false, "boot.js ran");
-    assert!(js["uri_error"].as_str().expect("error").contains("https://"), "{js}");
+    assert!(
+        js["uri_error"]
+            .as_str()
+            .expect("error")
+            .contains("https://"),
+        "{js}"
+    );
     assert_eq!(js["uri_invalid"], "true");
     assert_eq!(js["uri_error_after"], "");
     assert_eq!(js["made_by"], "browser");
@@ -104,22 +113,49 @@ async fn chromium_generates_with_and_without_javascript() {
         js["connection"].as_str().expect("connection"),
         js["env"].as_str().expect("env"),
     );
-    assert_eq!(js["clipboard"], js["connection"], "the copy button copied the string");
+    assert_eq!(
+        js["clipboard"], js["connection"],
+        "the copy button copied the string"
+    );
     assert_eq!(js["inspect_protocol"], "signed-v1");
     let inspected = js["inspect_text"].as_str().expect("inspection text");
-    assert!(inspected.contains("https://app.example.com/api/auth"), "{inspected}");
+    assert!(
+        inspected.contains("https://app.example.com/api/auth"),
+        "{inspected}"
+    );
     assert!(inspected.contains("(32-byte key)"), "{inspected}");
-    assert!(!inspected.contains(&js_secret["whsec_".len()..][..12]), "secret shown: {inspected}");
-    assert!(js["inspect_error"].as_str().expect("error").contains("not base64"), "{js}");
-    assert_eq!(js["phone_overflow"], false, "no sideways scrolling on a phone");
+    assert!(
+        !inspected.contains(&js_secret["whsec_".len()..][..12]),
+        "secret shown: {inspected}"
+    );
+    assert!(
+        js["inspect_error"]
+            .as_str()
+            .expect("error")
+            .contains("not base64"),
+        "{js}"
+    );
+    assert_eq!(
+        js["phone_overflow"], false,
+        "no sideways scrolling on a phone"
+    );
 
     // Without JavaScript: the server answered the POST with the result, uncached.
     let nojs = &report["nojs"];
-    assert!(nojs["uri_error"].as_str().expect("error").contains("https://"), "{nojs}");
+    assert!(
+        nojs["uri_error"]
+            .as_str()
+            .expect("error")
+            .contains("https://"),
+        "{nojs}"
+    );
     assert_eq!(nojs["status"], 200);
     assert_eq!(nojs["cache_control"], "no-store");
     assert_eq!(nojs["made_by"], "server");
-    assert_eq!(nojs["copy_button_visible"], false, "copy buttons hidden without JS");
+    assert_eq!(
+        nojs["copy_button_visible"], false,
+        "copy buttons hidden without JS"
+    );
     let nojs_secret = check_connection(
         "without JS",
         nojs["connection"].as_str().expect("connection"),

@@ -21,7 +21,12 @@ async fn page_has_the_form_and_security_headers() {
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert!(h["content-type"].to_str().expect("ascii").starts_with("text/html"));
+    assert!(
+        h["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
     let html = res.text().await.expect("body");
     assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\""));
     assert!(html.contains(r#"<form method="post" action="/""#));
@@ -33,7 +38,9 @@ async fn page_has_the_form_and_security_headers() {
     assert!(!html.contains("<script>") && !html.contains("<script type=\"module\">"));
     assert!(!html.contains("id=\"result\""));
     for path in ["/style.css", "/boot.js", "/favicon.svg"] {
-        let res = reqwest::get(format!("{}{path}", app.url)).await.expect("static");
+        let res = reqwest::get(format!("{}{path}", app.url))
+            .await
+            .expect("static");
         assert_eq!(res.status(), 200, "{path}");
         assert_eq!(res.headers()["x-frame-options"], "DENY", "{path}");
     }
@@ -130,7 +137,10 @@ async fn no_js_inspector_shows_everything_but_the_secret() {
     assert!(html.contains("https://app.example.com/auth"));
     assert!(html.contains(r#"data-protocol="signed-v1""#));
     let key = secret.trim_start_matches("whsec_");
-    assert!(!html.contains(key) && !html.contains(&key[..10]), "secret leaked");
+    assert!(
+        !html.contains(key) && !html.contains(&key[..10]),
+        "secret leaked"
+    );
     assert!(!html.contains(&made.encode()), "pasted string echoed");
     assert!(html.contains("(32-byte key)"));
 
@@ -150,7 +160,12 @@ async fn page_without_built_wasm_has_no_scripts() {
     let empty = std::env::temp_dir().join(format!("generator-empty-{}", std::process::id()));
     std::fs::create_dir_all(&empty).expect("temp dir");
     let app = spawn_app(empty.clone()).await;
-    let html = reqwest::get(&app.url).await.expect("GET").text().await.expect("body");
+    let html = reqwest::get(&app.url)
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
     assert!(!html.contains("boot.js"));
     std::fs::remove_dir_all(&empty).ok();
 }

@@ -103,7 +103,10 @@ fn build_site() -> Result<()> {
         .generate(&out)
         .with_context(|| format!("wasm-bindgen on {}", wasm.display()))?;
 
-    for file in [format!("{OUTPUT_NAME}_bg.wasm"), format!("{OUTPUT_NAME}.js")] {
+    for file in [
+        format!("{OUTPUT_NAME}_bg.wasm"),
+        format!("{OUTPUT_NAME}.js"),
+    ] {
         let path = out.join(&file);
         let len = std::fs::metadata(&path)
             .with_context(|| format!("missing {}", path.display()))?
