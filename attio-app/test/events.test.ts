@@ -1,3 +1,4 @@
+import {createHash} from "node:crypto"
 /**
  * The lifecycle events: connection-added refuses a bad string with a sentence a person
  * understands (locally for legacy/damaged strings, from the backend otherwise) and registers
@@ -46,15 +47,16 @@ describe("connection-added.event", () => {
         })
     })
 
-    it("refuses a legacy string (no whsec_) without calling the backend, and says to make a new one", async () => {
-        const legacy = Buffer.from(JSON.stringify({uri: "https://auth.example.com", base: "/api/auth", secret: "attio-test-secret"})).toString("base64")
-        await assert.rejects(connectionAdded({connection: workspaceConnection(legacy)}), (error: Error) => {
-            assert.match(error.message, /old generator/)
-            assert.match(error.message, /Make a new connection string/)
-            assert.doesNotMatch(error.message, /attio-test-secret/)
-            return true
-        })
-        assert.equal(backend.requests.length, 0)
+    it("accepts a legacy string (original generator) and signs the check with its derived key", async () => {
+        const legacySecret = "attio-test-secret"
+        const legacy = Buffer.from(JSON.stringify({uri: "https://auth.example.com", base: "/api/auth", secret: legacySecret})).toString("base64")
+        backend.reply(200, {ok: true, message: "Connected.", data: {}})
+        await connectionAdded({connection: workspaceConnection(legacy)})
+        assert.equal(backend.requests.length, 1)
+        // app-backend verifies legacy calls with whsec_ + base64(SHA-256(secret)).
+        const derived = "whsec_" + createHash("sha256").update(legacySecret).digest("base64")
+        assertSignedBy(derived, backend.requests[0])
+        assert.doesNotMatch(backend.requests[0].body, /attio-test-secret/)
     })
 
     it("refuses text that is not a connection string", async () => {

@@ -1,3 +1,4 @@
+import {createHash} from "node:crypto"
 /** The plain modules: connection strings, backend URL, answers, user agents, formatting. */
 import assert from "node:assert/strict"
 import {after, before, beforeEach, describe, it} from "node:test"
@@ -123,11 +124,13 @@ describe("callBackend against odd answers", () => {
         const outcome = await callBackend({...ctx(), timeoutMs: 200}, request)
         assert.deepEqual(outcome, {ok: false, code: "TIMEOUT", message: "The attio-auth backend did not answer within 1 second. Try again in a moment."})
     })
-    it("refuses a legacy connection string before sending anything", async () => {
+    it("signs a legacy connection string with its derived key, which the Rust verifier accepts", async () => {
         const legacy = b64({uri: "https://a.example", secret: "plain"})
+        backend.reply(200, {ok: true, message: "ok", data: null})
         const outcome = await callBackend({...ctx(), connectionString: legacy}, request)
-        assert.equal(outcome.ok ? "" : outcome.code, "LEGACY_SECRET")
-        assert.equal(backend.requests.length, 0)
+        assert.equal(outcome.ok, true)
+        const derived = "whsec_" + createHash("sha256").update("plain").digest("base64")
+        assertSignedBy(derived, backend.requests[0])
     })
     it("reports a bad backend URL setting without sending anything", async () => {
         const outcome = await callBackend({...ctx(), backendUrlSetting: "nope"}, request)

@@ -1,9 +1,10 @@
+import {createHash} from "node:crypto"
 /** WebCrypto signing against the published Standard Webhooks vectors and the Rust verifier. */
 import assert from "node:assert/strict"
 import {readFileSync} from "node:fs"
 import {describe, it} from "node:test"
 
-import {ConnectionStringError, signingKey} from "../src/lib/connection"
+import {ConnectionStringError, signingKey, signingKeyFor} from "../src/lib/connection"
 import {newMessageId, sign, signedHeaders} from "../src/lib/signing"
 import {newSecret, nodeVerifies, rustVerifies} from "./helpers.ts"
 
@@ -56,8 +57,12 @@ describe("signingKey", () => {
     it("decodes the part after whsec_", () => {
         assert.equal(signingKey("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").length, 24)
     })
-    it("refuses a legacy secret with a sentence that says to make a new string", () => {
-        assert.throws(() => signingKey("attio-test-secret"), (e: ConnectionStringError) => e.code === "LEGACY_SECRET" && /Make a new connection string/.test(e.message))
+    it("has no whsec_ key for a legacy secret; signingKeyFor derives SHA-256 of it", async () => {
+        assert.throws(() => signingKey("attio-test-secret"), (e: ConnectionStringError) => e.code === "LEGACY_SECRET")
+        const derived = await signingKeyFor("attio-test-secret")
+        assert.deepEqual(Buffer.from(derived), createHash("sha256").update("attio-test-secret").digest())
+        assert.deepEqual(await signingKeyFor("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), signingKey("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))
+        await assert.rejects(signingKeyFor(""), (e: ConnectionStringError) => e.code === "BAD_SECRET")
     })
     it("refuses a short or damaged secret and never echoes it", () => {
         assert.throws(() => signingKey("whsec_c2hvcnQ="), (e: ConnectionStringError) => e.code === "SHORT_SECRET" && !e.message.includes("c2hvcnQ"))

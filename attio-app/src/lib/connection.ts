@@ -92,15 +92,15 @@ export function decodeConnectionString(value: string): ConnectionInfo {
 }
 
 /**
- * The HMAC key of a signing secret: the base64-decoded part after `whsec_`, as every
- * Standard Webhooks library derives it. Throws ConnectionStringError for a legacy secret
- * (no `whsec_`), which can only be used in the request body and so cannot sign.
+ * The HMAC key of a `whsec_` signing secret: the base64-decoded part after `whsec_`, as every
+ * Standard Webhooks library derives it. A legacy secret (no `whsec_`, from the original
+ * generator) has no such key: use `signingKeyFor`, which derives one as app-backend does.
  */
 export function signingKey(secret: string): Uint8Array {
     if (!secret.startsWith("whsec_")) {
         throw new ConnectionStringError(
             "LEGACY_SECRET",
-            "This connection string was made by the old generator: its secret cannot sign requests, so this app cannot use it. Make a new connection string with the attio-auth generator (the auth server must accept the new secret too) and paste it here."
+            "This secret was made by the old generator and has no whsec_ key of its own."
         )
     }
     const key = base64ToBytes(secret.slice("whsec_".length))
@@ -135,4 +135,21 @@ export function authServerUrl(info: ConnectionInfo): string {
     const uri = (/^[a-z][a-z0-9+.-]*:\/\//i.test(info.uri) ? info.uri : `https://${info.uri}`).replace(/\/+$/, "")
     const base = `/${info.base.replace(/^\/+/, "").replace(/\/+$/, "")}`
     return base === "/" ? uri : uri + base
+}
+
+/**
+ * The HMAC key this app signs with for any connection string. For a `whsec_` secret it is
+ * `signingKey(secret)`. For a legacy secret (a string from the original generator, which
+ * app-backend accepts so that existing installations keep working) it is SHA-256 of the
+ * secret's UTF-8 bytes: app-backend's `signing_secret` derives `whsec_` + base64(SHA-256)
+ * from the same string, so both sides hold the same 32-byte key and the secret itself
+ * still never travels.
+ */
+export async function signingKeyFor(secret: string): Promise<Uint8Array> {
+    if (secret.startsWith("whsec_")) return signingKey(secret)
+    if (secret === "") {
+        throw new ConnectionStringError("BAD_SECRET", `The connection string has an empty secret. ${MAKE_NEW}`)
+    }
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret) as BufferSource)
+    return new Uint8Array(digest)
 }

@@ -5,7 +5,7 @@
  * Node: `node:crypto` is not available there.
  */
 import {bytesToBase64} from "./base64"
-import {signingKey} from "./connection"
+import {signingKeyFor} from "./connection"
 
 /** Header names, identical to shared::signing's constants in the Rust crate. */
 export const HEADER_ID = "webhook-id"
@@ -38,14 +38,14 @@ export async function signWithKey(
     return `v1,${bytesToBase64(new Uint8Array(mac))}`
 }
 
-/** Signs with a `whsec_` secret; throws ConnectionStringError for a legacy or bad secret. */
+/** Signs with the connection secret (`whsec_`, or legacy through its derived key); throws ConnectionStringError for a bad secret. */
 export async function sign(
     secret: string,
     id: string,
     timestamp: number | string,
     body: string
 ): Promise<string> {
-    return signWithKey(signingKey(secret), id, timestamp, body)
+    return signWithKey(await signingKeyFor(secret), id, timestamp, body)
 }
 
 /** A fresh message id: `msg_` + 24 random base64url characters (18 bytes of CSPRNG). */

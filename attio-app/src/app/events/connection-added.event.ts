@@ -1,18 +1,19 @@
 /**
  * Runs before Attio saves the workspace connection: throwing refuses it, and Attio shows the
  * error's message to the person who pasted the string. So check the string here, first
- * locally (a legacy or damaged string is refused before any call), then with app-backend,
+ * locally (a damaged string is refused before any call; a legacy one from the original
+ * generator is accepted, signed with its derived key), then with app-backend,
  * which checks that the string is the one installed for this workspace and pings the auth
  * server.
  */
 import type {Connection} from "attio/server"
 
-import {ConnectionStringError, decodeConnectionString, signingKey} from "../../lib/connection"
+import {ConnectionStringError, decodeConnectionString, signingKeyFor} from "../../lib/connection"
 import {runAction} from "../../server/run-action"
 
 export default async function connectionAdded({connection}: {connection: Connection}): Promise<void> {
     try {
-        signingKey(decodeConnectionString(connection.value).secret)
+        await signingKeyFor(decodeConnectionString(connection.value).secret)
     } catch (error) {
         if (error instanceof ConnectionStringError) throw new Error(error.message)
         throw error
