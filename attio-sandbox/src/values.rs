@@ -299,7 +299,7 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
         let o = &o[1..];
         let (h, m) = match o.split_once(':') {
             Some((h, m)) => (h, m),
-            None if o.len() == 4 => o.split_at(2),
+            None if o.len() == 4 && o.is_ascii() => o.split_at(2),
             None => (o, "0"),
         };
         let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
@@ -730,6 +730,11 @@ mod tests {
             Some("2023-01-02T13:00:00.000000000Z")
         );
         assert_eq!(fmt("yesterday"), None);
+        assert_eq!(
+            fmt("2023-01-02T10:00+1\u{e9}1"),
+            None,
+            "no panic on odd offsets"
+        );
         assert_eq!(fmt("2023-13-01"), None);
     }
 

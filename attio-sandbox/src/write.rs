@@ -67,25 +67,27 @@ fn stamp(mut fields: Map<String, Value>, actor: &Actor, now: &str) -> Value {
 }
 
 /// Values after a write, keeping the stored value (and its `active_from`) for every value
-/// whose content did not change.
+/// whose content did not change. With `keep_old`, stored values stay where they are and only
+/// values not yet present are added, in front (`prepend`, PATCH) or behind (assert).
 fn merge(old: &[Value], new: Vec<Value>, keep_old: bool, prepend: bool) -> Vec<Value> {
-    let reuse = |v: Value| -> Value {
-        let c = content(&v);
-        old.iter().find(|o| content(o) == c).cloned().unwrap_or(v)
-    };
-    let new: Vec<Value> = new.into_iter().map(reuse).collect();
+    let old_contents: Vec<Value> = old.iter().map(content).collect();
     if !keep_old {
-        return new;
+        return new
+            .into_iter()
+            .map(|v| {
+                let c = content(&v);
+                old.iter().find(|o| content(o) == c).cloned().unwrap_or(v)
+            })
+            .collect();
     }
-    let new_contents: Vec<Value> = new.iter().map(content).collect();
-    let kept = old
-        .iter()
-        .filter(|o| !new_contents.contains(&content(o)))
-        .cloned();
+    let added: Vec<Value> = new
+        .into_iter()
+        .filter(|v| !old_contents.contains(&content(v)))
+        .collect();
     if prepend {
-        new.into_iter().chain(kept).collect()
+        added.into_iter().chain(old.iter().cloned()).collect()
     } else {
-        kept.chain(new).collect()
+        old.iter().cloned().chain(added).collect()
     }
 }
 

@@ -848,3 +848,114 @@ async fn personal_names_accept_the_object_and_last_comma_first_forms() {
         .await;
     assert_eq!(filtered.body["data"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn get_attribute_and_select_options_shapes() {
+    let e = env().await;
+    let op = "GET /v2/{target}/{identifier}/attributes/{attribute}";
+    let a = e.get("/v2/objects/users/attributes/user_id").await;
+    assert_eq!(a.status, 200);
+    assert_schema(op, 200, &a.body);
+    let id = a.body["data"]["id"]["attribute_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let by_id = e.get(&format!("/v2/objects/users/attributes/{id}")).await;
+    assert_eq!(by_id.body, a.body);
+    let missing = e.get("/v2/objects/users/attributes/nope").await;
+    assert_error(&missing, 404, "not_found");
+    assert_schema(op, 404, &missing.body);
+
+    let list_op = "GET /v2/{target}/{identifier}/attributes/{attribute}/options";
+    let options = e
+        .get("/v2/objects/companies/attributes/employee_range/options")
+        .await;
+    assert_schema(list_op, 200, &options.body);
+    assert_eq!(options.body["data"][0]["title"], "1-10");
+    let not_select = e.get("/v2/objects/companies/attributes/name/options").await;
+    assert_error(&not_select, 404, "not_found");
+    assert_schema(list_op, 404, &not_select.body);
+    let post_op = "POST /v2/{target}/{identifier}/attributes/{attribute}/options";
+    let dup = e
+        .post(
+            "/v2/objects/companies/attributes/employee_range/options",
+            json!({"data": {"title": "1-10"}}),
+        )
+        .await;
+    assert_error(&dup, 409, "slug_conflict");
+    assert_schema(post_op, 409, &dup.body);
+    let bad = e
+        .post(
+            "/v2/objects/companies/attributes/employee_range/options",
+            json!({"data": {}}),
+        )
+        .await;
+    assert_error(&bad, 400, "validation_type");
+    assert_schema(post_op, 400, &bad.body);
+}
+
+#[tokio::test]
+async fn assert_adds_to_a_multiselect_matching_attribute_and_overwrites_other_multiselects() {
+    let e = env().await;
+    let path = "/v2/objects/people/records?matching_attribute=email_addresses";
+    let first = e
+        .call(
+            "PUT",
+            path,
+            Some(json!({"data": {"values": {"email_addresses": ["a@x.io"], "phone_numbers": ["+15558675309"]}}})),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let second = e
+        .call(
+            "PUT",
+            path,
+            Some(json!({"data": {"values": {"email_addresses": ["b@x.io", "a@x.io"], "phone_numbers": ["+442079460958"]}}})),
+        )
+        .await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body["data"]["id"], first.body["data"]["id"]);
+    let values = &second.body["data"]["values"];
+    let emails: Vec<&str> = values["email_addresses"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|v| v["email_address"].as_str())
+        .collect();
+    assert_eq!(
+        emails,
+        ["a@x.io", "b@x.io"],
+        "matching values are added, none removed"
+    );
+    let phones: Vec<&str> = values["phone_numbers"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|v| v["phone_number"].as_str())
+        .collect();
+    assert_eq!(
+        phones,
+        ["+442079460958"],
+        "other multiselects are overwritten"
+    );
+    // The unchanged value keeps its original active_from.
+    assert_eq!(
+        values["email_addresses"][0]["active_from"],
+        first.body["data"]["values"]["email_addresses"][0]["active_from"]
+    );
+
+    // Two records matched by one assert is an error.
+    e.post(
+        "/v2/objects/people/records",
+        json!({"data": {"values": {"email_addresses": ["c@x.io"]}}}),
+    )
+    .await;
+    let both = e
+        .call(
+            "PUT",
+            path,
+            Some(json!({"data": {"values": {"email_addresses": ["a@x.io", "c@x.io"]}}})),
+        )
+        .await;
+    assert_error(&both, 400, "multiple_match_results");
+}
