@@ -199,6 +199,9 @@ where
     }
     let req: Legacy<A> = serde_json::from_value(value)
         .map_err(|e| PluginError::Validation(format!("[body] {e}")))?;
+    req.request
+        .check()
+        .map_err(|e| PluginError::Validation(e.message))?;
     let ctx = Ctx {
         st,
         protocol: Protocol::Legacy,
@@ -305,6 +308,9 @@ fn signed_body<A: Action>(headers: &HeaderMap, body: &[u8]) -> PluginResult<Sign
             found: req.action,
         });
     }
+    req.request
+        .check()
+        .map_err(|e| PluginError::Validation(e.message))?;
     Ok(req)
 }
 

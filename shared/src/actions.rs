@@ -29,6 +29,12 @@ pub trait Action: Serialize + DeserializeOwned {
     const FIELDS: &'static [Field];
     /// What a successful (200) call answers.
     type Response: Serialize + DeserializeOwned;
+
+    /// Checks that [`Action::FIELDS`] cannot express (one of two fields present), after
+    /// the body deserialized and before anything acts on it.
+    fn check(&self) -> Result<(), ValidationError> {
+        Ok(())
+    }
 }
 
 /// Every action name that has a `POST {base}/attio/<name>` route, in DESIGN.md's order.
@@ -639,6 +645,16 @@ pub struct RevokeSessionRequest {
 }
 
 impl Action for RevokeSessionRequest {
+    fn check(&self) -> Result<(), ValidationError> {
+        if self.session_id.is_none() && self.session_token.is_none() {
+            return Err(ValidationError {
+                message: "[body.sessionId] Invalid input: expected string, received undefined"
+                    .to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     const NAME: &'static str = "revoke-session";
     const FIELDS: &'static [Field] = &[
         Field {
