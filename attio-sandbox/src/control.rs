@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::api::{ApiJson, ApiPath};
+use crate::api::{ApiBytes, ApiJson, ApiPath};
 use crate::config::{Faults, RateLimits};
 use crate::error::ApiError;
 use crate::model::Workspace;
@@ -199,7 +199,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
 
 async fn post_workspace(
     State(state): State<AppState>,
-    body: axum::body::Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<WorkspaceCredentials>, ApiError> {
     create_workspace(&state, optional_body(&body)?).map(Json)
 }
@@ -213,7 +213,7 @@ struct TokenBody {
 async fn post_token(
     State(state): State<AppState>,
     ApiPath(workspace_id): ApiPath<Uuid>,
-    body: axum::body::Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: TokenBody = optional_body(&body)?;
     let mut store = state.store();

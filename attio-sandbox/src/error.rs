@@ -4,7 +4,9 @@
 
 use std::time::SystemTime;
 
-use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{
+    BytesRejection, FormRejection, JsonRejection, PathRejection, QueryRejection,
+};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -38,6 +40,9 @@ pub enum ApiError {
     /// 400 `system_edit_unauthorized`: a write to a non-writable system attribute.
     #[error("{0}")]
     SystemEdit(String),
+    /// 413 `validation_type`: the body is larger than the sandbox accepts.
+    #[error("{0}")]
+    TooLarge(String),
     /// 409 `slug_conflict`: the api_slug is already taken.
     #[error("{0}")]
     SlugConflict(String),
@@ -81,6 +86,7 @@ impl ApiError {
             Self::MultipleMatch(_) => (StatusCode::BAD_REQUEST, IRE, "multiple_match_results"),
             Self::SystemEdit(_) => (StatusCode::BAD_REQUEST, IRE, "system_edit_unauthorized"),
             Self::SlugConflict(_) => (StatusCode::CONFLICT, IRE, "slug_conflict"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, IRE, "validation_type"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "auth_error", "unauthorized"),
             Self::OAuth { code, .. } => (StatusCode::BAD_REQUEST, IRE, code),
             Self::RateLimited { .. } => (
@@ -119,6 +125,9 @@ impl IntoResponse for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::TooLarge("The request body is too large.".into());
+        }
         Self::Validation(format!(
             "Body payload validation error: {}",
             rejection.body_text()
@@ -150,5 +159,17 @@ impl From<FormRejection> for ApiError {
             code: "invalid_request",
             message: format!("Form body validation error: {}", rejection.body_text()),
         }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::TooLarge("The request body is too large.".into());
+        }
+        Self::Validation(format!(
+            "Body payload validation error: {}",
+            rejection.body_text()
+        ))
     }
 }

@@ -959,3 +959,25 @@ async fn assert_adds_to_a_multiselect_matching_attribute_and_overwrites_other_mu
         .await;
     assert_error(&both, 400, "multiple_match_results");
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_413_validation_type() {
+    let e = env().await;
+    let big = "x".repeat(13 * 1024 * 1024);
+    let a = e
+        .post(
+            "/v2/objects/people/records",
+            json!({"data": {"values": {"description": big}}}),
+        )
+        .await;
+    assert_error(&a, 413, "validation_type");
+    let q = e
+        .http
+        .post(e.url("/v2/objects/people/records/query"))
+        .bearer_auth(&e.creds.token)
+        .body(vec![b' '; 13 * 1024 * 1024])
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(q.status(), 413);
+}

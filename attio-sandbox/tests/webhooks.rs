@@ -374,3 +374,42 @@ async fn subscription_filters_select_events_by_their_fields() {
     assert_eq!(b["events"][0]["id"]["object_id"], json!(users_id));
     assert!(r2.got.lock().expect("lock").is_empty());
 }
+
+#[tokio::test]
+async fn relationship_changes_notify_the_other_side_too() {
+    let e = env().await;
+    let ws = e
+        .post(
+            "/v2/objects/workspaces/records",
+            json!({"data": {"values": {"workspace_id": "acme"}}}),
+        )
+        .await;
+    let ws_id = ws.body["data"]["id"].clone();
+    let (r, url) = receiver(0).await;
+    create_hook(&e, &url, subs(&["record.created", "record.updated"])).await;
+    e.post(
+        "/v2/objects/users/records",
+        json!({"data": {"values": {"user_id": "u", "primary_email_address": "u@x.io", "workspace": ["acme"]}}}),
+    )
+    .await;
+    let got = wait_for(&r, 2).await;
+    let mut events: Vec<(String, Value)> = got
+        .iter()
+        .map(|g| {
+            let b: Value = serde_json::from_slice(&g.body).expect("json");
+            (
+                b["events"][0]["event_type"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                b["events"][0]["id"]["record_id"].clone(),
+            )
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(events[0].0, "record.created");
+    assert_eq!(
+        events[1],
+        ("record.updated".to_string(), ws_id["record_id"].clone())
+    );
+}

@@ -32,6 +32,20 @@ use crate::write::Event;
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub(crate) struct ApiJson<T>(pub T);
 
+/// A raw (possibly empty) body; rejections become Attio errors.
+pub(crate) struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(axum::body::Bytes::from_request(request, state).await?))
+    }
+}
+
+/// Largest body accepted: Attio allows text values up to 10 MB.
+const BODY_LIMIT: usize = 12 * 1024 * 1024;
+
 /// Path parameters; rejections become Attio errors.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
@@ -242,5 +256,6 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .nest("/_sandbox", crate::control::router())
         .merge(logged)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

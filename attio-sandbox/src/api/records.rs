@@ -164,7 +164,7 @@ pub(crate) async fn query(
     State(state): State<AppState>,
     auth: Auth,
     ApiPath(object): ApiPath<String>,
-    body: axum::body::Bytes,
+    super::ApiBytes(body): super::ApiBytes,
 ) -> Result<Json<Value>, ApiError> {
     // The body is optional: an empty one lists everything.
     let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
