@@ -7,6 +7,7 @@
 use attio_auth_plugin::store::{
     AuthStore, ColumnNaming, NewOrganization, NewSession, NewUser, SqlxStore,
 };
+use attio_auth_plugin::sync::{Adapters, SyncReporter};
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
 use serde_json::{Map, Value, json};
@@ -31,6 +32,7 @@ pub struct Opts {
     pub organizations: bool,
     pub mailer: bool,
     pub base_url: bool,
+    pub sync: bool,
 }
 
 impl Default for Opts {
@@ -41,6 +43,7 @@ impl Default for Opts {
             organizations: true,
             mailer: true,
             base_url: true,
+            sync: true,
         }
     }
 }
@@ -167,6 +170,13 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
     }
     if opts.base_url {
         b = b.base_url(url.clone());
+    }
+    if opts.sync {
+        let mut reporter = SyncReporter::new(Adapters::default());
+        if opts.naming == ColumnNaming::SnakeCase {
+            reporter = reporter.snake_case();
+        }
+        b = b.sync(reporter);
     }
     let plugin = b.build().unwrap();
     let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
