@@ -58,7 +58,7 @@ impl Sandbox {
     pub async fn start_on(host: IpAddr, config: SandboxConfig) -> std::io::Result<SandboxHandle> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, config.port)).await?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(config.rate_limits, config.delivery);
+        let state = AppState::new(config.rate_limits, config.delivery)?;
         let app = api::router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

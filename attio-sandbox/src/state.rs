@@ -190,8 +190,11 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
-    pub fn new(rate_limits: RateLimits, delivery: DeliveryConfig) -> Self {
-        Self(Arc::new(Inner {
+    pub fn new(rate_limits: RateLimits, delivery: DeliveryConfig) -> std::io::Result<Self> {
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Self(Arc::new(Inner {
             store: Mutex::new(Store::default()),
             settings: Mutex::new(Settings {
                 rate_limits,
@@ -199,8 +202,8 @@ impl AppState {
             }),
             limiter: Mutex::new(Limiter::default()),
             delivery,
-            http: reqwest::Client::new(),
-        }))
+            http,
+        })))
     }
 
     pub fn store(&self) -> MutexGuard<'_, Store> {
