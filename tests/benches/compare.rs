@@ -1,0 +1,2 @@
+//! The comparison benchmark (being written).
+fn main() {}

@@ -1,0 +1,31 @@
+//! `rust-peer`: our plugin (legacy body secret on) over a Better Auth SQLite file, as its
+//! own process so that the comparison benchmark can read its peak RSS.
+//!
+//! Environment: `DATABASE_PATH` (required), `PORT` (default 0: any), `ATTIO_SECRET`
+//! (default [`attio_auth_tests::LEGACY_SECRET`]). Prints `rust-peer listening on URL`.
+
+use anyhow::Context;
+use std::path::PathBuf;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let db_path = PathBuf::from(std::env::var("DATABASE_PATH").context("DATABASE_PATH")?);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .map(|p| p.parse())
+        .transpose()
+        .context("PORT")?
+        .unwrap_or(0);
+    let secret =
+        std::env::var("ATTIO_SECRET").unwrap_or_else(|_| attio_auth_tests::LEGACY_SECRET.into());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (router, _mailer) = attio_auth_tests::rust_peer::app(&db_path, &secret, &url).await?;
+    println!("rust-peer listening on {url}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

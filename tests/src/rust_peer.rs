@@ -1,0 +1,85 @@
+//! Our plugin over a Better Auth SQLite database, legacy body secret enabled, mounted under
+//! [`crate::BASE_PATH`] in a bare axum server on 127.0.0.1.
+
+use anyhow::Context;
+use attio_auth_plugin::store::SqlxStore;
+use attio_auth_plugin::{AttioPlugin, MemoryMailer};
+use axum::Router;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A served plugin: its URL, its mailbox, and the server task (aborted when dropped).
+#[derive(Debug)]
+pub struct RustPeer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The mails the plugin sent.
+    pub mailer: Arc<MemoryMailer>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for RustPeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Opens (or creates) the SQLite file, applies the plugin's migrations (which adopt a
+/// database the original plugin used), and builds the app: the plugin under the base path.
+pub async fn app(
+    db_path: &Path,
+    secret: &str,
+    public_url: &str,
+) -> anyhow::Result<(Router, Arc<MemoryMailer>)> {
+    let options = SqliteConnectOptions::new()
+        .filename(db_path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening {}", db_path.display()))?;
+    let store = SqlxStore::sqlite(pool);
+    if !store
+        .detect_features()
+        .await
+        .context("looking at the database")?
+        .admin
+    {
+        store
+            .install_better_auth_schema(true)
+            .await
+            .context("creating the Better Auth tables")?;
+    }
+    store.migrate().await.context("plugin migrations")?;
+    let mailer = Arc::new(MemoryMailer::new());
+    let plugin = AttioPlugin::builder()
+        .secret(secret)
+        .accept_legacy_body_secret(true)
+        .store(store)
+        .shared_mailer(mailer.clone())
+        .base_url(format!("{public_url}{}", crate::BASE_PATH))
+        .build()
+        .context("building the plugin")?;
+    let router = Router::new().nest(crate::BASE_PATH, plugin.router());
+    Ok((router, mailer))
+}
+
+/// Serves the plugin in this process on 127.0.0.1 (any port).
+pub async fn start(db_path: &Path, secret: &str) -> anyhow::Result<RustPeer> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let (router, mailer) = app(db_path, secret, &url).await?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "rust peer stopped");
+        }
+    });
+    Ok(RustPeer { url, mailer, task })
+}
