@@ -119,7 +119,10 @@ pub async fn handle(
         }
         Err(e) => return e.into_response(),
     }
-    let (status, value) = match dispatch(&state, &inst, &action, &body).await {
+    let started = Instant::now();
+    let outcome = dispatch(&state, &inst, &action, &body).await;
+    state.metrics.observe_action(started.elapsed());
+    let (status, value) = match outcome {
         Ok(v) => (StatusCode::OK, v),
         Err(e) => {
             let (status, _, _) = e.parts();

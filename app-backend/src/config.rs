@@ -50,6 +50,11 @@ pub struct Config {
     pub body_limit: usize,
     /// Largest database pool. `DATABASE_MAX_CONNECTIONS`, default 10.
     pub max_connections: u32,
+    /// Queue workers in this process. `WORKERS`, default 4 (0: this instance only serves).
+    pub workers: usize,
+    /// How long shutdown waits for workers to finish their job. `SHUTDOWN_GRACE_SECS`,
+    /// default 20.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -72,6 +77,8 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
             max_connections: 10,
+            workers: 4,
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 
@@ -120,6 +127,9 @@ impl Config {
             "DATABASE_MAX_CONNECTIONS",
             num("DATABASE_MAX_CONNECTIONS", 10)?,
         )?;
+        c.workers =
+            usize::try_from(num("WORKERS", 4)?).map_err(|_| bad("WORKERS", "a whole number"))?;
+        c.shutdown_grace = Duration::from_secs(num("SHUTDOWN_GRACE_SECS", 20)?);
         Ok(c)
     }
 

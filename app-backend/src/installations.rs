@@ -344,7 +344,15 @@ async fn finish_install(
     .bind(id)
     .execute(&state.db.pool)
     .await?;
-    let event_url = state.public_url.join(&format!("/v1/events/{id}"));
+    let mut token = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
+    let token = hex::encode(token);
+    sqlx::query("update installations set event_token = $1 where id = $2")
+        .bind(&token)
+        .bind(id)
+        .execute(&state.db.pool)
+        .await?;
+    let event_url = state.public_url.join(&format!("/v1/events/{id}/{token}"));
     let link = state
         .plugin
         .call(

@@ -14,10 +14,16 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod installations;
+pub mod jobs;
+pub mod metrics;
+pub mod oauth;
 pub mod plugin;
 pub mod startup;
+pub mod webhooks;
+pub mod worker;
 
 pub use config::Config;
 pub use error::{Error, Result};

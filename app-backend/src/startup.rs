@@ -19,8 +19,10 @@ use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::error::Result;
+use crate::jobs::Queue;
 use crate::plugin::PluginClient;
-use crate::{actions, health, installations};
+use crate::worker::{Caches, Metrics};
+use crate::{actions, events, health, installations, metrics, oauth, webhooks, worker};
 
 /// Shared handles of every request handler. Cheap to clone.
 #[derive(Debug, Clone, FromRef)]
@@ -39,6 +41,12 @@ pub struct AppState {
     pub public_url: PublicUrl,
     /// Cancelled on shutdown.
     pub shutdown: CancellationToken,
+    /// The durable job queue.
+    pub queue: Queue,
+    /// Worker caches.
+    pub caches: Arc<Caches>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The public base URL, as its own type so handlers can extract it.
@@ -85,7 +93,11 @@ impl Application {
             config.attio_reads_per_sec,
             config.attio_max_attempts,
         );
+        let queue = Queue::new(db.clone());
         let state = AppState {
+            queue,
+            caches: Arc::new(Caches::default()),
+            metrics: Arc::new(Metrics::default()),
             db,
             config: Arc::new(config),
             secrets,
@@ -124,12 +136,32 @@ impl Application {
         self.state.shutdown.clone()
     }
 
-    /// Serve until the shutdown token is cancelled; in-flight requests finish first.
+    /// Serve and run the queue workers until the shutdown token is cancelled. In-flight
+    /// requests finish; workers finish the job in hand within the grace period, and any job
+    /// this process still holds afterwards is put back in the queue for another instance or
+    /// the next start.
     pub async fn run_until_stopped(self) -> Result<()> {
         let token = self.state.shutdown.clone();
-        axum::serve(self.listener, self.router)
+        let mut workers = worker::spawn(&self.state, self.state.config.workers);
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { token.cancelled().await })
-            .await?;
+            .await;
+        self.state.shutdown.cancel();
+        let grace = self.state.config.shutdown_grace;
+        if tokio::time::timeout(grace, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            workers.abort_all();
+        }
+        match self.state.queue.requeue_mine().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "requeued unfinished jobs"),
+            Err(e) => tracing::error!(error = %e, "could not requeue unfinished jobs"),
+        }
+        served?;
         Ok(())
     }
 }
@@ -142,8 +174,13 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/installations", post(installations::create))
+        .route("/v1/oauth/start", post(oauth::start))
+        .route("/v1/oauth/callback", get(oauth::callback))
         .route("/v1/installations/{id}/audit", get(actions::audit_list))
         .route("/v1/actions/{action}", post(actions::handle))
+        .route("/v1/attio/webhooks/{id}", post(webhooks::receive))
+        .route("/v1/events/{id}/{token}", post(events::receive))
+        .route("/metrics", get(metrics::render))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

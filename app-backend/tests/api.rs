@@ -84,7 +84,7 @@ async fn install_with_api_token_creates_attributes_webhook_and_link(db: DbChoice
         link.body["webhookUrl"]
             .as_str()
             .unwrap()
-            .ends_with(&format!("/v1/events/{}", w.installation_id))
+            .contains(&format!("/v1/events/{}/", w.installation_id))
     );
     assert!(link.headers.contains_key("webhook-signature"));
     // Secrets are encrypted at rest.

@@ -230,3 +230,61 @@ async fn attio_client_retries_5xx_for_idempotent_calls_and_gives_up_cleanly() {
     assert!(err.is_transient(), "{err}");
     assert!(!err.to_string().contains(&creds.token));
 }
+
+#[tokio::test]
+async fn install_through_oauth_against_the_sandbox() {
+    let (sandbox, creds) = sandbox_with(&["users", "workspaces"]).await;
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    // Bind first to learn the redirect URI, then register the OAuth app with it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let redirect = format!("http://{addr}/v1/oauth/callback");
+    let oauth = sandbox
+        .register_oauth_client(creds.workspace_id, vec![redirect.clone()])
+        .unwrap();
+    let mut config = test_config(dir.path(), None, &format!("{}/v2", sandbox.base_url()));
+    config.bind = addr;
+    config.attio_oauth_url = sandbox.base_url();
+    config.attio_client_id = Some(oauth.client_id.clone());
+    config.attio_client_secret = Some(secrecy::SecretString::from(oauth.client_secret.clone()));
+    let app = spawn_app_with(config, dir).await;
+
+    let start: Value = app
+        .http
+        .post(app.url("/v1/oauth/start"))
+        .json(&json!({"connection": plugin.connection.encode()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let authorize = start["authorizeUrl"].as_str().unwrap();
+    assert!(authorize.contains(&format!("client_id={}", oauth.client_id)));
+    assert!(!authorize.contains("whsec_"));
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect.get(authorize).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&redirect));
+    let r = app.http.get(&location).send().await.unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["installation"]["authKind"], "oauth");
+    assert_eq!(
+        body["installation"]["workspaceId"],
+        creds.workspace_id.to_string()
+    );
+    assert_eq!(plugin.calls("link").len(), 1);
+    // The state is single use.
+    let r = app.http.get(&location).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "OAUTH_UNKNOWN_STATE");
+}

@@ -1,0 +1,217 @@
+//! Plugin sync events in (`POST /v1/events/{installation}/{token}`) and their application to
+//! Attio.
+//!
+//! Receiving: the path token (made at install) must match; a signed-v1 connection's events
+//! must also carry a valid Standard Webhooks signature (the original plugin signs nothing, so
+//! a legacy connection relies on the token alone). Each event is queued once per idempotency
+//! key (`id`, or a hash for the original's events), ordered per record.
+//!
+//! Applying: events that came from Attio (`origin: "attio"`) are not written back (no
+//! loops); missing attributes are created from `attioSchema`; creates and updates assert the
+//! record by the adapter's id attribute and keep the `record_id` link; deletes delete the
+//! record (found by the event's `record_id`, the link, or a query by id).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row as _;
+use subtle::ConstantTimeEq;
+
+use attio_auth_shared::connection::Protocol;
+use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
+use attio_auth_shared::sync::{Origin, SyncEvent, SyncEventKind};
+
+use crate::actions::link_record;
+use crate::db::now_secs;
+use crate::error::{Error, Result};
+use crate::installations::{Installation, ensure_attributes};
+use crate::jobs::{Job, JobKind};
+use crate::startup::AppState;
+use crate::webhooks::{record_hash, set_synced_hash};
+use crate::worker::Failure;
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `POST /v1/events/{installation}/{token}`.
+pub async fn receive(
+    State(state): State<AppState>,
+    Path((installation_id, token)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let inst = Installation::find(&state, &installation_id)
+        .await?
+        .ok_or_else(|| Error::not_found("NOT_INSTALLED", "No such installation."))?;
+    let expected = event_token(&state, &inst.id).await?.unwrap_or_default();
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(token.as_bytes())) {
+        return Err(Error::unauthorized(
+            "BAD_EVENT_TOKEN",
+            "This event URL is not valid.",
+        ));
+    }
+    if inst.connection.protocol == Protocol::SignedV1 {
+        Verifier::from_secret(inst.connection.secret())?.verify(
+            header(&headers, HEADER_ID),
+            header(&headers, HEADER_TIMESTAMP),
+            header(&headers, HEADER_SIGNATURE),
+            &body,
+            now_secs(),
+        )?;
+    }
+    let event: SyncEvent = serde_json::from_slice(&body)
+        .map_err(|e| Error::bad_request("INVALID_EVENT", format!("Not a sync event: {e}")))?;
+    let key = event.idempotency_key();
+    let ordering = event
+        .ordering_key()
+        .map(|k| format!("event:{}:{k}", inst.id));
+    let dedupe = format!("event:{}:{key}", inst.id);
+    let payload =
+        serde_json::to_value(&event).map_err(|e| Error::Internal(format!("event: {e}")))?;
+    let queued = state
+        .queue
+        .enqueue(
+            &inst.id,
+            JobKind::PluginEvent,
+            ordering.as_deref(),
+            Some(&dedupe),
+            &payload,
+        )
+        .await?;
+    Ok(Json(json!({"ok": true, "queued": queued})))
+}
+
+async fn event_token(state: &AppState, installation_id: &str) -> Result<Option<String>> {
+    let row = sqlx::query("select event_token from installations where id = $1")
+        .bind(installation_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get("event_token")?,
+        None => None,
+    })
+}
+
+/// Which (installation, object, schema) had their attributes ensured in this process.
+fn schema_key(inst: &Installation, event: &SyncEvent) -> String {
+    let schema = serde_json::to_string(&event.adapter.attio_schema).unwrap_or_default();
+    format!(
+        "{}:{}:{}",
+        inst.id,
+        event.adapter.attio_object,
+        hex::encode(Sha256::digest(schema.as_bytes()))
+    )
+}
+
+/// The worker step of one queued plugin event.
+pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
+    let Some(inst) = Installation::find(state, &job.installation_id).await? else {
+        return Ok(());
+    };
+    let event: SyncEvent = serde_json::from_value(job.payload.clone())
+        .map_err(|e| Failure::permanent(format!("not a sync event: {e}")))?;
+    if event.origin == Origin::Attio {
+        state.metrics.echoes_skipped.inc();
+        return Ok(()); // it came from Attio: never write it back
+    }
+    let adapter = &event.adapter;
+    let object = adapter.attio_object.clone();
+    let id_attr = adapter
+        .id_attribute()
+        .map_err(|e| Failure::permanent(e.to_string()))?
+        .to_owned();
+    let key = schema_key(&inst, &event);
+    let ensured = state
+        .caches
+        .ensured
+        .lock()
+        .map(|s| s.contains(&key))
+        .unwrap_or(false);
+    if !ensured && event.event != SyncEventKind::Delete {
+        ensure_attributes(state, &inst.attio, adapter).await?;
+        if let Ok(mut s) = state.caches.ensured.lock() {
+            s.insert(key);
+        }
+    }
+    let auth_id = match event.data.get(&id_attr) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    match event.event {
+        SyncEventKind::Delete => {
+            let Some(auth_id) = auth_id else {
+                return Err(Failure::permanent(format!(
+                    "delete event without `{id_attr}`"
+                )));
+            };
+            let mut record_id = event.data.record_id().map(str::to_owned);
+            if record_id.is_none() {
+                record_id = sqlx::query(
+                    "select record_id from record_links where installation_id = $1 \
+                     and attio_object = $2 and auth_id = $3",
+                )
+                .bind(&inst.id)
+                .bind(&object)
+                .bind(&auth_id)
+                .fetch_optional(&state.db.pool)
+                .await?
+                .map(|r| r.try_get::<String, _>("record_id"))
+                .transpose()?;
+            }
+            if record_id.is_none() {
+                let found = state
+                    .attio
+                    .query_records(&inst.attio, &object, json!({ &id_attr: auth_id }), 1, 0)
+                    .await?;
+                record_id = found.into_iter().next().map(|r| r.id.record_id);
+            }
+            if let Some(record_id) = record_id {
+                state
+                    .attio
+                    .delete_record(&inst.attio, &object, &record_id)
+                    .await?;
+            }
+            sqlx::query(
+                "delete from record_links where installation_id = $1 and attio_object = $2 \
+                 and auth_id = $3",
+            )
+            .bind(&inst.id)
+            .bind(&object)
+            .bind(&auth_id)
+            .execute(&state.db.pool)
+            .await?;
+            state.metrics.events_applied.inc();
+            Ok(())
+        }
+        SyncEventKind::Create | SyncEventKind::Update => {
+            let (matching, body) = adapter
+                .assert_request(&event.data)
+                .map_err(|e| Failure::permanent(e.to_string()))?;
+            let record = state
+                .attio
+                .assert_record(&inst.attio, &object, &matching, &body)
+                .await?;
+            if let Some(auth_id) = auth_id {
+                link_record(state, &inst.id, &object, &auth_id, &record.id.record_id).await?;
+                set_synced_hash(
+                    state,
+                    &inst.id,
+                    &object,
+                    &record.id.record_id,
+                    &record_hash(&record),
+                )
+                .await?;
+            }
+            state.metrics.events_applied.inc();
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Attio webhooks in (`POST /v1/attio/webhooks/{installation}`): the `Attio-Signature`
+//! (hex HMAC-SHA256 of the raw body with the secret Attio gave when the webhook was made) is
+//! checked, each event is queued once per `Idempotency-Key` (Attio delivers at least once),
+//! and the answer is 200 at once. A worker then enriches the event the way the original Attio
+//! app did (the record re-fetched, the object from a cached object list) and forwards it to
+//! the plugin's `webhook` endpoint; a down auth server only delays it.
+//!
+//! Deletes: a deleted record cannot be fetched, so the backend forwards the delete with the
+//! ids it knows (the record's auth id from `record_links`), which makes deletes work (they did
+//! not in the original). Echoes: a record whose values are the ones both sides last agreed on
+//! (`record_links.synced_hash`, set when we wrote it) is our own write coming back and is not
+//! forwarded.
+
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::Row as _;
+use subtle::ConstantTimeEq;
+
+use attio_auth_shared::sync::{AttioObject, AttioRecord, WebhookEvent};
+
+use crate::actions::link_record;
+use crate::error::{Error, Result};
+use crate::installations::Installation;
+use crate::jobs::{Job, JobKind};
+use crate::startup::AppState;
+use crate::worker::Failure;
+
+/// How long the object list of a workspace is cached.
+pub const OBJECTS_TTL: Duration = Duration::from_secs(300);
+
+/// The auth-id attribute of the objects we sync.
+pub fn id_attribute(object: &str) -> Option<&'static str> {
+    match object {
+        "users" => Some("user_id"),
+        "workspaces" => Some("workspace_id"),
+        _ => None,
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `POST /v1/attio/webhooks/{installation}`.
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(installation_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>> {
+    let inst = Installation::find(&state, &installation_id)
+        .await?
+        .ok_or_else(|| Error::not_found("NOT_INSTALLED", "No such installation."))?;
+    let secret = inst
+        .attio_webhook_secret
+        .as_ref()
+        .ok_or_else(|| Error::not_found("NOT_INSTALLED", "No webhook for this installation."))?;
+    let given = header(&headers, "attio-signature")
+        .or_else(|| header(&headers, "x-attio-signature"))
+        .and_then(|s| hex::decode(s.trim()).ok())
+        .ok_or_else(|| {
+            Error::unauthorized("BAD_SIGNATURE", "Attio-Signature is missing or not hex.")
+        })?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+        .map_err(|_| Error::Internal("hmac key".into()))?;
+    mac.update(&body);
+    let expected = mac.finalize().into_bytes();
+    if !bool::from(expected.as_slice().ct_eq(&given)) {
+        return Err(Error::unauthorized(
+            "BAD_SIGNATURE",
+            "Attio-Signature does not match the body.",
+        ));
+    }
+    let payload: Value = serde_json::from_slice(&body)
+        .map_err(|e| Error::bad_request("INVALID_BODY", format!("Not JSON: {e}")))?;
+    let webhook_id = payload
+        .get("webhook_id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let events = payload
+        .get("events")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let delivery = header(&headers, "idempotency-key")
+        .map(str::to_owned)
+        .unwrap_or_else(|| hex::encode(Sha256::digest(&body)));
+    let mut queued = 0;
+    for (i, event) in events.iter().enumerate() {
+        if !event.is_object() {
+            continue;
+        }
+        let record_id = event
+            .pointer("/id/record_id")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ordering = format!("attio:{}:{record_id}", inst.id);
+        let dedupe = format!("attio:{}:{delivery}:{i}", inst.id);
+        let job = json!({"webhook_id": webhook_id, "event": event});
+        if state
+            .queue
+            .enqueue(
+                &inst.id,
+                JobKind::AttioWebhook,
+                Some(&ordering),
+                Some(&dedupe),
+                &job,
+            )
+            .await?
+        {
+            queued += 1;
+        }
+    }
+    Ok(Json(json!({"ok": true, "queued": queued})))
+}
+
+/// Hash of a record's values as plain values: equal hashes mean nothing changed.
+pub fn record_hash(record: &AttioRecord) -> String {
+    let plain: Map<String, Value> = record.plain_values();
+    hex::encode(Sha256::digest(Value::Object(plain).to_string().as_bytes()))
+}
+
+async fn objects(state: &AppState, inst: &Installation) -> Result<Vec<AttioObject>> {
+    if let Ok(cache) = state.caches.objects.lock()
+        && let Some((at, list)) = cache.get(&inst.id)
+        && at.elapsed() < OBJECTS_TTL
+    {
+        return Ok(list.clone());
+    }
+    let list = state.attio.list_objects(&inst.attio).await?;
+    if let Ok(mut cache) = state.caches.objects.lock() {
+        cache.insert(inst.id.clone(), (Instant::now(), list.clone()));
+    }
+    Ok(list)
+}
+
+/// Set the agreed-on hash of a linked record.
+pub async fn set_synced_hash(
+    state: &AppState,
+    installation_id: &str,
+    object: &str,
+    record_id: &str,
+    hash: &str,
+) -> Result<()> {
+    sqlx::query(
+        "update record_links set synced_hash = $1 where installation_id = $2 and attio_object = $3 \
+         and record_id = $4",
+    )
+    .bind(hash)
+    .bind(installation_id)
+    .bind(object)
+    .bind(record_id)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+/// The worker step of one queued Attio webhook event.
+pub async fn process(state: &AppState, job: &Job) -> Result<(), Failure> {
+    let Some(inst) = Installation::find(state, &job.installation_id).await? else {
+        return Ok(()); // uninstalled meanwhile
+    };
+    let webhook_id = job
+        .payload
+        .get("webhook_id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let raw = job.payload.get("event").cloned().unwrap_or(Value::Null);
+    let mut event: WebhookEvent = serde_json::from_value(raw)
+        .map_err(|e| Failure::permanent(format!("not an Attio event: {e}")))?;
+    let Some(record_id) = event.id.record_id.clone() else {
+        return Ok(()); // not a record event
+    };
+    let Some(object_id) = event.id.object_id.clone() else {
+        return Ok(());
+    };
+    let object = objects(state, &inst)
+        .await?
+        .into_iter()
+        .find(|o| o.id.object_id == object_id);
+    let Some(object) = object else {
+        return Ok(()); // an object we do not know: not ours
+    };
+    let slug = object.api_slug.clone().unwrap_or_default();
+    let Some(id_attr) = id_attribute(&slug) else {
+        return Ok(()); // people, companies..: not synced
+    };
+    let link = sqlx::query(
+        "select auth_id, synced_hash from record_links where installation_id = $1 \
+         and attio_object = $2 and record_id = $3",
+    )
+    .bind(&inst.id)
+    .bind(&slug)
+    .bind(&record_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let (linked_auth_id, synced_hash): (Option<String>, Option<String>) = match &link {
+        Some(r) => (r.try_get("auth_id")?, r.try_get("synced_hash")?),
+        None => (None, None),
+    };
+    match event.event_type.as_str() {
+        "record.created" | "record.updated" => {
+            let Some(record) = state
+                .attio
+                .get_record(&inst.attio, &slug, &record_id)
+                .await?
+            else {
+                return Ok(()); // deleted since: its delete event follows
+            };
+            let hash = record_hash(&record);
+            if synced_hash.as_deref() == Some(hash.as_str()) {
+                state.metrics.echoes_skipped.inc();
+                return Ok(()); // our own write, or no change
+            }
+            let auth_id = match record.plain(id_attr) {
+                Value::String(s) if !s.is_empty() => Some(s),
+                _ => None,
+            };
+            event.record = Some(record);
+            event.object = Some(object);
+            forward(state, &inst, &webhook_id, &event).await?;
+            if let Some(auth_id) = auth_id {
+                link_record(state, &inst.id, &slug, &auth_id, &record_id).await?;
+                set_synced_hash(state, &inst.id, &slug, &record_id, &hash).await?;
+            }
+            Ok(())
+        }
+        "record.deleted" => {
+            let mut values = serde_json::Map::new();
+            if let Some(auth_id) = &linked_auth_id {
+                values.insert(
+                    id_attr.to_owned(),
+                    json!([{"active_from": null, "active_until": null, "created_by_actor": null,
+                            "attribute_type": "text", "value": auth_id}]),
+                );
+            }
+            let record: AttioRecord = serde_json::from_value(json!({
+                "id": {"workspace_id": event.id.workspace_id, "object_id": object_id, "record_id": record_id},
+                "values": values,
+            }))
+            .map_err(|e| Failure::permanent(format!("record stub: {e}")))?;
+            event.record = Some(record);
+            event.object = Some(object);
+            forward(state, &inst, &webhook_id, &event).await?;
+            sqlx::query(
+                "delete from record_links where installation_id = $1 and attio_object = $2 \
+                 and record_id = $3",
+            )
+            .bind(&inst.id)
+            .bind(&slug)
+            .bind(&record_id)
+            .execute(&state.db.pool)
+            .await?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn forward(
+    state: &AppState,
+    inst: &Installation,
+    webhook_id: &str,
+    event: &WebhookEvent,
+) -> Result<(), Failure> {
+    let mut fields = Map::new();
+    fields.insert("webhook_id".into(), Value::String(webhook_id.to_owned()));
+    fields.insert(
+        "events".into(),
+        Value::Array(vec![
+            serde_json::to_value(event).map_err(|e| Failure::permanent(e.to_string()))?,
+        ]),
+    );
+    state
+        .plugin
+        .call_raw(&inst.connection, "webhook", fields)
+        .await?;
+    state.metrics.webhooks_forwarded.inc();
+    Ok(())
+}

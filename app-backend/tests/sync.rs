@@ -1,0 +1,511 @@
+//! Both sync directions through the durable queue, against attio-sandbox (which delivers real
+//! signed webhooks to the backend) and a fake plugin; on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use attio_auth_backend::jobs::{JobKind, Queue};
+use attio_auth_shared::connection::Protocol;
+use attio_auth_shared::signing::Signer;
+use attio_sandbox::{
+    Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
+};
+use common::*;
+use serde_json::{Value, json};
+use sqlx::Row as _;
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::DbChoice::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::DbChoice::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+both!(
+    plugin_events_create_update_and_delete_attio_records,
+    repeated_and_attio_origin_events_are_not_applied_twice_or_echoed,
+    events_with_a_bad_token_or_signature_are_refused,
+    attio_changes_reach_the_plugin_enriched_and_our_own_writes_do_not,
+    attio_deletes_reach_the_plugin_with_the_auth_id,
+    auth_server_down_for_a_while_loses_nothing,
+    restart_mid_queue_finishes_the_work,
+    two_instances_never_claim_the_same_job,
+);
+
+struct SyncWorld {
+    app: TestApp,
+    sandbox: SandboxHandle,
+    creds: WorkspaceCredentials,
+    plugin: FakePlugin,
+    installation_id: String,
+    event_url: String,
+    dir: Arc<tempfile::TempDir>,
+    db_url: Option<String>,
+}
+
+async fn world(db: DbChoice) -> SyncWorld {
+    let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
+    let creds = sandbox.create_workspace(WorkspaceOptions {
+        enable_objects: vec!["users".into(), "workspaces".into()],
+        ..Default::default()
+    });
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let db_url = match db {
+        DbChoice::Sqlite => None,
+        DbChoice::Postgres => Some(fresh_postgres_url().await),
+    };
+    let config = test_config(
+        dir.path(),
+        db_url.clone(),
+        &format!("{}/v2", sandbox.base_url()),
+    );
+    let app = spawn_app_with(config, dir.clone()).await;
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": plugin.connection.encode(), "attioToken": creds.token}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let event_url = plugin.calls("link")[0].body["webhookUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    SyncWorld {
+        installation_id: body["installation"]["id"].as_str().unwrap().to_owned(),
+        app,
+        sandbox,
+        creds,
+        plugin,
+        event_url,
+        dir,
+        db_url,
+    }
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn user_event(id: &str, kind: &str, user_id: &str, name: &str, origin: &str) -> Value {
+    let data = if kind == "delete" {
+        json!({"_deleted": true, "user_id": user_id})
+    } else {
+        json!({"record_id": null, "user_id": user_id, "primary_email_address": format!("{user_id}@example.com"),
+               "name": name, "email_verified": false})
+    };
+    json!({
+        "id": id, "event": kind, "data": data, "timestamp": "2026-11-23T08:49:05.778Z", "origin": origin,
+        "adapter": serde_json::to_value(attio_auth_shared::sync::AdapterInfo::default_user()).unwrap(),
+    })
+}
+
+async fn post_event(w: &SyncWorld, event: &Value) -> reqwest::Response {
+    let body = serde_json::to_vec(event).unwrap();
+    let signer = Signer::from_secret(w.plugin.connection.secret()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut req = w
+        .app
+        .http
+        .post(&w.event_url)
+        .header("content-type", "application/json");
+    for (k, v) in signer.headers(&body, now).unwrap().pairs() {
+        req = req.header(k, v);
+    }
+    req.body(body).send().await.unwrap()
+}
+
+async fn attio_users(w: &SyncWorld) -> Vec<Value> {
+    let r: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v2/objects/users/records/query",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["data"].as_array().cloned().unwrap_or_default()
+}
+
+fn plain(record: &Value, slug: &str) -> Value {
+    let rec: attio_auth_shared::sync::AttioRecord = serde_json::from_value(record.clone()).unwrap();
+    rec.plain(slug)
+}
+
+async fn queue_idle(w: &SyncWorld) -> bool {
+    w.app.state.queue.depth().await.unwrap() == 0
+}
+
+async fn plugin_events_create_update_and_delete_attio_records(db: DbChoice) {
+    let w = world(db).await;
+    let r = post_event(&w, &user_event("evt_1", "create", "u1", "Ursula", "auth")).await;
+    assert_eq!(r.status(), 200);
+    eventually("user in Attio", || async {
+        attio_users(&w).await.len() == 1
+    })
+    .await;
+    let rec = &attio_users(&w).await[0];
+    assert_eq!(plain(rec, "user_id"), "u1");
+    assert_eq!(plain(rec, "name"), "Ursula");
+    assert_eq!(plain(rec, "primary_email_address"), "u1@example.com");
+    let record_id = rec["id"]["record_id"].as_str().unwrap().to_owned();
+    eventually("link stored", || async {
+        sqlx::query("select record_id from record_links where auth_id = 'u1'")
+            .fetch_optional(&w.app.state.db.pool)
+            .await
+            .unwrap()
+            .is_some_and(|r| r.get::<String, _>("record_id") == record_id)
+    })
+    .await;
+
+    post_event(
+        &w,
+        &user_event("evt_2", "update", "u1", "Ursula K.", "auth"),
+    )
+    .await;
+    eventually("name updated", || async {
+        attio_users(&w)
+            .await
+            .first()
+            .is_some_and(|r| plain(r, "name") == "Ursula K.")
+    })
+    .await;
+    assert_eq!(attio_users(&w).await.len(), 1, "asserted, not duplicated");
+
+    post_event(&w, &user_event("evt_3", "delete", "u1", "", "auth")).await;
+    eventually("deleted in Attio", || async {
+        attio_users(&w).await.is_empty()
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    let counts = w.app.state.queue.counts().await.unwrap();
+    assert!(!counts.iter().any(|(s, _)| s == "dead"), "{counts:?}");
+}
+
+async fn repeated_and_attio_origin_events_are_not_applied_twice_or_echoed(db: DbChoice) {
+    let w = world(db).await;
+    let ev = user_event("evt_same", "create", "u2", "Twice", "auth");
+    let a: Value = post_event(&w, &ev).await.json().await.unwrap();
+    let b: Value = post_event(&w, &ev).await.json().await.unwrap();
+    assert_eq!(a["queued"], true);
+    assert_eq!(b["queued"], false);
+    post_event(
+        &w,
+        &user_event("evt_from_attio", "create", "u3", "Loop", "attio"),
+    )
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    let users = attio_users(&w).await;
+    assert_eq!(users.len(), 1);
+    assert_eq!(plain(&users[0], "user_id"), "u2");
+    let writes = w
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.starts_with("/v2/objects/users/records"))
+        .count();
+    assert_eq!(writes, 1);
+    assert!(w.app.state.metrics.echoes_skipped.get() >= 1);
+}
+
+async fn events_with_a_bad_token_or_signature_are_refused(db: DbChoice) {
+    let w = world(db).await;
+    let ev = serde_json::to_vec(&user_event("evt_x", "create", "u9", "X", "auth")).unwrap();
+    // Unsigned.
+    let r = w
+        .app
+        .http
+        .post(&w.event_url)
+        .body(ev.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Wrong path token.
+    let bad_url = format!(
+        "{}/{}",
+        w.event_url.rsplit_once('/').unwrap().0,
+        "0".repeat(48)
+    );
+    let r = w
+        .app
+        .http
+        .post(&bad_url)
+        .body(ev.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    // Signed with another secret.
+    let other =
+        attio_auth_shared::connection::Connection::generate("https://x.example.com", None).unwrap();
+    let signer = Signer::from_secret(other.secret()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let mut req = w.app.http.post(&w.event_url);
+    for (k, v) in signer.headers(&ev, now).unwrap().pairs() {
+        req = req.header(k, v);
+    }
+    let r = req.body(ev).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(w.app.state.queue.counts().await.unwrap().len(), 0);
+}
+
+async fn attio_changes_reach_the_plugin_enriched_and_our_own_writes_do_not(db: DbChoice) {
+    let w = world(db).await;
+    // Our own write (a plugin event applied to Attio) comes back as a webhook: not forwarded.
+    post_event(&w, &user_event("evt_own", "create", "u5", "Own", "auth")).await;
+    eventually("own write delivered back to us", || async {
+        w.sandbox
+            .deliveries()
+            .iter()
+            .any(|d| d.delivered && d.event_type == "record.created")
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    assert!(w.plugin.calls("webhook").is_empty(), "echo forwarded");
+
+    // A change made in Attio (another token, standing in for a person) is forwarded.
+    let record_id = attio_users(&w).await[0]["id"]["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = reqwest::Client::new()
+        .patch(format!(
+            "{}/v2/objects/users/records/{record_id}",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .json(&json!({"data": {"values": {"name": "Renamed in Attio"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("webhook forwarded", || async {
+        !w.plugin.calls("webhook").is_empty()
+    })
+    .await;
+    let call = &w.plugin.calls("webhook")[0];
+    assert!(call.headers.contains_key("webhook-signature"));
+    assert_eq!(call.body["action"], "webhook");
+    let ev = &call.body["events"][0];
+    assert_eq!(ev["event_type"], "record.updated");
+    assert_eq!(ev["object"]["api_slug"], "users");
+    assert_eq!(plain(&ev["record"], "name"), "Renamed in Attio");
+    assert_eq!(plain(&ev["record"], "user_id"), "u5");
+}
+
+async fn attio_deletes_reach_the_plugin_with_the_auth_id(db: DbChoice) {
+    let w = world(db).await;
+    post_event(&w, &user_event("evt_d", "create", "u6", "Del", "auth")).await;
+    eventually("user in Attio", || async {
+        attio_users(&w).await.len() == 1
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    let record_id = attio_users(&w).await[0]["id"]["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/v2/objects/users/records/{record_id}",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("delete forwarded", || async {
+        w.plugin
+            .calls("webhook")
+            .iter()
+            .any(|c| c.body["events"][0]["event_type"] == "record.deleted")
+    })
+    .await;
+    let call = w
+        .plugin
+        .calls("webhook")
+        .into_iter()
+        .find(|c| c.body["events"][0]["event_type"] == "record.deleted")
+        .unwrap();
+    let ev = &call.body["events"][0];
+    assert_eq!(ev["record"]["id"]["record_id"], record_id.as_str());
+    assert_eq!(plain(&ev["record"], "user_id"), "u6");
+    let links: i64 = sqlx::query("select count(*) as n from record_links")
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(links, 0);
+}
+
+async fn auth_server_down_for_a_while_loses_nothing(db: DbChoice) {
+    let w = world(db).await;
+    w.plugin.state.lock().unwrap().down = true;
+    let r = reqwest::Client::new()
+        .post(format!("{}/v2/objects/users/records", w.sandbox.base_url()))
+        .bearer_auth(&w.creds.token)
+        .json(&json!({"data": {"values": {"user_id": "u7", "primary_email_address": "u7@example.com"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("a failed forward attempt", || async {
+        !w.plugin.calls("webhook").is_empty()
+    })
+    .await;
+    w.plugin.state.lock().unwrap().down = false;
+    w.plugin.state.lock().unwrap().calls.clear();
+    eventually("forwarded after recovery", || async {
+        !w.plugin.calls("webhook").is_empty()
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    assert_eq!(w.plugin.calls("webhook").len(), 1, "applied once");
+    assert!(w.app.state.metrics.jobs_retried.get() >= 1);
+}
+
+async fn restart_mid_queue_finishes_the_work(db: DbChoice) {
+    let w = world(db).await;
+    // Stop the first instance, queue work with no worker running, start a second one on the
+    // same database: it does the work.
+    w.app.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut config = test_config(
+        w.dir.path(),
+        w.db_url.clone(),
+        &format!("{}/v2", w.sandbox.base_url()),
+    );
+    config.workers = 0;
+    let paused = spawn_app_with(config.clone(), w.dir.clone()).await;
+    let event_url = w
+        .event_url
+        .replacen(&w.app.addr.to_string(), &paused.addr.to_string(), 1);
+    let w2 = SyncWorld {
+        app: paused,
+        event_url,
+        sandbox: w.sandbox,
+        creds: w.creds,
+        plugin: w.plugin,
+        installation_id: w.installation_id,
+        dir: w.dir,
+        db_url: w.db_url,
+    };
+    for i in 0..3 {
+        let r = post_event(
+            &w2,
+            &user_event(
+                &format!("evt_r{i}"),
+                "create",
+                &format!("r{i}"),
+                "R",
+                "auth",
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(w2.app.state.queue.depth().await.unwrap(), 3);
+    w2.app.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    config.workers = 2;
+    let resumed = spawn_app_with(config, w2.dir.clone()).await;
+    eventually("work done after restart", || async {
+        resumed.state.queue.depth().await.unwrap() == 0
+    })
+    .await;
+    eventually("3 users in Attio", || async {
+        attio_users(&w2).await.len() == 3
+    })
+    .await;
+}
+
+async fn two_instances_never_claim_the_same_job(db: DbChoice) {
+    let w = world(db).await;
+    w.app.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let a = Queue::new(w.app.state.db.clone());
+    let b = Queue::new(w.app.state.db.clone());
+    for i in 0..40 {
+        a.enqueue(
+            &w.installation_id,
+            JobKind::PluginEvent,
+            Some(&format!("k{}", i % 4)),
+            Some(&format!("d{i}")),
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    }
+    let run = |q: Queue| async move {
+        let mut mine = Vec::new();
+        loop {
+            match q.claim().await.unwrap() {
+                Some(job) => {
+                    mine.push(job.id);
+                    q.complete(job.id).await.unwrap();
+                }
+                None => {
+                    if q.depth().await.unwrap() == 0 {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        mine
+    };
+    let (x, y) = tokio::join!(tokio::spawn(run(a)), tokio::spawn(run(b)));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let mut all: Vec<i64> = x.iter().chain(y.iter()).copied().collect();
+    all.sort();
+    let n = all.len();
+    all.dedup();
+    assert_eq!(all.len(), n, "a job was claimed twice");
+    assert_eq!(n, 40);
+}
