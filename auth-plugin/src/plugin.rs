@@ -197,6 +197,19 @@ impl AttioPlugin {
             .with_state(self.state.clone())
     }
 
+    /// For a Rust host's reset-password endpoint: the user id of a password reset token
+    /// that `send-password-reset` issued, consumed (it works once) and only while it has
+    /// not expired. Better Auth hosts do this in their own `/reset-password`.
+    pub async fn consume_password_reset(
+        &self,
+        token: &str,
+    ) -> Result<Option<String>, crate::store::StoreError> {
+        self.state
+            .store
+            .consume_verification(&format!("reset-password:{token}"), &crate::time::now_iso())
+            .await
+    }
+
     /// The store the plugin uses (the host reports changes through it).
     pub fn store(&self) -> Arc<dyn AuthStore> {
         self.state.store.clone()

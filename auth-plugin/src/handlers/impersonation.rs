@@ -86,7 +86,11 @@ async fn do_impersonate(ctx: Ctx, req: ImpersonateRequest) -> PluginResult<Imper
 /// The cookie value Better Auth sets: `token.base64(HMAC-SHA256(secret, token))`,
 /// URI-encoded; the bare token without a cookie secret.
 fn cookie_value(st: &PluginState, token: &str) -> String {
-    let Some(secret) = &st.config.cookie_secret else {
+    sign_cookie(st.config.cookie_secret.as_ref(), token)
+}
+
+fn sign_cookie(secret: Option<&secrecy::SecretString>, token: &str) -> String {
+    let Some(secret) = secret else {
         return token.to_owned();
     };
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
@@ -231,4 +235,21 @@ async fn open_session(
         cookie_value(st, &session.token)
     ));
     Ok(Some(cookies))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The cookie the original set in transcript 078, signed with the recording's
+    /// BETTER_AUTH_SECRET (transcript 900).
+    #[test]
+    fn cookie_is_signed_like_better_auth() {
+        let secret = secrecy::SecretString::from(
+            "peer-better-auth-secret-0123456789abcdef0123456789abcdef".to_owned(),
+        );
+        assert_eq!(
+            super::sign_cookie(Some(&secret), "zb5MfRILcgORBpyMV8iTXFze9HvWWCkm"),
+            "zb5MfRILcgORBpyMV8iTXFze9HvWWCkm.ALXF0a9JW8wORxJrLvIp%2BOK0KRLX%2BGrw5FOmapgCDgI%3D"
+        );
+        assert_eq!(super::sign_cookie(None, "tok"), "tok");
+    }
 }
