@@ -22,7 +22,8 @@ use super::outbox::{LinkTable, OutboxDb, OutboxError, now_ms, on_pool};
 
 /// How the worker sends and retries. Defaults: first retry after 1 s, doubling up to 10
 /// minutes, 20 attempts (about 2.5 hours of retries) before a delivery is marked `dead`;
-/// 10 s request timeout; poll every 2 s when idle; leases of 60 s.
+/// 10 s request timeout; poll every 2 s when idle; leases of 60 s; finished deliveries kept
+/// 7 days.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     /// Delay before the first retry.
@@ -39,6 +40,9 @@ pub struct DeliveryConfig {
     pub lease: Duration,
     /// Deliveries sent at once (one per link at most).
     pub batch: i64,
+    /// How long finished deliveries (delivered, dead, dropped) are kept before
+    /// [`OutboxDb::prune`] removes them; the worker prunes about once an hour.
+    pub retention: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -51,6 +55,7 @@ impl Default for DeliveryConfig {
             poll_interval: Duration::from_secs(2),
             lease: Duration::from_secs(60),
             batch: 32,
+            retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -68,6 +73,9 @@ impl DeliveryConfig {
         base.mul_f64(1.0 + jitter).min(self.max_backoff)
     }
 }
+
+/// How often a running worker prunes finished deliveries.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What one pass of [`DeliveryWorker::run_once`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -175,7 +183,15 @@ impl DeliveryWorker {
 
     /// Runs until `cancel` fires, then returns after the sends in flight finish.
     pub async fn run(self, cancel: CancellationToken) {
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(std::time::Instant::now());
+                let keep = i64::try_from(self.config.retention.as_millis()).unwrap_or(i64::MAX);
+                if let Err(e) = self.db.prune(now_ms().saturating_sub(keep)).await {
+                    tracing::warn!(error = %e, "sync outbox prune failed");
+                }
+            }
             let progressed = match self.run_once().await {
                 Ok(stats) => stats.progressed(),
                 Err(e) => {

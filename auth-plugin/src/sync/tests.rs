@@ -243,6 +243,7 @@ fn fast_config() -> DeliveryConfig {
         poll_interval: Duration::from_millis(50),
         lease: Duration::from_millis(2500),
         batch: 32,
+        retention: Duration::from_secs(3600),
     }
 }
 
@@ -585,4 +586,60 @@ async fn reporter_camel_case() {
 #[tokio::test]
 async fn reporter_snake_case() {
     reporter_reports(true).await;
+}
+
+/// Two workers (two instances of the auth server) share one database: leases keep them
+/// from sending the same delivery twice, and each link still gets its events in order.
+async fn two_workers_share_the_outbox(test_db: TestDb) {
+    let secret = attio_auth_shared::connection::new_secret().unwrap();
+    let secret = secret.expose_secret().to_owned();
+    let (base, seen) = start_receiver(&secret, 3, Duration::from_millis(5)).await;
+    let db = test_db.connect().await;
+    setup(
+        &db,
+        &[
+            ("link-a", format!("{base}/hook/a")),
+            ("link-b", format!("{base}/hook/b")),
+        ],
+    )
+    .await;
+    let mut committed = Vec::new();
+    for i in 0..12 {
+        committed.push(enqueue_user(&db, i, false).await);
+    }
+    let signer = Signer::new(&[secret.as_str()]).unwrap();
+    let cancel = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let db = test_db.connect().await;
+        let worker = DeliveryWorker::new(
+            db,
+            LinkTable::default(),
+            Some(signer.clone()),
+            fast_config(),
+        )
+        .unwrap();
+        tasks.push(worker.spawn(cancel.clone()));
+    }
+    wait_until_drained(&db, Duration::from_secs(30)).await;
+    cancel.cancel();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    for link in ["a", "b"] {
+        assert_eq!(seen.accepted[link], committed, "link {link}");
+    }
+    let oks = seen.attempts.iter().filter(|a| a.3 == 200).count();
+    assert_eq!(oks, 24, "no delivery was sent twice");
+}
+
+#[tokio::test]
+async fn outbox_two_workers_sqlite() {
+    two_workers_share_the_outbox(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn outbox_two_workers_postgres() {
+    two_workers_share_the_outbox(TestDb::postgres().await).await;
 }
