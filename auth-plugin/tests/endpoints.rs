@@ -291,6 +291,39 @@ pub async fn replayed_ids_answer_once(b: Backend) {
     }
 }
 
+pub async fn concurrent_replays_act_once(b: Backend) {
+    let app = std::sync::Arc::new(spawn(b).await);
+    let body = TestApp::signed_body(
+        "create-user",
+        json!({"email": "race@example.com", "name": "Race"}),
+    );
+    let ts = now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let app = app.clone();
+        let body = body.clone();
+        tasks.push(tokio::spawn(async move {
+            let h = app.sign_headers("msg_race", ts, &body);
+            app.post_raw("create-user", body, &h).await
+        }));
+    }
+    let mut ok_bodies = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            200 => ok_bodies.push(r.body),
+            409 => assert_eq!(r.code(), "REQUEST_IN_PROGRESS", "{}", r.raw),
+            other => panic!("{other}: {}", r.raw),
+        }
+    }
+    assert!(!ok_bodies.is_empty());
+    assert!(
+        ok_bodies.windows(2).all(|w| w[0] == w[1]),
+        "repeats answer the stored response"
+    );
+    assert_eq!(count(&app, "user").await, 4, "created once");
+}
+
 pub async fn unknown_users(b: Backend) {
     let app = spawn(b).await;
     let before = snapshot(&app).await;
@@ -485,6 +518,29 @@ pub async fn password_reset(b: Backend) {
     );
     assert_eq!(
         app.store.consume_verification(&id, &now).await.unwrap(),
+        None
+    );
+    // the Rust host's reset endpoint consumes it through the plugin, once
+    let r = app
+        .call("send-password-reset", json!({"userId": app.seed.carol}))
+        .await;
+    assert_eq!(r.status, 200);
+    let sent = app.mailer.sent();
+    let attio_auth_plugin::SentMail::PasswordReset(mail) = &sent[1] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        app.plugin
+            .consume_password_reset(&mail.token)
+            .await
+            .unwrap(),
+        Some(app.seed.carol.clone())
+    );
+    assert_eq!(
+        app.plugin
+            .consume_password_reset(&mail.token)
+            .await
+            .unwrap(),
         None
     );
     // expired tokens do not work
@@ -973,6 +1029,7 @@ both!(
     every_action_is_routed_and_answers,
     bad_requests_change_nothing,
     replayed_ids_answer_once,
+    concurrent_replays_act_once,
     unknown_users,
     link_and_unlink,
     user_details_and_ban,

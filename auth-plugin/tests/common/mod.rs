@@ -68,6 +68,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub signer: Signer,
     pub seed: Seed,
+    pub plugin: AttioPlugin,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -180,6 +181,7 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
     }
     let plugin = b.build().unwrap();
     let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
+    let plugin_handle = plugin.clone();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -195,6 +197,7 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
             .unwrap(),
         signer: Signer::new(&[SECRET]).unwrap(),
         seed,
+        plugin: plugin_handle,
         _dir: dir,
     }
 }
