@@ -9,6 +9,7 @@
 //! - [`shape`] reduces JSON to keys and value types for comparing responses;
 //! - [`load`] is the small load generator of the comparison benchmark.
 
+pub mod auth_host;
 pub mod load;
 pub mod node_peer;
 pub mod rust_peer;

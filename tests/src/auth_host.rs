@@ -1,0 +1,221 @@
+//! A minimal customer auth server for the end-to-end tests: our plugin (signed protocol,
+//! sync events through the outbox and its delivery worker) over a Better Auth SQLite
+//! database, mounted under [`crate::BASE_PATH`]. Users and sessions are made through the
+//! plugin's store, reported in the same transaction as Better Auth hooks would.
+//!
+//! It can be stopped and started again on the same port and database, to test an auth
+//! server that is down for a while.
+
+use anyhow::Context;
+use attio_auth_plugin::store::{AuthStore, NewSession, NewUser, Report, SqlxStore, User};
+use attio_auth_plugin::sync::{
+    Adapters, DeliveryConfig, DeliveryWorker, LinkTable, Origin, OutboxDb, SyncReporter,
+};
+use attio_auth_plugin::{AttioPlugin, MemoryMailer};
+use attio_auth_shared::signing::Signer;
+use axum::Router;
+use secrecy::SecretString;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A running auth server.
+pub struct AuthHost {
+    /// `http://127.0.0.1:PORT`.
+    pub origin: String,
+    /// The plugin (its store).
+    pub plugin: AttioPlugin,
+    /// The sync reporter the host reports its own changes with.
+    pub reporter: SyncReporter,
+    /// Mails sent.
+    pub mailer: Arc<MemoryMailer>,
+    /// The auth database.
+    pub pool: SqlitePool,
+    addr: SocketAddr,
+    db_path: PathBuf,
+    secret: String,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for AuthHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthHost")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Fast retries, so that the fault tests do not wait minutes.
+pub fn delivery_config() -> DeliveryConfig {
+    DeliveryConfig {
+        initial_backoff: Duration::from_millis(200),
+        max_backoff: Duration::from_secs(2),
+        poll_interval: Duration::from_millis(200),
+        request_timeout: Duration::from_secs(5),
+        ..DeliveryConfig::default()
+    }
+}
+
+impl AuthHost {
+    /// Starts on `127.0.0.1:port` (0: any) over the SQLite file `db_path` (created with
+    /// Better Auth's tables when new), with the `whsec_` secret of the connection string.
+    pub async fn start(db_path: &Path, secret: &str, port: u16) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .with_context(|| format!("bind 127.0.0.1:{port}"))?;
+        let addr = listener.local_addr()?;
+        let origin = format!("http://{addr}");
+        let options = SqliteConnectOptions::new()
+            .filename(db_path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        let store = SqlxStore::sqlite(pool.clone());
+        store.install_better_auth_schema(true).await?;
+        store.migrate().await?;
+        let signer = Signer::from_secret(&SecretString::from(secret.to_owned()))?;
+        let worker = DeliveryWorker::new(
+            OutboxDb::Sqlite(pool.clone()),
+            LinkTable::default(),
+            Some(signer),
+            delivery_config(),
+        )?;
+        let reporter = SyncReporter::new(Adapters::default()).with_handle(worker.handle());
+        let mailer = Arc::new(MemoryMailer::new());
+        let plugin = AttioPlugin::builder()
+            .secret(secret)
+            .store(store)
+            .sync(reporter.clone())
+            .shared_mailer(mailer.clone())
+            .base_url(format!("{origin}{}", crate::BASE_PATH))
+            .build()?;
+        let router = Router::new().nest(crate::BASE_PATH, plugin.router());
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "auth host stopped");
+            }
+        });
+        let worker = worker.spawn(cancel.clone());
+        Ok(Self {
+            origin,
+            plugin,
+            reporter,
+            mailer,
+            pool,
+            addr,
+            db_path: db_path.to_owned(),
+            secret: secret.to_owned(),
+            cancel,
+            tasks: vec![server, worker],
+        })
+    }
+
+    /// The auth server URL a connection string names (`origin` + base path).
+    pub fn auth_url(&self) -> String {
+        format!("{}{}", self.origin, crate::BASE_PATH)
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn AuthStore> {
+        self.plugin.store()
+    }
+
+    /// A sign-up: a user row (and its sync event, in one transaction).
+    pub async fn sign_up(&self, email: &str, name: &str, role: &str) -> anyhow::Result<User> {
+        let user = self
+            .store()
+            .create_user(
+                NewUser {
+                    id: new_id(),
+                    name: name.to_owned(),
+                    email: email.to_lowercase(),
+                    email_verified: false,
+                    image: None,
+                    role: Some(role.to_owned()),
+                    attio_id: None,
+                    now: now_iso(),
+                },
+                Some(Report {
+                    reporter: &self.reporter,
+                    origin: Origin::Auth,
+                }),
+            )
+            .await?;
+        self.reporter.notify();
+        Ok(user)
+    }
+
+    /// A sign-in: a session of `user_id`; answers its id.
+    pub async fn sign_in(&self, user_id: &str) -> anyhow::Result<String> {
+        let id = new_id();
+        let now = time::OffsetDateTime::now_utc();
+        self.store()
+            .create_session(NewSession {
+                id: id.clone(),
+                token: new_id(),
+                user_id: user_id.to_owned(),
+                expires_at: iso(now + time::Duration::days(7)),
+                now: iso(now),
+                ip_address: Some("127.0.0.1".into()),
+                user_agent: Some("e2e".into()),
+                impersonated_by: None,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Stops serving and delivering (the database stays).
+    pub async fn stop(mut self) -> (PathBuf, String, u16) {
+        self.cancel.cancel();
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+        self.pool.close().await;
+        (self.db_path.clone(), self.secret.clone(), self.addr.port())
+    }
+}
+
+impl Drop for AuthHost {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// 32 alphanumerics, like Better Auth's ids.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn iso(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Now, as Better Auth writes dates.
+pub fn now_iso() -> String {
+    iso(time::OffsetDateTime::now_utc())
+}
