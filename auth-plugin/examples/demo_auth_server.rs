@@ -188,7 +188,10 @@ struct AppState {
 impl AppState {
     async fn begin(&self) -> Result<Tx, ApiError> {
         Ok(match &self.db {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            // IMMEDIATE takes SQLite's write lock up front: a deferred transaction that reads
+            // first fails with SQLITE_BUSY when another connection (the delivery worker)
+            // wrote in between.
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -996,12 +999,14 @@ impl App {
             DeliveryConfig::default(),
         )?;
         let adapters = Adapters::default();
-        let reporter = SyncReporter::new(adapters.clone()).with_handle(worker.handle());
+        let reporter = SyncReporter::new(adapters).with_handle(worker.handle());
 
         let plugin = AttioPlugin::builder()
             .secret(secret.expose_secret())
             .store(store)
-            .adapters(adapters)
+            // The plugin reports its own writes (webhook, create-user, ban) through the
+            // same reporter, in the same transactions.
+            .sync(reporter.clone())
             .accept_legacy_body_secret(config.accept_legacy)
             .base_url(base_url)
             .build()
@@ -1175,6 +1180,7 @@ mod tests {
     /// signs in, reads the session, creates an organization, links a backend through the
     /// plugin and sees signed events of the next changes arrive, signs out.
     async fn sign_up_sign_in_session_and_organization(database_url: &str) {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         let config = config(database_url);
         let secret = config.secret.expose_secret().to_owned();
         let app = App::build(config).await.unwrap();
@@ -1306,6 +1312,59 @@ mod tests {
             assert_eq!(events[0]["origin"], "auth");
             assert_eq!(events[1]["adapter"]["attioObject"], "workspaces");
             assert_eq!(events[1]["data"]["workspace_id"], org["id"]);
+        }
+
+        // Attio renames Bob: the plugin applies it and reports it with origin "attio"; the
+        // same values again change nothing and send nothing (no sync loop).
+        let bob_id = events.lock().unwrap()[0]["data"]["user_id"].clone();
+        let rename = |name: &str| {
+            json!({"action": "webhook", "webhook_id": "wh-1", "events": [{
+                "event_type": "record.updated",
+                "id": {"workspace_id": "w", "object_id": "o", "record_id": "rec-bob"},
+                "object": {"api_slug": "users"},
+                "record": {"id": {"workspace_id": "w", "object_id": "o", "record_id": "rec-bob"},
+                    "values": {
+                        "user_id": [{"value": bob_id, "attribute_type": "text", "active_until": null}],
+                        "name": [{"value": name, "attribute_type": "text", "active_until": null}],
+                        "email_verified": [{"value": true, "attribute_type": "checkbox", "active_until": null}]
+                    }}
+            }]})
+            .to_string()
+        };
+        for body in [rename("Bob From Attio"), rename("Bob From Attio")] {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let signed = Signer::new(&[secret.as_str()])
+                .unwrap()
+                .headers(body.as_bytes(), now)
+                .unwrap();
+            let mut req = http
+                .post(format!("{base}/api/auth/attio/webhook"))
+                .header("content-type", "application/json");
+            for (k, v) in signed.pairs() {
+                req = req.header(k, v);
+            }
+            let resp = req.body(body).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+        }
+        let start = std::time::Instant::now();
+        while events.lock().unwrap().len() < 3 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "webhook event did not arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        {
+            let events = events.lock().unwrap();
+            assert_eq!(events.len(), 3, "the identical second webhook sent nothing");
+            assert_eq!(events[2]["origin"], "attio");
+            assert_eq!(events[2]["data"]["name"], "Bob From Attio");
+            assert_eq!(events[2]["data"]["record_id"], "rec-bob");
+            assert_eq!(
+                events[2]["data"]["email_verified"], false,
+                "never verified from Attio"
+            );
         }
 
         let signed_out = http

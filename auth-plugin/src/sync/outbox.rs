@@ -149,6 +149,10 @@ pub(crate) fn now_ms() -> i64 {
 /// deliveries; with no link nothing is written (a later link gets a backfill instead).
 /// After the commit, [`super::delivery::DeliveryHandle::notify`] wakes the worker at once;
 /// without it the worker finds the event at its next poll.
+///
+/// SQLite: call it after the change's own writes, or begin the transaction with
+/// `BEGIN IMMEDIATE`: a deferred transaction whose first statement is a read fails with
+/// `SQLITE_BUSY` when another connection (the delivery worker) wrote in between.
 pub async fn enqueue<'c>(
     conn: impl Into<OutboxConn<'c>>,
     links: &LinkTable,
