@@ -92,9 +92,11 @@ impl Dialect {
                     out.push_str("::timestamptz");
                 }
                 (Backend::Postgres, false) => {
-                    out.push_str("to_char(");
+                    // The cast makes `timestamp` columns (older Better Auth schemas) read back
+                    // what `::timestamptz` wrote, whatever the session's time zone.
+                    out.push_str("to_char((");
                     out.push_str(arg);
-                    out.push_str(" at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
+                    out.push_str(")::timestamptz at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
                 }
             }
             rest = &after[close + 1..];
@@ -161,7 +163,7 @@ mod tests {
         };
         assert_eq!(
             pg.sql(r#"select @rts("createdAt") where "expiresAt" > @ts($2)"#),
-            "select to_char(\"createdAt\" at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') where \"expiresAt\" > $2::timestamptz"
+            "select to_char((\"createdAt\")::timestamptz at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') where \"expiresAt\" > $2::timestamptz"
         );
         let lite = Dialect {
             backend: Backend::Sqlite,
