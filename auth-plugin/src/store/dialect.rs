@@ -96,7 +96,9 @@ impl Dialect {
                     // what `::timestamptz` wrote, whatever the session's time zone.
                     out.push_str("to_char((");
                     out.push_str(arg);
-                    out.push_str(")::timestamptz at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')");
+                    out.push_str(
+                        ")::timestamptz at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
+                    );
                 }
             }
             rest = &after[close + 1..];
