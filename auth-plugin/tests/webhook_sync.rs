@@ -230,6 +230,32 @@ pub async fn ignored_and_refused_events(b: Backend) {
     assert_eq!(count(&app, "user").await, 3);
 }
 
+pub async fn concurrent_webhooks(b: Backend) {
+    let app = std::sync::Arc::new(linked(b).await);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let email = format!("user{i}@example.com");
+            let ev = user_event(
+                "record.created",
+                &format!("rec-{i}"),
+                None,
+                &email,
+                "U",
+                false,
+            );
+            webhook(&app, vec![ev]).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.raw);
+    }
+    assert_eq!(count(&app, "user").await, 3 + 8);
+    assert_eq!(outbox(&app).await.len(), 8);
+}
+
 pub async fn workspaces_with_members(b: Backend) {
     let app = linked(b).await;
     // link alice and bob to Attio records first
@@ -363,6 +389,7 @@ macro_rules! both {
 both!(
     users_created_updated_deleted_from_attio,
     ignored_and_refused_events,
+    concurrent_webhooks,
     workspaces_with_members,
     plugin_changes_are_reported,
 );

@@ -300,7 +300,9 @@ impl SqlxStore {
 
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            // Every store transaction writes; taking the write lock up front avoids the
+            // deadlock of two readers upgrading at once (SQLITE_BUSY, not retried).
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
