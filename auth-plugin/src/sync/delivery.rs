@@ -20,10 +20,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::outbox::{LinkTable, OutboxDb, OutboxError, now_ms, on_pool};
 
-/// How the worker sends and retries. Defaults: first retry after 1 s, doubling up to 10
-/// minutes, 20 attempts (about 2.5 hours of retries) before a delivery is marked `dead`;
-/// 10 s request timeout; poll every 2 s when idle; leases of 60 s; finished deliveries kept
-/// 7 days.
+/// How the worker sends and retries. Defaults: first retry after 1 s, doubling up to an
+/// hour, 80 attempts (about 3 days of retries, so a backend outage loses nothing) before a
+/// delivery is marked `dead`; 10 s request timeout; poll every 2 s when idle; leases of
+/// 60 s; finished deliveries kept 7 days.
+///
+/// A backend answer that says the event itself is unacceptable (400, 413, 415, 422) is not
+/// retried: it would fail the same way for days and hold up the link's later events. Every
+/// other failure (connection errors, timeouts, 5xx, 401/403 while a secret is being fixed,
+/// 404/410 while an installation moves, 429 honoring `Retry-After`) is retried.
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     /// Delay before the first retry.
@@ -49,8 +54,8 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         Self {
             initial_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(600),
-            max_attempts: 20,
+            max_backoff: Duration::from_secs(3600),
+            max_attempts: 80,
             request_timeout: Duration::from_secs(10),
             poll_interval: Duration::from_secs(2),
             lease: Duration::from_secs(60),
@@ -72,6 +77,11 @@ impl DeliveryConfig {
         let jitter = rand::thread_rng().gen_range(0.0..0.2);
         base.mul_f64(1.0 + jitter).min(self.max_backoff)
     }
+}
+
+/// Statuses by which the backend refuses the event itself: retrying cannot help.
+fn is_permanent(status: u16) -> bool {
+    matches!(status, 400 | 413 | 415 | 422)
 }
 
 /// How often a running worker prunes finished deliveries.
@@ -253,7 +263,7 @@ impl DeliveryWorker {
                     retry_after,
                 } => {
                     let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
-                    if attempts >= self.config.max_attempts {
+                    if attempts >= self.config.max_attempts || status.is_some_and(is_permanent) {
                         tracing::warn!(link = %d.link_id, message_id = %d.message_id, attempts, %error, "sync delivery given up");
                         self.finish(&d, "dead", status, Some(&error)).await?;
                         stats.dead += 1;

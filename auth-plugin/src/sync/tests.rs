@@ -643,3 +643,58 @@ async fn outbox_two_workers_sqlite() {
 async fn outbox_two_workers_postgres() {
     two_workers_share_the_outbox(TestDb::postgres().await).await;
 }
+
+/// A backend that refuses the event itself (422) gets it once: it is marked dead at once
+/// and the link's next event goes out.
+#[tokio::test]
+async fn outbox_refused_event_is_not_retried() {
+    let secret = attio_auth_shared::connection::new_secret().unwrap();
+    let secret = secret.expose_secret().to_owned();
+    let calls = Arc::new(Mutex::new(Vec::<String>::new()));
+    let c = calls.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let c = c.clone();
+            async move {
+                let ev: Value = serde_json::from_slice(&body).unwrap();
+                let name = ev["data"]["name"].as_str().unwrap_or("").to_owned();
+                c.lock().unwrap().push(name.clone());
+                if name == "User 1" {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let db = TestDb::sqlite().connect().await;
+    setup(&db, &[("link-a", url)]).await;
+    let OutboxDb::Sqlite(pool) = &db else {
+        unreachable!()
+    };
+    for i in [1, 2] {
+        let ev = ModelAdapter::user().event(EventKind::Create, &user_row(i), Origin::Auth);
+        let mut tx = pool.begin().await.unwrap();
+        enqueue(&mut *tx, &LinkTable::default(), &ev).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let worker = DeliveryWorker::new(
+        db.clone(),
+        LinkTable::default(),
+        Some(Signer::new(&[secret.as_str()]).unwrap()),
+        fast_config(),
+    )
+    .unwrap();
+    let first = worker.run_once().await.unwrap();
+    assert_eq!(first.dead, 1);
+    let second = worker.run_once().await.unwrap();
+    assert_eq!(second.delivered, 1);
+    assert_eq!(*calls.lock().unwrap(), vec!["User 1", "User 2"]);
+    let states = db.deliveries().await.unwrap();
+    assert_eq!(states[0].status, "dead");
+    assert_eq!(states[0].last_status, Some(422));
+}
