@@ -308,6 +308,8 @@ pub async fn install(
         .await?
         .ok_or_else(|| Error::Internal("installation vanished".into()))?;
     tracing::info!(installation = %id, workspace = %workspace_id, "installed");
+    // Everything the auth server has goes to Attio now, through the queue.
+    crate::backfill::start(state, &id).await?;
     Ok(json!({
         "ok": true,
         "message": format!(

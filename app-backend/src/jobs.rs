@@ -28,6 +28,8 @@ pub enum JobKind {
     AttioWebhook,
     /// One plugin sync event, to apply to Attio.
     PluginEvent,
+    /// One page of a backfill.
+    Backfill,
 }
 
 impl JobKind {
@@ -36,6 +38,7 @@ impl JobKind {
         match self {
             JobKind::AttioWebhook => "attio-webhook",
             JobKind::PluginEvent => "plugin-event",
+            JobKind::Backfill => "backfill",
         }
     }
 
@@ -43,6 +46,7 @@ impl JobKind {
         match s {
             "attio-webhook" => Some(JobKind::AttioWebhook),
             "plugin-event" => Some(JobKind::PluginEvent),
+            "backfill" => Some(JobKind::Backfill),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@
 pub mod actions;
 pub mod app_auth;
 pub mod attio;
+pub mod backfill;
 pub mod config;
 pub mod crypto;
 pub mod db;

@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::jobs::Queue;
 use crate::plugin::PluginClient;
 use crate::worker::{Caches, Metrics};
-use crate::{actions, events, health, installations, metrics, oauth, webhooks, worker};
+use crate::{actions, backfill, events, health, installations, metrics, oauth, webhooks, worker};
 
 /// Shared handles of every request handler. Cheap to clone.
 #[derive(Debug, Clone, FromRef)]
@@ -177,6 +177,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/oauth/start", post(oauth::start))
         .route("/v1/oauth/callback", get(oauth::callback))
         .route("/v1/installations/{id}/audit", get(actions::audit_list))
+        .route(
+            "/v1/installations/{id}/backfill",
+            get(backfill::get).post(backfill::post),
+        )
         .route("/v1/actions/{action}", post(actions::handle))
         .route("/v1/attio/webhooks/{id}", post(webhooks::receive))
         .route("/v1/events/{id}/{token}", post(events::receive))

@@ -226,6 +226,24 @@ pub async fn process(state: &AppState, job: &Job) -> Result<(), Failure> {
                 Value::String(s) if !s.is_empty() => Some(s),
                 _ => None,
             };
+            // The auth server's own change to this record may be in flight (asserted, link
+            // not yet stored): wait for it, then compare again, so it is not echoed back.
+            if let Some(auth_id) = &auth_id {
+                let pending = sqlx::query(
+                    "select 1 as one from jobs where ordering_key = $1 \
+                     and status in ('queued', 'running') limit 1",
+                )
+                .bind(format!("event:{}:{slug}/{auth_id}", inst.id))
+                .fetch_optional(&state.db.pool)
+                .await?;
+                if pending.is_some() {
+                    return Err(Failure {
+                        message: "waiting for the auth server's pending change to this record"
+                            .into(),
+                        transient: true,
+                    });
+                }
+            }
             event.record = Some(record);
             event.object = Some(object);
             forward(state, &inst, &webhook_id, &event).await?;

@@ -15,7 +15,7 @@ use attio_auth_shared::sync::AttioObject;
 use crate::error::{Error, Result};
 use crate::jobs::JobKind;
 use crate::startup::AppState;
-use crate::{events, webhooks};
+use crate::{backfill, events, webhooks};
 
 /// Why a job step failed, and whether to try again later.
 #[derive(Debug)]
@@ -148,6 +148,7 @@ pub async fn run_one(state: &AppState) -> Result<bool> {
     let outcome = match job.kind {
         JobKind::AttioWebhook => webhooks::process(state, &job).await,
         JobKind::PluginEvent => events::apply(state, &job).await,
+        JobKind::Backfill => backfill::run_page(state, &job).await,
     };
     match outcome {
         Ok(()) => {

@@ -48,6 +48,7 @@ both!(
     auth_server_down_for_a_while_loses_nothing,
     restart_mid_queue_finishes_the_work,
     two_instances_never_claim_the_same_job,
+    backfill_pages_through_export_and_reports_progress,
 );
 
 struct SyncWorld {
@@ -62,6 +63,13 @@ struct SyncWorld {
 }
 
 async fn world(db: DbChoice) -> SyncWorld {
+    world_with(db, |_| {}).await
+}
+
+async fn world_with(
+    db: DbChoice,
+    tweak: impl FnOnce(&mut attio_auth_backend::Config),
+) -> SyncWorld {
     let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
     let creds = sandbox.create_workspace(WorkspaceOptions {
         enable_objects: vec!["users".into(), "workspaces".into()],
@@ -73,11 +81,12 @@ async fn world(db: DbChoice) -> SyncWorld {
         DbChoice::Sqlite => None,
         DbChoice::Postgres => Some(fresh_postgres_url().await),
     };
-    let config = test_config(
+    let mut config = test_config(
         dir.path(),
         db_url.clone(),
         &format!("{}/v2", sandbox.base_url()),
     );
+    tweak(&mut config);
     let app = spawn_app_with(config, dir.clone()).await;
     let r = app
         .http
@@ -291,7 +300,12 @@ async fn events_with_a_bad_token_or_signature_are_refused(db: DbChoice) {
     }
     let r = req.body(ev).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(w.app.state.queue.counts().await.unwrap().len(), 0);
+    let events: i64 = sqlx::query("select count(*) as n from jobs where kind = 'plugin-event'")
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(events, 0);
 }
 
 async fn attio_changes_reach_the_plugin_enriched_and_our_own_writes_do_not(db: DbChoice) {
@@ -508,4 +522,80 @@ async fn two_instances_never_claim_the_same_job(db: DbChoice) {
     all.dedup();
     assert_eq!(all.len(), n, "a job was claimed twice");
     assert_eq!(n, 40);
+}
+
+async fn signed(w: &SyncWorld, method: reqwest::Method, path: &str, body: &[u8]) -> (u16, Value) {
+    let mut req = w.app.http.request(method, w.app.url(path));
+    for (k, v) in app_headers_for(
+        &w.plugin.connection,
+        &w.creds.workspace_id.to_string(),
+        body,
+    ) {
+        req = req.header(k, v);
+    }
+    let r = req.body(body.to_vec()).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
+    let w = world_with(db, |c| c.attio_writes_per_sec = 1000).await;
+    w.sandbox.set_rate_limits(attio_sandbox::RateLimits {
+        enabled: false,
+        reads_per_second: 100,
+        writes_per_second: 25,
+    });
+    let path = format!("/v1/installations/{}/backfill", w.installation_id);
+    // The install started one; the fake auth server had nothing yet.
+    eventually("first backfill done", || async {
+        signed(&w, reqwest::Method::GET, &path, b"").await.1["data"]["status"] == "done"
+    })
+    .await;
+    {
+        let mut st = w.plugin.state.lock().unwrap();
+        st.export_users = (0..450)
+            .map(|i| json!({"id": format!("b{i}"), "email": format!("b{i}@example.com"), "name": format!("B {i}"),
+                "emailVerified": i % 2 == 0, "image": null, "role": "user", "banned": false, "attioId": null,
+                "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"}))
+            .collect();
+        st.export_orgs = vec![
+            json!({"id": "org-b", "name": "Borg", "slug": "borg", "logo": null, "metadata": null,
+            "attioId": null, "createdAt": "2026-01-01T00:00:00.000Z",
+            "members": [{"id": "m1", "userId": "b1", "role": "owner", "createdAt": "2026-01-01T00:00:00.000Z"},
+                        {"id": "m2", "userId": "b2", "role": "member", "createdAt": "2026-01-01T00:00:00.000Z"}]}),
+        ];
+    }
+    let (status, body) = signed(&w, reqwest::Method::POST, &path, b"{}").await;
+    assert_eq!(status, 200, "{body}");
+    eventually("backfill done", || async {
+        signed(&w, reqwest::Method::GET, &path, b"").await.1["data"]["status"] == "done"
+    })
+    .await;
+    let (_, progress) = signed(&w, reqwest::Method::GET, &path, b"").await;
+    assert_eq!(progress["data"]["usersDone"], 450, "{progress}");
+    assert_eq!(progress["data"]["organizationsDone"], 1);
+    assert_eq!(attio_users(&w).await.len(), 450);
+    let ws: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v2/objects/workspaces/records/query",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws = &ws["data"][0];
+    assert_eq!(plain(ws, "workspace_id"), "org-b");
+    let refs = ws["values"]["users"].as_array().unwrap();
+    assert_eq!(refs.len(), 2);
+    // 3 export pages of users (200, 200, 50) and one of organizations.
+    let exports = w.plugin.calls("export").len();
+    assert!(exports > 4, "{exports}");
+    // Unsigned progress read is refused.
+    let r = w.app.http.get(w.app.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
 }

@@ -297,6 +297,10 @@ pub struct PluginFakeState {
     pub no_ping: bool,
     /// Answer 503 to everything.
     pub down: bool,
+    /// What `export` pages through: users, then organizations.
+    pub export_users: Vec<Value>,
+    /// Organizations for `export` (all on the page after the last users).
+    pub export_orgs: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -400,6 +404,21 @@ async fn plugin_route(
             json!({"banned": false, "bannedUntil": null, "banReason": null, "role": "user"})
         }
         "sessions" => json!({"sessions": [], "total": 0}),
+        "export" => {
+            let st = s.lock().unwrap();
+            let start: usize = parsed["cursor"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let limit = parsed["limit"].as_u64().unwrap_or(100) as usize;
+            if start < st.export_users.len() {
+                let end = (start + limit).min(st.export_users.len());
+                json!({"users": st.export_users[start..end], "organizations": [],
+                       "nextCursor": end.to_string()})
+            } else {
+                json!({"users": [], "organizations": st.export_orgs, "nextCursor": null})
+            }
+        }
         _ => json!({"success": true}),
     };
     Json(answer).into_response()
@@ -548,6 +567,11 @@ pub async fn installed(db: DbChoice, protocol: Protocol) -> World {
 
 /// Sign `body` as the Attio app does for this connection.
 pub fn app_headers(conn: &Connection, body: &[u8]) -> Vec<(String, String)> {
+    app_headers_for(conn, WORKSPACE_ID, body)
+}
+
+/// Sign `body` as the Attio app does, naming `workspace`.
+pub fn app_headers_for(conn: &Connection, workspace: &str, body: &[u8]) -> Vec<(String, String)> {
     let secret = attio_auth_backend::app_auth::signing_secret(conn);
     let signer = Signer::from_secret(&secret).unwrap();
     let now = std::time::SystemTime::now()
@@ -560,7 +584,7 @@ pub fn app_headers(conn: &Connection, body: &[u8]) -> Vec<(String, String)> {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    out.push(("attio-workspace-id".into(), WORKSPACE_ID.into()));
+    out.push(("attio-workspace-id".into(), workspace.into()));
     out
 }
 
