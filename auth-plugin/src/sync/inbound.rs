@@ -654,6 +654,63 @@ mod tests {
     }
 
     #[test]
+    fn custom_fields_follow_their_direction() {
+        use crate::sync::adapter::{Direction, FieldMapping, FieldSchema};
+        let user = ModelAdapter::user()
+            .with_field(
+                FieldMapping::column(
+                    "plan",
+                    "plan",
+                    FieldSchema::new(AttributeType::Select, "Plan", "Billing plan"),
+                )
+                .direction(Direction::AttioToAuth),
+            )
+            .with_field(
+                FieldMapping::column(
+                    "signup_source",
+                    "signupSource",
+                    FieldSchema::new(AttributeType::Text, "Signup source", "Where they came from"),
+                )
+                .direction(Direction::AuthToAttio),
+            )
+            .with_field(
+                FieldMapping::column(
+                    "role",
+                    "role",
+                    FieldSchema::new(AttributeType::Text, "Role", "Auth role"),
+                )
+                .allow_identity_write(),
+            );
+        let ev = RecordEvent::parse(&json!({
+            "event_type": "record.updated",
+            "id": {"record_id": "rec-1"},
+            "object": {"api_slug": "users"},
+            "record": {"values": {
+                "plan": [{"option": {"title": "Pro"}, "attribute_type": "select"}],
+                "signup_source": [{"value": "crm", "attribute_type": "text"}],
+                "role": [{"value": "admin", "attribute_type": "text"}],
+                "name": [{"value": "Ann", "attribute_type": "text", "active_until": "2026-01-01T00:00:00Z"},
+                         {"value": "Ann B", "attribute_type": "text", "active_until": null}]
+            }}
+        }));
+        let stored = json!({"id": "u1", "name": "Ann", "plan": "Free", "signupSource": "web",
+                            "role": "user", "attioId": "rec-1"});
+        match user.plan_inbound(&ev, stored.as_object()) {
+            InboundPlan::Update { fields, .. } => assert_eq!(
+                Value::Object(fields),
+                json!({"plan": "Pro", "role": "admin", "name": "Ann B"})
+            ),
+            other => panic!("{other:?}"),
+        }
+        let out = user.to_attio_data(crate::sync::EventKind::Update, stored.as_object().unwrap());
+        assert_eq!(out["signup_source"], "web");
+        assert!(
+            !out.contains_key("plan"),
+            "Attio-owned fields are not sent back"
+        );
+    }
+
+    #[test]
     fn slugs() {
         assert_eq!(slugify("  Attio Made Workspace! "), "attio-made-workspace");
         assert_eq!(slugify("Ünïcode & Co"), "n-code-co");
