@@ -33,6 +33,16 @@ const DELIBERATE: &[(&str, u16, &str)] = &[
         "an unparsable banExpires is a 400 validation error (the original: 500)",
     ),
     (
+        "085-",
+        200,
+        "bob's four sessions ended with his ban at 055 (fix 6): only the two impersonation sessions are left",
+    ),
+    (
+        "158-",
+        200,
+        "search-users takes `%` literally (fix 8): no user matches; the original listed all",
+    ),
+    (
         "182-",
         400,
         "a webhook URL that is not an http(s) URL is refused (the original stored it)",
@@ -61,8 +71,8 @@ fn transcripts() -> Vec<(String, Value)> {
 }
 
 /// Whether `ours` has the recorded shape: same JSON types, every recorded key present
-/// (extra keys allowed), arrays compared by their first elements; a recorded `null` matches
-/// anything (values depend on state, not shape).
+/// (extra keys allowed), arrays of the same length compared by their first elements; a
+/// recorded `null` matches anything (ids and times differ, not shapes).
 fn same_shape(recorded: &Value, ours: &Value, path: &str) -> Result<(), String> {
     match (recorded, ours) {
         (Value::Null, _) => Ok(()),
@@ -75,10 +85,15 @@ fn same_shape(recorded: &Value, ours: &Value, path: &str) -> Result<(), String> 
             }
             Ok(())
         }
-        (Value::Array(a), Value::Array(b)) => match (a.first(), b.first()) {
-            (Some(x), Some(y)) => same_shape(x, y, &format!("{path}[0]")),
-            _ => Ok(()),
-        },
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                return Err(format!("{path}: {} items (recorded {})", b.len(), a.len()));
+            }
+            match (a.first(), b.first()) {
+                (Some(x), Some(y)) => same_shape(x, y, &format!("{path}[0]")),
+                _ => Ok(()),
+            }
+        }
         (Value::String(_), Value::String(_))
         | (Value::Bool(_), Value::Bool(_))
         | (Value::Number(_), Value::Number(_)) => Ok(()),

@@ -50,6 +50,7 @@ async fn do_list(
     req: ListOrgInvitationsRequest,
 ) -> PluginResult<ListOrgInvitationsResponse> {
     ctx.st.require_organizations()?;
+    // Pending ones only, as the original (a canceled invitation leaves the list).
     let rows = ctx.st.store.invitations(&req.organization_id).await?;
     let invitations: Vec<Invitation> = rows.into_iter().map(|r| invitation(r, None)).collect();
     Ok(ListOrgInvitationsResponse {

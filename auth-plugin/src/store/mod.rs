@@ -392,7 +392,8 @@ pub trait AuthStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Organization>>;
-    /// An organization's invitations with their inviters, newest first.
+    /// An organization's pending invitations with their inviters, newest first (as the
+    /// original lists them: accepted and canceled ones are left out).
     async fn invitations(&self, organization_id: &str) -> StoreResult<Vec<InvitationRow>>;
     /// The pending invitation of an address to an organization, if any.
     async fn pending_invitation(

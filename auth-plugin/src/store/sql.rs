@@ -1289,7 +1289,7 @@ impl AuthStore for SqlxStore {
 
     async fn invitations(&self, organization_id: &str) -> StoreResult<Vec<InvitationRow>> {
         let sql = format!(
-            r#"select {}, u."id", u."name", u."email" from "invitation" i left join "user" u on u."id" = i."inviterId" where i."organizationId" = $1 order by i."createdAt" desc, i."id" desc"#,
+            r#"select {}, u."id", u."name", u."email" from "invitation" i left join "user" u on u."id" = i."inviterId" where i."organizationId" = $1 and i."status" = 'pending' order by i."createdAt" desc, i."id" desc"#,
             Self::INVITATION_COLS
         );
         let rows = self.all(&sql, params![organization_id]).await?;
