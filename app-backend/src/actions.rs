@@ -51,7 +51,7 @@ pub fn plugin_action_fields(action: &str) -> Option<&'static [Field]> {
 }
 
 /// The acting Attio user.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorInfo {
     /// Their email.
@@ -63,7 +63,7 @@ pub struct ActorInfo {
 }
 
 /// An Attio record the action is about.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     /// Object slug (`users`, `workspaces`).
@@ -73,7 +73,7 @@ pub struct Target {
 }
 
 /// The body of an action call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionCall {
     /// Must equal the route's action.
@@ -89,10 +89,28 @@ pub struct ActionCall {
     pub targets: Option<Vec<Target>>,
     /// Action-specific parameters, original field names.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub params: Map<String, Value>,
 }
 
 /// `POST /v1/actions/{action}`.
+#[utoipa::path(post, path = "/v1/actions/{action}", tag = "actions",
+    params(
+        ("action" = String, Path, description = "A plugin action (`user-details`, `update-ban-status`, `send-password-reset`, `sessions`, `revoke-session`, `revoke-all-sessions`, `impersonate`, `list-org-invitations`, `create-org-invitation`, `cancel-org-invitation`, `search-users`, `get-org-roles`, `create-user`, `create-organization`) or `connection-check` / `uninstall`"),
+        ("attio-workspace-id" = String, Header, description = "The Attio workspace id"),
+        ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
+        ("webhook-timestamp" = String, Header, description = "Unix seconds"),
+        ("webhook-signature" = String, Header, description = "`v1,<base64>` with the connection secret"),
+    ),
+    request_body = ActionCall,
+    responses(
+        (status = 200, description = "`{ok: true, message, data}`; bulk adds `results: [{recordId, ok, message}]`", body = Object),
+        (status = 400, description = "Bad body, params or headers", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "Workspace not installed, record or user not found", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "Same message id with another body, or a record not linked to the auth server", body = crate::openapi::ErrorResponse),
+        (status = 502, description = "The auth server or Attio failed", body = crate::openapi::ErrorResponse),
+    ))]
 pub async fn handle(
     State(state): State<AppState>,
     Path(action): Path<String>,
@@ -575,7 +593,7 @@ async fn audit(
 }
 
 /// Query of the audit list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct AuditQuery {
     /// Page size (default 50, at most 500).
     pub limit: Option<i64>,
@@ -585,6 +603,13 @@ pub struct AuditQuery {
 
 /// `GET /v1/installations/{id}/audit`: newest first. Signed like actions (empty body), and
 /// the workspace header must name this installation.
+#[utoipa::path(get, path = "/v1/installations/{id}/audit", tag = "installations",
+    params(("id" = String, Path, description = "Installation id"), AuditQuery,
+        ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
+    responses(
+        (status = 200, description = "`{ok, entries: [{id, at, actor, action, target, authId, ok, status, message, durationMs}], nextBefore}`", body = Object),
+        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+    ))]
 pub async fn audit_list(
     State(state): State<AppState>,
     Path(id): Path<String>,

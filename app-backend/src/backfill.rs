@@ -68,6 +68,11 @@ pub async fn start(state: &AppState, installation_id: &str) -> Result<()> {
 }
 
 /// `POST /v1/installations/{id}/backfill` (signed).
+#[utoipa::path(post, path = "/v1/installations/{id}/backfill", tag = "sync",
+    params(("id" = String, Path, description = "Installation id")),
+    request_body(content = Object, description = "`{}` (signed like actions)"),
+    responses((status = 200, description = "Started; `data` is the progress", body = Object),
+        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse)))]
 pub async fn post(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -85,6 +90,10 @@ pub async fn post(
 }
 
 /// `GET /v1/installations/{id}/backfill` (signed, empty body).
+#[utoipa::path(get, path = "/v1/installations/{id}/backfill", tag = "sync",
+    params(("id" = String, Path, description = "Installation id")),
+    responses((status = 200, description = "`data: {status, usersDone, organizationsDone, lastError, startedAt, updatedAt}`", body = Object),
+        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,

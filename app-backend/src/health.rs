@@ -9,11 +9,13 @@ use serde_json::{Value, json};
 use crate::db::Db;
 
 /// Liveness: always 200 while the process serves.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`{ok: true}`", body = Object)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"ok": true}))
 }
 
 /// Readiness: 200 when the database answers, else 503.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "Ready", body = Object), (status = 503, description = "The database does not answer", body = Object)))]
 pub async fn readyz(State(db): State<Db>) -> (StatusCode, Json<Value>) {
     match db.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"ok": true}))),

@@ -143,7 +143,7 @@ impl Installation {
 }
 
 /// Body of `POST /v1/installations` (API-token path).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInstallation {
     /// The connection string from the generator (or the original's).
@@ -156,6 +156,15 @@ pub struct CreateInstallation {
 
 /// `POST /v1/installations`: install with an Attio API token. Answers 201 with the
 /// installation (no secrets), the plugin's version and features, and the attributes created.
+#[utoipa::path(post, path = "/v1/installations", tag = "installations",
+    request_body = CreateInstallation,
+    responses(
+        (status = 201, description = "Installed: `{ok, message, installation, plugin, attributesCreated}`", body = Object),
+        (status = 400, description = "Bad connection string or Attio token", body = crate::openapi::ErrorResponse),
+        (status = 409, description = "The workspace is installed already", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "The users/workspaces objects are disabled in Attio (the message says how to enable them)", body = crate::openapi::ErrorResponse),
+        (status = 502, description = "The auth server or Attio failed", body = crate::openapi::ErrorResponse),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     body: axum::body::Bytes,

@@ -32,6 +32,9 @@ enum Command {
     /// Verify a Standard Webhooks signature over a body read from stdin. Exit status: 0
     /// valid, 1 invalid (reason on stderr), 2 unusable arguments.
     Verify(cli::VerifyArgs),
+    /// Run the backend service (configured through the environment: see app-backend's
+    /// README). Stops gracefully on SIGINT/SIGTERM.
+    Serve(attio_auth_backend::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +44,6 @@ fn main() -> ExitCode {
         Command::Connection(command) => cli::connection(command),
         Command::Sign(args) => cli::sign(args),
         Command::Verify(args) => cli::verify(args),
+        Command::Serve(args) => attio_auth_backend::serve::run(args),
     }
 }

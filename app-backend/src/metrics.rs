@@ -13,6 +13,7 @@ use crate::startup::AppState;
 use crate::worker::LATENCY_BUCKETS_MS;
 
 /// Render every metric.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn render(State(state): State<AppState>) -> Result<impl IntoResponse> {
     let mut out = String::new();
     let m = &state.metrics;

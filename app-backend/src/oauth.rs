@@ -37,7 +37,7 @@ pub fn redirect_uri(state: &AppState) -> String {
 }
 
 /// Body of `POST /v1/oauth/start`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartBody {
     /// The connection string to install with.
@@ -45,6 +45,12 @@ pub struct StartBody {
 }
 
 /// `POST /v1/oauth/start`.
+#[utoipa::path(post, path = "/v1/oauth/start", tag = "installations", request_body = StartBody,
+    responses(
+        (status = 200, description = "`{ok, authorizeUrl}`: open it to authorize the app in Attio", body = Object),
+        (status = 400, description = "Bad connection string", body = crate::openapi::ErrorResponse),
+        (status = 501, description = "OAuth is not configured on this backend", body = crate::openapi::ErrorResponse),
+    ))]
 pub async fn start(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>> {
     let Some(client_id) = state.config.attio_client_id.clone() else {
         return Err(Error::Client {
@@ -88,7 +94,7 @@ pub async fn start(State(state): State<AppState>, body: axum::body::Bytes) -> Re
 }
 
 /// Query of the callback.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct CallbackQuery {
     /// The authorization code.
     pub code: Option<String>,
@@ -99,6 +105,11 @@ pub struct CallbackQuery {
 }
 
 /// `GET /v1/oauth/callback`.
+#[utoipa::path(get, path = "/v1/oauth/callback", tag = "installations", params(CallbackQuery),
+    responses(
+        (status = 201, description = "Installed (as `POST /v1/installations`)", body = Object),
+        (status = 400, description = "Refused, unknown or expired state, or a code Attio refused", body = crate::openapi::ErrorResponse),
+    ))]
 pub async fn callback(
     State(state): State<AppState>,
     Query(q): Query<CallbackQuery>,

@@ -22,7 +22,9 @@ use crate::error::Result;
 use crate::jobs::Queue;
 use crate::plugin::PluginClient;
 use crate::worker::{Caches, Metrics};
-use crate::{actions, backfill, events, health, installations, metrics, oauth, webhooks, worker};
+use crate::{
+    actions, backfill, events, health, installations, metrics, oauth, openapi, webhooks, worker,
+};
 
 /// Shared handles of every request handler. Cheap to clone.
 #[derive(Debug, Clone, FromRef)]
@@ -185,6 +187,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/attio/webhooks/{id}", post(webhooks::receive))
         .route("/v1/events/{id}/{token}", post(events::receive))
         .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

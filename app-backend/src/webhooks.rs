@@ -50,6 +50,13 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// `POST /v1/attio/webhooks/{installation}`.
+#[utoipa::path(post, path = "/v1/attio/webhooks/{id}", tag = "sync",
+    params(("id" = String, Path, description = "Installation id"),
+        ("attio-signature" = String, Header, description = "Hex HMAC-SHA256 of the body"),
+        ("idempotency-key" = String, Header, description = "Same across Attio's retries")),
+    request_body(content = Object, description = "Attio's `{webhook_id, events}`"),
+    responses((status = 200, description = "`{ok, queued}`", body = Object),
+        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse)))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(installation_id): Path<String>,

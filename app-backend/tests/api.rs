@@ -523,3 +523,107 @@ async fn uninstall_unlinks_and_removes_the_webhook(db: DbChoice) {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn openapi_document_lists_the_v1_api() {
+    let attio = spawn_attio().await;
+    let app = spawn_app(DbChoice::Sqlite, &attio.url()).await;
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/v1/installations",
+        "/v1/actions/{action}",
+        "/v1/installations/{id}/audit",
+        "/v1/installations/{id}/backfill",
+        "/v1/attio/webhooks/{id}",
+        "/v1/events/{id}/{token}",
+        "/v1/oauth/start",
+        "/healthz",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing");
+    }
+    assert!(doc["components"]["schemas"]["ActionCall"].is_object());
+}
+
+#[tokio::test]
+async fn metrics_and_request_limits() {
+    let w = installed(DbChoice::Sqlite, Protocol::SignedV1).await;
+    w.attio.seed_user("rec-m", "auth-m", "m@example.com");
+    let (status, _) = call_action(
+        &w,
+        "user-details",
+        json!({"action": "user-details", "target": {"object": "users", "recordId": "rec-m"}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let text = w
+        .app
+        .http
+        .get(w.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("attio_auth_action_seconds_count 1"), "{text}");
+    assert!(text.contains("attio_auth_attio_calls_total{outcome=\"ok\"}"));
+    assert!(text.contains("attio_auth_jobs{status="), "{text}");
+    // A body over the limit is refused before anything runs.
+    let big = vec![b'a'; w.app.config.body_limit + 1];
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/v1/installations"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+#[tokio::test]
+async fn default_database_is_a_sqlite_file_under_the_data_dir_and_survives_restarts() {
+    let attio = spawn_attio().await;
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(dir.path(), None, &attio.url());
+    config.encryption_key = None; // a key file is generated
+    let app = spawn_app_with(config.clone(), dir.clone()).await;
+    assert!(dir.path().join("attio-auth.db").exists());
+    assert!(dir.path().join("encryption.key").exists());
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    app.shutdown.cancel();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Restarted with the same directory: migrations are not re-run, secrets still decrypt.
+    let app = spawn_app_with(config, dir.clone()).await;
+    let w = World {
+        app,
+        attio,
+        plugin,
+        installation_id: String::new(),
+    };
+    let (status, body) = call_action(
+        &w,
+        "connection-check",
+        json!({"action": "connection-check"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

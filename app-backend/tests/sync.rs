@@ -49,6 +49,7 @@ both!(
     restart_mid_queue_finishes_the_work,
     two_instances_never_claim_the_same_job,
     backfill_pages_through_export_and_reports_progress,
+    shutdown_requeues_jobs_in_hand,
 );
 
 struct SyncWorld {
@@ -598,4 +599,29 @@ async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
     // Unsigned progress read is refused.
     let r = w.app.http.get(w.app.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+async fn shutdown_requeues_jobs_in_hand(db: DbChoice) {
+    let w = world(db).await;
+    w.app.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let q = Queue::new(w.app.state.db.clone());
+    q.enqueue(
+        &w.installation_id,
+        JobKind::PluginEvent,
+        None,
+        Some("held"),
+        &json!({}),
+    )
+    .await
+    .unwrap();
+    let job = q.claim().await.unwrap().unwrap();
+    assert_eq!(job.attempts, 1);
+    // Another worker cannot take it while it is held.
+    let other = Queue::new(w.app.state.db.clone());
+    assert!(other.claim().await.unwrap().is_none());
+    assert_eq!(q.requeue_mine().await.unwrap(), 1);
+    let again = other.claim().await.unwrap().unwrap();
+    assert_eq!(again.id, job.id);
+    assert_eq!(again.attempts, 1, "a requeued job does not lose an attempt");
 }

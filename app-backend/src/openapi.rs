@@ -1,0 +1,55 @@
+//! The OpenAPI document of the HTTP API, generated from the handlers' annotations (utoipa) and
+//! served at `GET /openapi.json`.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+/// Every failure: `{"ok": false, "error": {"code", "message"}}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorResponse {
+    /// Always `false`.
+    ok: bool,
+    /// What went wrong.
+    error: ErrorDetail,
+}
+
+/// The `error` of an [`ErrorResponse`].
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDetail {
+    /// Stable SNAKE_CASE code.
+    code: String,
+    /// A sentence for a person.
+    message: String,
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "attio-auth backend",
+        description = "The service behind the Attio app: installations, record actions, sync with Attio."
+    ),
+    paths(
+        crate::health::healthz,
+        crate::health::readyz,
+        crate::metrics::render,
+        crate::installations::create,
+        crate::oauth::start,
+        crate::oauth::callback,
+        crate::actions::handle,
+        crate::actions::audit_list,
+        crate::backfill::post,
+        crate::backfill::get,
+        crate::webhooks::receive,
+        crate::events::receive,
+    ),
+    components(schemas(ErrorResponse, ErrorDetail))
+)]
+pub struct ApiDoc;
+
+/// `GET /openapi.json`.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
