@@ -1,7 +1,9 @@
 //! Headless Chromium through the real page, with and without JavaScript.
 //!
-//! Needs, and fails without (never skips): the WASM built by `cargo run -p xtask -- site`,
-//! Debian's `chromium`, and `npm ci` in `generator-site/tests/browser` (playwright-core).
+//! Builds the WASM first (`cargo run -p xtask -- site`: seconds when nothing changed), so
+//! the page under test is never older than its source. Needs, and fails without (never
+//! skips): Debian's `chromium`, and `npm ci` in `generator-site/tests/browser`
+//! (playwright-core).
 //! The strings read from the page are decoded with the shared Rust codec. Screenshots land
 //! in `target/generator-site/`.
 
@@ -49,8 +51,23 @@ fn require(path: &Path, what: &str) {
     assert!(path.exists(), "{} is missing: {what}", path.display());
 }
 
+/// Runs the xtask with the cargo that runs this test.
+fn build_wasm() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(manifest_dir().join(".."))
+        .args(["run", "-p", "xtask", "--", "site"])
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "`cargo run -p xtask -- site` failed: {status}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_generates_with_and_without_javascript() {
+    build_wasm();
     let site_root = Config::default_site_root();
     require(
         &site_root.join("pkg/attio_auth_generator_bg.wasm"),

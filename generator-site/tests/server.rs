@@ -34,7 +34,9 @@ async fn page_has_the_form_and_security_headers() {
     assert!(html.contains(r#"<label for="base">"#) && html.contains(r#"value="/api/auth""#));
     assert!(html.contains("<leptos-island"), "islands are rendered");
     // No third-party assets and no inline script.
-    assert!(!html.contains("http://") || !html.contains("src=\"http"));
+    for attr in ["src=\"http", "href=\"http", "src=\"//", "href=\"//"] {
+        assert!(!html.contains(attr), "third-party asset: {attr}");
+    }
     assert!(!html.contains("<script>") && !html.contains("<script type=\"module\">"));
     assert!(!html.contains("id=\"result\""));
     for path in ["/style.css", "/boot.js", "/favicon.svg"] {

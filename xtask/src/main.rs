@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p xtask -- site` builds the generator site's browser part:
 //! 1. the `attio-auth-generator` library for `wasm32-unknown-unknown` with only the
-//!    `hydrate` feature (never together with `ssr`), size-optimized;
+//!    `hydrate` feature (never together with `ssr`), in a size-optimized profile `wasm`;
 //! 2. wasm-bindgen, used as a library (`wasm-bindgen-cli-support`, pinned in the workspace
 //!    to the exact `wasm-bindgen` version of Cargo.lock, so no tool is installed and nothing
 //!    is downloaded but crates), target `web`, into `generator-site/public/pkg/`.
@@ -21,6 +21,8 @@ use anyhow::{Context, Result, bail};
 /// `/pkg/<name>.js` and `/pkg/<name>_bg.wasm`.
 const OUTPUT_NAME: &str = "attio_auth_generator";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The cargo profile of the WASM build (see [`build_site`]).
+const PROFILE: &str = "wasm";
 
 fn main() -> Result<()> {
     let args: Vec<String> = env::args().skip(1).collect();
@@ -54,9 +56,11 @@ fn build_site() -> Result<()> {
     let root = workspace_root()?;
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
-    // Release profile tuned for size through the environment, so the workspace's own
-    // release profile (used by benches) stays as it is. With names removed, wasm-opt
-    // gains little, and the Debian binaryen is too old to use (shared/LEPTOS.md).
+    // A profile of its own, `wasm` (release, tuned for size), defined through the
+    // environment for this build only: the workspace's profiles stay as they are, and its
+    // artifacts (`target/*/wasm/`) never overwrite those of release builds and benches, so
+    // neither rebuilds the other. With names removed by wasm-bindgen, wasm-opt gains little,
+    // and the Debian binaryen is too old to use (shared/LEPTOS.md).
     let status = Command::new(&cargo)
         .current_dir(&root)
         .args([
@@ -68,17 +72,19 @@ fn build_site() -> Result<()> {
             "cdylib",
             "--target",
             WASM_TARGET,
-            "--release",
+            "--profile",
+            PROFILE,
             "--no-default-features",
             "--features",
             "hydrate",
         ])
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "z")
-        .env("CARGO_PROFILE_RELEASE_LTO", "true")
-        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
-        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+        .env("CARGO_PROFILE_WASM_INHERITS", "release")
+        .env("CARGO_PROFILE_WASM_OPT_LEVEL", "z")
+        .env("CARGO_PROFILE_WASM_LTO", "true")
+        .env("CARGO_PROFILE_WASM_CODEGEN_UNITS", "1")
+        .env("CARGO_PROFILE_WASM_PANIC", "abort")
+        .env("CARGO_PROFILE_WASM_STRIP", "debuginfo")
+        .env("CARGO_PROFILE_WASM_DEBUG", "0")
         .status()
         .context("running cargo")?;
     if !status.success() {
@@ -87,7 +93,7 @@ fn build_site() -> Result<()> {
 
     let wasm = target_dir(&root)?
         .join(WASM_TARGET)
-        .join("release")
+        .join(PROFILE)
         .join(format!("{OUTPUT_NAME}.wasm"));
     let out = root.join("generator-site").join("public").join("pkg");
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
