@@ -230,6 +230,34 @@ pub async fn ignored_and_refused_events(b: Backend) {
     assert_eq!(count(&app, "user").await, 3);
 }
 
+pub async fn a_typed_user_id_is_adopted(b: Backend) {
+    let app = linked(b).await;
+    let r = webhook(
+        &app,
+        vec![user_event(
+            "record.created",
+            "rec-erin",
+            Some("erin-from-attio"),
+            "erin@example.com",
+            "Erin",
+            false,
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let erin = app
+        .store
+        .user("erin-from-attio")
+        .await
+        .unwrap()
+        .expect("adopted id");
+    assert_eq!(erin.attio_id.as_deref(), Some("rec-erin"));
+    assert_eq!(
+        outbox(&app).await[0]["data"]["user_id"],
+        json!("erin-from-attio")
+    );
+}
+
 pub async fn concurrent_webhooks(b: Backend) {
     let app = std::sync::Arc::new(linked(b).await);
     let mut tasks = Vec::new();
@@ -390,6 +418,7 @@ both!(
     users_created_updated_deleted_from_attio,
     ignored_and_refused_events,
     concurrent_webhooks,
+    a_typed_user_id_is_adopted,
     workspaces_with_members,
     plugin_changes_are_reported,
 );

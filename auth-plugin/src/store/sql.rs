@@ -621,6 +621,19 @@ impl SqlxStore {
     }
 }
 
+/// The row id an Attio record carries in its id attribute, when it is a plain id.
+fn adopted_id(event: &RecordEvent, adapter: &ModelAdapter) -> Option<String> {
+    let values = event.values.as_ref()?;
+    let plain = adapter.plain_values(values);
+    let id = plain.get(&adapter.id_attribute)?.as_str()?.trim();
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    ok.then(|| id.to_owned())
+}
+
 /// The transaction as the outbox's connection type.
 fn tx_conn(tx: &mut Tx) -> crate::sync::OutboxConn<'_> {
     match tx {
@@ -1392,7 +1405,10 @@ impl AuthStore for SqlxStore {
         }
         let outcome = match adapter.plan_inbound(event, stored.as_ref()) {
             InboundPlan::Create { fields, references } => {
-                let id = crate::ids::new_id();
+                // A record that already names its row id (a person typed the User ID) keeps
+                // it, so both sides name the row alike; no row has it (the lookup by id
+                // found none). Otherwise the row gets a fresh id, sent back in the event.
+                let id = adopted_id(event, adapter).unwrap_or_else(crate::ids::new_id);
                 self.insert_row_in(&mut tx, table, &id, fields).await?;
                 self.reconcile_members_in(&mut tx, table, &id, &references)
                     .await?;
