@@ -68,7 +68,6 @@ struct Stack {
     creds: WorkspaceCredentials,
     auth: Option<AuthHost>,
     backend: Option<Backend>,
-    connection: Connection,
     signer: Signer,
     data_dir: PathBuf,
     _dir: tempfile::TempDir,
@@ -126,7 +125,6 @@ impl Stack {
             creds,
             auth: Some(auth),
             backend: Some(backend),
-            connection,
             signer,
             data_dir,
             _dir: dir,
@@ -225,6 +223,27 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Creates a record in Attio (as a person adding one would).
+    async fn create_record(&self, object: &str, values: Value) -> String {
+        let res = self
+            .http
+            .post(format!(
+                "{}/v2/objects/{object}/records",
+                self.sandbox.base_url()
+            ))
+            .bearer_auth(&self.creds.token)
+            .json(&json!({"data": {"values": values}}))
+            .send()
+            .await
+            .expect("create record");
+        let status = res.status();
+        let body: Value = res.json().await.expect("record");
+        assert!(status.is_success(), "create record: {body}");
+        record_id(&body["data"])
+    }
+}
+
 /// The plain value of a single-valued text-like attribute of a record.
 fn text_value(record: &Value, slug: &str) -> Option<String> {
     let v = record["values"][slug].as_array()?.first()?;
@@ -257,61 +276,557 @@ where
     }
 }
 
+/// Attio and the auth database agree: every user has exactly one `users` record with its
+/// id, email and name, and every organization one `workspaces` record with its id and name.
+async fn assert_agree(stack: &Stack) {
+    let users: Vec<(String, String, String)> =
+        sqlx::query_as(r#"select "id", "email", "name" from "user" order by "email""#)
+            .fetch_all(&stack.auth().pool)
+            .await
+            .expect("users");
+    let records = stack.records("users").await;
+    for (id, email, name) in &users {
+        let matching: Vec<&Value> = records
+            .iter()
+            .filter(|r| text_value(r, "user_id").as_deref() == Some(id))
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "one Attio record for {email}: {matching:?}"
+        );
+        assert_eq!(
+            text_value(matching[0], "primary_email_address").as_deref(),
+            Some(email.as_str())
+        );
+        assert_eq!(
+            text_value(matching[0], "name").as_deref(),
+            Some(name.as_str()),
+            "{email}"
+        );
+    }
+    let orgs: Vec<(String, String)> =
+        sqlx::query_as(r#"select "id", "name" from "organization" order by "name""#)
+            .fetch_all(&stack.auth().pool)
+            .await
+            .expect("organizations");
+    let workspaces = stack.records("workspaces").await;
+    for (id, name) in &orgs {
+        let matching: Vec<&Value> = workspaces
+            .iter()
+            .filter(|r| text_value(r, "workspace_id").as_deref() == Some(id))
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "one Attio workspace for {name}: {matching:?}"
+        );
+        assert_eq!(
+            text_value(matching[0], "name").as_deref(),
+            Some(name.as_str())
+        );
+    }
+}
+
+async fn wait_for_user_record(stack: &Stack, user_id: &str) -> String {
+    record_id(
+        &eventually("the user's Attio record", 30, || async {
+            stack.user_record(user_id).await
+        })
+        .await,
+    )
+}
+
+fn ok_data(what: &str, (status, body): (u16, Value)) -> Value {
+    assert_eq!(status, 200, "{what}: {body}");
+    assert_eq!(body["ok"], json!(true), "{what}: {body}");
+    assert!(
+        body["message"].is_string(),
+        "{what}: a toast message: {body}"
+    );
+    body["data"].clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_sync_and_every_action_through_the_chain() {
     let stack = Stack::start().await;
+    let auth = stack.auth();
 
     // auth -> Attio: sign-ups appear as `users` records.
+    let alice = auth
+        .sign_up("alice@example.com", "Alice Admin", "admin")
+        .await
+        .expect("alice");
+    let bob = auth
+        .sign_up("bob@example.com", "Bob Member", "user")
+        .await
+        .expect("bob");
+    let bob_rid = wait_for_user_record(&stack, &bob.id).await;
+    let alice_rid = wait_for_user_record(&stack, &alice.id).await;
+    let bob_target = Some(("users", bob_rid.as_str()));
+
+    // user-details
+    let data = ok_data(
+        "user-details",
+        stack.action("user-details", bob_target, json!({})).await,
+    );
+    assert_eq!(
+        (&data["banned"], &data["role"]),
+        (&json!(false), &json!("user"))
+    );
+    let data = ok_data(
+        "user-details alice",
+        stack
+            .action("user-details", Some(("users", &alice_rid)), json!({}))
+            .await,
+    );
+    assert_eq!(data["role"], json!("admin"));
+
+    // sessions, revoke-session (by id: the signed protocol never shows tokens)
+    let s1 = auth.sign_in(&bob.id).await.expect("session");
+    let _s2 = auth.sign_in(&bob.id).await.expect("session");
+    let data = ok_data(
+        "sessions",
+        stack.action("sessions", bob_target, json!({})).await,
+    );
+    assert_eq!(data["totalCount"], json!(2), "{data}");
+    assert!(
+        data["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .all(|s| s.get("token").is_none()),
+        "no tokens for signed callers: {data}"
+    );
+    ok_data(
+        "revoke-session",
+        stack
+            .action("revoke-session", None, json!({"sessionId": s1}))
+            .await,
+    );
+    let data = ok_data(
+        "sessions",
+        stack.action("sessions", bob_target, json!({})).await,
+    );
+    assert_eq!(data["totalCount"], json!(1), "{data}");
+
+    // update-ban-status: a ban ends the sessions; unban
+    ok_data(
+        "ban",
+        stack
+            .action(
+                "update-ban-status",
+                bob_target,
+                json!({"banned": true, "banReason": "spam", "banExpiresIn": 3600}),
+            )
+            .await,
+    );
+    let data = ok_data(
+        "user-details",
+        stack.action("user-details", bob_target, json!({})).await,
+    );
+    assert_eq!(
+        (&data["banned"], &data["banReason"]),
+        (&json!(true), &json!("spam")),
+        "{data}"
+    );
+    assert!(data["bannedUntil"].is_string(), "{data}");
+    let data = ok_data(
+        "sessions",
+        stack.action("sessions", bob_target, json!({})).await,
+    );
+    assert_eq!(
+        data["totalCount"],
+        json!(0),
+        "a ban ends the sessions: {data}"
+    );
+    ok_data(
+        "unban",
+        stack
+            .action("update-ban-status", bob_target, json!({"banned": false}))
+            .await,
+    );
+    let data = ok_data(
+        "user-details",
+        stack.action("user-details", bob_target, json!({})).await,
+    );
+    assert_eq!(data["banned"], json!(false));
+
+    // send-password-reset: the auth server's mailer sends the link
+    ok_data(
+        "send-password-reset",
+        stack
+            .action("send-password-reset", bob_target, json!({}))
+            .await,
+    );
+    assert!(
+        auth.mailer.sent().iter().any(|m| matches!(m,
+            attio_auth_plugin::SentMail::PasswordReset(r) if r.to == "bob@example.com")),
+        "reset mail: {:?}",
+        auth.mailer.sent()
+    );
+
+    // impersonate (the actor, an admin, impersonates Bob): a one-time link
+    let data = ok_data(
+        "impersonate",
+        stack.action("impersonate", bob_target, json!({})).await,
+    );
+    let link = data["url"].as_str().expect("impersonation link").to_owned();
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(&link)
+        .send()
+        .await
+        .expect("follow link");
+    assert_eq!(res.status(), 302, "the link sets the session and redirects");
+    let data = ok_data(
+        "sessions",
+        stack.action("sessions", bob_target, json!({})).await,
+    );
+    assert_eq!(
+        data["sessions"][0]["impersonatedBy"],
+        json!("Alice Admin"),
+        "{data}"
+    );
+
+    // revoke-all-sessions, bulk over two records
+    auth.sign_in(&alice.id).await.expect("session");
+    let (status, body) = stack
+        .signed_call(
+            "revoke-all-sessions",
+            json!({"action": "revoke-all-sessions", "actor": {"email": ACTOR_EMAIL},
+                   "targets": [{"object": "users", "recordId": bob_rid}, {"object": "users", "recordId": alice_rid}],
+                   "params": {}}),
+        )
+        .await;
+    assert_eq!((status, &body["ok"]), (200, &json!(true)), "{body}");
+    let left: i64 = sqlx::query_scalar(r#"select count(*) from "session""#)
+        .fetch_one(&auth.pool)
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+
+    // search-users, get-org-roles (the dialog pickers)
+    let data = ok_data(
+        "search-users",
+        stack
+            .action("search-users", None, json!({"search": "EXAMPLE.com"}))
+            .await,
+    );
+    assert_eq!(data["users"].as_array().map(Vec::len), Some(2), "{data}");
+    let data = ok_data(
+        "get-org-roles",
+        stack.action("get-org-roles", None, json!({})).await,
+    );
+    assert_eq!(data["roles"], json!(["member", "admin", "owner"]));
+
+    // create-user: a real user, synced to Attio
+    let data = ok_data(
+        "create-user",
+        stack
+            .action(
+                "create-user",
+                None,
+                json!({"email": "Carol@Example.com", "name": "Carol New"}),
+            )
+            .await,
+    );
+    let carol_id = data["id"]
+        .as_str()
+        .or_else(|| data["user"]["id"].as_str())
+        .expect("created user id")
+        .to_owned();
+    wait_for_user_record(&stack, &carol_id).await;
+
+    // create-organization, synced to a `workspaces` record; invitations on that record
+    let data = ok_data(
+        "create-organization",
+        stack
+            .action(
+                "create-organization",
+                None,
+                json!({"name": "Acme Inc", "slug": "acme", "ownerEmail": "alice@example.com"}),
+            )
+            .await,
+    );
+    let org_id = data["id"]
+        .as_str()
+        .or_else(|| data["organization"]["id"].as_str())
+        .expect("created organization id")
+        .to_owned();
+    let org_rid = record_id(
+        &eventually("the organization's Attio record", 30, || async {
+            stack
+                .records("workspaces")
+                .await
+                .into_iter()
+                .find(|r| text_value(r, "workspace_id").as_deref() == Some(org_id.as_str()))
+        })
+        .await,
+    );
+    let org_target = Some(("workspaces", org_rid.as_str()));
+    let data = ok_data(
+        "create-org-invitation",
+        stack
+            .action(
+                "create-org-invitation",
+                org_target,
+                json!({"email": "dan@example.com", "role": "member"}),
+            )
+            .await,
+    );
+    let invitation = data["id"].as_str().expect("invitation id").to_owned();
+    let data = ok_data(
+        "list-org-invitations",
+        stack
+            .action("list-org-invitations", org_target, json!({}))
+            .await,
+    );
+    assert_eq!(
+        data["invitations"][0]["email"],
+        json!("dan@example.com"),
+        "{data}"
+    );
+    ok_data(
+        "cancel-org-invitation",
+        stack
+            .action(
+                "cancel-org-invitation",
+                None,
+                json!({"invitationId": invitation}),
+            )
+            .await,
+    );
+    let status: String = sqlx::query_scalar(r#"select "status" from "invitation" where "id" = $1"#)
+        .bind(&invitation)
+        .fetch_one(&auth.pool)
+        .await
+        .expect("invitation");
+    assert_eq!(status, "canceled");
+
+    // Attio -> auth: renaming a record renames the user; a record made in Attio makes a user.
+    stack
+        .edit_record("users", &bob_rid, json!({"name": "Robert Member"}))
+        .await;
+    eventually("bob renamed in the auth database", 30, || async {
+        let u = auth.store().user(&bob.id).await.ok()??;
+        (u.name == "Robert Member").then_some(())
+    })
+    .await;
+    // Every forwarded action left an audit entry.
+    let installation = installation_id(&stack).await;
+    // Signed like an action call, over an empty body.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let h = stack.signer.headers(b"", now).expect("sign");
+    let res = stack
+        .http
+        .get(format!(
+            "{}/v1/installations/{installation}/audit?limit=500",
+            stack.backend_url()
+        ))
+        .header("attio-workspace-id", stack.creds.workspace_id.to_string())
+        .header("webhook-id", h.id)
+        .header("webhook-timestamp", h.timestamp.to_string())
+        .header("webhook-signature", h.signature)
+        .send()
+        .await
+        .expect("audit");
+    let audit: Value = res.json().await.expect("audit body");
+    let entries = audit["entries"].as_array().expect("audit entries");
+    assert!(entries.len() >= 20, "audit entries: {audit}");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == json!("update-ban-status") && e["ok"] == json!(true)),
+        "{audit}"
+    );
+
+    assert_agree(&stack).await;
+}
+
+/// The installation's id, from the backend's database.
+async fn installation_id(stack: &Stack) -> String {
+    let url = format!(
+        "sqlite://{}",
+        stack.data_dir.join("attio-auth.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("backend db");
+    sqlx::query_scalar("select id from installations")
+        .fetch_one(&pool)
+        .await
+        .expect("installation")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_made_in_attio_becomes_a_user_with_the_same_id() {
+    let stack = Stack::start().await;
+    let auth = stack.auth();
+    stack
+        .create_record(
+            "users",
+            // Attio requires a User ID on `users` records: the person types one.
+            json!({"user_id": "erin-from-attio", "primary_email_address": "erin@example.com", "name": "Erin From Attio"}),
+        )
+        .await;
+    let erin = eventually("erin created in the auth database", 30, || async {
+        auth.store().user_by_email("erin@example.com").await.ok()?
+    })
+    .await;
+    assert!(erin.attio_id.is_some());
+    // Both sides must name her by one id: the plugin adopts the record's User ID, or
+    // writes the id it gave her back to the record.
+    wait_for_user_record(&stack, &erin.id).await;
+
+    assert_agree(&stack).await;
+}
+
+async fn wait_for_users(stack: &Stack, ids: &[String]) {
+    for id in ids {
+        wait_for_user_record(stack, id).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_attio_errors_auth_server_down_backend_restart() {
+    let mut stack = Stack::start().await;
     let alice = stack
         .auth()
         .sign_up("alice@example.com", "Alice Admin", "admin")
         .await
         .expect("alice");
-    let bob = stack
-        .auth()
-        .sign_up("bob@example.com", "Bob Member", "user")
-        .await
-        .expect("bob");
-    let bob_record = eventually("bob's Attio record", 30, || async {
-        stack.user_record(&bob.id).await
+    let alice_rid = wait_for_user_record(&stack, &alice.id).await;
+
+    // Attio rate limits: one write a second; every sign-up still arrives (Retry-After).
+    stack.sandbox.set_rate_limits(attio_sandbox::RateLimits {
+        enabled: true,
+        reads_per_second: 100,
+        writes_per_second: 1,
+    });
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let u = stack
+            .auth()
+            .sign_up(
+                &format!("limited{i}@example.com"),
+                &format!("Limited {i}"),
+                "user",
+            )
+            .await
+            .expect("sign-up");
+        ids.push(u.id);
+    }
+    wait_for_users(&stack, &ids).await;
+    assert!(
+        stack.sandbox.requests().iter().any(|r| r.status == 429),
+        "the backend met 429s"
+    );
+    stack
+        .sandbox
+        .set_rate_limits(attio_sandbox::RateLimits::default());
+
+    // Attio 5xx: every write fails for a while, then Attio recovers.
+    assert!(stack.sandbox.set_faults(attio_sandbox::Faults {
+        error_rate: 1.0,
+        status: 503,
+        latency_ms: 0,
+    }));
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let u = stack
+            .auth()
+            .sign_up(
+                &format!("outage{i}@example.com"),
+                &format!("Outage {i}"),
+                "user",
+            )
+            .await
+            .expect("sign-up");
+        ids.push(u.id);
+    }
+    eventually("the backend meeting 503s", 20, || async {
+        stack
+            .sandbox
+            .requests()
+            .iter()
+            .any(|r| r.status == 503)
+            .then_some(())
     })
     .await;
-    assert_eq!(
-        text_value(&bob_record, "primary_email_address").as_deref(),
-        Some("bob@example.com")
-    );
-    let bob_rid = record_id(&bob_record);
-    let alice_rid = record_id(
-        &eventually("alice's Attio record", 30, || async {
-            stack.user_record(&alice.id).await
-        })
-        .await,
-    );
+    assert!(stack.sandbox.set_faults(attio_sandbox::Faults::default()));
+    wait_for_users(&stack, &ids).await;
 
-    // user-details
-    let (status, body) = stack
-        .action("user-details", Some(("users", &bob_rid)), json!({}))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["ok"], json!(true));
-    assert_eq!(body["data"]["banned"], json!(false));
-    assert_eq!(body["data"]["role"], json!("user"));
+    // The auth server down: an action fails clearly; an edit made in Attio meanwhile is
+    // applied once it is back.
+    let auth = stack.auth.take().expect("auth");
+    let (db, secret, port) = auth.stop().await;
     let (status, body) = stack
         .action("user-details", Some(("users", &alice_rid)), json!({}))
         .await;
-    assert_eq!(
-        (status, &body["data"]["role"]),
-        (200, &json!("admin")),
-        "{body}"
-    );
-
-    // Attio -> auth: renaming the record renames the user.
+    assert!(status >= 500, "{status} {body}");
+    assert_eq!(body["ok"], json!(false), "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
     stack
-        .edit_record("users", &bob_rid, json!({"name": "Robert Member"}))
+        .edit_record("users", &alice_rid, json!({"name": "Alice While Down"}))
         .await;
-    eventually("bob renamed in the auth database", 30, || async {
-        let u = stack.auth().store().user(&bob.id).await.ok()??;
-        (u.name == "Robert Member").then_some(())
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stack.auth = Some(
+        AuthHost::start(&db, &secret, port)
+            .await
+            .expect("auth again"),
+    );
+    eventually(
+        "the edit made while the auth server was down",
+        60,
+        || async {
+            let u = stack.auth().store().user(&alice.id).await.ok()??;
+            (u.name == "Alice While Down").then_some(())
+        },
+    )
+    .await;
+
+    // The backend restarted with events in its queue: Attio is slow and failing, sign-ups
+    // queue up, the backend stops and starts again on the same database and port.
+    assert!(stack.sandbox.set_faults(attio_sandbox::Faults {
+        error_rate: 1.0,
+        status: 500,
+        latency_ms: 0,
+    }));
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let u = stack
+            .auth()
+            .sign_up(
+                &format!("queued{i}@example.com"),
+                &format!("Queued {i}"),
+                "user",
+            )
+            .await
+            .expect("sign-up");
+        ids.push(u.id);
+    }
+    // Wait until the plugin delivered them to the backend (its outbox is empty).
+    eventually("the plugin delivering to the backend", 30, || async {
+        let pending = attio_auth_plugin::sync::OutboxDb::Sqlite(stack.auth().pool.clone())
+            .pending_count()
+            .await
+            .ok()?;
+        (pending == 0).then_some(())
     })
     .await;
+    let backend = stack.backend.take().expect("backend");
+    let port = backend.stop().await;
+    assert!(stack.sandbox.set_faults(attio_sandbox::Faults::default()));
+    stack.backend = Some(
+        Backend::start(
+            &stack.data_dir,
+            &format!("{}/v2", stack.sandbox.base_url()),
+            port,
+        )
+        .await,
+    );
+    wait_for_users(&stack, &ids).await;
+
+    assert_agree(&stack).await;
 }
