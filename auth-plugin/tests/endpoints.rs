@@ -668,10 +668,14 @@ pub async fn impersonation(b: Backend) {
     let r = app
         .get(
             &format!("/attio/impersonation-session?token={token}"),
-            &[(
-                "cookie",
-                "better-auth.session_token=aliceTokenxxxxxxxxxxxxxxxxxxxxxx".to_owned(),
-            )],
+            &[
+                (
+                    "cookie",
+                    "better-auth.session_token=aliceTokenxxxxxxxxxxxxxxxxxxxxxx".to_owned(),
+                ),
+                ("user-agent", "PeerBrowser/1.0".to_owned()),
+                ("x-forwarded-for", "198.51.100.23, 10.0.0.1".to_owned()),
+            ],
         )
         .await;
     assert_eq!(r.status, 302);
@@ -694,6 +698,10 @@ pub async fn impersonation(b: Backend) {
             .any(|c| c.starts_with("better-auth.admin_session=aliceToken")),
         "{cookies:?}"
     );
+    let taken = app.store.sessions(&s.bob).await.unwrap();
+    let taken = taken.iter().find(|x| x.id == imp.id).unwrap();
+    assert_eq!(taken.user_agent.as_deref(), Some("PeerBrowser/1.0"));
+    assert_eq!(taken.ip_address.as_deref(), Some("198.51.100.23"));
     // a second time: refused
     let r = app
         .get(&format!("/attio/impersonation-session?token={token}"), &[])

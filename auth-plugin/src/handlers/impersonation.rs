@@ -201,6 +201,21 @@ async fn open_session(
     let Some(session) = st.store.session_by_token(&session_token).await? else {
         return Ok(None);
     };
+    // The browser takes the session up: record where from, as the original does.
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or(v).trim().to_owned())
+    };
+    st.store
+        .touch_session(
+            &session.token,
+            header("x-forwarded-for").as_deref(),
+            header("user-agent").as_deref(),
+            &now,
+        )
+        .await?;
     let cfg = &st.config;
     let secure = if cfg
         .base_url

@@ -351,6 +351,15 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn session_by_token(&self, token: &str) -> StoreResult<Option<Session>>;
     /// Creates a session.
     async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// Records where a session is used from (IP, user agent, updatedAt), as Better Auth does
+    /// when a browser takes it up.
+    async fn touch_session(
+        &self,
+        token: &str,
+        ip_address: Option<&str>,
+        user_agent: Option<&str>,
+        now: &str,
+    ) -> StoreResult<()>;
     /// Ends one session; whether it existed.
     async fn delete_session(&self, which: SessionRef<'_>) -> StoreResult<bool>;
     /// Ends every session of these users; how many.

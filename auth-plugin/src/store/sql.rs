@@ -1141,6 +1141,26 @@ impl AuthStore for SqlxStore {
         Ok(())
     }
 
+    async fn touch_session(
+        &self,
+        token: &str,
+        ip_address: Option<&str>,
+        user_agent: Option<&str>,
+        now: &str,
+    ) -> StoreResult<()> {
+        self.exec(
+            r#"update "session" set "ipAddress" = coalesce($1, "ipAddress"), "userAgent" = coalesce($2, "userAgent"), "updatedAt" = @ts($3) where "token" = $4"#,
+            params![
+                ip_address.map(str::to_owned),
+                user_agent.map(str::to_owned),
+                now,
+                token
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn delete_session(&self, which: SessionRef<'_>) -> StoreResult<bool> {
         let (sql, key) = match which {
             SessionRef::Id(id) => (r#"delete from "session" where "id" = $1"#, id),

@@ -9,6 +9,7 @@
 //! workers (instances) can share one database. All state is in the database: a restarted
 //! worker continues where the previous one stopped.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ pub struct DeliveryConfig {
     pub poll_interval: Duration,
     /// How long a worker owns a delivery it is sending; must exceed the request timeout.
     pub lease: Duration,
-    /// Deliveries sent at once (one per link at most).
+    /// Deliveries of one link a pass takes (sent in order, links in parallel).
     pub batch: i64,
     /// How long finished deliveries (delivered, dead, dropped) are kept before
     /// [`OutboxDb::prune`] removes them; the worker prunes about once an hour.
@@ -137,6 +138,8 @@ struct Due {
     link_id: String,
     message_id: String,
     attempts: i64,
+    next_attempt_at: i64,
+    locked_until: Option<i64>,
     payload: String,
     url: Option<String>,
 }
@@ -228,31 +231,46 @@ impl DeliveryWorker {
         tokio::spawn(self.run(cancel))
     }
 
-    /// One pass: sends the oldest due delivery of every link (concurrently) and records
-    /// the outcomes.
+    /// One pass: for every link (concurrently), sends its oldest pending deliveries in
+    /// order, up to `batch`, until one is not due yet, is leased by another worker, or
+    /// fails (it is then retried later and the link's later events wait for it).
     pub async fn run_once(&self) -> Result<PassStats, OutboxError> {
-        let now = now_ms();
-        let due = self.due(now).await?;
-        let mut stats = PassStats::default();
-        let mut sends = Vec::new();
-        for d in due {
-            if !self.claim(&d, now).await? {
-                continue;
-            }
-            match d.url.clone() {
-                None => {
-                    self.finish(&d, "dropped", None, Some("link removed"))
-                        .await?;
-                    stats.dropped += 1;
-                }
-                Some(url) => sends.push(async move {
-                    let outcome = self.send(&d, &url).await;
-                    (d, outcome)
-                }),
-            }
+        let mut by_link: BTreeMap<String, Vec<Due>> = BTreeMap::new();
+        for d in self.window().await? {
+            by_link.entry(d.link_id.clone()).or_default().push(d);
         }
-        for (d, outcome) in futures::future::join_all(sends).await {
-            match outcome {
+        let passes =
+            futures::future::join_all(by_link.into_values().map(|ds| self.run_link(ds))).await;
+        let mut stats = PassStats::default();
+        for pass in passes {
+            let p = pass?;
+            stats.delivered += p.delivered;
+            stats.retrying += p.retrying;
+            stats.dead += p.dead;
+            stats.dropped += p.dropped;
+        }
+        Ok(stats)
+    }
+
+    /// Sends one link's deliveries, oldest first, stopping where order requires.
+    async fn run_link(&self, deliveries: Vec<Due>) -> Result<PassStats, OutboxError> {
+        let mut stats = PassStats::default();
+        for d in deliveries {
+            let now = now_ms();
+            if d.next_attempt_at > now || d.locked_until.is_some_and(|l| l >= now) {
+                break;
+            }
+            if !self.claim(&d, now).await? {
+                // Another worker took it: it carries on with this link.
+                break;
+            }
+            let Some(url) = d.url.clone() else {
+                self.finish(&d, "dropped", None, Some("link removed"))
+                    .await?;
+                stats.dropped += 1;
+                continue;
+            };
+            match self.send(&d, &url).await {
                 Outcome::Delivered(status) => {
                     self.finish(&d, "delivered", Some(status), None).await?;
                     stats.delivered += 1;
@@ -274,6 +292,7 @@ impl DeliveryWorker {
                         tracing::debug!(link = %d.link_id, message_id = %d.message_id, attempts, %error, ?delay, "sync delivery will be retried");
                         self.retry_later(&d, status, &error, delay).await?;
                         stats.retrying += 1;
+                        break;
                     }
                 }
             }
@@ -281,28 +300,27 @@ impl DeliveryWorker {
         Ok(stats)
     }
 
-    /// The oldest pending delivery of each link, when it is due and not leased.
-    async fn due(&self, now: i64) -> Result<Vec<Due>, OutboxError> {
+    /// The `batch` oldest pending deliveries of every link, by link then order, with their
+    /// schedule and lease (a link's head decides whether the rest may go).
+    async fn window(&self) -> Result<Vec<Due>, OutboxError> {
         let sql = format!(
-            "select d.seq, d.link_id, d.message_id, cast(d.attempts as bigint) as attempts, \
-                    o.payload, l.\"{url}\" as url \
-             from attio_outbox_delivery d \
-             join attio_outbox o on o.seq = d.seq \
-             left join \"{table}\" l on l.\"{id}\" = d.link_id \
-             where d.status = 'pending' \
-               and d.next_attempt_at <= $1 \
-               and (d.locked_until is null or d.locked_until < $1) \
-               and not exists (select 1 from attio_outbox_delivery e \
-                               where e.link_id = d.link_id and e.status = 'pending' \
-                                 and e.seq < d.seq) \
-             order by d.seq limit $2",
+            "select x.seq, x.link_id, x.message_id, x.attempts, x.next_attempt_at, \
+                    x.locked_until, o.payload, l.\"{url}\" as url \
+             from (select d.seq, d.link_id, d.message_id, \
+                          cast(d.attempts as bigint) as attempts, d.next_attempt_at, \
+                          d.locked_until, \
+                          row_number() over (partition by d.link_id order by d.seq) as rn \
+                   from attio_outbox_delivery d where d.status = 'pending') x \
+             join attio_outbox o on o.seq = x.seq \
+             left join \"{table}\" l on l.\"{id}\" = x.link_id \
+             where x.rn <= $1 \
+             order by x.link_id, x.seq",
             url = self.links.url,
             table = self.links.table,
             id = self.links.id,
         );
         on_pool!(&self.db, |p| {
             let rows = sqlx::query(&sql)
-                .bind(now)
                 .bind(self.config.batch)
                 .fetch_all(p)
                 .await?;
@@ -313,6 +331,8 @@ impl DeliveryWorker {
                         link_id: r.try_get("link_id")?,
                         message_id: r.try_get("message_id")?,
                         attempts: r.try_get("attempts")?,
+                        next_attempt_at: r.try_get("next_attempt_at")?,
+                        locked_until: r.try_get("locked_until")?,
                         payload: r.try_get("payload")?,
                         url: r.try_get("url")?,
                     })
