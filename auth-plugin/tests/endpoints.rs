@@ -711,6 +711,26 @@ pub async fn impersonation(b: Backend) {
         (302, "/?error=invalid_or_used_session")
     );
     assert!(r.headers.get("set-cookie").is_none());
+    // an expired link does not work either
+    app.store
+        .create_verification(
+            "attio-impersonation:expiredxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "aliceTokenxxxxxxxxxxxxxxxxxxxxxx",
+            &common::iso(-1),
+            &common::iso(-301),
+        )
+        .await
+        .unwrap();
+    let r = app
+        .get(
+            "/attio/impersonation-session?token=expiredxxxxxxxxxxxxxxxxxxxxxxxxx",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        r.headers["location"].to_str().unwrap(),
+        "/?error=invalid_or_used_session"
+    );
     let r = app.get("/attio/impersonation-session", &[]).await;
     assert_eq!((r.status, r.code()), (400, "VALIDATION_ERROR"));
 }
