@@ -195,7 +195,7 @@ pub fn Generator(initial: GeneratorState) -> impl IntoView {
             if let Some(input) = base_ref.get() {
                 input.set_value(&valid.base);
             }
-            request_animation_frame(|| scroll_to("result"));
+            request_animation_frame(show_result);
         }
     };
     let uri_error = move || state.with(|s| s.errors.uri.clone());
@@ -265,10 +265,19 @@ pub fn Generator(initial: GeneratorState) -> impl IntoView {
     }
 }
 
-/// Scrolls the element with `id` into view (the result, below the fold on phones).
-fn scroll_to(id: &str) {
-    if let Some(el) = document().get_element_by_id(id) {
+/// Brings the result into view (it is below the fold on phones) and moves the keyboard and
+/// screen reader focus to its heading.
+fn show_result() {
+    use leptos::wasm_bindgen::JsCast as _;
+    if let Some(el) = document().get_element_by_id("result") {
         el.scroll_into_view();
+    }
+    if let Some(heading) = document()
+        .get_element_by_id("result-title")
+        .and_then(|el| el.dyn_into::<leptos::web_sys::HtmlElement>().ok())
+    {
+        // Focus can only fail on a detached element; the heading was just rendered.
+        let _focused = heading.focus();
     }
 }
 
@@ -288,7 +297,9 @@ fn ResultView(generated: Generated) -> impl IntoView {
             aria-labelledby="result-title"
             data-made-by=generated.made_by.as_str()
         >
-            <h3 id="result-title">"Your connection string"</h3>
+            <h3 id="result-title" tabindex="-1">
+                "Your connection string"
+            </h3>
             <p class="made-by">{made_by}</p>
             <p>"Attio will call " <code class="url">{generated.url}</code></p>
             <CopyField

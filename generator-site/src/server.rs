@@ -144,6 +144,11 @@ fn secure(router: Router) -> Router {
             header::CONTENT_SECURITY_POLICY,
             CONTENT_SECURITY_POLICY,
         ))
+        // Static files keep their names across deploys: revalidate them (pages set their own).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
         .layer(header_layer(header::REFERRER_POLICY, "no-referrer"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
