@@ -210,6 +210,26 @@ impl AttioPlugin {
             .await
     }
 
+    /// Reports a change the host made to row `id` of `model` (`user`, `organization`, or a
+    /// custom adapter's) as a sync event with origin `auth`, through the store in one
+    /// transaction with reading the row. `None` without a reporter, adapter or link. Hosts
+    /// on sqlx can instead report inside their own transaction with
+    /// [`SyncReporter::report`].
+    pub async fn report_change(
+        &self,
+        model: &str,
+        id: &str,
+        kind: crate::sync::EventKind,
+    ) -> Result<Option<String>, crate::store::StoreError> {
+        let Some(report) = self.state.report(Origin::Auth) else {
+            return Ok(None);
+        };
+        self.state
+            .store
+            .report_change(model, id, kind, report)
+            .await
+    }
+
     /// The store the plugin uses (the host reports changes through it).
     pub fn store(&self) -> Arc<dyn AuthStore> {
         self.state.store.clone()

@@ -382,6 +382,15 @@ pub async fn plugin_changes_are_reported(b: Backend) {
         .unwrap();
     assert!(id.is_some());
     assert_eq!(outbox(&app).await.len(), 4);
+    // or through the plugin's own reporter
+    let id = app
+        .plugin
+        .report_change("organization", &app.seed.org, EventKind::Update)
+        .await
+        .unwrap();
+    assert!(id.is_some());
+    let last = outbox(&app).await.pop().unwrap();
+    assert_eq!(last["data"]["name"], json!("Acme Corporation"));
     // without a link nothing is queued
     let r = app
         .call(
