@@ -13,7 +13,7 @@
 //! `GET get-session`, `POST sign-out`, `POST update-user {name?,image?}`,
 //! `POST organization/create {name,slug?}`, `POST organization/add-member
 //! {organizationId,email,role?}`, `POST organization/remove-member {organizationId,userId}`,
-//! `POST admin/set-role {userId,role}`, and the plugin's `attio/*`. `GET /health` answers ok.
+//! `POST admin/set-role {userId,role}`, `POST admin/remove-user {userId}`, and the plugin's `attio/*`. `GET /health` answers ok.
 //!
 //! Run: `ATTIO_AUTH_SECRET=whsec_... cargo run -p attio-auth-plugin --example
 //! demo_auth_server -- --port 4100` (see `--help`; every flag has an env variable).
@@ -942,6 +942,81 @@ async fn set_role(
     Ok(Json(json!({"userId": body.user_id, "role": body.role})))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RemoveUser {
+    user_id: String,
+}
+
+/// Deletes a user (sessions, accounts and memberships go with it): a `user delete` event,
+/// and an `organization update` for each organization that lost a member.
+async fn remove_user(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Json(body): Json<RemoveUser>,
+) -> Result<Json<Value>, ApiError> {
+    if me.user.role.as_deref() != Some("admin") {
+        return Err(ApiError::Status(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "Admins only".into(),
+        ));
+    }
+    let mut tx = state.begin().await?;
+    let sql = "select \"organizationId\" from \"member\" where \"userId\" = $1";
+    let orgs: Vec<String> = match &mut tx {
+        Tx::Sqlite(t) => {
+            sqlx::query_scalar(sql)
+                .bind(&body.user_id)
+                .fetch_all(&mut **t)
+                .await?
+        }
+        Tx::Postgres(t) => {
+            sqlx::query_scalar(sql)
+                .bind(&body.user_id)
+                .fetch_all(&mut **t)
+                .await?
+        }
+    };
+    for table in ["session", "account", "member"] {
+        tx.exec(
+            &format!("delete from \"{table}\" where \"userId\" = $1"),
+            vec![P::S(body.user_id.clone())],
+        )
+        .await?;
+    }
+    let removed = tx
+        .exec(
+            "delete from \"user\" where \"id\" = $1",
+            vec![P::S(body.user_id.clone())],
+        )
+        .await?;
+    if removed == 0 {
+        return Err(ApiError::Status(
+            StatusCode::NOT_FOUND,
+            "USER_NOT_FOUND",
+            "User not found".into(),
+        ));
+    }
+    let row = json!({"id": body.user_id})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    state
+        .reporter
+        .report(tx.conn(), "user", EventKind::Delete, &row, Origin::Auth)
+        .await?;
+    for org in orgs {
+        state
+            .reporter
+            .report_organization(tx.conn(), &org, Origin::Auth)
+            .await?;
+    }
+    tx.commit().await?;
+    state.reporter.notify();
+    Ok(Json(json!({"success": true})))
+}
+
 /// The demo server, built and bound but not yet serving: tests use [`App::addr`].
 struct App {
     listener: tokio::net::TcpListener,
@@ -1033,6 +1108,7 @@ impl App {
             .route("/organization/add-member", post(add_member))
             .route("/organization/remove-member", post(remove_member))
             .route("/admin/set-role", post(set_role))
+            .route("/admin/remove-user", post(remove_user))
             .with_state(state)
             .merge(plugin.router());
         let router = Router::new()
@@ -1365,6 +1441,33 @@ mod tests {
                 events[2]["data"]["email_verified"], false,
                 "never verified from Attio"
             );
+        }
+
+        // Removing Bob: a user delete event and his organization's update (members).
+        let removed = http
+            .post(format!("{base}/api/auth/admin/remove-user"))
+            .header(COOKIE, &cookie)
+            .json(&json!({"userId": bob_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(removed.status(), 200);
+        let start = std::time::Instant::now();
+        while events.lock().unwrap().len() < 5 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "delete events did not arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        {
+            let events = events.lock().unwrap();
+            assert_eq!(events[3]["event"], "delete");
+            assert_eq!(
+                events[3]["data"],
+                json!({"_deleted": true, "user_id": bob_id})
+            );
+            assert_eq!(events[4]["data"]["users"], json!([]));
         }
 
         let signed_out = http
