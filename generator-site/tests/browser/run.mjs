@@ -73,15 +73,14 @@ try {
 	await page.waitForFunction(() => document.querySelector("#connection-copy").textContent.includes("Copied"));
 	out.js.clipboard = await page.evaluate(() => navigator.clipboard.readText());
 
-	await page.screenshot({ path: `${shots}/generator-desktop.png`, fullPage: true });
-	out.screenshots.push(`${shots}/generator-desktop.png`);
-
 	// The inspector, in the browser too.
 	await page.fill("#inspect-input", out.js.connection);
 	await page.click("#inspect-button");
 	await page.waitForSelector("#inspection", { timeout: 5000 });
 	out.js.inspect_protocol = await page.getAttribute("#inspection [data-protocol]", "data-protocol");
 	out.js.inspect_text = (await page.textContent("#inspection")).replace(/\s+/g, " ").trim();
+	await page.screenshot({ path: `${shots}/generator-desktop.png`, fullPage: true });
+	out.screenshots.push(`${shots}/generator-desktop.png`);
 	await page.fill("#inspect-input", "not a connection string");
 	await page.click("#inspect-button");
 	await page.waitForFunction(() => document.querySelector("#inspect-error").textContent.trim().length > 0);
