@@ -465,3 +465,58 @@ impl PluginState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqlxStore;
+
+    fn store() -> SqlxStore {
+        SqlxStore::sqlite(
+            sqlx::SqlitePool::connect_lazy("sqlite::memory:")
+                .unwrap_or_else(|e| unreachable!("an in-memory SQLite URL always parses: {e}")),
+        )
+    }
+
+    #[tokio::test]
+    async fn build_checks_its_options() {
+        assert!(matches!(
+            AttioPlugin::builder()
+                .secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+                .build(),
+            Err(ConfigError::MissingStore)
+        ));
+        assert!(matches!(
+            AttioPlugin::builder().store(store()).build(),
+            Err(ConfigError::MissingSecret)
+        ));
+        // a legacy secret alone cannot authenticate anything unless legacy bodies are on
+        assert!(matches!(
+            AttioPlugin::builder()
+                .store(store())
+                .secret("plain")
+                .build(),
+            Err(ConfigError::NoUsableSecret)
+        ));
+        assert!(
+            AttioPlugin::builder()
+                .store(store())
+                .secret("plain")
+                .accept_legacy_body_secret(true)
+                .build()
+                .is_ok()
+        );
+        let err = AttioPlugin::builder()
+            .store(store())
+            .secret("whsec_c2hvcnQ=")
+            .build()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("invalid secret"), "{err}");
+        assert!(
+            !err.contains("c2hvcnQ"),
+            "errors never show the secret: {err}"
+        );
+    }
+}
