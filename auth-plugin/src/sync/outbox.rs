@@ -158,8 +158,16 @@ pub async fn enqueue<'c>(
     links: &LinkTable,
     event: &SyncEvent,
 ) -> Result<usize, OutboxError> {
-    let payload = serde_json::to_string(event)?;
-    let event_id = event.id.clone().unwrap_or_else(super::event::new_event_id);
+    // An event without id (one built by hand) gets one: the receiver's idempotency key.
+    let (event_id, payload) = match &event.id {
+        Some(id) => (id.clone(), serde_json::to_string(event)?),
+        None => {
+            let mut event = event.clone();
+            let id = super::event::new_event_id();
+            event.id = Some(id.clone());
+            (id, serde_json::to_string(&event)?)
+        }
+    };
     let model = event.adapter.better_auth_model.clone();
     let now = now_ms();
     let conn = conn.into();

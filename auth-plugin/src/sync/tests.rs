@@ -430,14 +430,15 @@ async fn outbox_dropped_and_dead_postgres() {
 }
 
 #[tokio::test]
-async fn outbox_without_links_writes_nothing() {
+async fn outbox_enqueue_without_links_writes_nothing_and_fills_missing_id() {
     let db = TestDb::sqlite().connect().await;
     setup(&db, &[]).await;
     let OutboxDb::Sqlite(p) = &db else {
         unreachable!()
     };
     let mut conn = p.acquire().await.unwrap();
-    let ev = ModelAdapter::user().event(EventKind::Update, &user_row(1), Origin::Attio);
+    let mut ev = ModelAdapter::user().event(EventKind::Update, &user_row(1), Origin::Attio);
+    ev.id = None;
     assert_eq!(
         enqueue(&mut *conn, &LinkTable::default(), &ev)
             .await
@@ -445,6 +446,27 @@ async fn outbox_without_links_writes_nothing() {
         0
     );
     assert_eq!(db.pending_count().await.unwrap(), 0);
+    sqlx::query("insert into \"attioIntegration\" values ('l1', 'http://127.0.0.1:9/')")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        enqueue(&mut *conn, &LinkTable::default(), &ev)
+            .await
+            .unwrap(),
+        1
+    );
+    let (id, payload): (String, String) =
+        sqlx::query_as("select event_id, payload from attio_outbox")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    let sent: Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(
+        sent["id"],
+        id.as_str(),
+        "an event without id gets one, in its body too"
+    );
 }
 
 #[tokio::test]
