@@ -13,8 +13,14 @@ use attio_auth_plugin::sync::{
 };
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};
 use attio_auth_shared::signing::Signer;
-use axum::Router;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
 use secrecy::SecretString;
+use serde_json::json;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use std::net::SocketAddr;
@@ -99,7 +105,14 @@ impl AuthHost {
             .shared_mailer(mailer.clone())
             .base_url(format!("{origin}{}", crate::BASE_PATH))
             .build()?;
-        let router = Router::new().nest(crate::BASE_PATH, plugin.router());
+        let demo = DemoState {
+            store: plugin.store(),
+            reporter: reporter.clone(),
+        };
+        let routes = plugin
+            .router::<()>()
+            .route("/sign-up/email", post(sign_up_route).with_state(demo));
+        let router = Router::new().nest(crate::BASE_PATH, routes);
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
@@ -137,27 +150,7 @@ impl AuthHost {
 
     /// A sign-up: a user row (and its sync event, in one transaction).
     pub async fn sign_up(&self, email: &str, name: &str, role: &str) -> anyhow::Result<User> {
-        let user = self
-            .store()
-            .create_user(
-                NewUser {
-                    id: new_id(),
-                    name: name.to_owned(),
-                    email: email.to_lowercase(),
-                    email_verified: false,
-                    image: None,
-                    role: Some(role.to_owned()),
-                    attio_id: None,
-                    now: now_iso(),
-                },
-                Some(Report {
-                    reporter: &self.reporter,
-                    origin: Origin::Auth,
-                }),
-            )
-            .await?;
-        self.reporter.notify();
-        Ok(user)
+        Ok(sign_up(&self.store(), &self.reporter, email, name, role).await?)
     }
 
     /// A sign-in: a session of `user_id`; answers its id.
@@ -193,6 +186,84 @@ impl AuthHost {
 impl Drop for AuthHost {
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// A sign-up through the store, reported in the same transaction (what a Better Auth
+/// server's user hook does).
+async fn sign_up(
+    store: &Arc<dyn AuthStore>,
+    reporter: &SyncReporter,
+    email: &str,
+    name: &str,
+    role: &str,
+) -> Result<User, attio_auth_plugin::store::StoreError> {
+    let user = store
+        .create_user(
+            NewUser {
+                id: new_id(),
+                name: name.to_owned(),
+                email: email.trim().to_lowercase(),
+                email_verified: false,
+                image: None,
+                role: Some(role.to_owned()),
+                attio_id: None,
+                now: now_iso(),
+            },
+            Some(Report {
+                reporter,
+                origin: Origin::Auth,
+            }),
+        )
+        .await?;
+    reporter.notify();
+    Ok(user)
+}
+
+#[derive(Clone)]
+struct DemoState {
+    store: Arc<dyn AuthStore>,
+    reporter: SyncReporter,
+}
+
+#[derive(serde::Deserialize)]
+struct SignUpBody {
+    name: String,
+    email: String,
+}
+
+/// `POST {base}/sign-up/email {name, email}`: the host's sign-up, without a password (a
+/// demo and test host only): answers `{user: {id, email, name}}`.
+async fn sign_up_route(
+    State(st): State<DemoState>,
+    body: Result<Json<SignUpBody>, JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"message": "expected {name, email}", "code": "VALIDATION_ERROR"})),
+        )
+            .into_response();
+    };
+    match sign_up(&st.store, &st.reporter, &body.email, &body.name, "user").await {
+        Ok(u) => {
+            Json(json!({"user": {"id": u.id, "email": u.email, "name": u.name}})).into_response()
+        }
+        Err(attio_auth_plugin::store::StoreError::Conflict(_)) => (
+            StatusCode::CONFLICT,
+            Json(
+                json!({"message": "a user with this email exists", "code": "USER_ALREADY_EXISTS"}),
+            ),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "sign-up failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"message": "internal error", "code": "INTERNAL_ERROR"})),
+            )
+                .into_response()
+        }
     }
 }
 

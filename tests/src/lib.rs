@@ -9,7 +9,9 @@
 //! - [`shape`] reduces JSON to keys and value types for comparing responses;
 //! - [`load`] is the small load generator of the comparison benchmark.
 
+pub mod app_client;
 pub mod auth_host;
+pub mod demo;
 pub mod load;
 pub mod node_peer;
 pub mod rust_peer;
