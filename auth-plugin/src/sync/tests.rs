@@ -495,13 +495,12 @@ async fn backoff_doubles_and_is_capped() {
     );
 }
 
-/// `SyncReporter`: events in the caller's transaction, organizations with their members'
-/// Attio ids read from the database, both namings.
-async fn reporter_reports(snake: bool) {
-    let db = TestDb::sqlite().connect().await;
-    let OutboxDb::Sqlite(pool) = &db else {
-        unreachable!()
-    };
+/// The body of `reporter_reports`, once per backend's pool type.
+macro_rules! reporter_body {
+    ($db:expr, $pool:expr, $snake:expr) => {{
+        let db = $db;
+        let pool = $pool;
+        let snake: bool = $snake;
     let q = |camel: &str| -> String {
         if snake {
             camel
@@ -598,16 +597,32 @@ async fn reporter_reports(snake: bool) {
                {"target_record_id": "rec-a", "target_object": "users"}])
     );
     assert_eq!(db.pending_count().await.unwrap(), 1);
+    }};
+}
+
+/// `SyncReporter`: events in the caller's transaction, organizations with their members'
+/// Attio ids read from the database, both namings.
+async fn reporter_reports(test_db: TestDb, snake: bool) {
+    let db = test_db.connect().await;
+    match &db {
+        OutboxDb::Sqlite(pool) => reporter_body!(&db, pool, snake),
+        OutboxDb::Postgres(pool) => reporter_body!(&db, pool, snake),
+    }
 }
 
 #[tokio::test]
 async fn reporter_camel_case() {
-    reporter_reports(false).await;
+    reporter_reports(TestDb::sqlite(), false).await;
 }
 
 #[tokio::test]
 async fn reporter_snake_case() {
-    reporter_reports(true).await;
+    reporter_reports(TestDb::sqlite(), true).await;
+}
+
+#[tokio::test]
+async fn reporter_postgres() {
+    reporter_reports(TestDb::postgres().await, false).await;
 }
 
 /// Two workers (two instances of the auth server) share one database: leases keep them
