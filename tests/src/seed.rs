@@ -84,6 +84,23 @@ async fn with_cookie(
     Ok(out)
 }
 
+/// A Better Auth sign-up on the original: `(user id, cookie, session token)`.
+pub async fn sign_up(
+    http: &reqwest::Client,
+    node: &NodePeer,
+    name: &str,
+    email: &str,
+) -> anyhow::Result<(String, String, String)> {
+    auth_call(
+        http,
+        node,
+        "/sign-up/email",
+        json!({"name": name, "email": email, "password": PASSWORD}),
+        "node",
+    )
+    .await
+}
+
 /// Alice (admin) and Bob, the organization Acme with both, and Bob signed in three times,
 /// as in the recordings of `shared/peer/`.
 pub async fn seed(http: &reqwest::Client, node: &NodePeer) -> anyhow::Result<Seed> {

@@ -5,7 +5,6 @@
 //! auth database agree. Faults: the auth server down for a while, Attio answering 429/5xx,
 //! the backend restarted with events in its queue.
 
-use attio_auth_backend::{Application, Config};
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
 use attio_auth_tests::auth_host::AuthHost;
@@ -13,53 +12,13 @@ use attio_sandbox::{
     Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
 };
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 const ACTOR_EMAIL: &str = "alice@example.com";
 
-/// A running backend.
-struct Backend {
-    url: String,
-    cancel: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Backend {
-    async fn start(data_dir: &std::path::Path, attio_api: &str, port: u16) -> Backend {
-        let vars: HashMap<&str, String> = HashMap::from([
-            ("BIND_ADDR", format!("127.0.0.1:{port}")),
-            ("DATA_DIR", data_dir.display().to_string()),
-            ("ATTIO_API_URL", attio_api.to_owned()),
-            ("WORKERS", "2".to_owned()),
-            ("HTTP_TIMEOUT_SECS", "5".to_owned()),
-            ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
-        ]);
-        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("backend config");
-        let app = Application::build(config).await.expect("backend builds");
-        let url = format!("http://{}", app.local_addr());
-        let cancel = app.shutdown_token();
-        let task = tokio::spawn(async move {
-            app.run_until_stopped().await.expect("backend runs");
-        });
-        Backend { url, cancel, task }
-    }
-
-    async fn stop(self) -> u16 {
-        let port: u16 = self
-            .url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("port");
-        self.cancel.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        port
-    }
-}
+type Backend = attio_auth_tests::backend::BackendServer;
 
 /// Everything, wired and installed.
 struct Stack {
@@ -105,7 +64,9 @@ impl Stack {
         assert_eq!(connection.url(), auth.auth_url());
         let data_dir = dir.path().join("backend");
         std::fs::create_dir_all(&data_dir).expect("data dir");
-        let backend = Backend::start(&data_dir, &format!("{}/v2", sandbox.base_url()), 0).await;
+        let backend = Backend::start(&data_dir, &format!("{}/v2", sandbox.base_url()), 0)
+            .await
+            .expect("backend");
         let signer = Signer::from_secret(connection.secret()).expect("signer");
 
         // Install with the string and an Attio token.
@@ -824,7 +785,8 @@ async fn faults_attio_errors_auth_server_down_backend_restart() {
             &format!("{}/v2", stack.sandbox.base_url()),
             port,
         )
-        .await,
+        .await
+        .expect("backend again"),
     );
     wait_for_users(&stack, &ids).await;
 

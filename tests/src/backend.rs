@@ -1,0 +1,59 @@
+//! app-backend in-process on 127.0.0.1 for the tests: SQLite under a data directory, the
+//! Attio API of the sandbox, fast timeouts; it can be stopped and started again on the
+//! same port and database (a restart with jobs in the queue).
+
+use anyhow::Context;
+use attio_auth_backend::{Application, Config};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A running backend.
+#[derive(Debug)]
+pub struct BackendServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    port: u16,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl BackendServer {
+    /// Starts on `127.0.0.1:port` (0: any) with its SQLite database in `data_dir`.
+    pub async fn start(data_dir: &Path, attio_api: &str, port: u16) -> anyhow::Result<Self> {
+        let vars: HashMap<&str, String> = HashMap::from([
+            ("BIND_ADDR", format!("127.0.0.1:{port}")),
+            ("DATA_DIR", data_dir.display().to_string()),
+            ("ATTIO_API_URL", attio_api.to_owned()),
+            ("WORKERS", "2".to_owned()),
+            ("HTTP_TIMEOUT_SECS", "5".to_owned()),
+            ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
+        ]);
+        let config = Config::from_lookup(|k| vars.get(k).cloned())?;
+        let app = Application::build(config)
+            .await
+            .context("app-backend builds")?;
+        let port = app.port();
+        let url = format!("http://{}", app.local_addr());
+        let cancel = app.shutdown_token();
+        let task = tokio::spawn(async move {
+            if let Err(e) = app.run_until_stopped().await {
+                tracing::error!(error = %e, "app-backend stopped");
+            }
+        });
+        Ok(Self {
+            url,
+            port,
+            cancel,
+            task,
+        })
+    }
+
+    /// Stops it (in-flight work finishes or is requeued); answers its port.
+    pub async fn stop(self) -> u16 {
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        self.port
+    }
+}
