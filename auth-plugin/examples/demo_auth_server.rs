@@ -13,7 +13,10 @@
 //! `GET get-session`, `POST sign-out`, `POST update-user {name?,image?}`,
 //! `POST organization/create {name,slug?}`, `POST organization/add-member
 //! {organizationId,email,role?}`, `POST organization/remove-member {organizationId,userId}`,
-//! `POST admin/set-role {userId,role}`, `POST admin/remove-user {userId}`, and the plugin's `attio/*`. `GET /health` answers ok.
+//! `POST admin/set-role {userId,role}`, `POST admin/remove-user {userId}`,
+//! `GET reset-password/{token}?callbackURL=/path` (the reset email's link),
+//! `POST reset-password {token,newPassword}`, `GET dev/mailbox` (with `--dev-mailbox`), and
+//! the plugin's `attio/*`. `GET /health` answers ok.
 //!
 //! Run: `ATTIO_AUTH_SECRET=whsec_... cargo run -p attio-auth-plugin --example
 //! demo_auth_server -- --port 4100` (see `--help`; every flag has an env variable).
@@ -25,11 +28,13 @@ use std::time::Duration;
 use anyhow::Context;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::SqlxStore;
 use attio_auth_plugin::sync::{
     Adapters, DeliveryConfig, DeliveryWorker, EventKind, LinkTable, Origin, OutboxConn, OutboxDb,
     SyncReporter,
+};
+use attio_auth_plugin::{
+    AttioPlugin, InvitationEmail, MailError, Mailer, MemoryMailer, PasswordResetEmail, SentMail,
 };
 use attio_auth_shared::signing::{SECRET_PREFIX, Signer};
 use axum::extract::{FromRequestParts, State};
@@ -75,6 +80,10 @@ struct Config {
     /// Emails that become admins at sign-up (the first user always does).
     #[arg(long, env = "ADMIN_EMAILS", value_delimiter = ',')]
     admin_emails: Vec<String>,
+    /// Serve `GET /api/auth/dev/mailbox` (every mail sent, reset tokens included): for
+    /// end-to-end tests and demos only.
+    #[arg(long, env = "DEV_MAILBOX", default_value_t = false)]
+    dev_mailbox: bool,
     /// Also accept the original Attio app's body-secret requests.
     #[arg(long, env = "ACCEPT_LEGACY", default_value_t = false)]
     accept_legacy: bool,
@@ -1017,6 +1026,155 @@ async fn remove_user(
     Ok(Json(json!({"success": true})))
 }
 
+/// The demo's mail system: logs who gets what (never the link: it holds a token) and
+/// keeps every mail for `GET /api/auth/dev/mailbox` when enabled.
+#[derive(Default)]
+struct DemoMailer {
+    kept: MemoryMailer,
+}
+
+#[async_trait::async_trait]
+impl Mailer for DemoMailer {
+    async fn send_password_reset(&self, email: PasswordResetEmail) -> Result<(), MailError> {
+        tracing::info!(to = %email.to, "password reset email");
+        self.kept.send_password_reset(email).await
+    }
+    async fn send_invitation(&self, email: InvitationEmail) -> Result<(), MailError> {
+        tracing::info!(to = %email.to, organization = %email.organization_name, "invitation email");
+        self.kept.send_invitation(email).await
+    }
+}
+
+async fn dev_mailbox(State(mailer): State<Arc<DemoMailer>>) -> Json<Value> {
+    let mails = mailer
+        .kept
+        .sent()
+        .into_iter()
+        .map(|m| match m {
+            SentMail::PasswordReset(e) => json!({"kind": "reset-password", "to": e.to,
+                "userId": e.user_id, "url": e.url, "token": e.token}),
+            SentMail::Invitation(e) => json!({"kind": "invitation", "to": e.to,
+                "invitationId": e.invitation_id, "organizationId": e.organization_id,
+                "role": e.role, "resent": e.resent}),
+        })
+        .collect();
+    Json(Value::Array(mails))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetLink {
+    #[serde(rename = "callbackURL")]
+    callback_url: Option<String>,
+}
+
+/// The link of the reset email (Better Auth's route): redirects to the app's reset page
+/// with the token, or with `error=INVALID_TOKEN`. Only same-site paths are followed.
+async fn reset_password_link(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ResetLink>,
+) -> Result<Response, ApiError> {
+    let callback = q
+        .callback_url
+        .filter(|c| c.starts_with('/') && !c.starts_with("//") && !c.contains('\\'))
+        .unwrap_or_else(|| "/".to_owned());
+    let sep = if callback.contains('?') { '&' } else { '?' };
+    let sql = state.db.sql(
+        "select count(*) from \"verification\" where \"identifier\" = $1 and \"expiresAt\" > @ts($2)",
+    );
+    let identifier = format!("reset-password:{token}");
+    let now = now_iso();
+    let valid: i64 = on_db!(&state.db, |p| sqlx::query_scalar(&sql)
+        .bind(&identifier)
+        .bind(&now)
+        .fetch_one(p)
+        .await?);
+    let location = if valid > 0 && token.chars().all(|c| c.is_ascii_alphanumeric()) {
+        format!("{callback}{sep}token={token}")
+    } else {
+        format!("{callback}{sep}error=INVALID_TOKEN")
+    };
+    Ok((
+        StatusCode::FOUND,
+        [(axum::http::header::LOCATION, location)],
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResetPassword {
+    token: String,
+    new_password: String,
+}
+
+/// Sets a new password with a reset token; the token works once.
+async fn reset_password(
+    State(state): State<AppState>,
+    Json(body): Json<ResetPassword>,
+) -> Result<Json<Value>, ApiError> {
+    if body.new_password.len() < 8 || body.new_password.len() > 128 {
+        return Err(ApiError::bad(
+            "PASSWORD_TOO_SHORT",
+            "Password must be 8 to 128 characters",
+        ));
+    }
+    let hash = hash_password(&body.new_password)?;
+    let identifier = format!("reset-password:{}", body.token);
+    let now = now_iso();
+    let mut tx = state.begin().await?;
+    let sql = state.db.sql(
+        "select \"value\" from \"verification\" where \"identifier\" = $1 and \"expiresAt\" > @ts($2)",
+    );
+    let user_id: Option<String> = match &mut tx {
+        Tx::Sqlite(t) => {
+            sqlx::query_scalar(&sql)
+                .bind(&identifier)
+                .bind(&now)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+        Tx::Postgres(t) => {
+            sqlx::query_scalar(&sql)
+                .bind(&identifier)
+                .bind(&now)
+                .fetch_optional(&mut **t)
+                .await?
+        }
+    };
+    let Some(user_id) = user_id else {
+        return Err(ApiError::bad("INVALID_TOKEN", "Invalid token"));
+    };
+    tx.exec(
+        "delete from \"verification\" where \"identifier\" = $1",
+        vec![P::S(identifier)],
+    )
+    .await?;
+    let changed = tx
+        .exec(
+            &state.db.sql(
+                "update \"account\" set \"password\" = $1, \"updatedAt\" = @ts($2) \
+                 where \"userId\" = $3 and \"providerId\" = 'credential'",
+            ),
+            vec![P::S(hash.clone()), P::S(now.clone()), P::S(user_id.clone())],
+        )
+        .await?;
+    if changed == 0 {
+        // A user made from Attio has no password yet: the reset gives them one.
+        tx.exec(
+            &state.db.sql(
+                "insert into \"account\" (\"id\", \"accountId\", \"providerId\", \"userId\", \"password\", \
+                 \"createdAt\", \"updatedAt\") values ($1, $2, 'credential', $2, $3, @ts($4), @ts($4))",
+            ),
+            vec![P::S(random_id()), P::S(user_id), P::S(hash), P::S(now)],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Json(json!({"status": true})))
+}
+
 /// The demo server, built and bound but not yet serving: tests use [`App::addr`].
 struct App {
     listener: tokio::net::TcpListener,
@@ -1076,8 +1234,10 @@ impl App {
         let adapters = Adapters::default();
         let reporter = SyncReporter::new(adapters).with_handle(worker.handle());
 
+        let mailer = Arc::new(DemoMailer::default());
         let plugin = AttioPlugin::builder()
             .secret(secret.expose_secret())
+            .shared_mailer(mailer.clone())
             .store(store)
             // The plugin reports its own writes (webhook, create-user, ban) through the
             // same reporter, in the same transactions.
@@ -1109,8 +1269,15 @@ impl App {
             .route("/organization/remove-member", post(remove_member))
             .route("/admin/set-role", post(set_role))
             .route("/admin/remove-user", post(remove_user))
+            .route("/reset-password/{token}", get(reset_password_link))
+            .route("/reset-password", post(reset_password))
             .with_state(state)
             .merge(plugin.router());
+        let auth = if config.dev_mailbox {
+            auth.route("/dev/mailbox", get(dev_mailbox).with_state(mailer))
+        } else {
+            auth
+        };
         let router = Router::new()
             .route("/health", get(|| async { "ok" }))
             .nest("/api/auth", auth);
@@ -1224,6 +1391,7 @@ mod tests {
             secret: attio_auth_shared::connection::new_secret().unwrap(),
             base_url: None,
             admin_emails: vec![],
+            dev_mailbox: true,
             accept_legacy: false,
         }
     }
@@ -1441,6 +1609,68 @@ mod tests {
                 events[2]["data"]["email_verified"], false,
                 "never verified from Attio"
             );
+        }
+
+        // Password reset: the plugin mails a link (signed send-password-reset), the link
+        // redirects with the token, the token sets a new password once.
+        let body = json!({"action": "send-password-reset", "userId": bob_id}).to_string();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signed = Signer::new(&[secret.as_str()])
+            .unwrap()
+            .headers(body.as_bytes(), now)
+            .unwrap();
+        let mut req = http
+            .post(format!("{base}/api/auth/attio/send-password-reset"))
+            .header("content-type", "application/json");
+        for (k, v) in signed.pairs() {
+            req = req.header(k, v);
+        }
+        let sent = req.body(body).send().await.unwrap();
+        assert_eq!(sent.status(), 200, "{:?}", sent.text().await);
+        let mailbox: Value = http
+            .get(format!("{base}/api/auth/dev/mailbox"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mail = &mailbox.as_array().unwrap()[0];
+        assert_eq!(mail["to"], "bob@example.com");
+        let token = mail["token"].as_str().unwrap().to_owned();
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let link = no_redirects
+            .get(mail["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(link.status(), 302);
+        assert!(
+            link.headers()["location"]
+                .to_str()
+                .unwrap()
+                .ends_with(&format!("?token={token}"))
+        );
+        for (attempt, status) in [(1, 200), (2, 400)] {
+            let reset = http
+                .post(format!("{base}/api/auth/reset-password"))
+                .json(&json!({"token": token, "newPassword": "bob-new-password-456"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reset.status(), status, "reset attempt {attempt}");
+        }
+        for (password, status) in [("hunter2hunter2", 401), ("bob-new-password-456", 200)] {
+            let signin = http
+                .post(format!("{base}/api/auth/sign-in/email"))
+                .json(&json!({"email": "bob@example.com", "password": password}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(signin.status(), status, "{password}");
         }
 
         // Removing Bob: a user delete event and his organization's update (members).
