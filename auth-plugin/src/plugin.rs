@@ -26,6 +26,9 @@ pub enum ConfigError {
     /// A `whsec_` secret is unusable (too short, not base64); never contains the secret.
     #[error("invalid secret: {0}")]
     InvalidSecret(String),
+    /// A sync reporter was given for a store without an outbox.
+    #[error("this store cannot write sync events (no outbox): remove .sync() or use SqlxStore")]
+    SyncUnsupported,
     /// Only legacy (non-`whsec_`) secrets, but legacy bodies are not accepted: nothing
     /// could ever authenticate.
     #[error(
@@ -382,6 +385,9 @@ impl AttioPluginBuilder {
         let store = self.store.ok_or(ConfigError::MissingStore)?;
         if self.secrets.is_empty() {
             return Err(ConfigError::MissingSecret);
+        }
+        if self.reporter.is_some() && !store.supports_sync() {
+            return Err(ConfigError::SyncUnsupported);
         }
         let signing: Vec<&str> = self
             .secrets

@@ -1,16 +1,19 @@
 //! The plugin's single door to the auth database: the [`AuthStore`] trait, the rows it
 //! speaks in, and [`SqlxStore`], its implementation over the Better Auth schema on SQLite
-//! and PostgreSQL.
+//! and PostgreSQL, and [`MemoryStore`], a complete in-memory one (tests, demos, and the
+//! reference for a store over another database).
 //!
 //! Every method is one unit of work: where several writes belong together (a ban ends the
 //! user's sessions; an impersonation token is read and deleted) the implementation does
 //! them atomically, so a handler never leaves the database half changed.
 
 mod dialect;
+mod memory;
 mod migrate;
 mod sql;
 
 pub use dialect::ColumnNaming;
+pub use memory::MemoryStore;
 pub use migrate::{MIGRATIONS, Migration};
 pub use sql::SqlxStore;
 
@@ -322,6 +325,12 @@ pub enum ReplayCheck {
 pub trait AuthStore: Send + Sync + 'static {
     /// Which optional Better Auth parts exist.
     fn features(&self) -> StoreFeatures;
+
+    /// Whether the store can write sync events with its changes (an outbox). The plugin's
+    /// builder refuses a sync reporter for a store that cannot.
+    fn supports_sync(&self) -> bool {
+        true
+    }
 
     // users
     /// A user by id.

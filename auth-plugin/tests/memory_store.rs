@@ -1,0 +1,275 @@
+//! The plugin over [`MemoryStore`], the in-memory reference store: the main flows through a
+//! real server, so the trait's contract holds for a store that is not sqlx.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use attio_auth_plugin::store::{AuthStore, MemoryStore, NewSession, NewUser, StoreFeatures};
+use attio_auth_plugin::sync::{Adapters, SyncReporter};
+use attio_auth_plugin::{AttioPlugin, ConfigError, MemoryMailer};
+use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+struct App {
+    url: String,
+    store: Arc<MemoryStore>,
+    client: reqwest::Client,
+}
+
+fn iso(offset: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(offset);
+    t.format(&time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    ))
+    .unwrap()
+}
+
+async fn spawn(features: StoreFeatures) -> App {
+    let store = Arc::new(MemoryStore::with_features(features));
+    for (id, email, role) in [
+        ("alice", "alice@example.com", "admin"),
+        ("bob", "bob@example.com", "user"),
+    ] {
+        store
+            .create_user(
+                NewUser {
+                    id: id.into(),
+                    name: id.into(),
+                    email: email.into(),
+                    email_verified: true,
+                    image: None,
+                    role: Some(role.into()),
+                    attio_id: None,
+                    now: iso(-60),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .create_session(NewSession {
+            id: "s1".into(),
+            token: "t1".into(),
+            user_id: "bob".into(),
+            expires_at: iso(3600),
+            now: iso(-10),
+            ip_address: None,
+            user_agent: None,
+            impersonated_by: None,
+        })
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/auth", listener.local_addr().unwrap());
+    let plugin = AttioPlugin::builder()
+        .secret(SECRET)
+        .shared_store(store.clone())
+        .mailer(MemoryMailer::new())
+        .base_url(url.clone())
+        .build()
+        .unwrap();
+    let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    App {
+        url,
+        store,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+impl App {
+    async fn call_with_id(&self, id: &str, action: &str, mut params: Value) -> (u16, Value) {
+        params["action"] = json!(action);
+        let body = serde_json::to_vec(&params).unwrap();
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+        let sig = Signer::new(&[SECRET]).unwrap().sign(id, ts, &body);
+        let r = self
+            .client
+            .post(format!("{}/attio/{action}", self.url))
+            .header("content-type", "application/json")
+            .header(HEADER_ID, id)
+            .header(HEADER_TIMESTAMP, ts.to_string())
+            .header(HEADER_SIGNATURE, sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn call(&self, action: &str, params: Value) -> (u16, Value) {
+        self.call_with_id(
+            &format!("msg_{}", uuid::Uuid::new_v4().simple()),
+            action,
+            params,
+        )
+        .await
+    }
+}
+
+fn all() -> StoreFeatures {
+    StoreFeatures {
+        admin: true,
+        organizations: true,
+    }
+}
+
+#[tokio::test]
+async fn users_sessions_and_impersonation() {
+    let app = spawn(all()).await;
+    let (s, b) = app.call("user-details", json!({"userId": "alice"})).await;
+    assert_eq!((s, b["role"].clone()), (200, json!("admin")));
+    let (s, b) = app.call("sessions", json!({"userId": "bob"})).await;
+    assert_eq!((s, b["totalCount"].clone()), (200, json!(1)));
+    assert!(b["sessions"][0].get("token").is_none());
+    let (s, b) = app
+        .call(
+            "impersonate",
+            json!({"targetUserId": "bob", "adminEmail": "ALICE@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let link = b["url"].as_str().unwrap().replace(&app.url, "");
+    let r = app
+        .client
+        .get(format!("{}{link}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    assert_eq!(r.headers()["location"], "/");
+    let r = app
+        .client
+        .get(format!("{}{link}", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/?error=invalid_or_used_session");
+    let (s, _) = app
+        .call(
+            "update-ban-status",
+            json!({"userId": "bob", "banned": true}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(app.store.sessions("bob").await.unwrap().is_empty());
+    let (s, b) = app
+        .call(
+            "update-ban-status",
+            json!({"userId": "nope", "banned": true}),
+        )
+        .await;
+    assert_eq!((s, b["code"].clone()), (404, json!("USER_NOT_FOUND")));
+    // a replay answers the stored response without acting again
+    let (s1, b1) = app
+        .call_with_id(
+            "msg_fixed",
+            "create-user",
+            json!({"email": "c@example.com", "name": "C"}),
+        )
+        .await;
+    let (s2, b2) = app
+        .call_with_id(
+            "msg_fixed",
+            "create-user",
+            json!({"email": "c@example.com", "name": "C"}),
+        )
+        .await;
+    assert_eq!((s1, &b1), (s2, &b2));
+    assert_eq!(s1, 200);
+    let (s, b) = app
+        .call_with_id(
+            "msg_fixed",
+            "create-user",
+            json!({"email": "d@example.com", "name": "D"}),
+        )
+        .await;
+    assert_eq!((s, b["code"].clone()), (422, json!("IDEMPOTENCY_CONFLICT")));
+    let (s, b) = app.call("export", json!({})).await;
+    assert_eq!((s, b["users"].as_array().unwrap().len()), (200, 3));
+}
+
+#[tokio::test]
+async fn organizations_and_webhook() {
+    let app = spawn(all()).await;
+    let (s, b) = app
+        .call(
+            "create-organization",
+            json!({"name": "Acme Inc", "ownerEmail": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let org = b["organization"]["id"].as_str().unwrap().to_owned();
+    let inv = json!({"email": "x@example.com", "role": "member", "organizationId": org, "inviterEmail": "alice@example.com"});
+    let (s, _) = app.call("create-org-invitation", inv.clone()).await;
+    assert_eq!(s, 200);
+    let (_, b) = app.call("create-org-invitation", inv).await;
+    assert_eq!(b["resent"], json!(true));
+    let (_, b) = app
+        .call("list-org-invitations", json!({"organizationId": org}))
+        .await;
+    assert_eq!(b["count"], json!(1));
+    let event = json!({
+        "event_type": "record.created",
+        "id": {"workspace_id": "w", "object_id": "o", "record_id": "rec-z"},
+        "record": {"values": {
+            "primary_email_address": [{"email_address": "Zed@Example.com", "attribute_type": "email-address", "active_until": null}],
+            "name": [{"value": "Zed", "attribute_type": "text", "active_until": null}],
+        }},
+        "object": {"api_slug": "users"},
+    });
+    let (s, b) = app
+        .call("webhook", json!({"webhook_id": "w", "events": [event]}))
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let zed = app
+        .store
+        .user_by_email("zed@example.com")
+        .await
+        .unwrap()
+        .expect("zed");
+    assert_eq!(zed.attio_id.as_deref(), Some("rec-z"));
+    let del = json!({"event_type": "record.deleted", "id": {"workspace_id": "w", "object_id": "o", "record_id": "rec-z"}, "object": {"api_slug": "users"}});
+    let (s, _) = app
+        .call("webhook", json!({"webhook_id": "w", "events": [del]}))
+        .await;
+    assert_eq!(s, 200);
+    assert!(app.store.user(&zed.id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn features_off_answer_501_and_sync_is_refused() {
+    let app = spawn(StoreFeatures {
+        admin: false,
+        organizations: false,
+    })
+    .await;
+    let (s, b) = app.call("get-org-roles", json!({})).await;
+    assert_eq!(
+        (s, b["code"].clone()),
+        (501, json!("ORGANIZATIONS_NOT_ENABLED"))
+    );
+    let (s, b) = app
+        .call(
+            "impersonate",
+            json!({"targetUserId": "bob", "adminEmail": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!((s, b["code"].clone()), (501, json!("ADMIN_NOT_ENABLED")));
+    let err = AttioPlugin::builder()
+        .secret(SECRET)
+        .store(MemoryStore::new())
+        .sync(SyncReporter::new(Adapters::default()))
+        .build()
+        .err();
+    assert!(matches!(err, Some(ConfigError::SyncUnsupported)));
+}
