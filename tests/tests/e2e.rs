@@ -567,6 +567,20 @@ async fn install_sync_and_every_action_through_the_chain() {
         .expect("invitation");
     assert_eq!(status, "canceled");
 
+    // Attio -> auth: renaming the organization's record renames the organization.
+    stack
+        .edit_record("workspaces", &org_rid, json!({"name": "Acme Renamed"}))
+        .await;
+    eventually(
+        "the organization renamed in the auth database",
+        30,
+        || async {
+            let o = auth.store().organization(&org_id).await.ok()??;
+            (o.name == "Acme Renamed").then_some(())
+        },
+    )
+    .await;
+
     // Attio -> auth: renaming a record renames the user; a record made in Attio makes a user.
     stack
         .edit_record("users", &bob_rid, json!({"name": "Robert Member"}))
@@ -605,6 +619,25 @@ async fn install_sync_and_every_action_through_the_chain() {
     );
 
     assert_agree(&stack).await;
+
+    // Lifecycle: connection-check pings the plugin; uninstall unlinks it, after which the
+    // workspace's calls are refused.
+    let data = ok_data(
+        "connection-check",
+        stack.action("connection-check", None, json!({})).await,
+    );
+    assert!(data["plugin"]["version"].is_string(), "{data}");
+    ok_data(
+        "uninstall",
+        stack.action("uninstall", None, json!({})).await,
+    );
+    let links: i64 = sqlx::query_scalar(r#"select count(*) from "attioIntegration""#)
+        .fetch_one(&auth.pool)
+        .await
+        .expect("links");
+    assert_eq!(links, 0, "uninstall unlinks the plugin");
+    let (status, body) = stack.action("user-details", bob_target, json!({})).await;
+    assert_eq!(status, 404, "{body}");
 }
 
 /// The installation's id, from the backend's database.
