@@ -50,9 +50,27 @@ impl Stack {
             .expect("port");
         let auth_port = probe.local_addr().expect("addr").port();
         drop(probe);
-        let connection = Connection::generate(&format!("http://127.0.0.1:{auth_port}"), None)
-            .expect("generator");
-        let encoded = connection.encode();
+        // The generator site, as a person uses it (its no-JavaScript form).
+        let site_root = attio_auth_generator::server::Config::default_site_root();
+        let site = attio_auth_generator::server::router(
+            attio_auth_generator::server::AppState::new(&site_root),
+            &site_root,
+        );
+        let site_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("site port");
+        let site_url = format!("http://{}", site_listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(site_listener, site).await;
+        });
+        let encoded = attio_auth_tests::app_client::generate_on_site(
+            &http,
+            &site_url,
+            &format!("http://127.0.0.1:{auth_port}"),
+            "/api/auth",
+        )
+        .await
+        .expect("a connection string from the generator site");
         let connection = Connection::decode(&encoded).expect("string round trip");
         let auth = AuthHost::start(
             &dir.path().join("auth.db"),
