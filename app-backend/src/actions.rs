@@ -509,6 +509,20 @@ pub async fn link_record(
     auth_id: &str,
     record_id: &str,
 ) -> Result<()> {
+    link_record_hashed(state, installation_id, object, auth_id, record_id, None).await
+}
+
+/// [`link_record`], also storing the hash of the values both sides now agree on
+/// (`record_links.synced_hash`), in one transaction.
+pub async fn link_record_hashed(
+    state: &AppState,
+    installation_id: &str,
+    object: &str,
+    auth_id: &str,
+    record_id: &str,
+    synced_hash: Option<&str>,
+) -> Result<()> {
+    let mut tx = state.db.pool.begin().await?;
     // Another auth id may have held this record before (a re-created user): drop it first.
     sqlx::query(
         "delete from record_links where installation_id = $1 and attio_object = $2 \
@@ -518,20 +532,24 @@ pub async fn link_record(
     .bind(object)
     .bind(record_id)
     .bind(auth_id)
-    .execute(&state.db.pool)
+    .execute(&mut *tx)
     .await?;
     sqlx::query(
-        "insert into record_links (installation_id, attio_object, auth_id, record_id, updated_at) \
-         values ($1, $2, $3, $4, $5) on conflict (installation_id, attio_object, auth_id) \
-         do update set record_id = excluded.record_id, updated_at = excluded.updated_at",
+        "insert into record_links (installation_id, attio_object, auth_id, record_id, updated_at, \
+         synced_hash) values ($1, $2, $3, $4, $5, $6) \
+         on conflict (installation_id, attio_object, auth_id) do update set \
+         record_id = excluded.record_id, updated_at = excluded.updated_at, \
+         synced_hash = coalesce(excluded.synced_hash, record_links.synced_hash)",
     )
     .bind(installation_id)
     .bind(object)
     .bind(auth_id)
     .bind(record_id)
     .bind(now_ms())
-    .execute(&state.db.pool)
+    .bind(synced_hash)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -21,14 +21,14 @@ use sqlx::Row as _;
 use attio_auth_shared::actions::{ExportRequest, OrganizationRecord, UserRecord};
 use attio_auth_shared::sync::{AdapterInfo, SyncData};
 
-use crate::actions::link_record;
+use crate::actions::link_record_hashed;
 use crate::app_auth;
 use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::Installation;
 use crate::jobs::{Job, JobKind};
 use crate::startup::AppState;
-use crate::webhooks::{record_hash, set_synced_hash};
+use crate::webhooks::record_hash;
 use crate::worker::Failure;
 
 /// Records per `export` page.
@@ -184,20 +184,13 @@ async fn assert_one(
         .attio
         .assert_record(&inst.attio, &adapter.attio_object, &matching, &body)
         .await?;
-    link_record(
+    link_record_hashed(
         state,
         &inst.id,
         &adapter.attio_object,
         &auth_id,
         &record.id.record_id,
-    )
-    .await?;
-    set_synced_hash(
-        state,
-        &inst.id,
-        &adapter.attio_object,
-        &record.id.record_id,
-        &record_hash(&record),
+        Some(&record_hash(&record)),
     )
     .await?;
     Ok(())

@@ -24,13 +24,13 @@ use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
 use attio_auth_shared::sync::{Origin, SyncEvent, SyncEventKind};
 
-use crate::actions::link_record;
+use crate::actions::link_record_hashed;
 use crate::db::now_secs;
 use crate::error::{Error, Result};
 use crate::installations::{Installation, ensure_attributes};
 use crate::jobs::{Job, JobKind};
 use crate::startup::AppState;
-use crate::webhooks::{record_hash, set_synced_hash};
+use crate::webhooks::record_hash;
 use crate::worker::Failure;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
@@ -207,13 +207,13 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
                 .assert_record(&inst.attio, &object, &matching, &body)
                 .await?;
             if let Some(auth_id) = auth_id {
-                link_record(state, &inst.id, &object, &auth_id, &record.id.record_id).await?;
-                set_synced_hash(
+                link_record_hashed(
                     state,
                     &inst.id,
                     &object,
+                    &auth_id,
                     &record.id.record_id,
-                    &record_hash(&record),
+                    Some(&record_hash(&record)),
                 )
                 .await?;
             }

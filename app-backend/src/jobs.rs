@@ -4,7 +4,8 @@
 //! one process, its single writer makes the claim atomic); a claim is a lease, so a job of a
 //! crashed worker is taken over when the lease ends; jobs with the same `ordering_key` (one
 //! record) run one at a time in id order; failures retry with exponential backoff until
-//! [`MAX_ATTEMPTS`], then the job is `dead` with its last error kept.
+//! [`MAX_ATTEMPTS`], then the job is `dead` with its last error kept. Finished jobs are
+//! deleted; their dedupe keys stay in `job_keys` for [`KEY_TTL_MS`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,8 @@ use crate::error::{Error, Result};
 pub const MAX_ATTEMPTS: i64 = 12;
 /// How long a claim holds before another worker may take the job over.
 pub const LEASE_MS: i64 = 60_000;
+/// How long a dedupe key is remembered (Attio redelivers for about 3 days).
+pub const KEY_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +104,28 @@ impl Queue {
         payload: &Value,
     ) -> Result<bool> {
         let now = now_ms();
+        let mut tx = self.db.pool.begin().await?;
+        if let Some(key) = dedupe_key {
+            if rand::random::<u8>() == 0 {
+                sqlx::query("delete from job_keys where created_at < $1")
+                    .bind(now - KEY_TTL_MS)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let fresh = sqlx::query(
+                "insert into job_keys (key, created_at) values ($1, $2) on conflict (key) do nothing",
+            )
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !fresh {
+                tx.commit().await?;
+                return Ok(false);
+            }
+        }
         let inserted = sqlx::query(
             "insert into jobs (installation_id, kind, ordering_key, dedupe_key, payload, status, \
              attempts, run_at, created_at, updated_at) \
@@ -114,10 +139,11 @@ impl Queue {
         .bind(now)
         .bind(now)
         .bind(now)
-        .execute(&self.db.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected()
             == 1;
+        tx.commit().await?;
         if inserted {
             self.notify.notify_waiters();
         }
@@ -166,16 +192,12 @@ impl Queue {
         }))
     }
 
-    /// The job is done.
+    /// The job is done: it is deleted (its dedupe key stays in `job_keys`).
     pub async fn complete(&self, id: i64) -> Result<()> {
-        sqlx::query(
-            "update jobs set status = 'done', locked_until = null, locked_by = null, \
-             last_error = null, updated_at = $1 where id = $2",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.db.pool)
-        .await?;
+        sqlx::query("delete from jobs where id = $1")
+            .bind(id)
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
 
@@ -233,13 +255,23 @@ impl Queue {
         Ok(row.try_get("n")?)
     }
 
-    /// Number of jobs per status (`queued`, `running`, `done`, `dead`).
+    /// Number of jobs per status: `queued`, `running` and `dead` (always all three).
     pub async fn counts(&self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query("select status, count(*) as n from jobs group by status")
             .fetch_all(&self.db.pool)
             .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
-            .collect()
+        let mut out: Vec<(String, i64)> = ["queued", "running", "dead"]
+            .iter()
+            .map(|s| ((*s).to_owned(), 0))
+            .collect();
+        for r in &rows {
+            let status: String = r.try_get("status")?;
+            let n: i64 = r.try_get("n")?;
+            match out.iter_mut().find(|(s, _)| *s == status) {
+                Some(slot) => slot.1 = n,
+                None => out.push((status, n)),
+            }
+        }
+        Ok(out)
     }
 }

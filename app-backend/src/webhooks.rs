@@ -26,7 +26,7 @@ use subtle::ConstantTimeEq;
 
 use attio_auth_shared::sync::{AttioObject, AttioRecord, WebhookEvent};
 
-use crate::actions::link_record;
+use crate::actions::link_record_hashed;
 use crate::error::{Error, Result};
 use crate::installations::Installation;
 use crate::jobs::{Job, JobKind};
@@ -150,27 +150,6 @@ async fn objects(state: &AppState, inst: &Installation) -> Result<Vec<AttioObjec
     Ok(list)
 }
 
-/// Set the agreed-on hash of a linked record.
-pub async fn set_synced_hash(
-    state: &AppState,
-    installation_id: &str,
-    object: &str,
-    record_id: &str,
-    hash: &str,
-) -> Result<()> {
-    sqlx::query(
-        "update record_links set synced_hash = $1 where installation_id = $2 and attio_object = $3 \
-         and record_id = $4",
-    )
-    .bind(hash)
-    .bind(installation_id)
-    .bind(object)
-    .bind(record_id)
-    .execute(&state.db.pool)
-    .await?;
-    Ok(())
-}
-
 /// The worker step of one queued Attio webhook event.
 pub async fn process(state: &AppState, job: &Job) -> Result<(), Failure> {
     let Some(inst) = Installation::find(state, &job.installation_id).await? else {
@@ -202,19 +181,6 @@ pub async fn process(state: &AppState, job: &Job) -> Result<(), Failure> {
     let Some(id_attr) = id_attribute(&slug) else {
         return Ok(()); // people, companies..: not synced
     };
-    let link = sqlx::query(
-        "select auth_id, synced_hash from record_links where installation_id = $1 \
-         and attio_object = $2 and record_id = $3",
-    )
-    .bind(&inst.id)
-    .bind(&slug)
-    .bind(&record_id)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    let (linked_auth_id, synced_hash): (Option<String>, Option<String>) = match &link {
-        Some(r) => (r.try_get("auth_id")?, r.try_get("synced_hash")?),
-        None => (None, None),
-    };
     match event.event_type.as_str() {
         "record.created" | "record.updated" => {
             let Some(record) = state
@@ -225,16 +191,14 @@ pub async fn process(state: &AppState, job: &Job) -> Result<(), Failure> {
                 return Ok(()); // deleted since: its delete event follows
             };
             let hash = record_hash(&record);
-            if synced_hash.as_deref() == Some(hash.as_str()) {
-                state.metrics.echoes_skipped.inc();
-                return Ok(()); // our own write, or no change
-            }
             let auth_id = match record.plain(id_attr) {
                 Value::String(s) if !s.is_empty() => Some(s),
                 _ => None,
             };
             // The auth server's own change to this record may be in flight (asserted, link
-            // not yet stored): wait for it, then compare again, so it is not echoed back.
+            // not yet stored): wait for it. Checked before the link is read: an event job is
+            // deleted only after its link is committed, so no pending job means the link
+            // below is current.
             if let Some(auth_id) = &auth_id {
                 let pending = sqlx::query(
                     "select 1 as one from jobs where ordering_key = $1 \
@@ -251,16 +215,22 @@ pub async fn process(state: &AppState, job: &Job) -> Result<(), Failure> {
                     });
                 }
             }
+            let (_, synced_hash) = link_of(state, &inst.id, &slug, &record_id).await?;
+            if synced_hash.as_deref() == Some(hash.as_str()) {
+                state.metrics.echoes_skipped.inc();
+                return Ok(()); // our own write, or no change
+            }
             event.record = Some(record);
             event.object = Some(object);
             forward(state, &inst, &webhook_id, &event).await?;
             if let Some(auth_id) = auth_id {
-                link_record(state, &inst.id, &slug, &auth_id, &record_id).await?;
-                set_synced_hash(state, &inst.id, &slug, &record_id, &hash).await?;
+                link_record_hashed(state, &inst.id, &slug, &auth_id, &record_id, Some(&hash))
+                    .await?;
             }
             Ok(())
         }
         "record.deleted" => {
+            let (linked_auth_id, _) = link_of(state, &inst.id, &slug, &record_id).await?;
             let mut values = serde_json::Map::new();
             if let Some(auth_id) = &linked_auth_id {
                 values.insert(
@@ -290,6 +260,28 @@ pub async fn process(state: &AppState, job: &Job) -> Result<(), Failure> {
         }
         _ => Ok(()),
     }
+}
+
+/// The linked auth id and agreed-on hash of a record, if linked.
+async fn link_of(
+    state: &AppState,
+    installation_id: &str,
+    slug: &str,
+    record_id: &str,
+) -> Result<(Option<String>, Option<String>), Failure> {
+    let link = sqlx::query(
+        "select auth_id, synced_hash from record_links where installation_id = $1 \
+         and attio_object = $2 and record_id = $3",
+    )
+    .bind(installation_id)
+    .bind(slug)
+    .bind(record_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    Ok(match &link {
+        Some(r) => (r.try_get("auth_id")?, r.try_get("synced_hash")?),
+        None => (None, None),
+    })
 }
 
 async fn forward(

@@ -41,6 +41,7 @@ both!(
     bulk_action_reports_each_record,
     plugin_errors_pass_through_with_their_code,
     uninstall_unlinks_and_removes_the_webhook,
+    every_action_is_forwarded_with_its_fields,
 );
 
 async fn health_and_readiness(db: DbChoice) {
@@ -626,4 +627,97 @@ async fn default_database_is_a_sqlite_file_under_the_data_dir_and_survives_resta
     )
     .await;
     assert_eq!(status, 200, "{body}");
+}
+
+async fn every_action_is_forwarded_with_its_fields(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.attio.seed_user("rec-u", "auth-u", "u@example.com");
+    w.attio.seed_workspace("rec-w", "org-w");
+    let user = json!({"object": "users", "recordId": "rec-u"});
+    let ws = json!({"object": "workspaces", "recordId": "rec-w"});
+    let actor = json!({"email": "admin@acme.com", "workspaceMemberId": "wm-9"});
+    let cases: Vec<(&str, Value, Value)> = vec![
+        (
+            "user-details",
+            json!({"target": user}),
+            json!({"userId": "auth-u"}),
+        ),
+        (
+            "update-ban-status",
+            json!({"target": user, "params": {"banned": true, "banReason": "r", "banExpiresIn": 3600}}),
+            json!({"userId": "auth-u", "banned": true, "banReason": "r", "banExpiresIn": 3600}),
+        ),
+        (
+            "send-password-reset",
+            json!({"target": user}),
+            json!({"userId": "auth-u"}),
+        ),
+        (
+            "sessions",
+            json!({"target": user}),
+            json!({"userId": "auth-u"}),
+        ),
+        (
+            "revoke-session",
+            json!({"params": {"sessionId": "s-1", "sessionToken": "tok"}}),
+            json!({"sessionId": "s-1"}),
+        ),
+        (
+            "revoke-all-sessions",
+            json!({"targets": [user]}),
+            json!({"userIds": ["auth-u"]}),
+        ),
+        (
+            "impersonate",
+            json!({"target": user}),
+            json!({"targetUserId": "auth-u", "adminEmail": "admin@acme.com"}),
+        ),
+        (
+            "list-org-invitations",
+            json!({"target": ws}),
+            json!({"organizationId": "org-w"}),
+        ),
+        (
+            "create-org-invitation",
+            json!({"target": ws, "params": {"email": "new@example.com", "role": "member"}}),
+            json!({"organizationId": "org-w", "email": "new@example.com", "role": "member", "inviterEmail": "admin@acme.com"}),
+        ),
+        (
+            "cancel-org-invitation",
+            json!({"params": {"invitationId": "inv-1"}}),
+            json!({"invitationId": "inv-1"}),
+        ),
+        (
+            "search-users",
+            json!({"params": {"search": "ali"}}),
+            json!({"search": "ali"}),
+        ),
+        ("get-org-roles", json!({}), json!({})),
+        (
+            "create-user",
+            json!({"target": {"object": "people", "recordId": "rec-person"}, "params": {"email": "p@example.com", "name": "P"}}),
+            json!({"email": "p@example.com", "name": "P", "attioId": "rec-person"}),
+        ),
+        (
+            "create-organization",
+            json!({"params": {"name": "Org", "slug": "org"}}),
+            json!({"name": "Org", "slug": "org"}),
+        ),
+    ];
+    for (action, mut body, expected) in cases {
+        body["action"] = json!(action);
+        body["actor"] = actor.clone();
+        let (status, answer) = call_action(&w, action, body).await;
+        assert_eq!(status, 200, "{action}: {answer}");
+        assert_eq!(answer["ok"], true, "{action}");
+        assert!(
+            answer["message"].as_str().unwrap().ends_with('.'),
+            "{action}"
+        );
+        let calls = w.plugin.calls(action);
+        assert_eq!(calls.len(), 1, "{action}");
+        let mut sent = calls[0].body.clone();
+        sent.as_object_mut().unwrap().remove("action");
+        assert_eq!(sent, expected, "{action}");
+    }
 }
