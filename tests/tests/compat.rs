@@ -187,10 +187,22 @@ fn ok(body: Value) -> Value {
 /// A `record.created` event of Attio's `users` object (the shape Attio's webhook + the
 /// original app's record fetch produce), for `webhook`.
 fn users_record_created(record_id: &str, email: &str, name: &str) -> Value {
+    users_record_event("record.created", record_id, None, email, name, false)
+}
+
+/// A `users` record event: `user_id` set or empty, `email_verified` as given.
+fn users_record_event(
+    kind: &str,
+    record_id: &str,
+    user_id: Option<&str>,
+    email: &str,
+    name: &str,
+    verified: bool,
+) -> Value {
     let ids = json!({"workspace_id": "9a0b5c1e-0000-4000-8000-00000000a771", "object_id": "0b1c2d3e-0000-4000-8000-0000000005e5", "record_id": record_id});
     let actor = json!({"type": "workspace-member", "id": "50cf242c-7fa3-4cad-87d0-75b1af71c57b"});
     json!({
-        "event_type": "record.created",
+        "event_type": kind,
         "id": ids,
         "actor": actor,
         "record": {
@@ -198,10 +210,10 @@ fn users_record_created(record_id: &str, email: &str, name: &str) -> Value {
             "created_at": "2026-01-01T00:00:00.000000000Z",
             "web_url": format!("https://app.attio.com/peer/record/{record_id}"),
             "values": {
-                "user_id": [],
+                "user_id": user_id.map_or(json!([]), |id| json!([{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "value": id, "attribute_type": "text"}])),
                 "primary_email_address": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "original_email_address": email, "email_address": email, "email_domain": "example.com", "email_root_domain": "example.com", "email_local_specifier": email.split('@').next(), "attribute_type": "email-address"}],
                 "name": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "value": name, "attribute_type": "text"}],
-                "email_verified": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "value": false, "attribute_type": "checkbox"}],
+                "email_verified": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "value": verified, "attribute_type": "checkbox"}],
                 "person": [],
                 "workspace": []
             }
@@ -259,6 +271,30 @@ fn cases() -> Vec<Case> {
         "search-users--dave-after-webhook",
         "search-users",
         ok(json!({"search": "dave@"})),
+    ));
+    // An Attio edit of Bob: the name is applied by both; `email_verified` only by the
+    // original (checked on the databases at the end).
+    all.push(Case::post(
+        "webhook--users-record-updated-existing-bob",
+        "webhook",
+        ok(json!({"webhook_id": "b7f1e1d2-0000-4000-8000-0000000000wh", "events": [
+            users_record_event("record.updated", "bbbbbbbb-0000-4000-8000-0000000000b0", Some("{{bob}}"), "bob@example.com", "Bob From Attio", true)
+        ]})),
+    ));
+    // Gina is made in Attio, then deleted there (with the record in the event).
+    all.push(Case::post(
+        "webhook--users-record-created-gina",
+        "webhook",
+        ok(json!({"webhook_id": "b7f1e1d2-0000-4000-8000-0000000000wh", "events": [
+            users_record_created("99999999-0000-4000-8000-00000000619a", "gina@example.com", "Gina")
+        ]})),
+    ));
+    all.push(Case::post(
+        "webhook--users-record-deleted-gina",
+        "webhook",
+        ok(json!({"webhook_id": "b7f1e1d2-0000-4000-8000-0000000000wh", "events": [
+            users_record_event("record.deleted", "99999999-0000-4000-8000-00000000619a", None, "gina@example.com", "Gina", false)
+        ]})),
     ));
     all.push(Case::post(
         "webhook--ignored-events",
@@ -974,7 +1010,7 @@ async fn legacy_requests_answer_like_the_original() {
     for (what, sql) in [
         (
             "users",
-            r#"select json_array("email", "name", case when "attioId" is null then "role" else 'from-attio' end, cast("banned" as integer), "banReason", cast("emailVerified" as integer), "attioId") from "user" order by "email""#,
+            r#"select json_array("email", "name", case when "attioId" is null then "role" else 'from-attio' end, cast("banned" as integer), "banReason", case when "email" = 'bob@example.com' then 'see below' else cast("emailVerified" as integer) end, "attioId") from "user" order by "email""#,
         ),
         (
             "invitations",
@@ -1014,6 +1050,32 @@ async fn legacy_requests_answer_like_the_original() {
             ));
         }
     }
+
+    // Identity protection: an Attio edit cannot mark an email verified with us (anyone who
+    // can edit a CRM record could otherwise take the account over); the original obeys it.
+    let bob_verified =
+        r#"select cast("emailVerified" as integer) from "user" where "email" = 'bob@example.com'"#;
+    let node_verified = p
+        .node
+        .sql(&p.http, bob_verified, json!([]))
+        .await
+        .expect("verified");
+    assert_eq!(
+        node_verified[0].as_object().and_then(|m| m.values().next()),
+        Some(&json!(1)),
+        "the original marks Bob verified from Attio"
+    );
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", p.rust_db.display()))
+        .await
+        .expect("our database");
+    let rust_verified: i64 = sqlx::query_scalar(bob_verified)
+        .fetch_one(&pool)
+        .await
+        .expect("verified");
+    assert_eq!(
+        rust_verified, 0,
+        "ours does not take emailVerified from Attio"
+    );
 
     // Fix 5: a user created from Attio gets the default role with us; none in the original.
     let dave_role =
