@@ -22,7 +22,20 @@ pub struct BackendServer {
 impl BackendServer {
     /// Starts on `127.0.0.1:port` (0: any) with its SQLite database in `data_dir`.
     pub async fn start(data_dir: &Path, attio_api: &str, port: u16) -> anyhow::Result<Self> {
-        let vars: HashMap<&str, String> = HashMap::from([
+        Self::start_with(data_dir, attio_api, port, None, None).await
+    }
+
+    /// Like [`BackendServer::start`], on the database `database_url` (PostgreSQL: several
+    /// instances share it) with the secrets-at-rest key `encryption_key` (base64 of 32
+    /// bytes; instances sharing a database need the same).
+    pub async fn start_with(
+        data_dir: &Path,
+        attio_api: &str,
+        port: u16,
+        database_url: Option<&str>,
+        encryption_key: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let mut vars: HashMap<&str, String> = HashMap::from([
             ("BIND_ADDR", format!("127.0.0.1:{port}")),
             ("DATA_DIR", data_dir.display().to_string()),
             ("ATTIO_API_URL", attio_api.to_owned()),
@@ -30,6 +43,12 @@ impl BackendServer {
             ("HTTP_TIMEOUT_SECS", "5".to_owned()),
             ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
         ]);
+        if let Some(url) = database_url {
+            vars.insert("DATABASE_URL", url.to_owned());
+        }
+        if let Some(key) = encryption_key {
+            vars.insert("ENCRYPTION_KEY", key.to_owned());
+        }
         let config = Config::from_lookup(|k| vars.get(k).cloned())?;
         let app = Application::build(config)
             .await
@@ -56,4 +75,29 @@ impl BackendServer {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
         self.port
     }
+}
+
+/// A fresh PostgreSQL database (`CREATE DATABASE t_<random>`) on the server of
+/// `TEST_POSTGRES_URL`; fails, never skips, without it.
+pub async fn fresh_postgres_url() -> anyhow::Result<String> {
+    use sqlx::Connection as _;
+    let base = std::env::var("TEST_POSTGRES_URL").map_err(|_| {
+        anyhow::anyhow!(
+            "TEST_POSTGRES_URL is not set: the PostgreSQL tests need it. Run scripts/test.sh \
+             (it starts a throwaway server), or `source /tmp/team/pg.env` on the team machine."
+        )
+    })?;
+    let mut conn = sqlx::PgConnection::connect(&base).await?;
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create database {name}"))
+        .execute(&mut conn)
+        .await?;
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("TEST_POSTGRES_URL has no database path"))?;
+    let query = base
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    Ok(format!("{prefix}/{name}{query}"))
 }

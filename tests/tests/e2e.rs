@@ -29,11 +29,20 @@ struct Stack {
     backend: Option<Backend>,
     signer: Signer,
     data_dir: PathBuf,
+    database_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
+/// The secrets-at-rest key of backends that share a PostgreSQL database (test only).
+const SHARED_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 impl Stack {
     async fn start() -> Stack {
+        Self::start_with(None).await
+    }
+
+    /// With app-backend on `database_url` (PostgreSQL) instead of its SQLite file.
+    async fn start_with(database_url: Option<String>) -> Stack {
         let dir = tempfile::tempdir().expect("temp dir");
         let http = reqwest::Client::new();
         let sandbox = Sandbox::start(SandboxConfig::for_tests())
@@ -82,9 +91,15 @@ impl Stack {
         assert_eq!(connection.url(), auth.auth_url());
         let data_dir = dir.path().join("backend");
         std::fs::create_dir_all(&data_dir).expect("data dir");
-        let backend = Backend::start(&data_dir, &format!("{}/v2", sandbox.base_url()), 0)
-            .await
-            .expect("backend");
+        let backend = Backend::start_with(
+            &data_dir,
+            &format!("{}/v2", sandbox.base_url()),
+            0,
+            database_url.as_deref(),
+            database_url.as_ref().map(|_| SHARED_KEY),
+        )
+        .await
+        .expect("backend");
         let signer = Signer::from_secret(connection.secret()).expect("signer");
 
         // Install with the string and an Attio token.
@@ -106,6 +121,7 @@ impl Stack {
             backend: Some(backend),
             signer,
             data_dir,
+            database_url,
             _dir: dir,
         }
     }
@@ -841,5 +857,83 @@ async fn faults_attio_errors_auth_server_down_backend_restart() {
     );
     wait_for_users(&stack, &ids).await;
 
+    assert_agree(&stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_backends_on_postgres_share_installations_and_the_queue() {
+    let url = attio_auth_tests::backend::fresh_postgres_url()
+        .await
+        .expect("a PostgreSQL database");
+    let mut stack = Stack::start_with(Some(url.clone())).await;
+    // A second instance on the same database (another data dir, the same key).
+    let other_dir = stack.data_dir.with_file_name("backend-2");
+    std::fs::create_dir_all(&other_dir).expect("dir");
+    let other = Backend::start_with(
+        &other_dir,
+        &format!("{}/v2", stack.sandbox.base_url()),
+        0,
+        stack.database_url.as_deref(),
+        Some(SHARED_KEY),
+    )
+    .await
+    .expect("second backend");
+
+    let alice = stack
+        .auth()
+        .sign_up("alice@example.com", "Alice Admin", "admin")
+        .await
+        .expect("alice");
+    let alice_rid = wait_for_user_record(&stack, &alice.id).await;
+
+    // The installation made through the first instance serves calls on the second.
+    let first = stack.backend.take().expect("first backend");
+    stack.backend = Some(other);
+    let data = ok_data(
+        "user-details on the second instance",
+        stack
+            .action("user-details", Some(("users", &alice_rid)), json!({}))
+            .await,
+    );
+    assert_eq!(data["role"], json!("admin"));
+
+    // Jobs queued on the first instance (Attio failing) are finished by the second after
+    // the first stops.
+    let second = stack.backend.take().expect("second");
+    stack.backend = Some(first);
+    assert!(stack.sandbox.set_faults(attio_sandbox::Faults {
+        error_rate: 1.0,
+        status: 500,
+        latency_ms: 0,
+    }));
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let u = stack
+            .auth()
+            .sign_up(
+                &format!("shared{i}@example.com"),
+                &format!("Shared {i}"),
+                "user",
+            )
+            .await
+            .expect("sign-up");
+        ids.push(u.id);
+    }
+    eventually(
+        "the plugin delivering to the first instance",
+        30,
+        || async {
+            let pending = attio_auth_plugin::sync::OutboxDb::Sqlite(stack.auth().pool.clone())
+                .pending_count()
+                .await
+                .ok()?;
+            (pending == 0).then_some(())
+        },
+    )
+    .await;
+    stack.backend.take().expect("first").stop().await;
+    stack.backend = Some(second);
+    assert!(stack.sandbox.set_faults(attio_sandbox::Faults::default()));
+    wait_for_users(&stack, &ids).await;
     assert_agree(&stack).await;
 }
