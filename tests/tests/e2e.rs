@@ -615,7 +615,27 @@ async fn install_sync_and_every_action_through_the_chain() {
     )
     .await;
 
-    // Attio -> auth: renaming a record renames the user; a record made in Attio makes a user.
+    // Attio -> auth: renaming a record renames the user, and the change is not echoed back
+    // to Attio (no sync loop).
+    let writes_to_users = |stack: &Stack| {
+        stack
+            .sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method != "GET" && r.path.starts_with("/v2/objects/users/records?"))
+            .count()
+    };
+    let before = writes_to_users(&stack);
+    assert!(
+        before > 0,
+        "the backend upserts users with assert: {:?}",
+        stack
+            .sandbox
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
     stack
         .edit_record("users", &bob_rid, json!({"name": "Robert Member"}))
         .await;
@@ -624,6 +644,12 @@ async fn install_sync_and_every_action_through_the_chain() {
         (u.name == "Robert Member").then_some(())
     })
     .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        writes_to_users(&stack),
+        before,
+        "a change that came from Attio is not written back to Attio"
+    );
     // Every forwarded action left an audit entry.
     let installation = installation_id(&stack).await;
     // Signed like an action call, over an empty body.
