@@ -503,6 +503,64 @@ async fn install_sync_and_every_action_through_the_chain() {
         .expect("count");
     assert_eq!(left, 0);
 
+    // A bulk action over a good and an unknown record: per-record results.
+    let (status, body) = stack
+        .signed_call(
+            "update-ban-status",
+            json!({"action": "update-ban-status", "actor": {"email": ACTOR_EMAIL},
+                   "targets": [{"object": "users", "recordId": bob_rid},
+                               {"object": "users", "recordId": "00000000-0000-4000-8000-000000000000"}],
+                   "params": {"banned": false}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["ok"], json!(true), "{body}");
+    assert_eq!(body["results"][1]["ok"], json!(false), "{body}");
+
+    // A retried call (same webhook-id, same body) gets the stored answer; the same id with
+    // another body is refused.
+    let call = json!({"action": "get-org-roles", "actor": {"email": ACTOR_EMAIL}, "params": {}});
+    let bytes = call.to_string().into_bytes();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let h = stack.signer.headers(&bytes, now).expect("sign");
+    let send = |bytes: Vec<u8>, signature: String| {
+        stack
+            .http
+            .post(format!("{}/v1/actions/get-org-roles", stack.backend_url()))
+            .header("content-type", "application/json")
+            .header("attio-workspace-id", stack.creds.workspace_id.to_string())
+            .header("webhook-id", h.id.clone())
+            .header("webhook-timestamp", h.timestamp.to_string())
+            .header("webhook-signature", signature)
+            .body(bytes)
+            .send()
+    };
+    let first = send(bytes.clone(), h.signature.clone())
+        .await
+        .expect("first");
+    assert_eq!(first.status(), 200);
+    let first = first.text().await.expect("body");
+    let again = send(bytes.clone(), h.signature.clone())
+        .await
+        .expect("again");
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again.text().await.expect("body"),
+        first,
+        "a retry gets the stored answer"
+    );
+    let other =
+        json!({"action": "get-org-roles", "actor": {"email": "mallory@example.com"}, "params": {}})
+            .to_string()
+            .into_bytes();
+    let other_signature = stack.signer.sign(&h.id, h.timestamp, &other);
+    let conflict = send(other, other_signature).await.expect("conflict");
+    assert!(
+        conflict.status().is_client_error(),
+        "the same id with another body: {}",
+        conflict.status()
+    );
+
     // search-users, get-org-roles (the dialog pickers)
     let data = ok_data(
         "search-users",
