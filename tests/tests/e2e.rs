@@ -930,6 +930,19 @@ async fn faults_attio_errors_auth_server_down_backend_restart() {
     let backend = stack.backend.take().expect("backend");
     let port = backend.stop().await;
     assert!(stack.sandbox.set_faults(attio_sandbox::Faults::default()));
+    // While the backend is down, the plugin keeps a new sign-up's event in its outbox.
+    let late = stack
+        .auth()
+        .sign_up("while-down@example.com", "While Down", "user")
+        .await
+        .expect("sign-up");
+    ids.push(late.id);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let pending = attio_auth_plugin::sync::OutboxDb::Sqlite(stack.auth().pool.clone())
+        .pending_count()
+        .await
+        .expect("outbox");
+    assert!(pending > 0, "the event waits in the outbox");
     stack.backend = Some(
         Backend::start(
             &stack.data_dir,
