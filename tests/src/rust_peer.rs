@@ -3,6 +3,9 @@
 
 use anyhow::Context;
 use attio_auth_plugin::store::SqlxStore;
+use attio_auth_plugin::sync::{
+    Adapters, DeliveryConfig, DeliveryWorker, LinkTable, OutboxDb, SyncReporter,
+};
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};
 use axum::Router;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -12,29 +15,39 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-/// A served plugin: its URL, its mailbox, and the server task (aborted when dropped).
+/// A served plugin: its URL, its mailbox, and the server and delivery tasks (aborted when
+/// dropped).
 #[derive(Debug)]
 pub struct RustPeer {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     /// The mails the plugin sent.
     pub mailer: Arc<MemoryMailer>,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Drop for RustPeer {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
     }
+}
+
+/// The plugin as an app: its router, its mailbox, and the sync delivery worker to run
+/// beside it (unsigned events, as the original sends, since the secret is a legacy one).
+pub struct PeerApp {
+    /// The plugin under the base path.
+    pub router: Router,
+    /// The mails the plugin sent.
+    pub mailer: Arc<MemoryMailer>,
+    /// Sends the outbox's events to linked URLs.
+    pub worker: DeliveryWorker,
 }
 
 /// Opens (or creates) the SQLite file, applies the plugin's migrations (which adopt a
 /// database the original plugin used), and builds the app: the plugin under the base path.
-pub async fn app(
-    db_path: &Path,
-    secret: &str,
-    public_url: &str,
-) -> anyhow::Result<(Router, Arc<MemoryMailer>)> {
+pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Result<PeerApp> {
     let options = SqliteConnectOptions::new()
         .filename(db_path)
         .create_if_missing(true)
@@ -45,7 +58,7 @@ pub async fn app(
         .connect_with(options)
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
-    let store = SqlxStore::sqlite(pool);
+    let store = SqlxStore::sqlite(pool.clone());
     if !store
         .detect_features()
         .await
@@ -58,28 +71,49 @@ pub async fn app(
             .context("creating the Better Auth tables")?;
     }
     store.migrate().await.context("plugin migrations")?;
+    let worker = DeliveryWorker::new(
+        OutboxDb::Sqlite(pool.clone()),
+        LinkTable::default(),
+        None,
+        DeliveryConfig {
+            poll_interval: Duration::from_millis(200),
+            ..DeliveryConfig::default()
+        },
+    )?;
+    let reporter = SyncReporter::new(Adapters::default()).with_handle(worker.handle());
     let mailer = Arc::new(MemoryMailer::new());
     let plugin = AttioPlugin::builder()
         .secret(secret)
         .accept_legacy_body_secret(true)
         .store(store)
         .shared_mailer(mailer.clone())
+        .sync(reporter)
         .base_url(format!("{public_url}{}", crate::BASE_PATH))
         .build()
         .context("building the plugin")?;
     let router = Router::new().nest(crate::BASE_PATH, plugin.router());
-    Ok((router, mailer))
+    Ok(PeerApp {
+        router,
+        mailer,
+        worker,
+    })
 }
 
 /// Serves the plugin in this process on 127.0.0.1 (any port).
 pub async fn start(db_path: &Path, secret: &str) -> anyhow::Result<RustPeer> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let (router, mailer) = app(db_path, secret, &url).await?;
-    let task = tokio::spawn(async move {
+    let app = app(db_path, secret, &url).await?;
+    let router = app.router;
+    let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!(error = %e, "rust peer stopped");
         }
     });
-    Ok(RustPeer { url, mailer, task })
+    let worker = app.worker.spawn(tokio_util::sync::CancellationToken::new());
+    Ok(RustPeer {
+        url,
+        mailer: app.mailer,
+        tasks: vec![server, worker],
+    })
 }

@@ -22,6 +22,7 @@ use attio_auth_tests::{BASE_PATH, LEGACY_SECRET};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 const WRONG: &str = "wrong-secret";
 const INVALID_JSON: &str = "{\"secret\": \"attio-test-secret\", oops";
@@ -227,9 +228,8 @@ fn cases() -> Vec<Case> {
     let bob = json!("{{bob}}");
     let mut all = Vec::new();
 
-    // link / unlink (the link URL refuses connections: the original delivers sync events
-    // synchronously, and a refused connection fails fast).
-    let sink = "http://127.0.0.1:9/sink";
+    // link / unlink: each server links to its own path of the test's event sink.
+    let sink = "{{sink}}";
     let mut link = standard(
         "link",
         json!({"webhookUrl": sink}),
@@ -911,11 +911,61 @@ fn common_vars(seed: &Seed) -> HashMap<String, String> {
     vars
 }
 
+/// Sync events the servers sent, by sink path (`node`, `rust`).
+type Events = Arc<Mutex<Vec<(String, Value)>>>;
+
+/// An event sink on 127.0.0.1: `POST /{who}` keeps the JSON body.
+async fn start_sink() -> (String, Events) {
+    let events: Events = Arc::default();
+    let kept = events.clone();
+    let app = axum::Router::new().route(
+        "/{who}",
+        axum::routing::post(
+            move |axum::extract::Path(who): axum::extract::Path<String>, body: String| {
+                let kept = kept.clone();
+                async move {
+                    if let Ok(v) = serde_json::from_str::<Value>(&body)
+                        && let Ok(mut list) = kept.lock()
+                    {
+                        list.push((who, v));
+                    }
+                    "ok"
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("sink port");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, events)
+}
+
+/// The last `update` event of the user model about `user_id` a server sent.
+fn user_update(events: &Events, who: &str, user_id: &str) -> Option<Value> {
+    let list = events.lock().ok()?;
+    list.iter()
+        .filter(|(w, _)| w == who)
+        .map(|(_, e)| e)
+        .rfind(|e| {
+            e["event"] == json!("update")
+                && e["adapter"]["betterAuthModel"] == json!("user")
+                && e["data"]["user_id"] == json!(user_id)
+        })
+        .cloned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_requests_answer_like_the_original() {
     let p = peers().await;
+    let (sink_url, events) = start_sink().await;
     let mut node_vars = common_vars(&p.seed);
     let mut rust_vars = node_vars.clone();
+    node_vars.insert("sink".to_owned(), format!("{sink_url}/node"));
+    rust_vars.insert("sink".to_owned(), format!("{sink_url}/rust"));
     let mut failures = Vec::new();
     let mut answers = HashMap::new();
     let all = cases();
@@ -1050,6 +1100,51 @@ async fn legacy_requests_answer_like_the_original() {
             ));
         }
     }
+
+    // Sync out: the bans of Bob made each server send `update`s of him (the last one: the
+    // final unban); ours keeps the original's envelope, data and adapter keys, and adds
+    // `id` and `origin`.
+    let node_event = user_update(&events, "node", &p.seed.bob_id).expect("the original's event");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let rust_event = loop {
+        if let Some(e) = user_update(&events, "rust", &p.seed.bob_id) {
+            break e;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ours sent no update of Bob: {:?}",
+            events.lock().map(|l| l.clone()).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let mut ours = keys(&rust_event);
+    ours.retain(|k| k != "id" && k != "origin");
+    assert_eq!(ours, keys(&node_event), "envelope: {rust_event}");
+    assert!(
+        rust_event["id"].is_string() && rust_event["origin"] == json!("auth"),
+        "{rust_event}"
+    );
+    assert_eq!(keys(&rust_event["data"]), keys(&node_event["data"]), "data");
+    for field in ["user_id", "primary_email_address", "name"] {
+        assert_eq!(
+            rust_event["data"][field], node_event["data"][field],
+            "data.{field}"
+        );
+    }
+    // The adapter: the original's keys and the same Attio schema; ours adds `idField` (the
+    // attribute that holds the auth id).
+    let mut adapter = keys(&rust_event["adapter"]);
+    adapter.retain(|k| k != "idField");
+    assert_eq!(adapter, keys(&node_event["adapter"]), "adapter");
+    assert_eq!(
+        rust_event["adapter"]["attioSchema"], node_event["adapter"]["attioSchema"],
+        "attioSchema"
+    );
 
     // Identity protection: an Attio edit cannot mark an email verified with us (anyone who
     // can edit a CRM record could otherwise take the account over); the original obeys it.

@@ -20,9 +20,11 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("ATTIO_SECRET").unwrap_or_else(|_| attio_auth_tests::LEGACY_SECRET.into());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let (router, _mailer) = attio_auth_tests::rust_peer::app(&db_path, &secret, &url).await?;
+    let app = attio_auth_tests::rust_peer::app(&db_path, &secret, &url).await?;
+    // The benchmark's database has no links: nothing to deliver, so no delivery worker
+    // (the configuration the README's table was measured with).
     println!("rust-peer listening on {url}");
-    axum::serve(listener, router)
+    axum::serve(listener, app.router)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
