@@ -41,6 +41,8 @@ pub struct DemoOptions {
     pub backend_port: u16,
     /// Generator site port (default 3000).
     pub generator_port: u16,
+    /// How the guide tells people to run `act` (default `attio-auth-demo`).
+    pub command: String,
 }
 
 impl Default for DemoOptions {
@@ -51,6 +53,7 @@ impl Default for DemoOptions {
             auth_port: 4100,
             backend_port: 8080,
             generator_port: 3000,
+            command: "attio-auth-demo".to_owned(),
         }
     }
 }
@@ -252,7 +255,7 @@ pub async fn run(options: DemoOptions, cancel: CancellationToken) -> anyhow::Res
         connection: encoded.clone(),
     };
     std::fs::write(demo_json(&data_dir), serde_json::to_vec_pretty(&info)?)?;
-    print_guide(&info, &data_dir);
+    print_guide(&info, &data_dir, &options.command);
     println!("{READY}: backend {backend_url}");
 
     cancel.cancelled().await;
@@ -266,7 +269,7 @@ pub async fn run(options: DemoOptions, cancel: CancellationToken) -> anyhow::Res
     Ok(())
 }
 
-fn print_guide(info: &DemoInfo, data_dir: &Path) {
+fn print_guide(info: &DemoInfo, data_dir: &Path, command: &str) {
     let token = &info.attio_token;
     let api = &info.attio_api_url;
     let dir = data_dir.display();
@@ -290,14 +293,14 @@ Try:
   2. Edit the record in Attio and watch the auth database change (name):
      curl -s -X PATCH {api}/objects/users/records/<record id> -H 'authorization: Bearer {token}' \
        -H 'content-type: application/json' -d '{{"data":{{"values":{{"name":"Dana Renamed"}}}}}}'
-     then: attio-auth-demo act search-users --params '{{"search":"dana"}}'   (shows the new name)
+     then: {command} act search-users --params '{{"search":"dana"}}'   (shows the new name)
   3. Record actions through app-backend, signed as the Attio app signs them:
-     attio-auth-demo act update-ban-status --email bob@example.com --params '{{"banned":true,"banReason":"demo"}}'
-     attio-auth-demo act send-password-reset --email bob@example.com
-     attio-auth-demo act sessions --email bob@example.com
-     attio-auth-demo act revoke-all-sessions --email bob@example.com
-     attio-auth-demo act impersonate --email bob@example.com
-     attio-auth-demo act search-users --params '{{"search":"example.com"}}'
+     {command} act update-ban-status --email bob@example.com --params '{{"banned":true,"banReason":"demo"}}'
+     {command} act send-password-reset --email bob@example.com
+     {command} act sessions --email bob@example.com
+     {command} act revoke-all-sessions --email bob@example.com
+     {command} act impersonate --email bob@example.com
+     {command} act search-users --params '{{"search":"example.com"}}'
 Ctrl-C stops everything.
 "#,
         auth = info.auth_url,

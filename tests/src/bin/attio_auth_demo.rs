@@ -60,6 +60,19 @@ enum Command {
     },
 }
 
+/// How to run this binary again from the current directory (for the printed guide).
+fn command_line() -> String {
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    match (exe, cwd) {
+        (Some(exe), Some(cwd)) => match exe.strip_prefix(&cwd) {
+            Ok(rel) => format!("./{}", rel.display()),
+            Err(_) => exe.display().to_string(),
+        },
+        _ => "attio-auth-demo".to_owned(),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -101,11 +114,16 @@ async fn main() -> ExitCode {
             }
             demo::run(
                 DemoOptions {
-                    data_dir: args.data_dir,
+                    data_dir: args.data_dir.clone(),
                     sandbox_port,
                     auth_port,
                     backend_port,
                     generator_port,
+                    command: if args.data_dir == std::path::Path::new("data/demo") {
+                        command_line()
+                    } else {
+                        format!("{} --data-dir {}", command_line(), args.data_dir.display())
+                    },
                 },
                 cancel,
             )
