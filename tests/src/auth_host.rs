@@ -70,7 +70,8 @@ pub fn delivery_config() -> DeliveryConfig {
 
 impl AuthHost {
     /// Starts on `127.0.0.1:port` (0: any) over the SQLite file `db_path` (created with
-    /// Better Auth's tables when new), with the `whsec_` secret of the connection string.
+    /// Better Auth's tables when new), with the secret of the connection string (`whsec_`:
+    /// signed protocol; otherwise the original's legacy protocol).
     pub async fn start(db_path: &Path, secret: &str, port: u16) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
@@ -89,11 +90,19 @@ impl AuthHost {
         let store = SqlxStore::sqlite(pool.clone());
         store.install_better_auth_schema(true).await?;
         store.migrate().await?;
-        let signer = Signer::from_secret(&SecretString::from(secret.to_owned()))?;
+        // A `whsec_` secret: signed requests and signed events. Any other secret comes from
+        // an original connection string: legacy body-secret requests and unsigned events,
+        // as the original plugin.
+        let legacy = !secret.starts_with(attio_auth_shared::signing::SECRET_PREFIX);
+        let signer = if legacy {
+            None
+        } else {
+            Some(Signer::from_secret(&SecretString::from(secret.to_owned()))?)
+        };
         let worker = DeliveryWorker::new(
             OutboxDb::Sqlite(pool.clone()),
             LinkTable::default(),
-            Some(signer),
+            signer,
             delivery_config(),
         )?;
         let reporter = SyncReporter::new(Adapters::default()).with_handle(worker.handle());
@@ -102,6 +111,7 @@ impl AuthHost {
             .secret(secret)
             .store(store)
             .sync(reporter.clone())
+            .accept_legacy_body_secret(legacy)
             .shared_mailer(mailer.clone())
             .base_url(format!("{origin}{}", crate::BASE_PATH))
             .build()?;

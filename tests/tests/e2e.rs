@@ -43,6 +43,16 @@ impl Stack {
 
     /// With app-backend on `database_url` (PostgreSQL) instead of its SQLite file.
     async fn start_with(database_url: Option<String>) -> Stack {
+        Self::start_full(database_url, false).await
+    }
+
+    /// With a connection string of the original generator (`{uri, base, secret}`, legacy
+    /// protocol): an existing installation moving its auth server to our plugin.
+    async fn start_legacy() -> Stack {
+        Self::start_full(None, true).await
+    }
+
+    async fn start_full(database_url: Option<String>, legacy: bool) -> Stack {
         let dir = tempfile::tempdir().expect("temp dir");
         let http = reqwest::Client::new();
         let sandbox = Sandbox::start(SandboxConfig::for_tests())
@@ -72,14 +82,23 @@ impl Stack {
         tokio::spawn(async move {
             let _ = axum::serve(site_listener, site).await;
         });
-        let encoded = attio_auth_tests::app_client::generate_on_site(
-            &http,
-            &site_url,
-            &format!("http://127.0.0.1:{auth_port}"),
-            "/api/auth",
-        )
-        .await
-        .expect("a connection string from the generator site");
+        let encoded = if legacy {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(
+                json!({"uri": format!("http://127.0.0.1:{auth_port}"), "base": "/api/auth",
+                       "secret": "an-original-plugin-secret-1234"})
+                .to_string(),
+            )
+        } else {
+            attio_auth_tests::app_client::generate_on_site(
+                &http,
+                &site_url,
+                &format!("http://127.0.0.1:{auth_port}"),
+                "/api/auth",
+            )
+            .await
+            .expect("a connection string from the generator site")
+        };
         let connection = Connection::decode(&encoded).expect("string round trip");
         let auth = AuthHost::start(
             &dir.path().join("auth.db"),
@@ -100,7 +119,21 @@ impl Stack {
         )
         .await
         .expect("backend");
-        let signer = Signer::from_secret(connection.secret()).expect("signer");
+        // The Attio app signs with the connection's secret, or for an original string with
+        // whsec_ + base64(SHA-256(secret)).
+        let signer = if legacy {
+            use base64::Engine as _;
+            use sha2::Digest as _;
+            Signer::from_secret(&secrecy::SecretString::from(format!(
+                "whsec_{}",
+                base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(
+                    secrecy::ExposeSecret::expose_secret(connection.secret())
+                ))
+            )))
+            .expect("signer")
+        } else {
+            Signer::from_secret(connection.secret()).expect("signer")
+        };
 
         // Install with the string and an Attio token.
         let res = http
@@ -1032,5 +1065,68 @@ async fn two_backends_on_postgres_share_installations_and_the_queue() {
     stack.backend = Some(second);
     assert!(stack.sandbox.set_faults(attio_sandbox::Faults::default()));
     wait_for_users(&stack, &ids).await;
+    assert_agree(&stack).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_original_connection_string_drives_our_plugin() {
+    let stack = Stack::start_legacy().await;
+    let auth = stack.auth();
+    let alice = auth
+        .sign_up("alice@example.com", "Alice Admin", "admin")
+        .await
+        .expect("alice");
+    let bob = auth
+        .sign_up("bob@example.com", "Bob Member", "user")
+        .await
+        .expect("bob");
+    // Unsigned events (as the original sends) reach Attio.
+    let bob_rid = wait_for_user_record(&stack, &bob.id).await;
+    wait_for_user_record(&stack, &alice.id).await;
+    let bob_target = Some(("users", bob_rid.as_str()));
+
+    // Actions go to our plugin with the secret in the body.
+    let data = ok_data(
+        "user-details",
+        stack.action("user-details", bob_target, json!({})).await,
+    );
+    assert_eq!(data["role"], json!("user"));
+    let s1 = auth.sign_in(&bob.id).await.expect("session");
+    let data = ok_data(
+        "sessions",
+        stack.action("sessions", bob_target, json!({})).await,
+    );
+    assert_eq!(data["totalCount"], json!(1));
+    assert_eq!(data["sessions"][0]["id"], json!(s1));
+    ok_data(
+        "ban",
+        stack
+            .action(
+                "update-ban-status",
+                bob_target,
+                json!({"banned": true, "banReason": "spam", "banExpiresIn": 3600}),
+            )
+            .await,
+    );
+    let data = ok_data(
+        "user-details",
+        stack.action("user-details", bob_target, json!({})).await,
+    );
+    assert_eq!(data["banned"], json!(true));
+    assert!(data["bannedUntil"].is_string(), "{data}");
+    ok_data(
+        "impersonate",
+        stack.action("impersonate", bob_target, json!({})).await,
+    );
+
+    // Attio -> auth through the legacy webhook.
+    stack
+        .edit_record("users", &bob_rid, json!({"name": "Robert Legacy"}))
+        .await;
+    eventually("bob renamed", 30, || async {
+        let u = auth.store().user(&bob.id).await.ok()??;
+        (u.name == "Robert Legacy").then_some(())
+    })
+    .await;
     assert_agree(&stack).await;
 }
