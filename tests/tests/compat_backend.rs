@@ -185,7 +185,7 @@ async fn our_backend_drives_the_original_plugin() {
     );
     assert!(
         data["bannedUntil"].is_string(),
-        "the expiry reached the original: {data}"
+        "the expiry must reach the original (app-backend turns the contract's banExpiresIn seconds into the original's banExpires ISO date for legacy connections): {data}"
     );
     ok_data(
         "unban",
