@@ -217,6 +217,26 @@ async fn main() {
         .as_str()
         .expect("installed")
         .to_owned();
+    if std::env::var("BENCH_NO_WEBHOOK").is_ok() {
+        // Diagnosis: remove the Attio webhook so our own writes do not come back.
+        let hooks: Value = http
+            .get(format!("{}/v2/webhooks", sandbox.base_url()))
+            .bearer_auth(&creds.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for h in hooks["data"].as_array().unwrap() {
+            let id = h["id"]["webhook_id"].as_str().unwrap();
+            http.delete(format!("{}/v2/webhooks/{id}", sandbox.base_url()))
+                .bearer_auth(&creds.token)
+                .send()
+                .await
+                .unwrap();
+        }
+    }
     let backfill_started = Instant::now();
     loop {
         let p = attio_auth_backend::backfill::progress(&state, &inst)
