@@ -42,6 +42,8 @@ both!(
     plugin_errors_pass_through_with_their_code,
     uninstall_unlinks_and_removes_the_webhook,
     every_action_is_forwarded_with_its_fields,
+    attio_webhooks_are_verified_and_deduplicated,
+    uninstall_with_the_auth_server_down_still_removes_the_installation,
 );
 
 async fn health_and_readiness(db: DbChoice) {
@@ -720,4 +722,74 @@ async fn every_action_is_forwarded_with_its_fields(db: DbChoice) {
         sent.as_object_mut().unwrap().remove("action");
         assert_eq!(sent, expected, "{action}");
     }
+}
+
+async fn attio_webhooks_are_verified_and_deduplicated(db: DbChoice) {
+    use hmac::Mac as _;
+    let w = installed(db, Protocol::SignedV1).await;
+    let url = w
+        .app
+        .url(&format!("/v1/attio/webhooks/{}", w.installation_id));
+    let body = serde_json::to_vec(&json!({"webhook_id": "wh-1", "events": [
+        {"event_type": "record.updated",
+         "id": {"workspace_id": WORKSPACE_ID, "object_id": "obj-users", "record_id": "rec-1", "attribute_id": "a"},
+         "actor": {"type": "workspace-member", "id": "wm-1"}}]}))
+    .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"attio-webhook-secret").unwrap();
+    mac.update(&body);
+    let good = hex::encode(mac.finalize().into_bytes());
+    let post = |sig: String, key: &'static str| {
+        w.app
+            .http
+            .post(&url)
+            .header("attio-signature", sig)
+            .header("idempotency-key", key)
+            .body(body.clone())
+            .send()
+    };
+    let r = post("00".repeat(32), "k1").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = w
+        .app
+        .http
+        .post(&url)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no signature");
+    let first: Value = post(good.clone(), "k1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["queued"], 1);
+    let again: Value = post(good.clone(), "k1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["queued"], 0, "a redelivery is not queued twice");
+    let other: Value = post(good, "k2").await.unwrap().json().await.unwrap();
+    assert_eq!(other["queued"], 1);
+}
+
+async fn uninstall_with_the_auth_server_down_still_removes_the_installation(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.plugin.state.lock().unwrap().down = true;
+    let (status, body) = call_action(&w, "uninstall", json!({"action": "uninstall"})).await;
+    assert_eq!(status, 200, "{body}");
+    let warnings = body["data"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{body}");
+    assert!(warnings[0].as_str().unwrap().contains("not unlinked"));
+    assert!(w.attio.state.lock().unwrap().webhooks.is_empty());
+    let (status, _) = call_action(
+        &w,
+        "connection-check",
+        json!({"action": "connection-check"}),
+    )
+    .await;
+    assert_eq!(status, 404);
 }
