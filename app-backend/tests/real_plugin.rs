@@ -198,4 +198,40 @@ async fn real_plugin_install_actions_and_sync_both_ways() {
     let rec = users().await[0].clone();
     let record: attio_auth_shared::sync::AttioRecord = serde_json::from_value(rec).unwrap();
     assert_eq!(record.plain("name"), "Carol from Attio");
+
+    // A feature the auth server lacks (no mailer here) answers 501 with the plugin's code.
+    let (status, reset) = w(
+        "send-password-reset",
+        json!({"action": "send-password-reset", "target": target}),
+    )
+    .await;
+    assert_eq!(status, 501, "{reset}");
+    assert_eq!(reset["ok"], false);
+
+    // A delete in Attio reaches the auth server (the original could not do this).
+    let (_, found) = w(
+        "search-users",
+        json!({"action": "search-users", "params": {"search": "carol"}}),
+    )
+    .await;
+    assert!(found.to_string().contains("carol@example.com"), "{found}");
+    let r = reqwest::Client::new()
+        .delete(format!(
+            "{}/v2/objects/users/records/{record_id}",
+            sandbox.base_url()
+        ))
+        .bearer_auth(&creds.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("the user gone from the auth server", || async {
+        let (_, found) = w(
+            "search-users",
+            json!({"action": "search-users", "params": {"search": "carol"}}),
+        )
+        .await;
+        !found.to_string().contains("carol@example.com")
+    })
+    .await;
 }
