@@ -68,7 +68,17 @@ async fn spawn_real_plugin(dir: &std::path::Path) -> Connection {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_plugin_install_actions_and_sync_both_ways() {
+async fn real_plugin_install_actions_and_sync_both_ways_sqlite() {
+    real_plugin_install_actions_and_sync_both_ways(DbChoice::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_plugin_install_actions_and_sync_both_ways_postgres() {
+    real_plugin_install_actions_and_sync_both_ways(DbChoice::Postgres).await;
+}
+
+/// The backend on `db`; the plugin's own store on SQLite.
+async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
     let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
     sandbox.set_rate_limits(RateLimits {
         enabled: false,
@@ -81,7 +91,7 @@ async fn real_plugin_install_actions_and_sync_both_ways() {
     });
     let plugin_dir = tempfile::tempdir().unwrap();
     let conn = spawn_real_plugin(plugin_dir.path()).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let app = spawn_app(db, &format!("{}/v2", sandbox.base_url())).await;
     let r = app
         .http
         .post(app.url("/v1/installations"))
