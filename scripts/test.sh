@@ -3,7 +3,8 @@
 # installs what the tests need and is missing, then runs every suite:
 #   - PostgreSQL (scripts/postgres.sh starts a throwaway server under target/pg),
 #   - the Python `standardwebhooks` package in target/py (signature interop partner),
-#   - Chromium and ChromeDriver (browser tests of the generator site), apt when root,
+#   - Chromium (browser tests of the generator site, driven by playwright-core), apt when root,
+#   - the wasm32 target of the Rust toolchain (rustup component, no download beyond rustup's),
 #   - the Attio app's npm packages (attio-app/node_modules, from package-lock.json),
 #   - the original TypeScript plugin for the compatibility tests (tests/compat/node_modules),
 #   - the generator site's WASM (built by the xtask, from crates.io only).
@@ -17,7 +18,6 @@ step() { echo "== test.sh: $* ($(( $(date +%s) - start ))s)"; }
 
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
-command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -39,7 +39,9 @@ target/py/bin/python -c 'import standardwebhooks' 2>/dev/null ||
   target/py/bin/pip install -q --disable-pip-version-check -r shared/tests/interop/requirements.txt
 export INTEROP_PYTHON="$root/target/py/bin/python"
 
-step "generator site WASM (xtask)"
+step "generator site: wasm32 target, browser test driver, WASM (xtask)"
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+(cd generator-site/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cargo run -q -p xtask -- site
 
 step "build the attio-auth binary"
