@@ -28,6 +28,10 @@ pub async fn render(State(state): State<AppState>) -> Result<impl IntoResponse> 
         ),
         ("attio_auth_events_applied_total", m.events_applied.get()),
         ("attio_auth_echoes_skipped_total", m.echoes_skipped.get()),
+        (
+            "attio_auth_webhooks_superseded_total",
+            m.webhooks_superseded.get(),
+        ),
         ("attio_auth_job_retries_total", m.jobs_retried.get()),
         ("attio_auth_jobs_dead_total", m.jobs_dead.get()),
         ("attio_auth_jobs_done_total", m.jobs_done.get()),

@@ -151,7 +151,75 @@ async fn objects(state: &AppState, inst: &Installation) -> Result<Vec<AttioObjec
 }
 
 /// The worker step of one queued Attio webhook event.
+///
+/// A created/updated event re-reads the whole record, so the other queued created/updated
+/// events of the same record that arrived before that read are answered by it: they are
+/// dropped (Attio sends one `record.updated` per attribute, so one write of ours or of a
+/// person comes back as several events; this saves an Attio read and a plugin call each).
 pub async fn process(state: &AppState, job: &Job) -> Result<(), Failure> {
+    let event_type = job
+        .payload
+        .pointer("/event/event_type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let change = matches!(event_type, "record.created" | "record.updated");
+    let record_id = job
+        .payload
+        .pointer("/event/id/record_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let snapshot: Option<i64> = if change {
+        sqlx::query("select max(id) as m from jobs")
+            .fetch_one(&state.db.pool)
+            .await?
+            .try_get("m")?
+    } else {
+        None
+    };
+    let result = process_one(state, job).await;
+    if let (Ok(()), Some(snapshot), Some(record_id)) = (&result, snapshot, record_id) {
+        drop_superseded(state, job, &record_id, snapshot).await?;
+    }
+    result
+}
+
+async fn drop_superseded(
+    state: &AppState,
+    job: &Job,
+    record_id: &str,
+    snapshot: i64,
+) -> Result<(), Failure> {
+    let rows = sqlx::query(
+        "select id, payload from jobs where ordering_key = $1 and kind = 'attio-webhook' \
+         and status = 'queued' and id <= $2 and id <> $3",
+    )
+    .bind(format!("attio:{}:{record_id}", job.installation_id))
+    .bind(snapshot)
+    .bind(job.id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut dropped = 0u64;
+    for row in rows {
+        let payload: String = row.try_get("payload")?;
+        let payload: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+        let kind = payload
+            .pointer("/event/event_type")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if matches!(kind, "record.created" | "record.updated") {
+            let id: i64 = row.try_get("id")?;
+            dropped += sqlx::query("delete from jobs where id = $1 and status = 'queued'")
+                .bind(id)
+                .execute(&state.db.pool)
+                .await?
+                .rows_affected();
+        }
+    }
+    state.metrics.webhooks_superseded.add(dropped);
+    Ok(())
+}
+
+async fn process_one(state: &AppState, job: &Job) -> Result<(), Failure> {
     let Some(inst) = Installation::find(state, &job.installation_id).await? else {
         return Ok(()); // uninstalled meanwhile
     };

@@ -108,6 +108,8 @@ pub struct Metrics {
     pub events_applied: Counter,
     /// Changes not sent back where they came from (loop prevention).
     pub echoes_skipped: Counter,
+    /// Queued Attio events answered by a newer read of the same record.
+    pub webhooks_superseded: Counter,
     /// Job attempts that failed and will be retried.
     pub jobs_retried: Counter,
     /// Jobs given up.
