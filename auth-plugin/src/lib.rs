@@ -9,6 +9,8 @@
 #![deny(missing_docs)]
 
 mod auth;
+#[cfg(feature = "demo")]
+pub mod demo;
 mod error;
 mod handlers;
 mod ids;
