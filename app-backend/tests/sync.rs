@@ -628,3 +628,50 @@ async fn shutdown_requeues_jobs_in_hand(db: DbChoice) {
     assert_eq!(again.id, job.id);
     assert_eq!(again.attempts, 1, "a requeued job does not lose an attempt");
 }
+
+/// Two backend instances on one PostgreSQL database share the queue: every event is applied
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_postgres_apply_each_event_once() {
+    let w = world(DbChoice::Postgres).await;
+    w.sandbox.set_rate_limits(attio_sandbox::RateLimits {
+        enabled: false,
+        reads_per_second: 100,
+        writes_per_second: 25,
+    });
+    let config = test_config(
+        w.dir.path(),
+        w.db_url.clone(),
+        &format!("{}/v2", w.sandbox.base_url()),
+    );
+    let second = spawn_app_with(config, w.dir.clone()).await;
+    for i in 0..40 {
+        let r = post_event(
+            &w,
+            &user_event(
+                &format!("evt_m{i}"),
+                "create",
+                &format!("m{i}"),
+                "M",
+                "auth",
+            ),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+    }
+    eventually("40 users in Attio", || async {
+        attio_users(&w).await.len() == 40
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    let applied =
+        w.app.state.metrics.events_applied.get() + second.state.metrics.events_applied.get();
+    assert_eq!(applied, 40, "each event applied exactly once");
+    let writes = w
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.starts_with("/v2/objects/users/records"))
+        .count();
+    assert_eq!(writes, 40);
+}
