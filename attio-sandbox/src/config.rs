@@ -5,8 +5,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Settings of one sandbox server (`Default`: port 0, Attio's limits, production-like retries).
-#[derive(Debug, Clone, Default)]
+/// Entries each log (requests, deliveries) keeps by default: [`SandboxConfig::log_limit`].
+pub const DEFAULT_LOG_LIMIT: usize = 100_000;
+
+/// Settings of one sandbox server (`Default`: port 0, Attio's limits, production-like
+/// retries, logs of [`DEFAULT_LOG_LIMIT`] entries).
+#[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// Loopback port to listen on; `0` (the default) picks a free one.
     pub port: u16,
@@ -14,6 +18,21 @@ pub struct SandboxConfig {
     pub rate_limits: RateLimits,
     /// Webhook delivery retries and timeouts.
     pub delivery: DeliveryConfig,
+    /// How many entries the request log and the delivery log each keep: when full, the
+    /// oldest entry is dropped for each new one, so a long run (a 20 000-user backfill, a
+    /// demo left running) stays within bounded memory. `0` keeps no log.
+    pub log_limit: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            rate_limits: RateLimits::default(),
+            delivery: DeliveryConfig::default(),
+            log_limit: DEFAULT_LOG_LIMIT,
+        }
+    }
 }
 
 impl SandboxConfig {

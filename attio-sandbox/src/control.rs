@@ -284,11 +284,18 @@ async fn put_faults(
 }
 
 async fn get_requests(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"data": state.store().requests}))
+    let log: Vec<_> = state.store().requests.iter().map(|e| e.record()).collect();
+    Json(json!({"data": log}))
 }
 
 async fn get_deliveries(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"data": state.store().deliveries}))
+    let log: Vec<_> = state
+        .store()
+        .deliveries
+        .iter()
+        .map(|e| e.record())
+        .collect();
+    Json(json!({"data": log}))
 }
 
 async fn post_reset(State(state): State<AppState>) -> Json<Value> {

@@ -4,13 +4,16 @@
 //! `Idempotency-Key` that stays the same across retries, retried with doubling delays until a
 //! 2xx; a webhook whose retries are exhausted becomes `degraded`.
 
+use std::sync::Arc;
+
+use axum::body::Bytes;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::model::now_string;
-use crate::state::{AppState, DeliveryRecord};
+use crate::state::{AppState, DeliveryEntry};
 use crate::write::Event;
 
 /// Hex HMAC-SHA256 of `body` keyed with `secret`: the value of `Attio-Signature`.
@@ -59,12 +62,12 @@ pub(crate) fn filter_accepts(filter: &Value, event: &Value) -> bool {
 struct Job {
     webhook_id: Uuid,
     workspace_id: Uuid,
-    target_url: String,
+    target_url: Arc<str>,
     secret: String,
-    body: Vec<u8>,
-    body_json: Value,
-    key: String,
-    event_type: String,
+    /// The exact bytes sent, shared with the delivery log (no parsed copy is kept).
+    body: Bytes,
+    key: Uuid,
+    event_type: &'static str,
     generation: u64,
 }
 
@@ -93,12 +96,11 @@ pub(crate) fn dispatch(state: &AppState, workspace_id: Uuid, events: Vec<Event>)
                 jobs.push(Job {
                     webhook_id: hook.id,
                     workspace_id,
-                    target_url: hook.target_url.clone(),
+                    target_url: Arc::from(hook.target_url.as_str()),
                     secret: hook.secret.clone(),
-                    body: body_json.to_string().into_bytes(),
-                    body_json,
-                    key: Uuid::new_v4().to_string(),
-                    event_type: event.event_type.to_string(),
+                    body: Bytes::from(body_json.to_string()),
+                    key: Uuid::new_v4(),
+                    event_type: event.event_type,
                     generation: store.generation,
                 });
             }
@@ -124,6 +126,7 @@ fn still_wanted(state: &AppState, job: &Job) -> bool {
 async fn run(state: AppState, job: Job) {
     let config = state.0.delivery;
     let signature = sign(&job.secret, &job.body);
+    let key = job.key.to_string();
     let mut delay = config.initial_backoff;
     for attempt in 1..=config.max_attempts.max(1) {
         if !still_wanted(&state, &job) {
@@ -132,11 +135,11 @@ async fn run(state: AppState, job: Job) {
         let result = state
             .0
             .http
-            .post(&job.target_url)
+            .post(&*job.target_url)
             .header("content-type", "application/json")
             .header("Attio-Signature", &signature)
             .header("X-Attio-Signature", &signature)
-            .header("Idempotency-Key", &job.key)
+            .header("Idempotency-Key", &key)
             .timeout(config.timeout)
             .body(job.body.clone())
             .send()
@@ -146,24 +149,18 @@ async fn run(state: AppState, job: Job) {
             Err(e) => (None, Some(e.without_url().to_string())),
         };
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
-        {
-            let mut store = state.store();
-            if store.deliveries.len() >= crate::state::LOG_LIMIT {
-                store.deliveries.drain(..crate::state::LOG_LIMIT / 10);
-            }
-            store.deliveries.push(DeliveryRecord {
-                idempotency_key: job.key.clone(),
-                webhook_id: job.webhook_id,
-                event_type: job.event_type.clone(),
-                target_url: job.target_url.clone(),
-                attempt,
-                status,
-                error,
-                delivered,
-                at: now_string(),
-                body: job.body_json.clone(),
-            });
-        }
+        state.log_delivery(DeliveryEntry {
+            idempotency_key: job.key,
+            webhook_id: job.webhook_id,
+            event_type: job.event_type,
+            target_url: job.target_url.clone(),
+            attempt,
+            status,
+            error,
+            delivered,
+            at: OffsetDateTime::now_utc(),
+            body: job.body.clone(),
+        });
         if delivered {
             return;
         }

@@ -26,6 +26,7 @@ mod control;
 mod delivery;
 mod error;
 mod filter;
+mod index;
 mod model;
 mod standard;
 mod state;
@@ -38,7 +39,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-pub use config::{DeliveryConfig, Faults, RateLimits, SandboxConfig};
+pub use config::{DEFAULT_LOG_LIMIT, DeliveryConfig, Faults, RateLimits, SandboxConfig};
 pub use control::{OAuthClientCredentials, WorkspaceCredentials, WorkspaceOptions};
 pub use state::{DeliveryRecord, RequestRecord};
 
@@ -58,7 +59,7 @@ impl Sandbox {
     pub async fn start_on(host: IpAddr, config: SandboxConfig) -> std::io::Result<SandboxHandle> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, config.port)).await?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(config.rate_limits, config.delivery)?;
+        let state = AppState::new(config.rate_limits, config.delivery, config.log_limit)?;
         let app = api::router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -132,14 +133,18 @@ impl SandboxHandle {
         control::set_faults(&self.state, faults).is_ok()
     }
 
-    /// Every API request so far (method, path, status, token id).
+    /// The API requests so far, oldest first (method, path, status, token id): the newest
+    /// [`SandboxConfig::log_limit`] of them.
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.state.store().requests.clone()
+        let store = self.state.store();
+        store.requests.iter().map(|e| e.record()).collect()
     }
 
-    /// Every webhook delivery attempt so far.
+    /// The webhook delivery attempts so far, oldest first: the newest
+    /// [`SandboxConfig::log_limit`] of them.
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
-        self.state.store().deliveries.clone()
+        let store = self.state.store();
+        store.deliveries.iter().map(|e| e.record()).collect()
     }
 
     /// Forget all workspaces, tokens, logs and faults; pending webhook retries stop.

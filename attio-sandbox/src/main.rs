@@ -37,6 +37,9 @@ struct Args {
     /// Delay before the first webhook retry, in milliseconds (doubles each retry).
     #[arg(long, env = "ATTIO_SANDBOX_RETRY_MS", default_value_t = 1000)]
     retry_ms: u64,
+    /// Entries the request log and the delivery log each keep (the oldest are dropped).
+    #[arg(long, env = "ATTIO_SANDBOX_LOG_LIMIT", default_value_t = attio_sandbox::DEFAULT_LOG_LIMIT)]
+    log_limit: usize,
 }
 
 #[tokio::main]
@@ -59,6 +62,7 @@ async fn main() -> anyhow::Result<()> {
             initial_backoff: Duration::from_millis(args.retry_ms),
             ..DeliveryConfig::default()
         },
+        log_limit: args.log_limit,
     };
     let sandbox = Sandbox::start_on(args.host, config)
         .await

@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::index::Records;
+
 /// Attio's timestamp format: nanosecond precision, `Z` suffix
 /// (e.g. `2022-11-21T13:22:49.061281000Z`, OpenAPI examples).
 pub(crate) fn attio_time(t: OffsetDateTime) -> String {
@@ -154,7 +156,8 @@ pub(crate) struct Workspace {
     pub member_id: Uuid,
     pub objects: Vec<Object>,
     pub attributes: Vec<Attribute>,
-    pub records: HashMap<Uuid, Record>,
+    /// Records of every object, with the unique-value and reference indexes.
+    pub records: Records,
     pub next_seq: u64,
     pub webhooks: Vec<Webhook>,
 }
@@ -170,11 +173,20 @@ impl Workspace {
             member_id: Uuid::new_v4(),
             objects: Vec::new(),
             attributes: Vec::new(),
-            records: HashMap::new(),
+            records: Records::default(),
             next_seq: 0,
             webhooks: Vec::new(),
         };
         crate::standard::seed(&mut ws);
+        let unique: Vec<Uuid> = ws
+            .attributes
+            .iter()
+            .filter(|a| a.is_unique)
+            .map(|a| a.id)
+            .collect();
+        for id in unique {
+            ws.records.index_attribute(id);
+        }
         for obj in &mut ws.objects {
             if enable.iter().any(|s| s == &obj.api_slug) {
                 obj.enabled = true;

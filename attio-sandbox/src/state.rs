@@ -1,7 +1,7 @@
 //! Shared state behind the server: the store of workspaces and tokens (one lock), settings
 //! that tests change at run time, the rate limiter, and the logs the control API reads.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,10 +11,11 @@ use uuid::Uuid;
 
 use crate::config::{DeliveryConfig, Faults, RateLimits};
 use crate::error::ApiError;
-use crate::model::{Workspace, now_string};
+use axum::body::Bytes;
+use axum::http::Method;
+use time::OffsetDateTime;
 
-/// How many entries each log keeps, so a long-running demo does not grow without bound.
-pub(crate) const LOG_LIMIT: usize = 100_000;
+use crate::model::{Workspace, attio_time};
 
 /// Lock a mutex, recovering the data if a previous holder panicked (the sandbox state stays
 /// usable; no request path panics on a poisoned lock).
@@ -96,6 +97,73 @@ pub struct DeliveryRecord {
     pub body: serde_json::Value,
 }
 
+/// A [`RequestRecord`] as the log keeps it: the time and method unformatted.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestEntry {
+    pub at: OffsetDateTime,
+    pub method: Method,
+    pub path: String,
+    pub status: u16,
+    pub token_id: Option<Uuid>,
+}
+
+impl RequestEntry {
+    pub fn record(&self) -> RequestRecord {
+        RequestRecord {
+            at: attio_time(self.at),
+            method: self.method.to_string(),
+            path: self.path.clone(),
+            status: self.status,
+            token_id: self.token_id,
+        }
+    }
+}
+
+/// A [`DeliveryRecord`] as the log keeps it: the body as the bytes sent (shared with the
+/// delivery task, parsed only when the log is read), ids and time unformatted.
+#[derive(Debug, Clone)]
+pub(crate) struct DeliveryEntry {
+    pub idempotency_key: Uuid,
+    pub webhook_id: Uuid,
+    pub event_type: &'static str,
+    pub target_url: Arc<str>,
+    pub attempt: u32,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub delivered: bool,
+    pub at: OffsetDateTime,
+    pub body: Bytes,
+}
+
+impl DeliveryEntry {
+    pub fn record(&self) -> DeliveryRecord {
+        DeliveryRecord {
+            idempotency_key: self.idempotency_key.to_string(),
+            webhook_id: self.webhook_id,
+            event_type: self.event_type.to_string(),
+            target_url: self.target_url.to_string(),
+            attempt: self.attempt,
+            status: self.status,
+            error: self.error.clone(),
+            delivered: self.delivered,
+            at: attio_time(self.at),
+            // The sandbox wrote these bytes from a JSON value, so they parse.
+            body: serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// Append to a log of at most `limit` entries, dropping the oldest first.
+pub(crate) fn push_capped<T>(log: &mut VecDeque<T>, entry: T, limit: usize) {
+    if limit == 0 {
+        return;
+    }
+    while log.len() >= limit {
+        log.pop_front();
+    }
+    log.push_back(entry);
+}
+
 /// Everything behind the one data lock.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
@@ -104,8 +172,10 @@ pub(crate) struct Store {
     pub tokens: HashMap<String, Token>,
     pub oauth_clients: HashMap<String, OAuthClient>,
     pub oauth_codes: HashMap<String, OAuthCode>,
-    pub requests: Vec<RequestRecord>,
-    pub deliveries: Vec<DeliveryRecord>,
+    /// The newest `log_limit` API requests, oldest first.
+    pub requests: VecDeque<RequestEntry>,
+    /// The newest `log_limit` delivery attempts, oldest first.
+    pub deliveries: VecDeque<DeliveryEntry>,
     /// Bumped by reset so that pending webhook retries of a previous life stop.
     pub generation: u64,
 }
@@ -186,11 +256,17 @@ pub(crate) struct Inner {
     pub settings: Mutex<Settings>,
     pub limiter: Mutex<Limiter>,
     pub delivery: DeliveryConfig,
+    /// Entries each log keeps ([`crate::SandboxConfig::log_limit`]).
+    pub log_limit: usize,
     pub http: reqwest::Client,
 }
 
 impl AppState {
-    pub fn new(rate_limits: RateLimits, delivery: DeliveryConfig) -> std::io::Result<Self> {
+    pub fn new(
+        rate_limits: RateLimits,
+        delivery: DeliveryConfig,
+        log_limit: usize,
+    ) -> std::io::Result<Self> {
         let http = reqwest::Client::builder()
             .build()
             .map_err(std::io::Error::other)?;
@@ -202,6 +278,7 @@ impl AppState {
             }),
             limiter: Mutex::new(Limiter::default()),
             delivery,
+            log_limit,
             http,
         })))
     }
@@ -214,19 +291,23 @@ impl AppState {
         *lock(&self.0.settings)
     }
 
-    /// Record one API request in the log the control API serves (the newest
-    /// [`LOG_LIMIT`] entries are kept).
-    pub fn log_request(&self, method: &str, path: &str, status: u16, token_id: Option<Uuid>) {
-        let mut store = self.store();
-        if store.requests.len() >= LOG_LIMIT {
-            store.requests.drain(..LOG_LIMIT / 10);
-        }
-        store.requests.push(RequestRecord {
-            at: now_string(),
-            method: method.to_string(),
-            path: path.to_string(),
+    /// Record one API request in the log the control API serves (the newest `log_limit`
+    /// entries are kept).
+    pub fn log_request(&self, method: Method, path: String, status: u16, token_id: Option<Uuid>) {
+        let entry = RequestEntry {
+            at: OffsetDateTime::now_utc(),
+            method,
+            path,
             status,
             token_id,
-        });
+        };
+        let limit = self.0.log_limit;
+        push_capped(&mut self.store().requests, entry, limit);
+    }
+
+    /// Record one delivery attempt (the newest `log_limit` entries are kept).
+    pub fn log_delivery(&self, entry: DeliveryEntry) {
+        let limit = self.0.log_limit;
+        push_capped(&mut self.store().deliveries, entry, limit);
     }
 }

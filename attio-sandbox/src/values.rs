@@ -577,8 +577,16 @@ fn lookup_key(kind: &str, raw: &Value) -> Option<Value> {
     }
 }
 
-/// Records of `object_id` whose attribute `attr_id` has a value with primary `key`.
+/// Records of `object_id` whose attribute `attr_id` has a value with primary `key`, in
+/// creation order: a hash lookup for unique attributes (every caller but a few string
+/// shorthands), a scan otherwise.
 pub(crate) fn find_by(ws: &Workspace, object_id: Uuid, attr_id: Uuid, key: &Value) -> Vec<Uuid> {
+    if let Some(found) = ws.records.find_unique(attr_id, key) {
+        return found
+            .into_iter()
+            .filter(|id| ws.records.get(id).is_some_and(|r| r.object_id == object_id))
+            .collect();
+    }
     let mut found: Vec<(u64, Uuid)> = ws
         .records
         .values()

@@ -261,16 +261,13 @@ pub(crate) fn write(
     if creating {
         let seq = ws.next_seq;
         ws.next_seq += 1;
-        ws.records.insert(
+        ws.records.insert(Record {
             id,
-            Record {
-                id,
-                object_id,
-                created_at: now.clone(),
-                seq,
-                values: new_values.clone(),
-            },
-        );
+            object_id,
+            created_at: now.clone(),
+            seq,
+            values: new_values.clone(),
+        });
         events.push(record_event(
             ws,
             "record.created",
@@ -280,9 +277,7 @@ pub(crate) fn write(
             actor,
         ));
     } else {
-        if let Some(r) = ws.records.get_mut(&id) {
-            r.values = new_values.clone();
-        }
+        ws.records.update(&id, |r| r.values = new_values.clone());
         for attr in &changed {
             events.push(record_event(
                 ws,
@@ -340,7 +335,7 @@ fn sync_inverse(
     let mut touched: Vec<(Uuid, Uuid, Uuid)> = Vec::new(); // (object, record, attribute)
     for t in new.iter().filter(|t| !old_set.contains(t)) {
         let mut displaced = Vec::new();
-        if let Some(rec) = ws.records.get_mut(t) {
+        let target_object = ws.records.update(t, |rec| {
             let vals = rec.values.entry(inverse.id).or_default();
             if inverse.is_multiselect {
                 if !targets(vals).contains(&id) {
@@ -350,24 +345,31 @@ fn sync_inverse(
                 displaced = targets(vals).into_iter().filter(|d| *d != id).collect();
                 *vals = vec![reference(&slug, id)];
             }
-            touched.push((rec.object_id, *t, inverse.id));
+            rec.object_id
+        });
+        if let Some(object_id) = target_object {
+            touched.push((object_id, *t, inverse.id));
         }
         // The record that lost `t` on a single-select inverse loses it on its side too.
         for d in displaced {
-            if let Some(rec) = ws.records.get_mut(&d)
-                && let Some(vals) = rec.values.get_mut(&attr.id)
-            {
+            let lost = ws.records.update(&d, |rec| {
+                let vals = rec.values.get_mut(&attr.id)?;
                 vals.retain(|v| targets(std::slice::from_ref(v)) != [*t]);
-                touched.push((rec.object_id, d, attr.id));
+                Some(rec.object_id)
+            });
+            if let Some(Some(object_id)) = lost {
+                touched.push((object_id, d, attr.id));
             }
         }
     }
     for t in old.iter().filter(|t| !new_set.contains(t)) {
-        if let Some(rec) = ws.records.get_mut(t)
-            && let Some(vals) = rec.values.get_mut(&inverse.id)
-        {
+        let lost = ws.records.update(t, |rec| {
+            let vals = rec.values.get_mut(&inverse.id)?;
             vals.retain(|v| targets(std::slice::from_ref(v)) != [id]);
-            touched.push((rec.object_id, *t, inverse.id));
+            Some(rec.object_id)
+        });
+        if let Some(Some(object_id)) = lost {
+            touched.push((object_id, *t, inverse.id));
         }
     }
     for (object_id, record_id, attribute_id) in touched {
@@ -407,15 +409,18 @@ pub(crate) fn delete(
         None,
         actor,
     )];
+    // Only the records that refer to it (the reference index) can lose a value.
     let mut touched = Vec::new();
-    for rec in ws.records.values_mut() {
-        for (attr_id, vals) in rec.values.iter_mut() {
-            let before = vals.len();
-            vals.retain(|v| targets(std::slice::from_ref(v)) != [record_id]);
-            if vals.len() != before {
-                touched.push((rec.object_id, rec.id, *attr_id));
+    for referrer in ws.records.referrers(record_id) {
+        ws.records.update(&referrer, |rec| {
+            for (attr_id, vals) in rec.values.iter_mut() {
+                let before = vals.len();
+                vals.retain(|v| targets(std::slice::from_ref(v)) != [record_id]);
+                if vals.len() != before {
+                    touched.push((rec.object_id, rec.id, *attr_id));
+                }
             }
-        }
+        });
     }
     touched.sort();
     for (o, r, a) in touched {

@@ -186,7 +186,7 @@ async fn faults(State(state): State<AppState>, request: Request, next: Next) -> 
 
 /// The request log: method, path, status and token id (never the token) of every API call.
 async fn log_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    let method = request.method().clone();
     let path = request
         .uri()
         .path_and_query()
@@ -194,7 +194,7 @@ async fn log_requests(State(state): State<AppState>, request: Request, next: Nex
     let (parts, body) = request.into_parts();
     let token_id = token_of(&parts).and_then(|t| state.store().tokens.get(&t).map(|t| t.id));
     let response = next.run(Request::from_parts(parts, body)).await;
-    state.log_request(&method, &path, response.status().as_u16(), token_id);
+    state.log_request(method, path, response.status().as_u16(), token_id);
     response
 }
 

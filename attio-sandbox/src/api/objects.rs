@@ -268,6 +268,9 @@ pub(crate) async fn create_attribute(
         }
         let attr_id = attr.id;
         let mut events = vec![attribute_event(ws.id, &attr, &auth)];
+        if attr.is_unique {
+            ws.records.index_attribute(attr_id);
+        }
         ws.attributes.push(attr);
         if let Some(inv) = inverse {
             events.push(attribute_event(ws.id, &inv, &auth));
