@@ -14,6 +14,8 @@ pub mod backfill;
 pub mod config;
 pub mod crypto;
 pub mod db;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod error;
 pub mod events;
 pub mod health;
