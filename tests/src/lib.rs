@@ -12,7 +12,6 @@
 pub mod app_client;
 pub mod auth_host;
 pub mod backend;
-pub mod demo;
 pub mod load;
 pub mod node_peer;
 pub mod rust_peer;

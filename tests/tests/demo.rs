@@ -1,25 +1,43 @@
-//! `attio-auth demo` as a new user runs it: the binary starts everything on free ports,
-//! prints its ready line, an action through the chain works, a sign-up reaches Attio, and
-//! Ctrl-C (SIGINT) stops it cleanly.
+//! `attio-auth demo` as a new user runs it: the real `attio-auth` binary (app-backend's,
+//! built by `cargo build -p attio-auth-backend`) starts everything on free ports, prints
+//! its ready line, an action through the chain works (`attio-auth demo act`), a sign-up on
+//! the demo auth server reaches the Attio sandbox, and Ctrl-C (SIGINT) stops it cleanly.
 
-use attio_auth_tests::demo::{DemoInfo, READY};
 use serde_json::{Value, json};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_attio-auth-demo");
+/// The binary: `ATTIO_AUTH_BIN` (scripts/test.sh sets it), else the workspace's
+/// `target/debug/attio-auth`. Cargo builds another package's binary for this test only
+/// when asked (`cargo test --workspace` does; `-p attio-auth-tests` alone does not).
+fn attio_auth_bin() -> PathBuf {
+    let path = std::env::var_os("ATTIO_AUTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/attio-auth")
+        });
+    assert!(
+        path.is_file(),
+        "the attio-auth binary is missing at {}: run `cargo build -p attio-auth-backend` \
+         (or scripts/test.sh, which builds it and sets ATTIO_AUTH_BIN)",
+        path.display()
+    );
+    path
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_starts_serves_an_action_and_stops() {
+    let bin = attio_auth_bin();
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("demo");
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(&bin)
+        .arg("demo")
         .arg("--data-dir")
         .arg(&data_dir)
         .args([
-            "run",
             "--sandbox-port",
             "0",
             "--auth-port",
@@ -41,7 +59,7 @@ async fn demo_starts_serves_an_action_and_stops() {
         while let Some(line) = lines.next_line().await.expect("read") {
             printed.push_str(&line);
             printed.push('\n');
-            if line.starts_with(READY) {
+            if line.contains("ready") {
                 return true;
             }
         }
@@ -52,10 +70,24 @@ async fn demo_starts_serves_an_action_and_stops() {
         matches!(ready, Ok(true)),
         "no ready line; output:\n{printed}"
     );
+    assert!(
+        printed.starts_with("\nattio-auth demo") || printed.contains("attio-auth demo ready"),
+        "{printed}"
+    );
     assert!(printed.contains("Try:"), "the guide is printed:\n{printed}");
+    // Keep reading stdout, so the demo never blocks on a full pipe.
+    let rest = tokio::spawn(async move {
+        let mut rest = String::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        rest
+    });
 
     // One action through the chain, with the demo's own `act` command.
-    let out = Command::new(BIN)
+    let out = Command::new(&bin)
+        .arg("demo")
         .arg("--data-dir")
         .arg(&data_dir)
         .args(["act", "user-details", "--email", "bob@example.com"])
@@ -71,16 +103,20 @@ async fn demo_starts_serves_an_action_and_stops() {
     let (status, body) = text.split_once(' ').expect("status and body");
     let body: Value = serde_json::from_str(body).expect("JSON answer");
     assert_eq!(status, "200", "{body}");
+    assert_eq!(body["ok"], json!(true), "{body}");
     assert_eq!(body["data"]["banned"], json!(false), "{body}");
+    assert_eq!(body["data"]["role"], json!("user"), "{body}");
 
-    // A sign-up on the auth server appears in Attio.
-    let info: DemoInfo =
+    // A sign-up on the demo auth server (email + password) appears in Attio.
+    let info: Value =
         serde_json::from_slice(&std::fs::read(data_dir.join("demo.json")).expect("demo.json"))
             .expect("demo info");
+    let s = |k: &str| info[k].as_str().expect(k).to_owned();
     let http = reqwest::Client::new();
     let res = http
-        .post(format!("{}/sign-up/email", info.auth_url))
-        .json(&json!({"name": "Dana Demo", "email": "dana@example.com"}))
+        .post(format!("{}/sign-up/email", s("authUrl")))
+        .json(&json!({"name": "Dana Demo", "email": "dana@example.com",
+            "password": "dana-password-1"}))
         .send()
         .await
         .expect("sign-up");
@@ -88,11 +124,8 @@ async fn demo_starts_serves_an_action_and_stops() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let records: Value = http
-            .post(format!(
-                "{}/objects/users/records/query",
-                info.attio_api_url
-            ))
-            .bearer_auth(&info.attio_token)
+            .post(format!("{}/objects/users/records/query", s("attioApiUrl")))
+            .bearer_auth(s("attioToken"))
             .json(&json!({}))
             .send()
             .await
@@ -110,7 +143,7 @@ async fn demo_starts_serves_an_action_and_stops() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let site = http
-        .get(&info.generator_url)
+        .get(s("generatorUrl"))
         .send()
         .await
         .expect("generator site");
@@ -129,4 +162,6 @@ async fn demo_starts_serves_an_action_and_stops() {
         .expect("stops within 40 s")
         .expect("exit status");
     assert!(status.success(), "exit status {status}");
+    let rest = rest.await.expect("stdout reader");
+    assert!(rest.contains("stopped"), "{rest}");
 }

@@ -48,7 +48,6 @@ pub const DEMO_PASSWORD: &str = "demo-password-1";
 
 /// Arguments of `attio-auth demo`.
 #[derive(Debug, clap::Args)]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct DemoArgs {
     /// The demo's files (databases, demo.json); the demo's own files in it are replaced at
     /// each start.
