@@ -8,6 +8,10 @@
 //!
 //! Records can only be changed through [`Records::insert`], [`Records::update`] and
 //! [`Records::remove`], which un-index the record before and re-index it after the change.
+//!
+//! Values are stored as their JSON text and decoded when a record is read: a value held as
+//! a `serde_json::Value` tree costs about 1.5 KB (two B-tree nodes and a dozen small
+//! strings), its text a tenth of that, so 20 000 users take tens of MiB instead of hundreds.
 
 use std::collections::{HashMap, HashSet};
 
@@ -83,42 +87,96 @@ impl Index {
     }
 }
 
+/// A record as stored: each attribute's values as the JSON text of their array.
+#[derive(Debug, Clone)]
+struct Stored {
+    object_id: Uuid,
+    created_at: Box<str>,
+    seq: u64,
+    values: Vec<(Uuid, Box<str>)>,
+}
+
+impl Stored {
+    fn encode(rec: &Record) -> Self {
+        Self {
+            object_id: rec.object_id,
+            created_at: rec.created_at.as_str().into(),
+            seq: rec.seq,
+            values: rec
+                .values
+                .iter()
+                .map(|(attr, vals)| {
+                    // A `Value` always serializes.
+                    let text = serde_json::to_string(vals).unwrap_or_else(|_| "[]".into());
+                    (*attr, text.into_boxed_str())
+                })
+                .collect(),
+        }
+    }
+
+    fn decode(&self, id: Uuid) -> Record {
+        Record {
+            id,
+            object_id: self.object_id,
+            created_at: self.created_at.to_string(),
+            seq: self.seq,
+            values: self
+                .values
+                .iter()
+                .map(|(attr, text)| (*attr, serde_json::from_str(text).unwrap_or_default()))
+                .collect(),
+        }
+    }
+}
+
 /// The records of one workspace, by id, with their indexes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Records {
-    map: HashMap<Uuid, Record>,
+    map: HashMap<Uuid, Stored>,
     index: Index,
 }
 
 impl Records {
-    pub fn get(&self, id: &Uuid) -> Option<&Record> {
-        self.map.get(id)
+    /// A record, decoded.
+    pub fn get(&self, id: &Uuid) -> Option<Record> {
+        self.map.get(id).map(|s| s.decode(*id))
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &Record> {
-        self.map.values()
+    /// The object of a record, without decoding it.
+    pub fn object_of(&self, id: &Uuid) -> Option<Uuid> {
+        self.map.get(id).map(|s| s.object_id)
+    }
+
+    /// The records of one object, decoded.
+    pub fn of_object(&self, object_id: Uuid) -> impl Iterator<Item = Record> + '_ {
+        self.map
+            .iter()
+            .filter(move |(_, s)| s.object_id == object_id)
+            .map(|(id, s)| s.decode(*id))
     }
 
     /// Store a record (replacing one with the same id).
     pub fn insert(&mut self, record: Record) {
         if let Some(old) = self.map.remove(&record.id) {
-            self.index.remove(&old);
+            self.index.remove(&old.decode(record.id));
         }
         self.index.add(&record);
-        self.map.insert(record.id, record);
+        self.map.insert(record.id, Stored::encode(&record));
     }
 
-    /// Change a record in place; `None` if there is no such record.
+    /// Change a record; `None` if there is no such record.
     pub fn update<R>(&mut self, id: &Uuid, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
-        let rec = self.map.get_mut(id)?;
-        self.index.remove(rec);
-        let out = f(rec);
-        self.index.add(rec);
+        let stored = self.map.get_mut(id)?;
+        let mut rec = stored.decode(*id);
+        self.index.remove(&rec);
+        let out = f(&mut rec);
+        self.index.add(&rec);
+        *stored = Stored::encode(&rec);
         Some(out)
     }
 
     pub fn remove(&mut self, id: &Uuid) -> Option<Record> {
-        let rec = self.map.remove(id)?;
+        let rec = self.map.remove(id)?.decode(*id);
         self.index.remove(&rec);
         Some(rec)
     }
@@ -130,7 +188,7 @@ impl Records {
             return;
         }
         let mut keys: HashMap<String, Vec<(u64, Uuid)>> = HashMap::new();
-        for rec in self.map.values() {
+        for rec in self.map.iter().map(|(id, s)| s.decode(*id)) {
             for v in rec.values.get(&attr_id).into_iter().flatten() {
                 let holders = keys.entry(key_of(&primary(v))).or_default();
                 if let Err(at) = holders.binary_search(&(rec.seq, rec.id)) {

@@ -584,13 +584,12 @@ pub(crate) fn find_by(ws: &Workspace, object_id: Uuid, attr_id: Uuid, key: &Valu
     if let Some(found) = ws.records.find_unique(attr_id, key) {
         return found
             .into_iter()
-            .filter(|id| ws.records.get(id).is_some_and(|r| r.object_id == object_id))
+            .filter(|id| ws.records.object_of(id) == Some(object_id))
             .collect();
     }
     let mut found: Vec<(u64, Uuid)> = ws
         .records
-        .values()
-        .filter(|r| r.object_id == object_id)
+        .of_object(object_id)
         .filter(|r| {
             r.values
                 .get(&attr_id)
@@ -661,8 +660,8 @@ fn record_reference(
                     .as_str()
                     .and_then(|s| Uuid::parse_str(s).ok())
                     .ok_or_else(|| invalid(attr, "target_record_id must be a UUID"))?;
-                match ws.records.get(&id) {
-                    Some(r) if r.object_id == target.id => (target, id),
+                match ws.records.object_of(&id) {
+                    Some(object_id) if object_id == target.id => (target, id),
                     _ => {
                         return Err(ApiError::ValueNotFound(format!(
                             "Record with ID \"{id}\" not found in object \"{}\".",

@@ -136,8 +136,8 @@ pub(crate) fn write(
         Mode::Create => None,
         Mode::Append | Mode::Overwrite => {
             let id = record_id.ok_or_else(|| ApiError::NotFound("Record not found.".into()))?;
-            match ws.records.get(&id) {
-                Some(r) if r.object_id == object_id => Some(id),
+            match ws.records.object_of(&id) {
+                Some(o) if o == object_id => Some(id),
                 _ => {
                     return Err(ApiError::NotFound(format!(
                         "Record with ID \"{id}\" not found."
@@ -178,7 +178,7 @@ pub(crate) fn write(
     let id = existing.unwrap_or_else(Uuid::new_v4);
     let old_values: HashMap<Uuid, Vec<Value>> = existing
         .and_then(|id| ws.records.get(&id))
-        .map(|r| r.values.clone())
+        .map(|r| r.values)
         .unwrap_or_default();
 
     // 3. Combine with the stored values.
@@ -392,8 +392,8 @@ pub(crate) fn delete(
     record_id: Uuid,
     actor: &Actor,
 ) -> Result<Vec<Event>, ApiError> {
-    match ws.records.get(&record_id) {
-        Some(r) if r.object_id == object_id => {}
+    match ws.records.object_of(&record_id) {
+        Some(o) if o == object_id => {}
         _ => {
             return Err(ApiError::NotFound(format!(
                 "Record with ID \"{record_id}\" not found."

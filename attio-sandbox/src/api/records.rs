@@ -47,7 +47,7 @@ async fn write_record(
         let record = ws
             .records
             .get(&id)
-            .map(|r| ws.record_json(r))
+            .map(|r| ws.record_json(&r))
             .unwrap_or(Value::Null);
         Ok((Json(json!({"data": record})), events))
     })
@@ -137,7 +137,7 @@ pub(crate) async fn get(
         let object_id = ws.object(&object)?.id;
         let rid = record_id(&id)?;
         match ws.records.get(&rid) {
-            Some(r) if r.object_id == object_id => Ok(Json(json!({"data": ws.record_json(r)}))),
+            Some(r) if r.object_id == object_id => Ok(Json(json!({"data": ws.record_json(&r)}))),
             _ => Err(ApiError::NotFound(format!(
                 "Record with ID \"{id}\" not found."
             ))),
@@ -202,12 +202,13 @@ pub(crate) async fn query(
             Some(_) => return Err(ApiError::Filter("\"sorts\" must be an array.".into())),
         };
         let filter = body.get("filter").cloned().unwrap_or(Value::Null);
-        let mut hits = Vec::new();
-        for r in ws.records.values().filter(|r| r.object_id == object_id) {
-            if filter.is_null() || filter::matches(ws, r, &filter)? {
-                hits.push(r);
+        let mut found = Vec::new();
+        for r in ws.records.of_object(object_id) {
+            if filter.is_null() || filter::matches(ws, &r, &filter)? {
+                found.push(r);
             }
         }
+        let mut hits: Vec<&crate::model::Record> = found.iter().collect();
         filter::sort(&mut hits, &sorts);
         let data: Vec<Value> = hits
             .into_iter()
