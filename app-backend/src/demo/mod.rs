@@ -455,7 +455,10 @@ pub async fn run(options: DemoOptions, cancel: CancellationToken) -> anyhow::Res
         generator_url,
         connection: encoded,
     };
-    std::fs::write(demo_json(&data_dir), serde_json::to_vec_pretty(&info)?)?;
+    // Written whole then renamed: `act` (and tests) may read it as soon as it exists.
+    let partial = data_dir.join("demo.json.partial");
+    std::fs::write(&partial, serde_json::to_vec_pretty(&info)?)?;
+    std::fs::rename(&partial, demo_json(&data_dir))?;
     print_guide(&info, &data_dir, &options.command);
     println!("{READY}: backend {backend_url}");
 
@@ -574,4 +577,53 @@ pub async fn act(
             params,
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// In-process: everything starts on free ports, `act` answers through the chain, and
+    /// the demo stops when cancelled.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn demo_runs_in_process_and_acts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data_dir = dir.path().join("demo");
+        let cancel = CancellationToken::new();
+        let options = DemoOptions {
+            data_dir: data_dir.clone(),
+            sandbox_port: Some(0),
+            auth_port: Some(0),
+            backend_port: Some(0),
+            generator_port: Some(0),
+            command: "attio-auth demo".into(),
+        };
+        let demo = tokio::spawn(run(options, cancel.clone()));
+        wait_for("demo.json", 120, || async {
+            demo_json(&data_dir).is_file().then_some(())
+        })
+        .await
+        .expect("the demo is up");
+        let (status, body) = act(
+            &data_dir,
+            "search-users",
+            None,
+            json!({"search": "example.com"}),
+        )
+        .await
+        .expect("act");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["data"]["users"].as_array().map(Vec::len),
+            Some(3),
+            "{body}"
+        );
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(40), demo)
+            .await
+            .expect("stops within 40 s")
+            .expect("task")
+            .expect("the demo ran cleanly");
+    }
 }
