@@ -199,8 +199,24 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
             Ok(())
         }
         SyncEventKind::Create | SyncEventKind::Update => {
+            let mut data = event.data.clone();
+            // When Attio holds newer values than this event, the record is not what both
+            // sides agree on: its hash is not stored, so the Attio change still reaches the
+            // auth server.
+            let mut attio_is_newer = false;
+            if event.event == SyncEventKind::Update {
+                attio_is_newer = drop_stale_fields(
+                    state,
+                    &inst,
+                    &event,
+                    &id_attr,
+                    auth_id.as_deref(),
+                    &mut data,
+                )
+                .await?;
+            }
             let (matching, body) = adapter
-                .assert_request(&event.data)
+                .assert_request(&data)
                 .map_err(|e| Failure::permanent(e.to_string()))?;
             let record = state
                 .attio
@@ -213,7 +229,7 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
                     &object,
                     &auth_id,
                     &record.id.record_id,
-                    Some(&record_hash(&record)),
+                    (!attio_is_newer).then(|| record_hash(&record)).as_deref(),
                 )
                 .await?;
             }
@@ -221,4 +237,72 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Last writer wins, per field: an update event made before a value was last changed in
+/// Attio must not overwrite that newer value (events can arrive late: the plugin retries).
+/// Fields whose current Attio value became active after the event's `timestamp` are left
+/// out of the write. Needs the record: from the event's `record_id` or our link. Returns
+/// whether any field was left out.
+async fn drop_stale_fields(
+    state: &AppState,
+    inst: &Installation,
+    event: &SyncEvent,
+    id_attr: &str,
+    auth_id: Option<&str>,
+    data: &mut attio_auth_shared::sync::SyncData,
+) -> Result<bool, Failure> {
+    let Some(event_at) = parse_time(&event.timestamp) else {
+        return Ok(false);
+    };
+    let object = &event.adapter.attio_object;
+    let mut record_id = data.record_id().map(str::to_owned);
+    if record_id.is_none()
+        && let Some(auth_id) = auth_id
+    {
+        record_id = sqlx::query(
+            "select record_id from record_links where installation_id = $1 \
+                 and attio_object = $2 and auth_id = $3",
+        )
+        .bind(&inst.id)
+        .bind(object)
+        .bind(auth_id)
+        .fetch_optional(&state.db.pool)
+        .await?
+        .map(|r| r.try_get::<String, _>("record_id"))
+        .transpose()?;
+    }
+    let Some(record_id) = record_id else {
+        return Ok(false);
+    };
+    let Some(record) = state
+        .attio
+        .get_record(&inst.attio, object, &record_id)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let stale: Vec<String> = data
+        .attributes()
+        .filter(|(slug, _)| slug.as_str() != id_attr)
+        .filter(|(slug, _)| {
+            record.values.get(slug.as_str()).is_some_and(|values| {
+                values
+                    .iter()
+                    .filter(|v| v.is_active())
+                    .filter_map(|v| v.active_from.as_deref().and_then(parse_time))
+                    .any(|changed| changed > event_at)
+            })
+        })
+        .map(|(slug, _)| slug.clone())
+        .collect();
+    let dropped = !stale.is_empty();
+    for slug in stale {
+        data.0.remove(&slug);
+    }
+    Ok(dropped)
 }

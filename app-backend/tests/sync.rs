@@ -48,6 +48,7 @@ both!(
     auth_server_down_for_a_while_loses_nothing,
     restart_mid_queue_finishes_the_work,
     two_instances_never_claim_the_same_job,
+    a_late_auth_event_does_not_overwrite_a_newer_attio_value,
     backfill_pages_through_export_and_reports_progress,
     shutdown_requeues_jobs_in_hand,
 );
@@ -130,6 +131,12 @@ where
     panic!("timed out waiting for: {what}");
 }
 
+fn now_iso() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 fn user_event(id: &str, kind: &str, user_id: &str, name: &str, origin: &str) -> Value {
     let data = if kind == "delete" {
         json!({"_deleted": true, "user_id": user_id})
@@ -138,7 +145,7 @@ fn user_event(id: &str, kind: &str, user_id: &str, name: &str, origin: &str) -> 
                "name": name, "email_verified": false})
     };
     json!({
-        "id": id, "event": kind, "data": data, "timestamp": "2026-11-23T08:49:05.778Z", "origin": origin,
+        "id": id, "event": kind, "data": data, "timestamp": now_iso(), "origin": origin,
         "adapter": serde_json::to_value(attio_auth_shared::sync::AdapterInfo::default_user()).unwrap(),
     })
 }
@@ -674,4 +681,57 @@ async fn two_instances_on_postgres_apply_each_event_once() {
         .filter(|r| r.method == "PUT" && r.path.starts_with("/v2/objects/users/records"))
         .count();
     assert_eq!(writes, 40);
+}
+
+async fn a_late_auth_event_does_not_overwrite_a_newer_attio_value(db: DbChoice) {
+    let w = world(db).await;
+    post_event(&w, &user_event("evt_l1", "create", "u10", "First", "auth")).await;
+    eventually("user in Attio", || async {
+        attio_users(&w).await.len() == 1
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    let record_id = attio_users(&w).await[0]["id"]["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before = now_iso();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A person renames the user in Attio...
+    let r = reqwest::Client::new()
+        .patch(format!(
+            "{}/v2/objects/users/records/{record_id}",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .json(&json!({"data": {"values": {"name": "Renamed in Attio"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // ...and an auth-side update made before that rename arrives late.
+    let mut late = user_event("evt_l2", "update", "u10", "Stale", "auth");
+    late["timestamp"] = json!(before);
+    late["data"]["email_verified"] = json!(true);
+    post_event(&w, &late).await;
+    eventually("rename forwarded to the plugin", || async {
+        w.plugin
+            .calls("webhook")
+            .iter()
+            .any(|c| plain(&c.body["events"][0]["record"], "name") == "Renamed in Attio")
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    let rec = &attio_users(&w).await[0];
+    assert_eq!(
+        plain(rec, "name"),
+        "Renamed in Attio",
+        "the newer Attio value stays"
+    );
+    assert_eq!(
+        plain(rec, "email_verified"),
+        true,
+        "the rest of the late event applies"
+    );
 }
