@@ -8,7 +8,7 @@ use attio_auth_plugin::sync::{
 };
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};
 use axum::Router;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::SqlitePoolOptions;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,17 +48,21 @@ pub struct PeerApp {
 /// Opens (or creates) the SQLite file, applies the plugin's migrations (which adopt a
 /// database the original plugin used), and builds the app: the plugin under the base path.
 pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Result<PeerApp> {
-    let options = SqliteConnectOptions::new()
-        .filename(db_path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .busy_timeout(Duration::from_secs(10));
+    let knob = |name: &str| std::env::var(name).ok();
+    let mut options = SqlxStore::sqlite_options(db_path);
+    if let Some(s) = knob("PEER_SYNCHRONOUS") {
+        options = options.synchronous(s.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    let connections = knob("PEER_CONNECTIONS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     let pool = SqlitePoolOptions::new()
-        .max_connections(8)
+        .max_connections(connections)
         .connect_with(options)
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
-    let store = SqlxStore::sqlite(pool.clone());
+    let gate = knob("PEER_WRITE_GATE").is_none_or(|v| v != "0");
+    let store = SqlxStore::sqlite(pool.clone()).with_sqlite_write_gate(gate);
     if !store
         .detect_features()
         .await

@@ -3,6 +3,9 @@
 //!
 //! Environment: `DATABASE_PATH` (required), `PORT` (default 0: any), `ATTIO_SECRET`
 //! (default [`attio_auth_tests::LEGACY_SECRET`]). Prints `rust-peer listening on URL`.
+//! Knobs to reproduce the benchmark's diagnosis (defaults: the plugin's recommended set-up):
+//! `PEER_SYNCHRONOUS` (SQLite `synchronous`, default `normal`), `PEER_CONNECTIONS` (pool
+//! size, default 8), `PEER_WRITE_GATE=0` (turn the store's write queue off).
 
 use anyhow::Context;
 use std::path::PathBuf;
