@@ -102,6 +102,28 @@ impl PluginError {
     }
 }
 
+/// The original TypeScript plugin reads only `banExpires` (an ISO date) and ignores
+/// `banExpiresIn` (seconds, what the Attio app sends), so a ban with an expiry would
+/// silently become permanent there: for legacy connections turn the duration into the date.
+fn legacy_ban_expiry(fields: &mut Map<String, Value>, now: i64) {
+    if fields.contains_key("banExpires") {
+        return;
+    }
+    let Some(seconds) = fields.get("banExpiresIn").and_then(Value::as_i64) else {
+        return;
+    };
+    let at = time::OffsetDateTime::from_unix_timestamp(now.saturating_add(seconds))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    if let Some(at) = at {
+        fields.remove("banExpiresIn");
+        fields.insert("banExpires".into(), Value::String(at));
+    }
+}
+
 /// The plugin client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PluginClient {
@@ -121,6 +143,7 @@ impl PluginClient {
                 fields.insert("action".into(), Value::String(action.to_owned()));
             }
             Protocol::Legacy => {
+                legacy_ban_expiry(&mut fields, now_secs());
                 fields.insert(
                     "secret".into(),
                     Value::String(conn.secret().expose_secret().to_owned()),
@@ -204,5 +227,33 @@ impl PluginClient {
         };
         let v = self.call_raw(conn, A::NAME, fields).await?;
         serde_json::from_value(v).map_err(|e| PluginError::Decode(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_ban_expiry_becomes_a_date_the_original_reads() {
+        let mut fields = Map::new();
+        fields.insert("userId".into(), Value::from("u1"));
+        fields.insert("banExpiresIn".into(), Value::from(3600));
+        legacy_ban_expiry(&mut fields, 1_700_000_000);
+        assert_eq!(fields.get("banExpiresIn"), None);
+        assert_eq!(
+            fields.get("banExpires"),
+            Some(&Value::from("2023-11-14T23:13:20Z"))
+        );
+
+        // An explicit date wins, and a ban without expiry stays without one.
+        let mut explicit = Map::new();
+        explicit.insert("banExpires".into(), Value::from("2030-01-01T00:00:00Z"));
+        explicit.insert("banExpiresIn".into(), Value::from(60));
+        legacy_ban_expiry(&mut explicit, 0);
+        assert_eq!(explicit.get("banExpiresIn"), Some(&Value::from(60)));
+        let mut none = Map::new();
+        legacy_ban_expiry(&mut none, 0);
+        assert!(none.is_empty());
     }
 }
