@@ -56,5 +56,5 @@ step "the original plugin for the compatibility tests: npm ci"
 (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
 
 step "Rust workspace tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 step "all tests passed"
