@@ -1444,6 +1444,51 @@ mod tests {
         (url, events)
     }
 
+    /// `POST {url}` with a JSON body and the session cookie; answers the status.
+    async fn post_with_cookie(
+        http: &reqwest::Client,
+        url: String,
+        cookie: &str,
+        body: Value,
+    ) -> reqwest::StatusCode {
+        http.post(url)
+            .header(COOKIE, cookie)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    /// `POST {url}` signed with `secret` as a backend signs (Standard Webhooks headers over
+    /// the body bytes); the plugin must answer 200.
+    async fn post_signed_ok(http: &reqwest::Client, url: String, secret: &str, body: String) {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signed = Signer::new(&[secret])
+            .unwrap()
+            .headers(body.as_bytes(), now)
+            .unwrap();
+        let mut req = http.post(url).header("content-type", "application/json");
+        for (k, v) in signed.pairs() {
+            req = req.header(k, v);
+        }
+        let resp = req.body(body).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    }
+
+    /// Waits (at most 10 s) until the receiver holds `n` events; `what` names them when
+    /// they do not come.
+    async fn wait_for_events(events: &Mutex<Vec<Value>>, n: usize, what: &str) {
+        let start = std::time::Instant::now();
+        while events.lock().unwrap().len() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{what} did not arrive"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn config(db: &str) -> DemoConfig {
         DemoConfig {
             port: 0,
@@ -1565,19 +1610,13 @@ mod tests {
         // Link a backend through the plugin (signed), then changes reach it as signed events.
         let (events_url, events) = start_receiver(&secret).await;
         let link_body = json!({"action": "link", "webhookUrl": events_url}).to_string();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let signed = Signer::new(&[secret.as_str()])
-            .unwrap()
-            .headers(link_body.as_bytes(), now)
-            .unwrap();
-        let mut req = http
-            .post(format!("{base}/api/auth/attio/link"))
-            .header("content-type", "application/json");
-        for (k, v) in signed.pairs() {
-            req = req.header(k, v);
-        }
-        let linked = req.body(link_body).send().await.unwrap();
-        assert_eq!(linked.status(), 200, "{:?}", linked.text().await);
+        post_signed_ok(
+            &http,
+            format!("{base}/api/auth/attio/link"),
+            &secret,
+            link_body,
+        )
+        .await;
         let bob = http
             .post(format!("{base}/api/auth/sign-up/email"))
             .json(&json!({"name": "Bob Member", "email": "bob@example.com", "password": "hunter2hunter2"}))
@@ -1586,22 +1625,17 @@ mod tests {
             .unwrap();
         assert_eq!(bob.status(), 200);
         assert_eq!(bob.json::<Value>().await.unwrap()["user"]["role"], "user");
-        let added = http
-            .post(format!("{base}/api/auth/organization/add-member"))
-            .header(COOKIE, &cookie)
-            .json(&json!({"organizationId": org["id"], "email": "bob@example.com"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(added.status(), 200);
-        let start = std::time::Instant::now();
-        while events.lock().unwrap().len() < 2 {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "events did not arrive"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert_eq!(
+            post_with_cookie(
+                &http,
+                format!("{base}/api/auth/organization/add-member"),
+                &cookie,
+                json!({"organizationId": org["id"], "email": "bob@example.com"})
+            )
+            .await,
+            200
+        );
+        wait_for_events(&events, 2, "events").await;
         {
             let events = events.lock().unwrap();
             assert_eq!(events[0]["event"], "create");
@@ -1632,28 +1666,15 @@ mod tests {
             .to_string()
         };
         for body in [rename("Bob From Attio"), rename("Bob From Attio")] {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            let signed = Signer::new(&[secret.as_str()])
-                .unwrap()
-                .headers(body.as_bytes(), now)
-                .unwrap();
-            let mut req = http
-                .post(format!("{base}/api/auth/attio/webhook"))
-                .header("content-type", "application/json");
-            for (k, v) in signed.pairs() {
-                req = req.header(k, v);
-            }
-            let resp = req.body(body).send().await.unwrap();
-            assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+            post_signed_ok(
+                &http,
+                format!("{base}/api/auth/attio/webhook"),
+                &secret,
+                body,
+            )
+            .await;
         }
-        let start = std::time::Instant::now();
-        while events.lock().unwrap().len() < 3 {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "webhook event did not arrive"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_events(&events, 3, "webhook event").await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         {
             let events = events.lock().unwrap();
@@ -1670,19 +1691,13 @@ mod tests {
         // Password reset: the plugin mails a link (signed send-password-reset), the link
         // redirects with the token, the token sets a new password once.
         let body = json!({"action": "send-password-reset", "userId": bob_id}).to_string();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let signed = Signer::new(&[secret.as_str()])
-            .unwrap()
-            .headers(body.as_bytes(), now)
-            .unwrap();
-        let mut req = http
-            .post(format!("{base}/api/auth/attio/send-password-reset"))
-            .header("content-type", "application/json");
-        for (k, v) in signed.pairs() {
-            req = req.header(k, v);
-        }
-        let sent = req.body(body).send().await.unwrap();
-        assert_eq!(sent.status(), 200, "{:?}", sent.text().await);
+        post_signed_ok(
+            &http,
+            format!("{base}/api/auth/attio/send-password-reset"),
+            &secret,
+            body,
+        )
+        .await;
         let mailbox: Value = http
             .get(format!("{base}/api/auth/dev/mailbox"))
             .send()
@@ -1730,22 +1745,17 @@ mod tests {
         }
 
         // Removing Bob: a user delete event and his organization's update (members).
-        let removed = http
-            .post(format!("{base}/api/auth/admin/remove-user"))
-            .header(COOKIE, &cookie)
-            .json(&json!({"userId": bob_id}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(removed.status(), 200);
-        let start = std::time::Instant::now();
-        while events.lock().unwrap().len() < 5 {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "delete events did not arrive"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        assert_eq!(
+            post_with_cookie(
+                &http,
+                format!("{base}/api/auth/admin/remove-user"),
+                &cookie,
+                json!({"userId": bob_id})
+            )
+            .await,
+            200
+        );
+        wait_for_events(&events, 5, "delete events").await;
         {
             let events = events.lock().unwrap();
             assert_eq!(events[3]["event"], "delete");

@@ -9,14 +9,15 @@
 //! - [`shape`] reduces JSON to keys and value types for comparing responses;
 //! - [`load`] is the small load generator of the comparison benchmark.
 
-pub mod app_client;
 pub mod auth_host;
 pub mod backend;
+pub mod generator;
 pub mod load;
 pub mod node_peer;
 pub mod rust_peer;
 pub mod seed;
 pub mod shape;
+pub mod wait;
 
 /// The shared secret both plugins are configured with (the original's legacy body secret).
 pub const LEGACY_SECRET: &str = "attio-test-secret";

@@ -6,38 +6,38 @@
 //!
 //! Needs Node.js >= 20 and `cd tests/compat && npm ci` (scripts/test.sh does both).
 
+use attio_auth_backend::demo::client::{AppClient, AttioReader, plain_value, record_id};
 use attio_auth_shared::signing::Signer;
-use attio_auth_tests::app_client::{AppClient, AttioReader, plain_value, record_id};
 use attio_auth_tests::backend::BackendServer;
 use attio_auth_tests::node_peer::NodePeer;
+use attio_auth_tests::wait::eventually;
 use attio_auth_tests::{LEGACY_SECRET, seed};
 use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceOptions};
 use base64::Engine as _;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::future::Future;
-use std::time::{Duration, Instant};
-
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn ok_data(what: &str, (status, body): (u16, Value)) -> Value {
     assert_eq!(status, 200, "{what}: {body}");
     assert_eq!(body["ok"], json!(true), "{what}: {body}");
     body["data"].clone()
+}
+
+/// A record action as the Attio app sends it that must succeed; answers its `data`.
+async fn ok_action(
+    app: &AppClient,
+    action: &str,
+    actor: &str,
+    target: Option<(&str, &str)>,
+    params: Value,
+) -> Value {
+    ok_data(
+        action,
+        app.action(action, actor, target, params)
+            .await
+            .expect("call"),
+    )
 }
 
 /// A value of the original's database.
@@ -126,58 +126,32 @@ async fn our_backend_drives_the_original_plugin() {
     let actor = "alice@example.com";
 
     // Every action of the original, through our backend.
-    let data = ok_data(
-        "user-details",
-        app.action("user-details", actor, erin, json!({}))
-            .await
-            .expect("call"),
-    );
+    let data = ok_action(&app, "user-details", actor, erin, json!({})).await;
     assert_eq!(
         (&data["banned"], &data["role"]),
         (&json!(false), &json!("user"))
     );
-    let data = ok_data(
-        "sessions",
-        app.action("sessions", actor, erin, json!({}))
-            .await
-            .expect("call"),
-    );
+    let data = ok_action(&app, "sessions", actor, erin, json!({})).await;
     assert_eq!(data["totalCount"], json!(1), "{data}");
-    ok_data(
+    ok_action(
+        &app,
         "revoke-session",
-        app.action(
-            "revoke-session",
-            actor,
-            None,
-            json!({"sessionToken": erin_token}),
-        )
-        .await
-        .expect("call"),
-    );
-    let data = ok_data(
-        "sessions",
-        app.action("sessions", actor, erin, json!({}))
-            .await
-            .expect("call"),
-    );
+        actor,
+        None,
+        json!({"sessionToken": erin_token}),
+    )
+    .await;
+    let data = ok_action(&app, "sessions", actor, erin, json!({})).await;
     assert_eq!(data["totalCount"], json!(0), "{data}");
-    ok_data(
-        "ban",
-        app.action(
-            "update-ban-status",
-            actor,
-            erin,
-            json!({"banned": true, "banReason": "spam", "banExpiresIn": 3600}),
-        )
-        .await
-        .expect("call"),
-    );
-    let data = ok_data(
-        "user-details",
-        app.action("user-details", actor, erin, json!({}))
-            .await
-            .expect("call"),
-    );
+    ok_action(
+        &app,
+        "update-ban-status",
+        actor,
+        erin,
+        json!({"banned": true, "banReason": "spam", "banExpiresIn": 3600}),
+    )
+    .await;
+    let data = ok_action(&app, "user-details", actor, erin, json!({})).await;
     assert_eq!(
         (&data["banned"], &data["banReason"]),
         (&json!(true), &json!("spam")),
@@ -187,26 +161,18 @@ async fn our_backend_drives_the_original_plugin() {
         data["bannedUntil"].is_string(),
         "the expiry must reach the original (app-backend turns the contract's banExpiresIn seconds into the original's banExpires ISO date for legacy connections): {data}"
     );
-    ok_data(
-        "unban",
-        app.action("update-ban-status", actor, erin, json!({"banned": false}))
-            .await
-            .expect("call"),
-    );
-    ok_data(
-        "send-password-reset",
-        app.action("send-password-reset", actor, erin, json!({}))
-            .await
-            .expect("call"),
-    );
+    ok_action(
+        &app,
+        "update-ban-status",
+        actor,
+        erin,
+        json!({"banned": false}),
+    )
+    .await;
+    ok_action(&app, "send-password-reset", actor, erin, json!({})).await;
     let mail = node.mail(&http).await.expect("mail");
     assert!(mail.to_string().contains("erin@example.com"), "{mail}");
-    let data = ok_data(
-        "impersonate",
-        app.action("impersonate", actor, erin, json!({}))
-            .await
-            .expect("call"),
-    );
+    let data = ok_action(&app, "impersonate", actor, erin, json!({})).await;
     assert!(data["sessionToken"].is_string(), "{data}");
     seed::sign_up(&http, &node, "Frank Later", "frank@example.com")
         .await
@@ -220,27 +186,19 @@ async fn our_backend_drives_the_original_plugin() {
         .await
         .expect("call");
     assert_eq!((status, &body["ok"]), (200, &json!(true)), "{body}");
-    let data = ok_data(
+    let data = ok_action(
+        &app,
         "search-users",
-        app.action(
-            "search-users",
-            actor,
-            None,
-            json!({"search": "example.com"}),
-        )
-        .await
-        .expect("call"),
-    );
+        actor,
+        None,
+        json!({"search": "example.com"}),
+    )
+    .await;
     assert!(
         data["users"].as_array().map(Vec::len).unwrap_or(0) >= 4,
         "{data}"
     );
-    let data = ok_data(
-        "get-org-roles",
-        app.action("get-org-roles", actor, None, json!({}))
-            .await
-            .expect("call"),
-    );
+    let data = ok_action(&app, "get-org-roles", actor, None, json!({})).await;
     assert_eq!(data["roles"], json!(["member", "admin", "owner"]));
 
     // Organization actions on a `workspaces` record that names the original's organization
@@ -255,36 +213,25 @@ async fn our_backend_drives_the_original_plugin() {
     let record: Value = res.json().await.expect("record");
     let org_rid = record_id(&record["data"]).expect("workspaces record id");
     let org = Some(("workspaces", org_rid.as_str()));
-    let data = ok_data(
+    let data = ok_action(
+        &app,
         "create-org-invitation",
-        app.action(
-            "create-org-invitation",
-            actor,
-            org,
-            json!({"email": "gina@example.com", "role": "member"}),
-        )
-        .await
-        .expect("call"),
-    );
+        actor,
+        org,
+        json!({"email": "gina@example.com", "role": "member"}),
+    )
+    .await;
     let invitation = data["id"].as_str().expect("invitation id").to_owned();
-    let data = ok_data(
-        "list-org-invitations",
-        app.action("list-org-invitations", actor, org, json!({}))
-            .await
-            .expect("call"),
-    );
+    let data = ok_action(&app, "list-org-invitations", actor, org, json!({})).await;
     assert!(data.to_string().contains("gina@example.com"), "{data}");
-    ok_data(
+    ok_action(
+        &app,
         "cancel-org-invitation",
-        app.action(
-            "cancel-org-invitation",
-            actor,
-            None,
-            json!({"invitationId": invitation}),
-        )
-        .await
-        .expect("call"),
-    );
+        actor,
+        None,
+        json!({"invitationId": invitation}),
+    )
+    .await;
     let status = node_value(
         &http,
         &node,

@@ -5,16 +5,17 @@
 //! auth database agree. Faults: the auth server down for a while, Attio answering 429/5xx,
 //! the backend restarted with events in its queue.
 
+use attio_auth_backend::demo::client::{AppClient, AttioReader, plain_value};
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
 use attio_auth_tests::auth_host::AuthHost;
+use attio_auth_tests::wait::eventually;
 use attio_sandbox::{
     Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
 };
 use serde_json::{Value, json};
-use std::future::Future;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ACTOR_EMAIL: &str = "alice@example.com";
 
@@ -90,7 +91,7 @@ impl Stack {
                 .to_string(),
             )
         } else {
-            attio_auth_tests::app_client::generate_on_site(
+            attio_auth_tests::generator::generate_on_site(
                 &http,
                 &site_url,
                 &format!("http://127.0.0.1:{auth_port}"),
@@ -167,6 +168,16 @@ impl Stack {
         self.backend.as_ref().expect("backend running").url.clone()
     }
 
+    /// The Attio app (app-backend's own demo client) calling the running backend.
+    fn app(&self) -> AppClient {
+        AppClient {
+            http: self.http.clone(),
+            backend_url: self.backend_url(),
+            workspace_id: self.creds.workspace_id.to_string(),
+            signer: self.signer.clone(),
+        }
+    }
+
     /// A record action as the Attio app sends it: signed, with the workspace header.
     async fn action(
         &self,
@@ -174,52 +185,26 @@ impl Stack {
         target: Option<(&str, &str)>,
         params: Value,
     ) -> (u16, Value) {
-        let mut body = json!({
-            "action": action,
-            "actor": {"email": ACTOR_EMAIL, "workspaceMemberId": "50cf242c-7fa3-4cad-87d0-75b1af71c57b"},
-            "params": params,
-        });
-        if let Some((object, record)) = target {
-            body["target"] = json!({"object": object, "recordId": record});
-        }
-        self.signed_call(action, body).await
+        self.app()
+            .action(action, ACTOR_EMAIL, target, params)
+            .await
+            .expect("action call")
     }
 
     async fn signed_call(&self, action: &str, body: Value) -> (u16, Value) {
-        let bytes = body.to_string().into_bytes();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let h = self.signer.headers(&bytes, now).expect("sign");
-        let res = self
-            .http
-            .post(format!("{}/v1/actions/{action}", self.backend_url()))
-            .header("content-type", "application/json")
-            .header("attio-workspace-id", self.creds.workspace_id.to_string())
-            .header("webhook-id", h.id)
-            .header("webhook-timestamp", h.timestamp.to_string())
-            .header("webhook-signature", h.signature)
-            .body(bytes)
-            .send()
-            .await
-            .expect("action call");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.app().call(action, &body).await.expect("action call")
     }
 
     /// Every record of an Attio object, from the sandbox's API.
     async fn records(&self, object: &str) -> Vec<Value> {
-        let res = self
-            .http
-            .post(format!(
-                "{}/v2/objects/{object}/records/query",
-                self.sandbox.base_url()
-            ))
-            .bearer_auth(&self.creds.token)
-            .json(&json!({"limit": 500}))
-            .send()
-            .await
-            .expect("query");
-        let body: Value = res.json().await.expect("query body");
-        body["data"].as_array().cloned().unwrap_or_default()
+        AttioReader {
+            http: self.http.clone(),
+            api_url: format!("{}/v2", self.sandbox.base_url()),
+            token: self.creds.token.clone(),
+        }
+        .records(object)
+        .await
+        .expect("query")
     }
 
     /// The `users` record whose `user_id` is `user_id`.
@@ -227,7 +212,7 @@ impl Stack {
         self.records("users")
             .await
             .into_iter()
-            .find(|r| text_value(r, "user_id").as_deref() == Some(user_id))
+            .find(|r| plain_value(r, "user_id").as_deref() == Some(user_id))
     }
 
     /// Changes a record in Attio (as a person editing it would).
@@ -273,35 +258,11 @@ impl Stack {
 }
 
 /// The plain value of a single-valued text-like attribute of a record.
-fn text_value(record: &Value, slug: &str) -> Option<String> {
-    let v = record["values"][slug].as_array()?.first()?;
-    v.get("value")
-        .or_else(|| v.get("email_address"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
-
 fn record_id(record: &Value) -> String {
     record["id"]["record_id"]
         .as_str()
         .expect("record id")
         .to_owned()
-}
-
-/// Polls `check` until it answers `Some`, for at most `secs`.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Attio and the auth database agree: every user has exactly one `users` record with its
@@ -316,7 +277,7 @@ async fn assert_agree(stack: &Stack) {
     for (id, email, name) in &users {
         let matching: Vec<&Value> = records
             .iter()
-            .filter(|r| text_value(r, "user_id").as_deref() == Some(id))
+            .filter(|r| plain_value(r, "user_id").as_deref() == Some(id))
             .collect();
         assert_eq!(
             matching.len(),
@@ -324,11 +285,11 @@ async fn assert_agree(stack: &Stack) {
             "one Attio record for {email}: {matching:?}"
         );
         assert_eq!(
-            text_value(matching[0], "primary_email_address").as_deref(),
+            plain_value(matching[0], "primary_email_address").as_deref(),
             Some(email.as_str())
         );
         assert_eq!(
-            text_value(matching[0], "name").as_deref(),
+            plain_value(matching[0], "name").as_deref(),
             Some(name.as_str()),
             "{email}"
         );
@@ -342,7 +303,7 @@ async fn assert_agree(stack: &Stack) {
     for (id, name) in &orgs {
         let matching: Vec<&Value> = workspaces
             .iter()
-            .filter(|r| text_value(r, "workspace_id").as_deref() == Some(id))
+            .filter(|r| plain_value(r, "workspace_id").as_deref() == Some(id))
             .collect();
         assert_eq!(
             matching.len(),
@@ -350,7 +311,7 @@ async fn assert_agree(stack: &Stack) {
             "one Attio workspace for {name}: {matching:?}"
         );
         assert_eq!(
-            text_value(matching[0], "name").as_deref(),
+            plain_value(matching[0], "name").as_deref(),
             Some(name.as_str())
         );
     }
@@ -648,7 +609,7 @@ async fn install_sync_and_every_action_through_the_chain() {
                 .records("workspaces")
                 .await
                 .into_iter()
-                .find(|r| text_value(r, "workspace_id").as_deref() == Some(org_id.as_str()))
+                .find(|r| plain_value(r, "workspace_id").as_deref() == Some(org_id.as_str()))
         })
         .await,
     );
@@ -827,6 +788,33 @@ async fn a_record_made_in_attio_becomes_a_user_with_the_same_id() {
     assert_agree(&stack).await;
 }
 
+/// Signs up `n` users `{prefix}{i}@example.com` named `{name} {i}`; answers their ids.
+async fn sign_up_users(stack: &Stack, prefix: &str, name: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let u = stack
+            .auth()
+            .sign_up(
+                &format!("{prefix}{i}@example.com"),
+                &format!("{name} {i}"),
+                "user",
+            )
+            .await
+            .expect("sign-up");
+        ids.push(u.id);
+    }
+    ids
+}
+
+/// Attio answering every request with `status`.
+fn failing(status: u16) -> attio_sandbox::Faults {
+    attio_sandbox::Faults {
+        error_rate: 1.0,
+        status,
+        latency_ms: 0,
+    }
+}
+
 async fn wait_for_users(stack: &Stack, ids: &[String]) {
     for id in ids {
         wait_for_user_record(stack, id).await;
@@ -849,19 +837,7 @@ async fn faults_attio_errors_auth_server_down_backend_restart() {
         reads_per_second: 100,
         writes_per_second: 1,
     });
-    let mut ids = Vec::new();
-    for i in 0..5 {
-        let u = stack
-            .auth()
-            .sign_up(
-                &format!("limited{i}@example.com"),
-                &format!("Limited {i}"),
-                "user",
-            )
-            .await
-            .expect("sign-up");
-        ids.push(u.id);
-    }
+    let ids = sign_up_users(&stack, "limited", "Limited", 5).await;
     wait_for_users(&stack, &ids).await;
     assert!(
         stack.sandbox.requests().iter().any(|r| r.status == 429),
@@ -872,24 +848,8 @@ async fn faults_attio_errors_auth_server_down_backend_restart() {
         .set_rate_limits(attio_sandbox::RateLimits::default());
 
     // Attio 5xx: every write fails for a while, then Attio recovers.
-    assert!(stack.sandbox.set_faults(attio_sandbox::Faults {
-        error_rate: 1.0,
-        status: 503,
-        latency_ms: 0,
-    }));
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let u = stack
-            .auth()
-            .sign_up(
-                &format!("outage{i}@example.com"),
-                &format!("Outage {i}"),
-                "user",
-            )
-            .await
-            .expect("sign-up");
-        ids.push(u.id);
-    }
+    assert!(stack.sandbox.set_faults(failing(503)));
+    let ids = sign_up_users(&stack, "outage", "Outage", 3).await;
     eventually("the backend meeting 503s", 20, || async {
         stack
             .sandbox
@@ -933,24 +893,8 @@ async fn faults_attio_errors_auth_server_down_backend_restart() {
 
     // The backend restarted with events in its queue: Attio is slow and failing, sign-ups
     // queue up, the backend stops and starts again on the same database and port.
-    assert!(stack.sandbox.set_faults(attio_sandbox::Faults {
-        error_rate: 1.0,
-        status: 500,
-        latency_ms: 0,
-    }));
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let u = stack
-            .auth()
-            .sign_up(
-                &format!("queued{i}@example.com"),
-                &format!("Queued {i}"),
-                "user",
-            )
-            .await
-            .expect("sign-up");
-        ids.push(u.id);
-    }
+    assert!(stack.sandbox.set_faults(failing(500)));
+    let mut ids = sign_up_users(&stack, "queued", "Queued", 3).await;
     // Wait until the plugin delivered them to the backend (its outbox is empty).
     eventually("the plugin delivering to the backend", 30, || async {
         let pending = attio_auth_plugin::sync::OutboxDb::Sqlite(stack.auth().pool.clone())
@@ -1031,24 +975,8 @@ async fn two_backends_on_postgres_share_installations_and_the_queue() {
     // the first stops.
     let second = stack.backend.take().expect("second");
     stack.backend = Some(first);
-    assert!(stack.sandbox.set_faults(attio_sandbox::Faults {
-        error_rate: 1.0,
-        status: 500,
-        latency_ms: 0,
-    }));
-    let mut ids = Vec::new();
-    for i in 0..3 {
-        let u = stack
-            .auth()
-            .sign_up(
-                &format!("shared{i}@example.com"),
-                &format!("Shared {i}"),
-                "user",
-            )
-            .await
-            .expect("sign-up");
-        ids.push(u.id);
-    }
+    assert!(stack.sandbox.set_faults(failing(500)));
+    let ids = sign_up_users(&stack, "shared", "Shared", 3).await;
     eventually(
         "the plugin delivering to the first instance",
         30,

@@ -1,6 +1,9 @@
 //! The Attio app's side of the demo: record actions sent to app-backend the way the Attio
 //! app sends them (`POST /v1/actions/{action}` with `attio-workspace-id` and Standard
 //! Webhooks headers signed with the connection secret), and reads of Attio records.
+//!
+//! Public (behind the `demo` feature) because the end-to-end tests (`attio-auth-tests`)
+//! play the Attio app with this very client, so the demo and the tests sign alike.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,16 +16,20 @@ const DEMO_MEMBER: &str = "50cf242c-7fa3-4cad-87d0-75b1af71c57b";
 
 /// Calls app-backend as the Attio app does.
 #[derive(Debug, Clone)]
-pub(crate) struct AppClient {
-    pub(crate) http: reqwest::Client,
-    pub(crate) backend_url: String,
-    pub(crate) workspace_id: String,
-    pub(crate) signer: Signer,
+pub struct AppClient {
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// app-backend's base URL.
+    pub backend_url: String,
+    /// The Attio workspace id (header `attio-workspace-id`).
+    pub workspace_id: String,
+    /// Signs with the connection string's secret.
+    pub signer: Signer,
 }
 
 impl AppClient {
     /// A record action on `target` (`(object, record id)`); answers status and JSON body.
-    pub(crate) async fn action(
+    pub async fn action(
         &self,
         action: &str,
         actor_email: &str,
@@ -41,7 +48,7 @@ impl AppClient {
     }
 
     /// Any signed call to `/v1/actions/{action}` with this body.
-    pub(crate) async fn call(&self, action: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+    pub async fn call(&self, action: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
         let bytes = body.to_string().into_bytes();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -67,18 +74,20 @@ impl AppClient {
     }
 }
 
-/// Reads Attio records (the sandbox's API).
+/// Reads Attio records (the sandbox's API, or Attio's).
 #[derive(Debug, Clone)]
-pub(crate) struct AttioReader {
-    pub(crate) http: reqwest::Client,
+pub struct AttioReader {
+    /// HTTP client.
+    pub http: reqwest::Client,
     /// `.../v2`.
-    pub(crate) api_url: String,
-    pub(crate) token: String,
+    pub api_url: String,
+    /// Bearer token.
+    pub token: String,
 }
 
 impl AttioReader {
     /// Every record of an object (first 500).
-    pub(crate) async fn records(&self, object: &str) -> anyhow::Result<Vec<Value>> {
+    pub async fn records(&self, object: &str) -> anyhow::Result<Vec<Value>> {
         let res = self
             .http
             .post(format!("{}/objects/{object}/records/query", self.api_url))
@@ -91,7 +100,7 @@ impl AttioReader {
     }
 
     /// The first `object` record whose attribute `slug` has this plain value.
-    pub(crate) async fn find(
+    pub async fn find(
         &self,
         object: &str,
         slug: &str,
@@ -106,7 +115,7 @@ impl AttioReader {
 }
 
 /// The plain value of a single-valued text or email attribute.
-fn plain_value(record: &Value, slug: &str) -> Option<String> {
+pub fn plain_value(record: &Value, slug: &str) -> Option<String> {
     let v = record["values"][slug].as_array()?.first()?;
     v.get("value")
         .or_else(|| v.get("email_address"))
@@ -115,6 +124,6 @@ fn plain_value(record: &Value, slug: &str) -> Option<String> {
 }
 
 /// A record's id.
-pub(crate) fn record_id(record: &Value) -> Option<String> {
+pub fn record_id(record: &Value) -> Option<String> {
     record["id"]["record_id"].as_str().map(str::to_owned)
 }

@@ -12,7 +12,7 @@
 //!
 //! This is a command, not a library API: its errors are `anyhow` chains printed once.
 
-mod client;
+pub mod client;
 
 use std::collections::HashMap;
 use std::io::Write as _;
