@@ -327,6 +327,34 @@ impl AttioClient {
         serde_json::from_value(data).map_err(|e| AttioError::Decode(e.to_string()))
     }
 
+    /// A `GET` of one item at `path` (a read: retried); `None` when Attio answers 404.
+    async fn get_optional<T: serde::de::DeserializeOwned>(
+        &self,
+        auth: &AttioAuth,
+        path: &str,
+    ) -> Result<Option<T>, AttioError> {
+        match self
+            .call(auth, Method::GET, path, None, Budget::Read, true)
+            .await
+        {
+            Ok(v) => Self::data(v).map(Some),
+            Err(AttioError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A `DELETE` of `path` (idempotent: retried); `Ok(false)` when it was already gone (404).
+    async fn delete_if_present(&self, auth: &AttioAuth, path: &str) -> Result<bool, AttioError> {
+        match self
+            .call(auth, Method::DELETE, path, None, Budget::Write, true)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(AttioError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /v2/self`: the token's workspace (Identify).
     pub async fn identify(&self, auth: &AttioAuth) -> Result<TokenInfo, AttioError> {
         let v = self
@@ -349,21 +377,8 @@ impl AttioClient {
         auth: &AttioAuth,
         slug: &str,
     ) -> Result<Option<AttioObject>, AttioError> {
-        match self
-            .call(
-                auth,
-                Method::GET,
-                &format!("/objects/{}", seg(slug)),
-                None,
-                Budget::Read,
-                true,
-            )
+        self.get_optional(auth, &format!("/objects/{}", seg(slug)))
             .await
-        {
-            Ok(v) => Self::data(v).map(Some),
-            Err(AttioError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 
     /// `GET /v2/objects/{slug}/attributes` (archived ones too, so we do not try to create a
@@ -444,21 +459,11 @@ impl AttioClient {
         object: &str,
         record_id: &str,
     ) -> Result<Option<AttioRecord>, AttioError> {
-        match self
-            .call(
-                auth,
-                Method::GET,
-                &format!("/objects/{}/records/{}", seg(object), seg(record_id)),
-                None,
-                Budget::Read,
-                true,
-            )
-            .await
-        {
-            Ok(v) => Self::data(v).map(Some),
-            Err(AttioError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.get_optional(
+            auth,
+            &format!("/objects/{}/records/{}", seg(object), seg(record_id)),
+        )
+        .await
     }
 
     /// `DELETE /v2/objects/{object}/records/{id}`; `Ok(false)` when it was already gone.
@@ -468,21 +473,11 @@ impl AttioClient {
         object: &str,
         record_id: &str,
     ) -> Result<bool, AttioError> {
-        match self
-            .call(
-                auth,
-                Method::DELETE,
-                &format!("/objects/{}/records/{}", seg(object), seg(record_id)),
-                None,
-                Budget::Write,
-                true,
-            )
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(AttioError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.delete_if_present(
+            auth,
+            &format!("/objects/{}/records/{}", seg(object), seg(record_id)),
+        )
+        .await
     }
 
     /// `POST /v2/objects/{object}/records/query` (a read: safe to retry).
@@ -551,21 +546,8 @@ impl AttioClient {
         auth: &AttioAuth,
         webhook_id: &str,
     ) -> Result<bool, AttioError> {
-        match self
-            .call(
-                auth,
-                Method::DELETE,
-                &format!("/webhooks/{}", seg(webhook_id)),
-                None,
-                Budget::Write,
-                true,
-            )
+        self.delete_if_present(auth, &format!("/webhooks/{}", seg(webhook_id)))
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(AttioError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 }
 
