@@ -77,6 +77,26 @@ impl BackendServer {
     }
 }
 
+/// Installs a workspace on app-backend at `backend_url` the way the Attio app's settings
+/// page does (`POST /v1/installations` with a connection string and an Attio token);
+/// answers the status and JSON body.
+pub async fn install(
+    http: &reqwest::Client,
+    backend_url: &str,
+    connection: &str,
+    attio_token: &str,
+) -> anyhow::Result<(u16, serde_json::Value)> {
+    let res = http
+        .post(format!("{backend_url}/v1/installations"))
+        .json(&serde_json::json!({"connection": connection, "attioToken": attio_token}))
+        .send()
+        .await
+        .context("install")?;
+    let status = res.status().as_u16();
+    let body = res.json().await.context("install body")?;
+    Ok((status, body))
+}
+
 /// A fresh PostgreSQL database (`CREATE DATABASE t_<random>`) on the server of
 /// `TEST_POSTGRES_URL`; fails, never skips, without it.
 pub async fn fresh_postgres_url() -> anyhow::Result<String> {

@@ -8,6 +8,10 @@
 //!   both plugins answer over the very same rows;
 //! - [`shape`] reduces JSON to keys and value types for comparing responses;
 //! - [`load`] is the small load generator of the comparison benchmark.
+//! - [`backend`] runs app-backend in-process and installs workspaces on it, [`auth_host`]
+//!   a restartable auth server, [`generator`] uses the generator site as a person does and
+//!   [`wait`] polls until the chain settles (the end-to-end tests; the Attio app's side is
+//!   app-backend's own [`attio_auth_backend::demo::client`]).
 
 pub mod auth_host;
 pub mod backend;

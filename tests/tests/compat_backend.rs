@@ -8,7 +8,7 @@
 
 use attio_auth_backend::demo::client::{AppClient, AttioReader, plain_value, record_id};
 use attio_auth_shared::signing::Signer;
-use attio_auth_tests::backend::BackendServer;
+use attio_auth_tests::backend::{BackendServer, install};
 use attio_auth_tests::node_peer::NodePeer;
 use attio_auth_tests::wait::eventually;
 use attio_auth_tests::{LEGACY_SECRET, seed};
@@ -79,14 +79,9 @@ async fn our_backend_drives_the_original_plugin() {
     // A connection string exactly as the original generator makes it.
     let legacy = base64::engine::general_purpose::STANDARD
         .encode(json!({"uri": node.url, "base": "/api/auth", "secret": LEGACY_SECRET}).to_string());
-    let res = http
-        .post(format!("{}/v1/installations", backend.url))
-        .json(&json!({"connection": legacy, "attioToken": creds.token}))
-        .send()
+    let (status, body) = install(&http, &backend.url, &legacy, &creds.token)
         .await
         .expect("install");
-    let status = res.status();
-    let body: Value = res.json().await.expect("install body");
     assert_eq!(status, 201, "install: {body}");
     let links = node_value(
         &http,

@@ -6,6 +6,7 @@
 //! the backend restarted with events in its queue.
 
 use attio_auth_backend::demo::client::{AppClient, AttioReader, plain_value};
+use attio_auth_plugin::store::User;
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
 use attio_auth_tests::auth_host::AuthHost;
@@ -137,14 +138,10 @@ impl Stack {
         };
 
         // Install with the string and an Attio token.
-        let res = http
-            .post(format!("{}/v1/installations", backend.url))
-            .json(&json!({"connection": encoded, "attioToken": creds.token}))
-            .send()
-            .await
-            .expect("install");
-        let status = res.status();
-        let body: Value = res.json().await.expect("install body");
+        let (status, body) =
+            attio_auth_tests::backend::install(&http, &backend.url, &encoded, &creds.token)
+                .await
+                .expect("install");
         assert_eq!(status, 201, "install: {body}");
 
         Stack {
@@ -342,14 +339,7 @@ async fn install_sync_and_every_action_through_the_chain() {
     let auth = stack.auth();
 
     // auth -> Attio: sign-ups appear as `users` records.
-    let alice = auth
-        .sign_up("alice@example.com", "Alice Admin", "admin")
-        .await
-        .expect("alice");
-    let bob = auth
-        .sign_up("bob@example.com", "Bob Member", "user")
-        .await
-        .expect("bob");
+    let (alice, bob) = sign_up_alice_and_bob(auth).await;
     let bob_rid = wait_for_user_record(&stack, &bob.id).await;
     let alice_rid = wait_for_user_record(&stack, &alice.id).await;
     let bob_target = Some(("users", bob_rid.as_str()));
@@ -788,6 +778,19 @@ async fn a_record_made_in_attio_becomes_a_user_with_the_same_id() {
     assert_agree(&stack).await;
 }
 
+/// Alice (an admin, the actor of the actions) and Bob (a member) sign up.
+async fn sign_up_alice_and_bob(auth: &AuthHost) -> (User, User) {
+    let alice = auth
+        .sign_up("alice@example.com", "Alice Admin", "admin")
+        .await
+        .expect("alice");
+    let bob = auth
+        .sign_up("bob@example.com", "Bob Member", "user")
+        .await
+        .expect("bob");
+    (alice, bob)
+}
+
 /// Signs up `n` users `{prefix}{i}@example.com` named `{name} {i}`; answers their ids.
 async fn sign_up_users(stack: &Stack, prefix: &str, name: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
@@ -1000,14 +1003,7 @@ async fn two_backends_on_postgres_share_installations_and_the_queue() {
 async fn an_original_connection_string_drives_our_plugin() {
     let stack = Stack::start_legacy().await;
     let auth = stack.auth();
-    let alice = auth
-        .sign_up("alice@example.com", "Alice Admin", "admin")
-        .await
-        .expect("alice");
-    let bob = auth
-        .sign_up("bob@example.com", "Bob Member", "user")
-        .await
-        .expect("bob");
+    let (alice, bob) = sign_up_alice_and_bob(auth).await;
     // Unsigned events (as the original sends) reach Attio.
     let bob_rid = wait_for_user_record(&stack, &bob.id).await;
     wait_for_user_record(&stack, &alice.id).await;
