@@ -215,6 +215,11 @@ fn conflict(what: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     }
 }
 
+/// A value the database gave that does not decode.
+fn decode(e: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(e.to_string().into())
+}
+
 /// `%`, `_` and `\` escaped for `like ... escape '\'`.
 fn like_literal(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
@@ -576,6 +581,67 @@ impl SqlxStore {
                 r#"{p}"id", {p}"name", {p}"email", {p}"emailVerified", {p}"image", @rts({p}"createdAt"), @rts({p}"updatedAt"), null, null, null, null, {p}"attioId""#
             )
         }
+    }
+
+    /// `search-users` on SQLite, answered as one row: the matches aggregated into a JSON
+    /// array by SQLite. sqlx-sqlite hands every row from its connection thread to the async
+    /// task through a channel, and that hand-off (thread wake-ups, one allocation per value)
+    /// was most of the endpoint's CPU under load; the query and its order are unchanged.
+    async fn search_users_sqlite(&self, text: &str, limit: u32) -> StoreResult<Vec<User>> {
+        let sql = format!(
+            r#"select json_group_array(json("j") order by "k1" desc, "k2" desc) from (select json_array({}) as "j", "createdAt" as "k1", "id" as "k2" from "user" where lower("email") like $1 escape '\' order by "createdAt" desc, "id" desc limit $2)"#,
+            self.user_cols("")
+        );
+        let row = self
+            .opt(
+                &sql,
+                params![like_literal(&text.to_lowercase()), i64::from(limit)],
+            )
+            .await?;
+        let text = match row {
+            Some(r) => r.s(0)?,
+            None => return Ok(Vec::new()),
+        };
+        let rows: Vec<Vec<Value>> = serde_json::from_str(&text).map_err(decode)?;
+        Ok(rows
+            .iter()
+            .map(|r| Self::user_from_json(r))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// [`SqlxStore::user_from`] for a row of [`SqlxStore::user_cols`] read back as a JSON
+    /// array (SQLite: text as strings, 0/1 flags as numbers, NULL as null).
+    fn user_from_json(r: &[Value]) -> Result<User, sqlx::Error> {
+        let os = |i: usize| match r.get(i) {
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Null) => Ok(None),
+            other => Err(decode(format!(
+                "column {i}: expected text, found {other:?}"
+            ))),
+        };
+        let s = |i: usize| os(i)?.ok_or_else(|| decode(format!("column {i}: unexpected null")));
+        let ob = |i: usize| match r.get(i) {
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::Number(n)) => Ok(Some(n.as_f64().is_some_and(|f| f != 0.0))),
+            Some(Value::Null) => Ok(None),
+            other => Err(decode(format!(
+                "column {i}: expected a flag, found {other:?}"
+            ))),
+        };
+        Ok(User {
+            id: s(0)?,
+            name: s(1)?,
+            email: s(2)?,
+            email_verified: ob(3)?.ok_or_else(|| decode("column 3: unexpected null"))?,
+            image: os(4)?,
+            created_at: s(5)?,
+            updated_at: s(6)?,
+            role: os(7)?,
+            banned: ob(8)?,
+            ban_reason: os(9)?,
+            ban_expires: os(10)?,
+            attio_id: os(11)?,
+        })
     }
 
     fn user_from(r: &DbRow) -> Result<User, sqlx::Error> {
@@ -1072,6 +1138,9 @@ impl AuthStore for SqlxStore {
     }
 
     async fn search_users(&self, text: &str, limit: u32) -> StoreResult<Vec<User>> {
+        if self.dialect.backend == Backend::Sqlite {
+            return self.search_users_sqlite(text, limit).await;
+        }
         let sql = format!(
             r#"select {} from "user" where lower("email") like $1 escape '\' order by "createdAt" desc, "id" desc limit $2"#,
             self.user_cols("")
@@ -1660,6 +1729,80 @@ impl AuthStore for SqlxStore {
 mod tests {
     use super::like_literal;
     use super::{AuthStore, NewSession, NewUser, SessionRef, SqlxStore};
+
+    /// The aggregated SQLite search answers exactly what the row-by-row query does: same
+    /// users, same order (ties on createdAt by id), same nulls, flags and text.
+    #[tokio::test]
+    async fn sqlite_search_matches_the_row_query() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = sqlx::sqlite::SqlitePool::connect_with(SqlxStore::sqlite_options(
+            dir.path().join("auth.db"),
+        ))
+        .await
+        .expect("pool");
+        let store = SqlxStore::sqlite(pool);
+        store
+            .install_better_auth_schema(false)
+            .await
+            .expect("schema");
+        store.migrate().await.expect("migrate");
+        for (i, name) in ["Zoë \"Q\" O'Brien", "b\\c", "plain", "Ünïcode ✓", "x"]
+            .iter()
+            .enumerate()
+        {
+            store
+                .create_user(
+                    NewUser {
+                        id: format!("u{i}"),
+                        name: (*name).to_owned(),
+                        email: format!("User{i}@Example.com"),
+                        email_verified: i % 2 == 0,
+                        image: (i % 3 == 0).then(|| format!("https://img/{i}")),
+                        role: (i != 1).then(|| "user".to_owned()),
+                        attio_id: (i == 2).then(|| "rec".to_owned()),
+                        now: format!("2026-01-0{}T00:00:00.000Z", 1 + i % 2),
+                    },
+                    None,
+                )
+                .await
+                .expect("user");
+        }
+        store
+            .exec(
+                r#"update "user" set "banned" = 1, "banReason" = 'r', "banExpires" = '2030-01-01T00:00:00.000Z' where "id" = 'u3'"#,
+                vec![],
+            )
+            .await
+            .expect("ban");
+        for (text, limit) in [("example", 20), ("USER", 3), ("nobody", 20), ("1@", 20)] {
+            let sql = format!(
+                r#"select {} from "user" where lower("email") like $1 escape '\' order by "createdAt" desc, "id" desc limit $2"#,
+                store.user_cols("")
+            );
+            let rows = store
+                .all(
+                    &sql,
+                    vec![
+                        super::P::S(super::like_literal(&text.to_lowercase())),
+                        super::P::I(limit),
+                    ],
+                )
+                .await
+                .expect("row query");
+            let expected: Vec<_> = rows
+                .iter()
+                .map(|r| format!("{:?}", SqlxStore::user_from(r).expect("row")))
+                .collect();
+            let got: Vec<_> = store
+                .search_users(text, u32::try_from(limit).expect("limit"))
+                .await
+                .expect("search")
+                .iter()
+                .map(|u| format!("{u:?}"))
+                .collect();
+            assert_eq!(got, expected, "search {text:?}");
+        }
+    }
 
     /// Many concurrent writers through the write gate on a pool of several connections: every
     /// write lands, none fails with SQLITE_BUSY, and reads run beside them.
