@@ -383,6 +383,29 @@ impl SqlxStore {
         })
     }
 
+    /// One page of `table` in id order after the cursor `after` (keyset paging, so the
+    /// export's backfill pages stay stable while rows are added).
+    async fn page_by_id(
+        &self,
+        table: &str,
+        cols: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<DbRow>, sqlx::Error> {
+        match after {
+            Some(a) => {
+                let sql = format!(
+                    r#"select {cols} from "{table}" where "id" > $1 order by "id" limit $2"#
+                );
+                self.all(&sql, params![a, i64::from(limit)]).await
+            }
+            None => {
+                let sql = format!(r#"select {cols} from "{table}" order by "id" limit $1"#);
+                self.all(&sql, params![i64::from(limit)]).await
+            }
+        }
+    }
+
     pub(crate) async fn all(&self, text: &str, params: Vec<P>) -> Result<Vec<DbRow>, sqlx::Error> {
         let sql = self.q(text);
         Ok(match &self.pool {
@@ -1224,23 +1247,9 @@ impl AuthStore for SqlxStore {
     }
 
     async fn users_after(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
-        let cols = self.user_cols("");
-        let rows = match after {
-            Some(a) => {
-                self.all(
-                    &format!(r#"select {cols} from "user" where "id" > $1 order by "id" limit $2"#),
-                    params![a, i64::from(limit)],
-                )
-                .await?
-            }
-            None => {
-                self.all(
-                    &format!(r#"select {cols} from "user" order by "id" limit $1"#),
-                    params![i64::from(limit)],
-                )
-                .await?
-            }
-        };
+        let rows = self
+            .page_by_id("user", &self.user_cols(""), after, limit)
+            .await?;
         Ok(rows.iter().map(Self::user_from).collect::<Result<_, _>>()?)
     }
 
@@ -1442,25 +1451,9 @@ impl AuthStore for SqlxStore {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Organization>> {
-        let cols = Self::ORG_COLS;
-        let rows = match after {
-            Some(a) => {
-                self.all(
-                    &format!(
-                        r#"select {cols} from "organization" where "id" > $1 order by "id" limit $2"#
-                    ),
-                    params![a, i64::from(limit)],
-                )
-                .await?
-            }
-            None => {
-                self.all(
-                    &format!(r#"select {cols} from "organization" order by "id" limit $1"#),
-                    params![i64::from(limit)],
-                )
-                .await?
-            }
-        };
+        let rows = self
+            .page_by_id("organization", Self::ORG_COLS, after, limit)
+            .await?;
         Ok(rows.iter().map(Self::org_from).collect::<Result<_, _>>()?)
     }
 
