@@ -928,6 +928,19 @@ async fn remove_member(
     Ok(Json(json!({"success": true})))
 }
 
+/// The demo's admin routes are for the `admin` role only (403 otherwise).
+fn require_admin(me: &CurrentUser) -> Result<(), ApiError> {
+    if me.user.role.as_deref() == Some("admin") {
+        Ok(())
+    } else {
+        Err(ApiError::Status(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "Admins only".into(),
+        ))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SetRole {
@@ -940,13 +953,7 @@ async fn set_role(
     me: CurrentUser,
     Json(body): Json<SetRole>,
 ) -> Result<Json<Value>, ApiError> {
-    if me.user.role.as_deref() != Some("admin") {
-        return Err(ApiError::Status(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            "Admins only".into(),
-        ));
-    }
+    require_admin(&me)?;
     if !matches!(body.role.as_str(), "user" | "admin") {
         return Err(ApiError::bad("INVALID_ROLE", "Role must be user or admin"));
     }
@@ -987,13 +994,7 @@ async fn remove_user(
     me: CurrentUser,
     Json(body): Json<RemoveUser>,
 ) -> Result<Json<Value>, ApiError> {
-    if me.user.role.as_deref() != Some("admin") {
-        return Err(ApiError::Status(
-            StatusCode::FORBIDDEN,
-            "FORBIDDEN",
-            "Admins only".into(),
-        ));
-    }
+    require_admin(&me)?;
     let mut tx = state.begin().await?;
     let sql = "select \"organizationId\" from \"member\" where \"userId\" = $1";
     let orgs: Vec<String> = match &mut tx {
