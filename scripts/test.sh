@@ -7,7 +7,8 @@
 #   - the wasm32 target of the Rust toolchain (rustup component, no download beyond rustup's),
 #   - the Attio app's npm packages (attio-app/node_modules, from package-lock.json),
 #   - the original TypeScript plugin for the compatibility tests (tests/compat/node_modules),
-#   - the generator site's WASM (built by the xtask, from crates.io only).
+#   - the generator site's WASM (built by the xtask, from crates.io only),
+#   - faketime (Debian), to run the date-sensitive suites once more a year ahead.
 # Then the Attio app's tests and the whole Rust workspace's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ step() { echo "== test.sh: $* ($(( $(date +%s) - start ))s)"; }
 
 need_apt=()
 command -v chromium >/dev/null || need_apt+=(chromium)
+command -v faketime >/dev/null || need_apt+=(faketime)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -57,4 +59,23 @@ step "the original plugin for the compatibility tests: npm ci"
 
 step "Rust workspace tests"
 cargo test --workspace --locked --no-fail-fast
+
+# The replay of the original's transcripts and the protocol crate's tests hold recorded and
+# computed times: they must mean the same on any date. Run their test binaries (faketime
+# works on a test binary, not on cargo) with the clock a year ahead.
+step "date independence: conformance replay and protocol tests at +365 days"
+# The same build as the workspace tests above (building one package alone would unify
+# features differently and rebuild dependencies).
+bins=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") != "compiler-artifact" or not m.get("executable") or not m["profile"]["test"]:
+        continue
+    if "attio-auth-shared" in m["package_id"] or m["target"]["name"] == "conformance":
+        print(m["executable"])')
+[ "$(echo $bins | wc -w)" -ge 2 ] || { echo "test.sh: test binaries not found for the faketime run" >&2; exit 1; }
+for bin in $bins; do
+  echo "faketime +365d: ${bin##*/}"
+  faketime -f '+365d' "$bin" -q
+done
 step "all tests passed"

@@ -100,7 +100,9 @@ impl Default for DeliveryConfig {
 /// retry paths.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Faults {
-    /// Share of API requests answered with `status` instead of being served, 0.0..=1.0.
+    /// Share of API requests answered with `status` instead of being served, 0.0..=1.0,
+    /// spread evenly over the requests counted from when the faults were set (at 0.3 the
+    /// 4th, 7th and 10th fail), so that a test sees the same failures on every run.
     pub error_rate: f64,
     /// Status of injected failures (500..=599, default 500).
     pub status: u16,

@@ -8,6 +8,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::sync::atomic::Ordering;
 use uuid::Uuid;
 
 use crate::api::{ApiBytes, ApiJson, ApiPath};
@@ -176,6 +177,7 @@ pub(crate) fn reset(state: &AppState) {
     drop(store);
     *lock(&state.0.limiter) = Default::default();
     lock(&state.0.settings).faults = Faults::default();
+    state.0.fault_tick.store(0, Ordering::Relaxed);
 }
 
 pub(crate) fn set_faults(state: &AppState, faults: Faults) -> Result<(), ApiError> {
@@ -185,6 +187,7 @@ pub(crate) fn set_faults(state: &AppState, faults: Faults) -> Result<(), ApiErro
         ));
     }
     lock(&state.0.settings).faults = faults;
+    state.0.fault_tick.store(0, Ordering::Relaxed);
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! 2xx; a webhook whose retries are exhausted becomes `degraded`.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
 use hmac::{Hmac, Mac};
@@ -109,7 +110,11 @@ pub(crate) fn dispatch(state: &AppState, workspace_id: Uuid, events: Vec<Event>)
     };
     for job in jobs {
         let state = state.clone();
-        tokio::spawn(async move { run(state, job).await });
+        state.0.deliveries_in_flight.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            run(&state, job).await;
+            state.0.deliveries_in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 }
 
@@ -123,13 +128,13 @@ fn still_wanted(state: &AppState, job: &Job) -> bool {
             .is_some_and(|ws| ws.webhooks.iter().any(|h| h.id == job.webhook_id))
 }
 
-async fn run(state: AppState, job: Job) {
+async fn run(state: &AppState, job: Job) {
     let config = state.0.delivery;
     let signature = sign(&job.secret, &job.body);
     let key = job.key.to_string();
     let mut delay = config.initial_backoff;
     for attempt in 1..=config.max_attempts.max(1) {
-        if !still_wanted(&state, &job) {
+        if !still_wanted(state, &job) {
             return;
         }
         let result = state

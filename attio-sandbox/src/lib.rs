@@ -147,6 +147,16 @@ impl SandboxHandle {
         store.deliveries.iter().map(|e| e.record()).collect()
     }
 
+    /// Webhook deliveries dispatched and not finished yet (delivered, given up, or dropped
+    /// by a reset). Zero after a write means every event it caused has been handled, which
+    /// lets a test show that a filtered-out event was never sent without sleeping.
+    pub fn deliveries_in_flight(&self) -> u64 {
+        self.state
+            .0
+            .deliveries_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Forget all workspaces, tokens, logs and faults; pending webhook retries stop.
     pub fn reset(&self) {
         control::reset(&self.state);

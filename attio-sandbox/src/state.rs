@@ -2,6 +2,7 @@
 //! that tests change at run time, the rate limiter, and the logs the control API reads.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -255,6 +256,12 @@ pub(crate) struct Inner {
     pub store: Mutex<Store>,
     pub settings: Mutex<Settings>,
     pub limiter: Mutex<Limiter>,
+    /// API requests seen since the faults were last set: injected failures are spread
+    /// evenly over this count, so a test sees the same failures on every run.
+    pub fault_tick: AtomicU64,
+    /// Webhook deliveries dispatched and not yet finished (delivered, given up or dropped),
+    /// so a test can wait for "every delivery is done" instead of sleeping.
+    pub deliveries_in_flight: AtomicU64,
     pub delivery: DeliveryConfig,
     /// Entries each log keeps ([`crate::SandboxConfig::log_limit`]).
     pub log_limit: usize,
@@ -277,6 +284,8 @@ impl AppState {
                 faults: Faults::default(),
             }),
             limiter: Mutex::new(Limiter::default()),
+            fault_tick: AtomicU64::new(0),
+            deliveries_in_flight: AtomicU64::new(0),
             delivery,
             log_limit,
             http,

@@ -368,7 +368,15 @@ async fn subscription_filters_select_events_by_their_fields() {
     )
     .await;
     let got = wait_for(&r, 1).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Every delivery the two writes caused has finished (the writes dispatched them before
+    // answering): a filtered-out event that had been sent would be in `r` or `r2` by now.
+    for _ in 0..500 {
+        if e.sandbox.deliveries_in_flight() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(e.sandbox.deliveries_in_flight(), 0);
     assert_eq!(r.got.lock().expect("lock").len(), 1);
     let b: Value = serde_json::from_slice(&got[0].body).expect("json");
     assert_eq!(b["events"][0]["id"]["object_id"], json!(users_id));

@@ -14,6 +14,8 @@ use attio_auth_plugin::{AttioPlugin, MemoryMailer};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
 
 /// Transcripts whose answer differs on purpose: (file prefix, our status, why).
 const DELIBERATE: &[(&str, u16, &str)] = &[
@@ -53,6 +55,57 @@ const DELIBERATE: &[(&str, u16, &str)] = &[
         "its link was refused at 182, so there is nothing to unlink",
     ),
 ];
+
+/// The first instant of the recording (`011-setup--sign-up-alice`'s `receivedAt`). Every
+/// time in the transcripts is moved by (now - this) before it is replayed, so that a ban
+/// recorded as "expires in 7 days" still expires 7 days after the replay's start, on any
+/// date the test runs (issue: a replay that passed when it landed failed a week later).
+const RECORDED_AT: &str = "2026-11-23T08:49:05.810Z";
+
+/// Moves every canonical timestamp (`YYYY-MM-DDTHH:MM:SS.mmmZ`, the form Better Auth writes
+/// and the recording holds) found in any string of `v` by `shift`, keeping its form. Other
+/// forms (Attio's nanosecond `created_at` of webhook payloads) are values, not clocks, and
+/// stay as recorded.
+fn shift_times(v: &mut Value, shift: Duration) {
+    match v {
+        Value::String(s) => *s = shift_in_text(s, shift),
+        Value::Array(a) => a.iter_mut().for_each(|x| shift_times(x, shift)),
+        Value::Object(o) => o.values_mut().for_each(|x| shift_times(x, shift)),
+        _ => {}
+    }
+}
+
+fn shift_in_text(s: &str, shift: Duration) -> String {
+    const LEN: usize = "2026-11-23T08:49:05.810Z".len();
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if i + LEN <= s.len()
+            && s.is_char_boundary(i + LEN)
+            && bytes[i + LEN - 1] == b'Z'
+            && bytes[i + 10] == b'T'
+            && bytes[i + 19] == b'.'
+            && (i == 0 || !bytes[i - 1].is_ascii_digit())
+            && let Ok(t) = OffsetDateTime::parse(&s[i..i + LEN], &Rfc3339)
+        {
+            out.push_str(&canonical(t + shift));
+            i += LEN;
+            continue;
+        }
+        let ch = s[i..].chars().next().unwrap();
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+fn canonical(t: OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&fmt).unwrap()
+}
 
 fn transcripts() -> Vec<(String, Value)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peer/transcripts");
@@ -215,10 +268,16 @@ async fn replays_the_original_transcripts() {
         .build()
         .unwrap();
 
+    let shift = OffsetDateTime::now_utc() - OffsetDateTime::parse(RECORDED_AT, &Rfc3339).unwrap();
     let mut ids: Vec<(String, String)> = Vec::new();
     let mut compared = 0;
     let mut failures = Vec::new();
-    for (name, t) in transcripts() {
+    let mut bob = None;
+    for (name, mut t) in transcripts() {
+        shift_times(&mut t, shift);
+        if name.starts_with("062-") {
+            bob = t["request"]["body"]["userId"].as_str().map(str::to_owned);
+        }
         let req = &t["request"];
         let path = req["path"].as_str().unwrap();
         if !path.starts_with("/api/auth/attio/") {
@@ -315,4 +374,31 @@ async fn replays_the_original_transcripts() {
         failures.len(),
         failures.join("\n")
     );
+
+    // Deliberate difference (tests/README.md): a ban whose `banExpires` has passed is no
+    // ban. The original still reports the past date and the reason; ours answers "not
+    // banned" with no reason. Bob's recorded ban (055) is moved into the past here, on
+    // purpose, instead of by the date the test happens to run on.
+    let bob = bob.expect("transcript 062 names bob");
+    let past = canonical(OffsetDateTime::now_utc() - Duration::minutes(1));
+    sqlx::query(
+        r#"update "user" set "banned" = 1, "banReason" = 'spam', "banExpires" = $1 where "id" = $2"#,
+    )
+    .bind(&past)
+    .bind(&bob)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let details: Value = client
+        .post(format!("{ours}/api/auth/attio/user-details"))
+        .json(&serde_json::json!({"secret": "attio-test-secret", "userId": bob}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(details["banned"], Value::Bool(false), "{details}");
+    assert_eq!(details["banReason"], Value::Null, "{details}");
+    assert_eq!(details["bannedUntil"], Value::Null, "{details}");
 }

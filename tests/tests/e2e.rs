@@ -678,6 +678,7 @@ async fn install_sync_and_every_action_through_the_chain() {
             .map(|r| format!("{} {}", r.method, r.path))
             .collect::<Vec<_>>()
     );
+    let echoes_before = echoes_skipped(&stack).await;
     stack
         .edit_record("users", &bob_rid, json!({"name": "Robert Member"}))
         .await;
@@ -686,7 +687,12 @@ async fn install_sync_and_every_action_through_the_chain() {
         (u.name == "Robert Member").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The plugin's event for the rename came back to the backend, which dropped it as an
+    // echo (a positive signal, rather than waiting and seeing nothing).
+    eventually("the rename's event dropped as an echo", 30, || async {
+        (echoes_skipped(&stack).await > echoes_before).then_some(())
+    })
+    .await;
     assert_eq!(
         writes_to_users(&stack),
         before,
@@ -878,7 +884,26 @@ async fn faults_attio_errors_auth_server_down_backend_restart() {
     stack
         .edit_record("users", &alice_rid, json!({"name": "Alice While Down"}))
         .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The backend tried to forward the edit and failed (the auth server is down): its job
+    // waits for a retry with the error recorded.
+    let queue = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        stack.data_dir.join("attio-auth.db").display()
+    ))
+    .await
+    .expect("the backend's database");
+    eventually("the backend failing to forward the edit", 30, || async {
+        let failed: i64 = sqlx::query_scalar(
+            "select count(*) from jobs where kind = 'attio-webhook' and status = 'queued' \
+             and attempts > 0 and last_error is not null",
+        )
+        .fetch_one(&queue)
+        .await
+        .ok()?;
+        (failed > 0).then_some(())
+    })
+    .await;
+    queue.close().await;
     stack.auth = Some(
         AuthHost::start(&db, &secret, port)
             .await
@@ -1053,4 +1078,20 @@ async fn an_original_connection_string_drives_our_plugin() {
     })
     .await;
     assert_agree(&stack).await;
+}
+
+/// The backend's `attio_auth_echoes_skipped_total` counter (plugin events that came from
+/// Attio and were not written back).
+async fn echoes_skipped(stack: &Stack) -> u64 {
+    let url = format!("{}/metrics", stack.backend.as_ref().expect("backend").url);
+    let text = reqwest::get(url)
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("attio_auth_echoes_skipped_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the echo counter")
 }

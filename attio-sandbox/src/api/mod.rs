@@ -8,6 +8,7 @@ mod objects;
 mod records;
 mod webhooks;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -18,7 +19,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
-use rand::Rng;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -175,13 +175,22 @@ async fn faults(State(state): State<AppState>, request: Request, next: Next) -> 
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
-    if faults.error_rate > 0.0 && rand::thread_rng().gen_bool(faults.error_rate.clamp(0.0, 1.0)) {
+    let tick = state.0.fault_tick.fetch_add(1, Ordering::Relaxed);
+    if injects_fault(faults.error_rate, tick) {
         return ApiError::InjectedFault {
             status: faults.status,
         }
         .into_response();
     }
     next.run(request).await
+}
+
+/// Whether the `tick`-th request (from 0) since the faults were set fails: the failures are
+/// spread evenly, `rate` of every run of requests, the same on every run (a random draw
+/// made a test that needs "at least one failure in 8 calls" fail 6% of the time).
+fn injects_fault(rate: f64, tick: u64) -> bool {
+    let rate = rate.clamp(0.0, 1.0);
+    rate > 0.0 && ((tick + 1) as f64 * rate).floor() > (tick as f64 * rate).floor()
 }
 
 /// The request log: method, path, status and token id (never the token) of every API call.
@@ -258,4 +267,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(logged)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::injects_fault;
+
+    #[test]
+    fn injected_faults_are_spread_evenly_and_the_same_every_run() {
+        let failing = |rate| {
+            (0..10)
+                .filter(|&t| injects_fault(rate, t))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(failing(0.3), vec![3, 6, 9]);
+        assert_eq!(failing(0.5), vec![1, 3, 5, 7, 9]);
+        assert_eq!(failing(1.0), (0..10).collect::<Vec<_>>());
+        assert!(failing(0.0).is_empty());
+    }
 }
