@@ -184,6 +184,7 @@ async fn dispatch(
     }
     match action {
         "connection-check" => {
+            state.plugin.check_url(&inst.connection).await?;
             let ping = installations::ping_plugin(state, &inst.connection).await?;
             let message = match &ping {
                 Some(p) => format!("Connected to the auth server (plugin {}).", p.version),
