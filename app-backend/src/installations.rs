@@ -380,8 +380,8 @@ async fn finish_install(
     let mut token = [0u8; 24];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
     let token = hex::encode(token);
-    sqlx::query("update installations set event_token = $1 where id = $2")
-        .bind(&token)
+    sqlx::query("update installations set event_token_sha256 = $1 where id = $2")
+        .bind(crate::events::event_token_hash(&token))
         .bind(id)
         .execute(&state.db.pool)
         .await?;

@@ -79,6 +79,10 @@ impl Application {
     /// [`Application::run_until_stopped`].
     pub async fn build(config: Config) -> Result<Self> {
         let db = Db::connect(&config.effective_database_url(), config.max_connections).await?;
+        let hashed = events::hash_plain_event_tokens(&db).await?;
+        if hashed > 0 {
+            tracing::info!(installations = hashed, "event tokens now stored as hashes");
+        }
         let secrets = SecretBox::load(&config)?;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;

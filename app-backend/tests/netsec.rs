@@ -49,6 +49,8 @@ both!(
     redirects_from_the_plugin_are_not_followed_nor_reflected,
     oversized_plugin_and_attio_answers_are_cut_off,
     install_attempts_are_limited_per_token_and_per_client,
+    event_tokens_are_stored_as_hashes_and_old_plain_ones_converted,
+    a_failed_action_is_not_replayed_to_its_retry,
 );
 
 // ------------------------------------------------------------------------------------------
@@ -675,4 +677,122 @@ async fn metrics_need_the_token_or_a_loopback_client() {
     assert!(r.text().await.unwrap().contains("METRICS_FORBIDDEN"));
     let r = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+}
+
+// ------------------------------------------------------------------------------------------
+// Finding 12: the event token at rest, the SQLite file, 5xx and the replay guard
+// ------------------------------------------------------------------------------------------
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(s.as_bytes()))
+}
+
+async fn post_event(app: &TestApp, installation: &str, token: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/events/{installation}/{token}")))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn event_token_columns(app: &TestApp, id: &str) -> (Option<String>, Option<String>) {
+    use sqlx::Row as _;
+    let row =
+        sqlx::query("select event_token, event_token_sha256 from installations where id = $1")
+            .bind(id)
+            .fetch_one(&app.state.db.pool)
+            .await
+            .unwrap();
+    (row.get("event_token"), row.get("event_token_sha256"))
+}
+
+async fn event_tokens_are_stored_as_hashes_and_old_plain_ones_converted(db: DbChoice) {
+    // Legacy: the token alone admits an event, so a body that is no event tells an accepted
+    // token (400 INVALID_EVENT) from a refused one (401).
+    let w = installed(db, Protocol::Legacy).await;
+    let url = w.plugin.calls("link")[0].body["webhookUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    let (plain, hash) = event_token_columns(&w.app, &w.installation_id).await;
+    assert_eq!(plain, None, "the token is not stored in plain text");
+    assert_eq!(hash.as_deref(), Some(sha256_hex(&token).as_str()));
+    let (status, body) = post_event(&w.app, &w.installation_id, &token).await;
+    assert_eq!((status, code(&body)), (400, "INVALID_EVENT"), "{body}");
+    // What the database holds is not a token.
+    let (status, body) = post_event(&w.app, &w.installation_id, hash.as_deref().unwrap()).await;
+    assert_eq!((status, code(&body)), (401, "BAD_EVENT_TOKEN"), "{body}");
+
+    // A row from before the migration: converted at the next start, and its URL still works.
+    sqlx::query(
+        "update installations set event_token = 'plain-old-token', event_token_sha256 = null \
+         where id = $1",
+    )
+    .bind(&w.installation_id)
+    .execute(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    let restarted = spawn_app_with(w.app.config.clone(), w.app._dir.clone()).await;
+    let (plain, hash) = event_token_columns(&restarted, &w.installation_id).await;
+    assert_eq!(plain, None);
+    assert_eq!(
+        hash.as_deref(),
+        Some(sha256_hex("plain-old-token").as_str())
+    );
+    let (status, body) = post_event(&restarted, &w.installation_id, "plain-old-token").await;
+    assert_eq!((status, code(&body)), (400, "INVALID_EVENT"), "{body}");
+    let (status, _) = post_event(&restarted, &w.installation_id, &token).await;
+    assert_eq!(status, 401);
+}
+
+async fn a_failed_action_is_not_replayed_to_its_retry(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.attio.seed_user("rec-5", "auth-5", "five@example.com");
+    w.plugin.state.lock().unwrap().down = true;
+    let bytes = serde_json::to_vec(&json!({"action": "user-details",
+        "target": {"object": "users", "recordId": "rec-5"}}))
+    .unwrap();
+    let headers = app_headers(&w.plugin.connection, &bytes);
+    let (status, text) = send_action(&w.app, "user-details", &bytes, &headers).await;
+    assert_eq!(status, 502, "{text}");
+    // The same message again, once the auth server is back: handled, not the stored 502.
+    w.plugin.state.lock().unwrap().down = false;
+    let (status, text) = send_action(&w.app, "user-details", &bytes, &headers).await;
+    assert_eq!(status, 200, "{text}");
+    let calls = w.plugin.calls("user-details").len();
+    assert_eq!(calls, 2);
+    // A success is still answered from the guard, without a third call.
+    let (status, again) = send_action(&w.app, "user-details", &bytes, &headers).await;
+    assert_eq!((status, &again), (200, &text));
+    assert_eq!(w.plugin.calls("user-details").len(), 2);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let attio = spawn_attio().await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    // A new file.
+    let app = app_with(DbChoice::Sqlite, &attio.url(), |_| {}).await;
+    let file = app.config.data_dir.join("attio-auth.db");
+    assert_eq!(mode(&file), 0o600);
+    let wal = app.config.data_dir.join("attio-auth.db-wal");
+    assert!(wal.exists(), "WAL mode makes a -wal file");
+    assert_eq!(mode(&wal), 0o600);
+    // An existing world-readable file is tightened.
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let old = dir.path().join("attio-auth.db");
+    std::fs::write(&old, b"").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut config = test_config(dir.path(), None, &attio.url());
+    config.workers = 0;
+    let _app = spawn_app_with(config, dir.clone()).await;
+    assert_eq!(mode(&old), 0o600);
 }
