@@ -490,6 +490,31 @@ async fn oversized_plugin_and_attio_answers_are_cut_off(db: DbChoice) {
         assert_eq!(status, 502, "{body}");
         assert_eq!(code(&body), "PLUGIN_RESPONSE_TOO_LARGE", "{body}");
     }
+    // A declared length over the cap is refused on the headers alone: this server sends
+    // headers and then nothing, so waiting for the body would end in the timeout instead.
+    let raw = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let raw_addr = raw.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut stream, _)) = raw.accept().await {
+            use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10000000000\r\n\r\n")
+                .await;
+            held.push(stream);
+        }
+    });
+    let liar = signed_connection(&format!("http://{raw_addr}"));
+    let (status, body, _) = post_json(
+        &app,
+        "/v1/installations",
+        &json!({"connection": liar.encode(), "attioToken": ATTIO_TOKEN}),
+    )
+    .await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(code(&body), "PLUGIN_RESPONSE_TOO_LARGE", "{body}");
     // Within the cap is fine.
     hostile.answer(
         "ping",
