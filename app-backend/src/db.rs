@@ -127,7 +127,10 @@ fn private_file(path: &Path) -> Result<()> {
         };
         if meta.permissions().mode() & 0o077 != 0 {
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
-            tracing::warn!(path = %file.display(), "database file was readable by others; now 0600");
+            tracing::warn!(
+                path = %file.display(),
+                "database file was readable by others; now 0600"
+            );
         }
     }
     Ok(())

@@ -1,10 +1,11 @@
 //! Plugin sync events in (`POST /v1/events/{installation}/{token}`) and their application to
 //! Attio.
 //!
-//! Receiving: the path token (made at install, stored only as a hash) must match; a signed-v1 connection's events
-//! must also carry a valid Standard Webhooks signature (the original plugin signs nothing, so
-//! a legacy connection relies on the token alone). Each event is queued once per idempotency
-//! key (`id`, or a hash for the original's events), ordered per record.
+//! Receiving: the path token (made at install, stored only as its SHA-256) must match; a
+//! signed-v1 connection's events must also carry a valid Standard Webhooks signature (the
+//! original plugin signs nothing, so a legacy connection relies on the token alone). Each
+//! event is queued once per idempotency key (`id`, or a hash for the original's events),
+//! ordered per record.
 //!
 //! Applying: events that came from Attio (`origin: "attio"`) are not written back (no
 //! loops); missing attributes are created from `attioSchema`; creates and updates assert the

@@ -502,9 +502,9 @@ async fn oversized_plugin_and_attio_answers_are_cut_off(db: DbChoice) {
             use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf).await;
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10000000000\r\n\r\n")
-                .await;
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                        content-length: 10000000000\r\n\r\n";
+            let _ = stream.write_all(head.as_bytes()).await;
             held.push(stream);
         }
     });
