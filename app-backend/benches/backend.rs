@@ -193,6 +193,7 @@ async fn main() {
     config.attio_api_url = format!("{}/v2", sandbox.base_url());
     config.attio_writes_per_sec = rate;
     config.attio_reads_per_sec = 10_000;
+    config.allow_private_plugin_urls = true; // the fake plugin is on loopback
     if let Ok(url) = std::env::var("BENCH_DATABASE_URL") {
         config.database_url = Some(url);
     }

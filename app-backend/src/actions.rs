@@ -151,12 +151,16 @@ pub async fn handle(
         }
     };
     let text = value.to_string();
-    if action != "uninstall"
-        && let Err(e) =
+    if action != "uninstall" {
+        let kept = if status.is_server_error() {
+            app_auth::forget(&state, &inst.id, &call.message_id).await
+        } else {
             app_auth::store_response(&state, &inst.id, &call.message_id, status.as_u16(), &text)
                 .await
-    {
-        tracing::warn!(error = %e, "could not store the response for repeats");
+        };
+        if let Err(e) = kept {
+            tracing::warn!(error = %e, "could not store the response for repeats");
+        }
     }
     (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
 }
@@ -184,6 +188,7 @@ async fn dispatch(
     }
     match action {
         "connection-check" => {
+            state.plugin.check_url(&inst.connection).await?;
             let ping = installations::ping_plugin(state, &inst.connection).await?;
             let message = match &ping {
                 Some(p) => format!("Connected to the auth server (plugin {}).", p.version),

@@ -158,6 +158,16 @@ pub async fn store_response(
     Ok(())
 }
 
+/// Forget `id`: the answer was a 5xx (our side or the plugin's failed), so a retry of the
+/// same message must be handled again rather than answered that failure.
+pub async fn forget(state: &AppState, installation_id: &str, id: &str) -> Result<()> {
+    sqlx::query("delete from replay_ids where id = $1")
+        .bind(format!("{installation_id}:{id}"))
+        .execute(&state.db.pool)
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

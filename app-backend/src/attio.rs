@@ -22,6 +22,11 @@ use serde_json::{Value, json};
 
 use attio_auth_shared::sync::{AttioObject, AttioRecord, AttributeType};
 
+use crate::egress::{ReadError, read_capped};
+
+/// `ATTIO_MAX_RESPONSE_BYTES`' default, for clients made without a configuration.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
 /// Why an Attio call failed. Never contains the token.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AttioError {
@@ -66,6 +71,12 @@ pub enum AttioError {
     /// The answer is not the JSON we expect.
     #[error("unexpected answer from Attio: {0}")]
     Decode(String),
+    /// The answer is larger than `ATTIO_MAX_RESPONSE_BYTES`; reading stopped there.
+    #[error("Attio's answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The cap.
+        limit: usize,
+    },
 }
 
 impl AttioError {
@@ -79,6 +90,7 @@ impl AttioError {
             AttioError::RateLimited { .. } => (S::SERVICE_UNAVAILABLE, "ATTIO_RATE_LIMITED"),
             AttioError::Unavailable { .. } => (S::BAD_GATEWAY, "ATTIO_UNAVAILABLE"),
             AttioError::Decode(_) => (S::BAD_GATEWAY, "ATTIO_BAD_RESPONSE"),
+            AttioError::TooLarge { .. } => (S::BAD_GATEWAY, "ATTIO_RESPONSE_TOO_LARGE"),
         };
         (status, code.to_owned(), self.to_string())
     }
@@ -133,6 +145,7 @@ pub struct AttioClient {
     writes: Arc<DefaultKeyedRateLimiter<String>>,
     reads: Arc<DefaultKeyedRateLimiter<String>>,
     max_attempts: u32,
+    max_response_bytes: usize,
     /// Call counters.
     pub stats: Arc<AttioStats>,
 }
@@ -215,8 +228,15 @@ impl AttioClient {
             writes: Arc::new(RateLimiter::keyed(quota(writes_per_sec))),
             reads: Arc::new(RateLimiter::keyed(quota(reads_per_sec))),
             max_attempts: max_attempts.max(1),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             stats: Arc::new(AttioStats::default()),
         }
+    }
+
+    /// Read at most `bytes` of any answer (`ATTIO_MAX_RESPONSE_BYTES`).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// One call with budget, retries and error mapping. `Ok(None)` for an empty body.
@@ -285,7 +305,7 @@ impl AttioClient {
                     tokio::time::sleep(wait).await;
                     continue;
                 }
-                let (_, message) = error_fields(resp).await;
+                let (_, message) = error_fields(resp, self.max_response_bytes).await;
                 return Err(AttioError::Unavailable {
                     status: Some(status.as_u16()),
                     message,
@@ -293,7 +313,7 @@ impl AttioClient {
             }
             if !status.is_success() {
                 self.stats.client_errors.fetch_add(1, Ordering::Relaxed);
-                let (code, message) = error_fields(resp).await;
+                let (code, message) = error_fields(resp, self.max_response_bytes).await;
                 return Err(match status.as_u16() {
                     401 | 403 => AttioError::Unauthorized {
                         status: status.as_u16(),
@@ -308,10 +328,12 @@ impl AttioClient {
                 });
             }
             self.stats.ok.fetch_add(1, Ordering::Relaxed);
-            let bytes = resp
-                .bytes()
+            let bytes = read_capped(resp, self.max_response_bytes)
                 .await
-                .map_err(|e| AttioError::Decode(without_url(&e)))?;
+                .map_err(|e| match e {
+                    ReadError::TooLarge { limit } => AttioError::TooLarge { limit },
+                    ReadError::Transport(e) => AttioError::Decode(without_url(&e)),
+                })?;
             if bytes.is_empty() {
                 return Ok(Value::Null);
             }
@@ -570,11 +592,12 @@ fn without_url(e: &reqwest::Error) -> String {
     kind.to_owned()
 }
 
-/// Attio's error body `{status_code, type, code, message}`, leniently.
-async fn error_fields(resp: reqwest::Response) -> (String, String) {
+/// Attio's error body `{status_code, type, code, message}`, leniently (an unreadable or
+/// oversized body gives the status's reason).
+async fn error_fields(resp: reqwest::Response, limit: usize) -> (String, String) {
     let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    match serde_json::from_str::<Value>(&text) {
+    let bytes = read_capped(resp, limit).await.unwrap_or_default();
+    match serde_json::from_slice::<Value>(&bytes) {
         Ok(v) => (
             v.get("code")
                 .and_then(Value::as_str)

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use secrecy::SecretString;
 
 use crate::error::Error;
@@ -55,6 +56,26 @@ pub struct Config {
     /// How long shutdown waits for workers to finish their job. `SHUTDOWN_GRACE_SECS`,
     /// default 20.
     pub shutdown_grace: Duration,
+    /// Whether plugin URLs may be plain `http` and point at loopback, private or link-local
+    /// addresses. `ALLOW_PRIVATE_PLUGIN_URLS`, default false: any tenant can install, and a
+    /// URL they choose must not reach our own network (the demo and the tests set it true).
+    pub allow_private_plugin_urls: bool,
+    /// Largest plugin answer read. `PLUGIN_MAX_RESPONSE_BYTES`, default 1 MiB.
+    pub plugin_max_response_bytes: usize,
+    /// Largest Attio answer read (Attio's own token endpoint included).
+    /// `ATTIO_MAX_RESPONSE_BYTES`, default 8 MiB (a page of 500 records fits).
+    pub attio_max_response_bytes: usize,
+    /// Bearer token `/metrics` requires. `METRICS_TOKEN`; unset: only loopback clients.
+    pub metrics_token: Option<SecretString>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed. `TRUSTED_PROXIES`, comma
+    /// separated IPs or CIDRs, default none (the peer address is the client).
+    pub trusted_proxies: Vec<IpNet>,
+    /// Install attempts per minute, per Attio token and per client IP.
+    /// `INSTALL_ATTEMPTS_PER_MINUTE`, default 10.
+    pub install_attempts_per_minute: u32,
+    /// `POST /v1/oauth/start` calls per minute per client IP. `OAUTH_STARTS_PER_MINUTE`,
+    /// default 10.
+    pub oauth_starts_per_minute: u32,
 }
 
 impl Config {
@@ -79,6 +100,13 @@ impl Config {
             max_connections: 10,
             workers: 4,
             shutdown_grace: Duration::from_secs(20),
+            allow_private_plugin_urls: false,
+            plugin_max_response_bytes: 1024 * 1024,
+            attio_max_response_bytes: 8 * 1024 * 1024,
+            metrics_token: None,
+            trusted_proxies: Vec::new(),
+            install_attempts_per_minute: 10,
+            oauth_starts_per_minute: 10,
         }
     }
 
@@ -130,6 +158,34 @@ impl Config {
         c.workers =
             usize::try_from(num("WORKERS", 4)?).map_err(|_| bad("WORKERS", "a whole number"))?;
         c.shutdown_grace = Duration::from_secs(num("SHUTDOWN_GRACE_SECS", 20)?);
+        if let Some(v) = get("ALLOW_PRIVATE_PLUGIN_URLS") {
+            c.allow_private_plugin_urls = match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => return Err(bad("ALLOW_PRIVATE_PLUGIN_URLS", "true or false")),
+            };
+        }
+        let size = |k: &'static str, d: u64| -> Result<usize, Error> {
+            match usize::try_from(num(k, d)?) {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(bad(k, "a positive size in bytes")),
+            }
+        };
+        c.plugin_max_response_bytes = size("PLUGIN_MAX_RESPONSE_BYTES", 1024 * 1024)?;
+        c.attio_max_response_bytes = size("ATTIO_MAX_RESPONSE_BYTES", 8 * 1024 * 1024)?;
+        c.metrics_token = get("METRICS_TOKEN").map(|t| SecretString::from(t.trim().to_owned()));
+        if let Some(v) = get("TRUSTED_PROXIES") {
+            c.trusted_proxies = parse_networks(&v)
+                .ok_or_else(|| bad("TRUSTED_PROXIES", "a comma separated list of IPs or CIDRs"))?;
+        }
+        c.install_attempts_per_minute = positive(
+            "INSTALL_ATTEMPTS_PER_MINUTE",
+            num("INSTALL_ATTEMPTS_PER_MINUTE", 10)?,
+        )?;
+        c.oauth_starts_per_minute = positive(
+            "OAUTH_STARTS_PER_MINUTE",
+            num("OAUTH_STARTS_PER_MINUTE", 10)?,
+        )?;
         Ok(c)
     }
 
@@ -143,6 +199,19 @@ impl Config {
             ),
         }
     }
+}
+
+/// `10.0.0.0/8, 192.0.2.7, ::1`: CIDRs or single addresses; `None` if one does not parse.
+pub fn parse_networks(list: &str) -> Option<Vec<IpNet>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .ok()
+                .or_else(|| s.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+        })
+        .collect()
 }
 
 fn bad(var: &str, expected: &str) -> Error {
@@ -197,5 +266,33 @@ mod tests {
         assert!(err.to_string().contains("ATTIO_WRITES_PER_SEC"));
         let err = cfg(&[("BIND_ADDR", "nope")]).unwrap_err();
         assert!(err.to_string().contains("BIND_ADDR"));
+    }
+
+    #[test]
+    fn security_settings_default_closed_and_parse() {
+        let c = cfg(&[]).unwrap();
+        assert!(!c.allow_private_plugin_urls);
+        assert_eq!(c.plugin_max_response_bytes, 1024 * 1024);
+        assert_eq!(c.attio_max_response_bytes, 8 * 1024 * 1024);
+        assert!(c.metrics_token.is_none());
+        assert!(c.trusted_proxies.is_empty());
+        let c = cfg(&[
+            ("ALLOW_PRIVATE_PLUGIN_URLS", "true"),
+            ("PLUGIN_MAX_RESPONSE_BYTES", "4096"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 ,::1"),
+        ])
+        .unwrap();
+        assert!(c.allow_private_plugin_urls);
+        assert_eq!(c.plugin_max_response_bytes, 4096);
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().unwrap()));
+        for (k, v) in [
+            ("ALLOW_PRIVATE_PLUGIN_URLS", "maybe"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8,nope"),
+            ("PLUGIN_MAX_RESPONSE_BYTES", "0"),
+        ] {
+            let err = cfg(&[(k, v)]).unwrap_err();
+            assert!(err.to_string().contains(k), "{err}");
+        }
     }
 }

@@ -50,10 +50,14 @@ impl Db {
             ));
         };
         if kind == DbKind::Sqlite
-            && let Some(parent) = sqlite_path(url).and_then(|p| p.parent().map(Path::to_path_buf))
-            && !parent.as_os_str().is_empty()
+            && let Some(path) = sqlite_path(url)
         {
-            std::fs::create_dir_all(&parent)?;
+            if let Some(parent) = path.parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent)?;
+            }
+            private_file(path)?;
         }
         // SQLite has one writer: several connections would wait on each other through
         // SQLite's busy handler (sleeps of milliseconds); one connection queues them in
@@ -93,6 +97,48 @@ impl Db {
         sqlx::query("select 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+/// Create the SQLite file readable by its owner only (it holds every tenant's data), and
+/// tighten an existing one and its WAL files. SQLite gives the WAL and shared-memory files
+/// it creates the database file's mode.
+#[cfg(unix)]
+fn private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut files = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(name.into());
+    }
+    for file in files {
+        let Ok(meta) = std::fs::metadata(&file) else {
+            continue;
+        };
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            tracing::warn!(
+                path = %file.display(),
+                "database file was readable by others; now 0600"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn private_file(_path: &Path) -> Result<()> {
+    Ok(())
 }
 
 /// The file path of a `sqlite://path?...` / `sqlite:path` URL (none for in-memory).

@@ -1,10 +1,11 @@
 //! Plugin sync events in (`POST /v1/events/{installation}/{token}`) and their application to
 //! Attio.
 //!
-//! Receiving: the path token (made at install) must match; a signed-v1 connection's events
-//! must also carry a valid Standard Webhooks signature (the original plugin signs nothing, so
-//! a legacy connection relies on the token alone). Each event is queued once per idempotency
-//! key (`id`, or a hash for the original's events), ordered per record.
+//! Receiving: the path token (made at install, stored only as its SHA-256) must match; a
+//! signed-v1 connection's events must also carry a valid Standard Webhooks signature (the
+//! original plugin signs nothing, so a legacy connection relies on the token alone). Each
+//! event is queued once per idempotency key (`id`, or a hash for the original's events),
+//! ordered per record.
 //!
 //! Applying: events that came from Attio (`origin: "attio"`) are not written back (no
 //! loops); missing attributes are created from `attioSchema`; creates and updates assert the
@@ -25,7 +26,7 @@ use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, 
 use attio_auth_shared::sync::{Origin, SyncEvent, SyncEventKind};
 
 use crate::actions::link_record_hashed;
-use crate::db::now_secs;
+use crate::db::{Db, now_secs};
 use crate::error::{Error, Result};
 use crate::installations::{Installation, ensure_attributes};
 use crate::jobs::{Job, JobKind};
@@ -57,8 +58,11 @@ pub async fn receive(
     let inst = Installation::find(&state, &installation_id)
         .await?
         .ok_or_else(|| Error::not_found("NOT_INSTALLED", "No such installation."))?;
-    let expected = event_token(&state, &inst.id).await?.unwrap_or_default();
-    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(token.as_bytes())) {
+    let expected = stored_event_token_hash(&state, &inst.id)
+        .await?
+        .unwrap_or_default();
+    let given = event_token_hash(&token);
+    if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
         return Err(Error::unauthorized(
             "BAD_EVENT_TOKEN",
             "This event URL is not valid.",
@@ -95,15 +99,49 @@ pub async fn receive(
     Ok(Json(json!({"ok": true, "queued": queued})))
 }
 
-async fn event_token(state: &AppState, installation_id: &str) -> Result<Option<String>> {
-    let row = sqlx::query("select event_token from installations where id = $1")
+/// How an event token is stored: SHA-256, hex. The token is 192 random bits, so a fast
+/// hash is enough; what matters is that the database alone does not give it away.
+pub fn event_token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+async fn stored_event_token_hash(
+    state: &AppState,
+    installation_id: &str,
+) -> Result<Option<String>> {
+    let row = sqlx::query("select event_token_sha256 from installations where id = $1")
         .bind(installation_id)
         .fetch_optional(&state.db.pool)
         .await?;
     Ok(match row {
-        Some(r) => r.try_get("event_token")?,
+        Some(r) => r.try_get("event_token_sha256")?,
         None => None,
     })
+}
+
+/// Hash the event tokens still stored in plain text (rows from before migration 0007) and
+/// erase the plain text; run at start-up. Answers how many were converted.
+pub async fn hash_plain_event_tokens(db: &Db) -> Result<u64> {
+    let rows =
+        sqlx::query("select id, event_token from installations where event_token is not null")
+            .fetch_all(&db.pool)
+            .await?;
+    let mut converted = 0;
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let plain: String = row.try_get("event_token")?;
+        converted += sqlx::query(
+            "update installations set event_token_sha256 = $1, event_token = null \
+             where id = $2 and event_token = $3",
+        )
+        .bind(event_token_hash(&plain))
+        .bind(&id)
+        .bind(&plain)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    }
+    Ok(converted)
 }
 
 /// Which (installation, object, schema) had their attributes ensured in this process.

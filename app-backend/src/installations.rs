@@ -13,6 +13,7 @@ use axum::http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::Digest as _;
 use sqlx::Row as _;
 
 use attio_auth_shared::actions::{LinkRequest, PingRequest, PingResponse, UnlinkRequest};
@@ -22,6 +23,7 @@ use attio_auth_shared::sync::AdapterInfo;
 use crate::attio::{AttioAuth, AttioError};
 use crate::db::now_ms;
 use crate::error::{Error, Result};
+use crate::peer::{ClientIp, ip_key};
 use crate::plugin::PluginError;
 use crate::startup::AppState;
 
@@ -160,15 +162,21 @@ pub struct CreateInstallation {
     request_body = CreateInstallation,
     responses(
         (status = 201, description = "Installed: `{ok, message, installation, plugin, attributesCreated}`", body = Object),
-        (status = 400, description = "Bad connection string or Attio token", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Bad connection string or Attio token, or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::openapi::ErrorResponse),
         (status = 409, description = "The workspace is installed already", body = crate::openapi::ErrorResponse),
         (status = 422, description = "The users/workspaces objects are disabled in Attio (the message says how to enable them)", body = crate::openapi::ErrorResponse),
+        (status = 429, description = "Too many install attempts from this client or with this token (`INSTALL_RATE_LIMITED`)", body = crate::openapi::ErrorResponse),
         (status = 502, description = "The auth server or Attio failed", body = crate::openapi::ErrorResponse),
     ))]
 pub async fn create(
     State(state): State<AppState>,
+    client: ClientIp,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<Value>)> {
+    // Every attempt counts, failed ones most: one token must not probe addresses freely.
+    if !state.limits.install_by_ip.check(&ip_key(client)) {
+        return Err(install_rate_limited("from this address"));
+    }
     let req: CreateInstallation = serde_json::from_slice(&body).map_err(|e| {
         Error::bad_request(
             "INVALID_BODY",
@@ -184,8 +192,20 @@ pub async fn create(
             "attioToken is empty.",
         ));
     }
+    let token_key = hex::encode(sha2::Sha256::digest(token.expose_secret().as_bytes()));
+    if !state.limits.install_by_token.check(&token_key) {
+        return Err(install_rate_limited("with this Attio token"));
+    }
     let outcome = install(&state, connection, token, "api-token").await?;
     Ok((StatusCode::CREATED, Json(outcome)))
+}
+
+fn install_rate_limited(whom: &str) -> Error {
+    Error::Client {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "INSTALL_RATE_LIMITED",
+        message: format!("Too many install attempts {whom}; try again in a minute."),
+    }
 }
 
 /// The install flow, shared by the API-token and OAuth paths.
@@ -195,6 +215,8 @@ pub async fn install(
     token: SecretString,
     auth_kind: &str,
 ) -> Result<Value> {
+    // Before any request: a URL this backend does not call is refused, unseen by Attio too.
+    state.plugin.check_url(&connection).await?;
     let id = uuid::Uuid::new_v4().to_string();
     // Budget key until the workspace is known: the new installation's id.
     let mut attio = AttioAuth {
@@ -358,8 +380,8 @@ async fn finish_install(
     let mut token = [0u8; 24];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut token);
     let token = hex::encode(token);
-    sqlx::query("update installations set event_token = $1 where id = $2")
-        .bind(&token)
+    sqlx::query("update installations set event_token_sha256 = $1 where id = $2")
+        .bind(crate::events::event_token_hash(&token))
         .bind(id)
         .execute(&state.db.pool)
         .await?;

@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod db;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod egress;
 pub mod error;
 pub mod events;
 pub mod health;
@@ -24,6 +25,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod oauth;
 pub mod openapi;
+pub mod peer;
 pub mod plugin;
 pub mod serve;
 pub mod startup;

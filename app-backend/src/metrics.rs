@@ -1,20 +1,34 @@
 //! `GET /metrics`: Prometheus text format. Queue depth by status, deliveries, retries, Attio
 //! calls by outcome, action latency histogram.
+//!
+//! Not public: with `METRICS_TOKEN` set it needs `Authorization: Bearer <token>`; without
+//! it only loopback clients (a scraper on the same host) are answered.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
+use secrecy::ExposeSecret as _;
+use subtle::ConstantTimeEq as _;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::peer::ClientIp;
 use crate::startup::AppState;
 use crate::worker::LATENCY_BUCKETS_MS;
 
 /// Render every metric.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-pub async fn render(State(state): State<AppState>) -> Result<impl IntoResponse> {
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+    (status = 401, description = "`METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::openapi::ErrorResponse),
+    (status = 403, description = "`METRICS_TOKEN` is unset and the client is not on loopback", body = crate::openapi::ErrorResponse)))]
+pub async fn render(
+    State(state): State<AppState>,
+    client: ClientIp,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse> {
+    allowed(&state, client, &headers)?;
     let mut out = String::new();
     let m = &state.metrics;
     let _ = writeln!(out, "# TYPE attio_auth_jobs gauge");
@@ -74,4 +88,31 @@ pub async fn render(State(state): State<AppState>) -> Result<impl IntoResponse> 
         m.actions.get()
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
+/// Whether this caller may read the metrics (see the module doc).
+fn allowed(state: &AppState, client: ClientIp, headers: &HeaderMap) -> Result<()> {
+    match &state.config.metrics_token {
+        Some(expected) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            let expected = expected.expose_secret().as_bytes();
+            if given.is_empty() || !bool::from(given.as_bytes().ct_eq(expected)) {
+                return Err(Error::unauthorized(
+                    "METRICS_UNAUTHORIZED",
+                    "/metrics needs `Authorization: Bearer <METRICS_TOKEN>`.",
+                ));
+            }
+            Ok(())
+        }
+        None if client.0.is_some_and(|ip| ip.is_loopback()) => Ok(()),
+        None => Err(Error::Client {
+            status: axum::http::StatusCode::FORBIDDEN,
+            code: "METRICS_FORBIDDEN",
+            message: "/metrics answers loopback clients only unless METRICS_TOKEN is set.".into(),
+        }),
+    }
 }

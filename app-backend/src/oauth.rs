@@ -22,6 +22,7 @@ use attio_auth_shared::connection::Connection;
 use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::installations;
+use crate::peer::{ClientIp, ip_key};
 use crate::startup::AppState;
 
 /// How long an OAuth `state` stays valid.
@@ -48,10 +49,23 @@ pub struct StartBody {
 #[utoipa::path(post, path = "/v1/oauth/start", tag = "installations", request_body = StartBody,
     responses(
         (status = 200, description = "`{ok, authorizeUrl}`: open it to authorize the app in Attio", body = Object),
-        (status = 400, description = "Bad connection string", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Bad connection string, or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::openapi::ErrorResponse),
+        (status = 429, description = "Too many starts from this client (`OAUTH_START_RATE_LIMITED`)", body = crate::openapi::ErrorResponse),
         (status = 501, description = "OAuth is not configured on this backend", body = crate::openapi::ErrorResponse),
     ))]
-pub async fn start(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Json<Value>> {
+pub async fn start(
+    State(state): State<AppState>,
+    client: ClientIp,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    // Each start stores a row: bounded per client.
+    if !state.limits.oauth_start_by_ip.check(&ip_key(client)) {
+        return Err(Error::Client {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "OAUTH_START_RATE_LIMITED",
+            message: "Too many install starts from this address; try again in a minute.".into(),
+        });
+    }
     let Some(client_id) = state.config.attio_client_id.clone() else {
         return Err(Error::Client {
             status: StatusCode::NOT_IMPLEMENTED,
@@ -66,6 +80,7 @@ pub async fn start(State(state): State<AppState>, body: axum::body::Bytes) -> Re
     })?;
     let connection = Connection::decode(&req.connection)
         .map_err(|e| Error::bad_request("INVALID_CONNECTION_STRING", e.to_string()))?;
+    state.plugin.check_url(&connection).await?;
     let mut bytes = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let oauth_state = hex::encode(bytes);
@@ -185,7 +200,11 @@ async fn exchange_code(state: &AppState, code: &str) -> Result<SecretString> {
             message: "Attio's token endpoint could not be reached.".into(),
         })?;
     let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let body: Value = crate::egress::read_capped(resp, state.config.attio_max_response_bytes)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
     if !status.is_success() {
         return Err(Error::bad_request(
             "OAUTH_EXCHANGE_FAILED",

@@ -12,6 +12,7 @@ use attio_auth_shared::connection::{Connection, Protocol};
 use attio_auth_shared::signing::{Signer, SigningError};
 
 use crate::db::now_secs;
+use crate::egress::{self, EgressPolicy, ReadError};
 
 /// Why a plugin call failed. Never contains the secret.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -40,6 +41,22 @@ pub enum PluginError {
     /// Our side could not sign (unusable secret).
     #[error("could not sign the request: {0}")]
     Signing(#[from] SigningError),
+    /// The URL is one this backend does not call (`ALLOW_PRIVATE_PLUGIN_URLS`); nothing was
+    /// sent.
+    #[error("{0}")]
+    UrlNotAllowed(String),
+    /// The plugin answered a redirect; it is not followed and its body is not read.
+    #[error("the auth server answered a redirect ({status}), which is not followed")]
+    Redirect {
+        /// Its HTTP status (3xx).
+        status: u16,
+    },
+    /// The answer is larger than `PLUGIN_MAX_RESPONSE_BYTES`; reading stopped there.
+    #[error("the auth server's answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The cap.
+        limit: usize,
+    },
 }
 
 impl PluginError {
@@ -89,6 +106,21 @@ impl PluginError {
                 "CONNECTION_SECRET_UNUSABLE".into(),
                 "The connection string's secret cannot sign requests.".into(),
             ),
+            PluginError::UrlNotAllowed(_) => (
+                StatusCode::BAD_REQUEST,
+                "PLUGIN_URL_NOT_ALLOWED".into(),
+                self.to_string(),
+            ),
+            PluginError::Redirect { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "PLUGIN_REDIRECT".into(),
+                self.to_string(),
+            ),
+            PluginError::TooLarge { .. } => (
+                StatusCode::BAD_GATEWAY,
+                "PLUGIN_RESPONSE_TOO_LARGE".into(),
+                self.to_string(),
+            ),
         }
     }
 
@@ -128,12 +160,34 @@ fn legacy_ban_expiry(fields: &mut Map<String, Value>, now: i64) {
 #[derive(Debug, Clone)]
 pub struct PluginClient {
     http: reqwest::Client,
+    policy: EgressPolicy,
+    max_response_bytes: usize,
 }
 
 impl PluginClient {
-    /// A client over a shared reqwest client (timeouts are set there).
-    pub fn new(http: reqwest::Client) -> Self {
-        PluginClient { http }
+    /// A client over `http` (from [`egress::plugin_http_client`]: no redirects, and the
+    /// address policy at connect time), checking `policy` before each call and reading at
+    /// most `max_response_bytes` of an answer.
+    pub fn new(http: reqwest::Client, policy: EgressPolicy, max_response_bytes: usize) -> Self {
+        PluginClient {
+            http,
+            policy,
+            max_response_bytes,
+        }
+    }
+
+    /// The policy for plugin URLs.
+    pub fn policy(&self) -> EgressPolicy {
+        self.policy
+    }
+
+    /// The full check of a connection's URL, DNS included, before a flow that would call
+    /// it (install, OAuth start, `connection-check`): refused before anything is sent.
+    pub async fn check_url(&self, conn: &Connection) -> Result<(), PluginError> {
+        self.policy
+            .check(&conn.url())
+            .await
+            .map_err(|e| PluginError::UrlNotAllowed(e.0))
     }
 
     /// The exact body bytes of `action` with `fields` in the connection's protocol.
@@ -162,6 +216,10 @@ impl PluginClient {
     ) -> Result<Value, PluginError> {
         let base = conn.url();
         let url = format!("{base}/attio/{action}");
+        // IP literals never reach the resolver that enforces the policy at connect time.
+        self.policy
+            .check_static(&url)
+            .map_err(|e| PluginError::UrlNotAllowed(e.0))?;
         let body = Self::body(conn, action, fields);
         let mut req = self
             .http
@@ -178,21 +236,35 @@ impl PluginClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| PluginError::Unreachable {
-                url: base.clone(),
-                reason: if e.is_timeout() {
-                    "timed out".into()
-                } else if e.is_connect() {
-                    "connection refused".into()
-                } else {
-                    "request failed".into()
+            .map_err(|e| match egress::refusal_in(&e) {
+                Some(refused) => PluginError::UrlNotAllowed(refused.0),
+                None => PluginError::Unreachable {
+                    url: base.clone(),
+                    reason: if e.is_timeout() {
+                        "timed out".into()
+                    } else if e.is_connect() {
+                        "connection refused".into()
+                    } else {
+                        "request failed".into()
+                    },
                 },
             })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|_| PluginError::Unreachable {
-            url: base.clone(),
-            reason: "answer cut off".into(),
-        })?;
+        if status.is_redirection() {
+            // Dropped unread: nothing of a redirect's body or target reaches the caller.
+            return Err(PluginError::Redirect {
+                status: status.as_u16(),
+            });
+        }
+        let bytes = egress::read_capped(resp, self.max_response_bytes)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge { limit } => PluginError::TooLarge { limit },
+                ReadError::Transport(_) => PluginError::Unreachable {
+                    url: base.clone(),
+                    reason: "answer cut off".into(),
+                },
+            })?;
         if !status.is_success() {
             let parsed: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
             let (code, message) = match parsed {

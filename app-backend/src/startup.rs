@@ -18,8 +18,10 @@ use crate::attio::AttioClient;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
+use crate::egress::{self, EgressPolicy};
 use crate::error::Result;
 use crate::jobs::Queue;
+use crate::peer::Limits;
 use crate::plugin::PluginClient;
 use crate::worker::{Caches, Metrics};
 use crate::{
@@ -49,6 +51,8 @@ pub struct AppState {
     pub caches: Arc<Caches>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// Per-client limits of the unauthenticated routes.
+    pub limits: Arc<Limits>,
 }
 
 /// The public base URL, as its own type so handlers can extract it.
@@ -75,6 +79,10 @@ impl Application {
     /// [`Application::run_until_stopped`].
     pub async fn build(config: Config) -> Result<Self> {
         let db = Db::connect(&config.effective_database_url(), config.max_connections).await?;
+        let hashed = events::hash_plain_event_tokens(&db).await?;
+        if hashed > 0 {
+            tracing::info!(installations = hashed, "event tokens now stored as hashes");
+        }
         let secrets = SecretBox::load(&config)?;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
@@ -89,22 +97,31 @@ impl Application {
             .build()
             .map_err(|e| crate::error::Error::Internal(format!("http client: {e}")))?;
         let attio = AttioClient::new(
-            http.clone(),
+            http,
             &config.attio_api_url,
             config.attio_writes_per_sec,
             config.attio_reads_per_sec,
             config.attio_max_attempts,
+        )
+        .with_max_response_bytes(config.attio_max_response_bytes);
+        let plugin = PluginClient::new(
+            egress::plugin_http_client(&config)?,
+            EgressPolicy {
+                allow_private: config.allow_private_plugin_urls,
+            },
+            config.plugin_max_response_bytes,
         );
         let queue = Queue::new(db.clone());
         let state = AppState {
             queue,
             caches: Arc::new(Caches::default()),
             metrics: Arc::new(Metrics::default()),
+            limits: Arc::new(Limits::new(&config)),
             db,
             config: Arc::new(config),
             secrets,
             attio,
-            plugin: PluginClient::new(http),
+            plugin,
             public_url: PublicUrl(public_url.into()),
             shutdown: CancellationToken::new(),
         };
@@ -145,7 +162,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<()> {
         let token = self.state.shutdown.clone();
         let mut workers = worker::spawn(&self.state, self.state.config.workers);
-        let served = axum::serve(self.listener, self.router)
+        // Peer addresses for [`crate::peer::ClientIp`] (rate limits, `/metrics`).
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await;
         self.state.shutdown.cancel();
@@ -193,6 +214,45 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                tracing::debug_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %redacted_path(req.uri().path()),
+                    version = ?req.version(),
+                )
+            }),
+        )
         .with_state(state)
+}
+
+/// The request path as logged: the plugin's event token (a credential in the path) is
+/// replaced, and the query (OAuth `code` and `state`) is never passed here.
+pub fn redacted_path(path: &str) -> String {
+    match path.strip_prefix("/v1/events/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((id, _token)) => format!("/v1/events/{id}/[redacted]"),
+            None => path.to_owned(),
+        },
+        None => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted_path;
+
+    #[test]
+    fn event_tokens_are_not_logged() {
+        assert_eq!(
+            redacted_path("/v1/events/inst-1/0123456789abcdef"),
+            "/v1/events/inst-1/[redacted]"
+        );
+        assert_eq!(
+            redacted_path("/v1/events/inst-1/tok/extra"),
+            "/v1/events/inst-1/[redacted]"
+        );
+        assert_eq!(redacted_path("/v1/installations"), "/v1/installations");
+    }
 }

@@ -42,6 +42,8 @@ impl BackendServer {
             ("WORKERS", "2".to_owned()),
             ("HTTP_TIMEOUT_SECS", "5".to_owned()),
             ("SHUTDOWN_GRACE_SECS", "2".to_owned()),
+            // The test auth servers listen on loopback over http.
+            ("ALLOW_PRIVATE_PLUGIN_URLS", "true".to_owned()),
         ]);
         if let Some(url) = database_url {
             vars.insert("DATABASE_URL", url.to_owned());

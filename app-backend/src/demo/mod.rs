@@ -364,6 +364,8 @@ pub async fn run(options: DemoOptions, cancel: CancellationToken) -> anyhow::Res
         ("BIND_ADDR", format!("127.0.0.1:{backend_port}")),
         ("DATA_DIR", data_dir.join("backend").display().to_string()),
         ("ATTIO_API_URL", attio_api_url.clone()),
+        // The demo auth server is on loopback over http.
+        ("ALLOW_PRIVATE_PLUGIN_URLS", "true".to_owned()),
     ]);
     let config = Config::from_lookup(|k| vars.get(k).cloned())?;
     let backend = Application::build(config)

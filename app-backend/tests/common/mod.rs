@@ -506,6 +506,8 @@ pub fn test_config(dir: &std::path::Path, db: Option<String>, attio_url: &str) -
     c.attio_api_url = attio_url.to_owned();
     c.attio_max_attempts = 4;
     c.http_timeout = std::time::Duration::from_secs(5);
+    // Every fake and real plugin of the tests listens on loopback over http.
+    c.allow_private_plugin_urls = true;
     c
 }
 
