@@ -76,6 +76,6 @@ for line in sys.stdin:
 [ "$(echo $bins | wc -w)" -ge 2 ] || { echo "test.sh: test binaries not found for the faketime run" >&2; exit 1; }
 for bin in $bins; do
   echo "faketime +365d: ${bin##*/}"
-  faketime -f '+365d' "$bin" -q
+  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+365d' "$bin" -q # wall clock only: timers stay real
 done
 step "all tests passed"
