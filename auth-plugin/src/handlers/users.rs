@@ -5,6 +5,7 @@ use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{Feature, PluginError, PluginResult};
 use crate::mailer::PasswordResetEmail;
+use crate::plugin::PluginState;
 use crate::store::{BanUpdate, NewUser, User};
 use crate::sync::Origin;
 use attio_auth_shared::actions::{
@@ -27,8 +28,8 @@ endpoint!(
 endpoint!(search_users, SearchUsersRequest, do_search_users);
 endpoint!(create_user, CreateUserRequest, do_create_user);
 
-/// How many users `search-users` answers at most.
-const SEARCH_LIMIT: u32 = 20;
+/// How many users `search-users` answers at most (the original's 50).
+const SEARCH_LIMIT: u32 = 50;
 
 fn user_not_found() -> PluginError {
     PluginError::not_found("USER_NOT_FOUND", "User not found")
@@ -43,6 +44,27 @@ pub(crate) fn ban_in_force(user: &User) -> bool {
     match user.ban_expires.as_deref().and_then(crate::time::parse_iso) {
         Some(until) => until > time::OffsetDateTime::now_utc(),
         None => true,
+    }
+}
+
+/// The user with a ban that has run out lifted in the database, as Better Auth's admin plugin
+/// lifts it when it next touches the user: every endpoint that looks at one user's ban sees
+/// an expired ban as no ban, and the row (and Attio, through the reported change) agrees.
+pub(crate) async fn lift_expired_ban(st: &PluginState, user: User) -> PluginResult<User> {
+    if user.banned != Some(true) || user.ban_expires.is_none() || ban_in_force(&user) {
+        return Ok(user);
+    }
+    match st
+        .store
+        .lift_expired_ban(&user.id, &crate::time::now_iso(), st.report(Origin::Auth))
+        .await?
+    {
+        Some(lifted) => {
+            tracing::info!(user = %lifted.id, "attio plugin: expired ban lifted");
+            Ok(lifted)
+        }
+        // Changed meanwhile (banned again, unbanned, deleted): what is stored now counts.
+        None => Ok(st.store.user(&user.id).await?.unwrap_or(user)),
     }
 }
 
@@ -70,6 +92,7 @@ async fn do_user_details(ctx: Ctx, req: UserDetailsRequest) -> PluginResult<User
         .user(&req.user_id)
         .await?
         .ok_or_else(user_not_found)?;
+    let user = lift_expired_ban(&ctx.st, user).await?;
     let banned = ban_in_force(&user);
     Ok(UserDetailsResponse {
         banned,
@@ -198,7 +221,8 @@ async fn do_search_users(ctx: Ctx, req: SearchUsersRequest) -> PluginResult<Sear
     let users = ctx
         .st
         .store
-        .search_users(req.search.trim(), SEARCH_LIMIT)
+        // Taken as sent, as the original: `" zoe_ "` finds only emails containing it.
+        .search_users(&req.search, SEARCH_LIMIT)
         .await?;
     Ok(SearchUsersResponse {
         users: users
