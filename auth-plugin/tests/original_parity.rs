@@ -369,6 +369,85 @@ pub async fn reinvite_records_the_new_inviter(b: Backend) {
     );
 }
 
+/// Defect 7 and issue 13 item 7: `update-ban-status` reads `banExpires` as the original's
+/// `new Date(text)` reads ISO 8601 (`""` is no expiry), refuses only dates beyond what the
+/// store holds, saying so, and bounds `banExpiresIn` instead of overflowing.
+pub async fn ban_dates_like_the_original(b: Backend) {
+    let app = spawn(b).await;
+    let s = app.seed.clone();
+    let ban = |at: Value| json!({"userId": s.carol, "banned": true, "banExpires": at});
+    let r = app.call("update-ban-status", ban(json!(""))).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (200, &json!({"success": true})),
+        "{}",
+        r.raw
+    );
+    let carol = app.store.user(&s.carol).await.unwrap().unwrap();
+    assert_eq!((carol.banned, carol.ban_expires), (Some(true), None));
+    for (text, stored) in [
+        ("9000-01-01", "9000-01-01T00:00:00.000Z"),
+        ("9000-06-01T12:00:00", "9000-06-01T12:00:00.000Z"),
+        ("9000-06-01 12:00:00", "9000-06-01T12:00:00.000Z"),
+        ("9000-06-01T12:00:00+02:00", "9000-06-01T10:00:00.000Z"),
+        ("+009000-01-01T00:00:00.000Z", "9000-01-01T00:00:00.000Z"),
+        ("9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z"),
+    ] {
+        let r = app.call("update-ban-status", ban(json!(text))).await;
+        assert_eq!(r.status, 200, "{text}: {}", r.raw);
+        let d = app.call("user-details", json!({"userId": s.carol})).await;
+        assert_eq!(
+            (d.body["banned"].clone(), d.body["bannedUntil"].clone()),
+            (json!(true), json!(stored)),
+            "{text}"
+        );
+    }
+    let before = snapshot(&app).await;
+    for (body, words) in [
+        (
+            ban(json!("+275760-09-13T00:00:00.000Z")),
+            "outside the range",
+        ),
+        (ban(json!("+010000-01-01T00:00:00Z")), "outside the range"),
+        (ban(json!("Jan 1 2030")), "ISO 8601"),
+        (ban(json!("0")), "ISO 8601"),
+        (ban(json!("2030-02-30")), "ISO 8601"),
+        (
+            json!({"userId": s.carol, "banned": true, "banExpiresIn": 999_999_999_999i64}),
+            "banExpiresIn",
+        ),
+        (
+            json!({"userId": s.carol, "banned": true, "banExpiresIn": i64::MAX}),
+            "banExpiresIn",
+        ),
+        (
+            json!({"userId": s.carol, "banned": true, "banExpiresIn": 0}),
+            "banExpiresIn",
+        ),
+    ] {
+        let r = app.call("update-ban-status", body.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "VALIDATION_ERROR"),
+            "{body}: {}",
+            r.raw
+        );
+        assert!(
+            r.body["message"].as_str().unwrap().contains(words),
+            "{body}: {}",
+            r.raw
+        );
+    }
+    assert_eq!(snapshot(&app).await, before, "a refused ban wrote");
+    let r = app
+        .call(
+            "update-ban-status",
+            json!({"userId": s.carol, "banned": true, "banExpiresIn": 3600}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
 macro_rules! suite {
     ($backend:expr, $($name:ident),* $(,)?) => {
         $(
@@ -400,4 +479,5 @@ both!(
     invitations_listed_like_the_original,
     create_invitation_checks_in_the_originals_order,
     reinvite_records_the_new_inviter,
+    ban_dates_like_the_original,
 );
