@@ -6,6 +6,7 @@
 
 mod common;
 
+use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::AuthStore;
 use common::{Backend, TestApp, count, exec, snapshot, spawn};
 use serde_json::{Value, json};
@@ -448,6 +449,327 @@ pub async fn ban_dates_like_the_original(b: Backend) {
     assert_eq!(r.status, 200, "{}", r.raw);
 }
 
+/// Serves `plugin` under `/api/auth` with the peer address known (as a host serving with
+/// connect info does); the base URL.
+async fn serve_with_peer(plugin: AttioPlugin) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/api/auth", listener.local_addr().unwrap());
+    let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    url
+}
+
+fn set_cookies(r: &common::Resp) -> Vec<String> {
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn impersonation_token(app: &TestApp, target: &str) -> String {
+    let r = app
+        .call(
+            "impersonate",
+            json!({"targetUserId": target, "adminEmail": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    r.body["sessionToken"].as_str().unwrap().to_owned()
+}
+
+/// Defect 8: the impersonation session is a browser-session cookie (no Max-Age) with
+/// Better Auth's `dont_remember` marker, set as the original sets its cookies.
+pub async fn impersonation_cookie_ends_with_the_browser(b: Backend) {
+    let app = spawn(b).await;
+    let token = impersonation_token(&app, &app.seed.bob).await;
+    let r = app
+        .get(&format!("/attio/impersonation-session?token={token}"), &[])
+        .await;
+    assert_eq!(
+        (r.status, r.headers["location"].to_str().unwrap()),
+        (302, "/")
+    );
+    let session = app
+        .store
+        .sessions(&app.seed.bob)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.impersonated_by.is_some())
+        .unwrap();
+    let attrs = "Path=/; HttpOnly; SameSite=Lax";
+    assert_eq!(
+        set_cookies(&r),
+        vec![
+            format!("better-auth.admin_session=; Max-Age=0; {attrs}"),
+            format!("better-auth.session_token=; Max-Age=0; {attrs}"),
+            format!("better-auth.session_data=; Max-Age=0; {attrs}"),
+            format!("better-auth.dont_remember=; Max-Age=0; {attrs}"),
+            format!("better-auth.session_token={}; {attrs}", session.token),
+            format!("better-auth.dont_remember=true; {attrs}"),
+        ]
+    );
+    // signed like Better Auth's when a cookie secret is set; the admin's own session kept
+    // in Better Auth's `token:dontRemember` form
+    let secret = "peer-better-auth-secret-0123456789abcdef0123456789abcdef";
+    let plugin = AttioPlugin::builder()
+        .secret(common::SECRET)
+        .store(app.store.clone())
+        .cookie_secret(secret)
+        .build()
+        .unwrap();
+    let url = serve_with_peer(plugin).await;
+    let signed = |value: &str| {
+        use base64::Engine;
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(value.as_bytes());
+        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        format!("{value}.{sig}")
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D")
+            .replace(':', "%3A")
+    };
+    let app = &app;
+    let open = |cookie: String| {
+        let client = app.client.clone();
+        let url = url.clone();
+        async move {
+            let token = impersonation_token(&app, &app.seed.carol).await;
+            let resp = client
+                .get(format!("{url}/attio/impersonation-session?token={token}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 302);
+            resp.headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
+    let alice = "aliceTokenxxxxxxxxxxxxxxxxxxxxxx";
+    let cookies = open(format!(
+        "better-auth.session_token={}; better-auth.dont_remember={}",
+        signed(alice),
+        signed("true")
+    ))
+    .await;
+    assert_eq!(
+        cookies[0],
+        format!(
+            "better-auth.admin_session={}; Max-Age=604800; {attrs}",
+            signed(&format!("{alice}:true"))
+        )
+    );
+    assert!(
+        cookies[4].starts_with("better-auth.session_token=")
+            && cookies[4].ends_with(&format!("%3D; {attrs}")),
+        "{cookies:?}"
+    );
+    assert_eq!(
+        cookies[5],
+        format!(
+            "better-auth.dont_remember=true.guYAjGQTU1aGcrI5VKbz5j3NPm75PvPHnCTht%2Fo5mV4%3D; {attrs}"
+        )
+    );
+    // a forged admin cookie (right token, wrong signature) keeps nothing
+    let forged = signed(alice).replace(".", ".x");
+    let cookies = open(format!("better-auth.session_token={forged}")).await;
+    assert_eq!(
+        cookies[0],
+        format!("better-auth.admin_session=; Max-Age=0; {attrs}")
+    );
+}
+
+/// Defects 9 and 10: the original's redirect codes: an empty token is an unknown one, and
+/// a handoff whose session was revoked meanwhile is `invalid_session`.
+pub async fn impersonation_session_redirects_like_the_original(b: Backend) {
+    let app = spawn(b).await;
+    let r = app.get("/attio/impersonation-session?token=", &[]).await;
+    assert_eq!(
+        (r.status, r.headers["location"].to_str().unwrap()),
+        (302, "/?error=invalid_or_used_session")
+    );
+    assert!(r.headers.get("set-cookie").is_none());
+    let r = app.get("/attio/impersonation-session", &[]).await;
+    assert_eq!((r.status, r.code()), (400, "VALIDATION_ERROR"));
+    let token = impersonation_token(&app, &app.seed.bob).await;
+    let r = app
+        .call("revoke-all-sessions", json!({"userIds": [app.seed.bob]}))
+        .await;
+    assert_eq!(r.status, 200);
+    let before = snapshot(&app).await;
+    let r = app
+        .get(&format!("/attio/impersonation-session?token={token}"), &[])
+        .await;
+    assert_eq!(
+        (r.status, r.headers["location"].to_str().unwrap()),
+        (302, "/?error=invalid_session")
+    );
+    assert!(r.headers.get("set-cookie").is_none());
+    // the handoff row is consumed, nothing else changes
+    let after = snapshot(&app).await;
+    assert_eq!(before.len(), after.len() + 1, "only the handoff row went");
+    let r = app
+        .get(&format!("/attio/impersonation-session?token={token}"), &[])
+        .await;
+    assert_eq!(
+        r.headers["location"].to_str().unwrap(),
+        "/?error=invalid_or_used_session"
+    );
+}
+
+/// Issue 13 item 12: the limiter keys on the peer address; `X-Forwarded-For` counts only
+/// when the peer is a trusted proxy.
+pub async fn impersonation_limiter_keys_on_the_peer(b: Backend) {
+    let app = spawn(b).await;
+    let build = |trusted: &[&str]| {
+        AttioPlugin::builder()
+            .secret(common::SECRET)
+            .store(app.store.clone())
+            .impersonation_rate_limit(3, 3600)
+            .trusted_proxies(trusted.iter().copied())
+            .build()
+            .unwrap()
+    };
+    let get = |url: String, xff: String| {
+        let client = app.client.clone();
+        async move {
+            client
+                .get(format!("{url}/attio/impersonation-session?token=nope"))
+                .header("x-forwarded-for", xff)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // untrusted peer: a new X-Forwarded-For each time does not escape the limit
+    let url = serve_with_peer(build(&[])).await;
+    for i in 0..3 {
+        let r = get(url.clone(), format!("198.51.100.{i}")).await;
+        assert_eq!(r.status(), 302);
+    }
+    let r = get(url.clone(), "198.51.100.99".to_owned()).await;
+    assert_eq!(r.status(), 429);
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    // behind a trusted proxy: the forwarded client is the key
+    let url = serve_with_peer(build(&["127.0.0.0/8"])).await;
+    for i in 0..5 {
+        let r = get(url.clone(), format!("198.51.100.{i}, 127.0.0.2")).await;
+        assert_eq!(r.status(), 302, "client {i}");
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            get(url.clone(), "203.0.113.5".to_owned()).await.status(),
+            302
+        );
+    }
+    assert_eq!(
+        get(url.clone(), "203.0.113.5".to_owned()).await.status(),
+        429
+    );
+}
+
+/// A mailer that panics on its first password reset.
+struct PanickingMailer(std::sync::atomic::AtomicBool);
+
+#[async_trait::async_trait]
+impl attio_auth_plugin::Mailer for PanickingMailer {
+    async fn send_password_reset(
+        &self,
+        _email: attio_auth_plugin::PasswordResetEmail,
+    ) -> Result<(), attio_auth_plugin::MailError> {
+        if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            panic!("mailer bug");
+        }
+        Ok(())
+    }
+
+    async fn send_invitation(
+        &self,
+        _email: attio_auth_plugin::InvitationEmail,
+    ) -> Result<(), attio_auth_plugin::MailError> {
+        panic!("mailer bug");
+    }
+}
+
+/// Issue 13 item 7: a panic in a handler answers 500 JSON and the server keeps serving;
+/// a signed request that panicked can be retried with the same id.
+pub async fn panics_answer_500_and_the_server_lives(b: Backend) {
+    let app = spawn(b).await;
+    let plugin = AttioPlugin::builder()
+        .secret(common::SECRET)
+        .secret(common::LEGACY_SECRET)
+        .accept_legacy_body_secret(true)
+        .store(app.store.clone())
+        .mailer(PanickingMailer(std::sync::atomic::AtomicBool::new(false)))
+        .build()
+        .unwrap();
+    let url = serve_with_peer(plugin).await;
+    let body = TestApp::signed_body("send-password-reset", json!({"userId": app.seed.bob}));
+    let h = app.sign_headers("msg_panic", common::now(), &body);
+    let send = |body: Vec<u8>, h: Vec<(&'static str, String)>, route: &'static str| {
+        let client = app.client.clone();
+        let url = url.clone();
+        async move {
+            let mut req = client.post(format!("{url}/attio/{route}")).body(body);
+            for (k, v) in h {
+                req = req.header(k, v);
+            }
+            let r = req.send().await.unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body_json) = send(body.clone(), h.clone(), "send-password-reset").await;
+    assert_eq!(status, 500);
+    assert_eq!(body_json["code"], json!("INTERNAL_ERROR"));
+    // the same id again acts (the panic was forgotten by the replay guard)
+    let (status, body_json) = send(body, h, "send-password-reset").await;
+    assert_eq!(status, 200, "{body_json}");
+    // the router's layer catches the rest (a legacy call)
+    let legacy = serde_json::to_vec(&json!({
+        "secret": common::LEGACY_SECRET, "email": "x@example.com", "role": "member",
+        "organizationId": app.seed.org, "inviterEmail": "alice@example.com"
+    }))
+    .unwrap();
+    let (status, body_json) = send(
+        legacy,
+        vec![("content-type", "application/json".to_owned())],
+        "create-org-invitation",
+    )
+    .await;
+    assert_eq!(
+        (status, body_json["code"].clone()),
+        (500, json!("INTERNAL_ERROR"))
+    );
+    let (status, _) = send(
+        serde_json::to_vec(&json!({"secret": common::LEGACY_SECRET})).unwrap(),
+        vec![("content-type", "application/json".to_owned())],
+        "get-org-roles",
+    )
+    .await;
+    assert_eq!(status, 200, "the server still serves");
+}
+
 macro_rules! suite {
     ($backend:expr, $($name:ident),* $(,)?) => {
         $(
@@ -480,4 +802,8 @@ both!(
     create_invitation_checks_in_the_originals_order,
     reinvite_records_the_new_inviter,
     ban_dates_like_the_original,
+    impersonation_cookie_ends_with_the_browser,
+    impersonation_session_redirects_like_the_original,
+    impersonation_limiter_keys_on_the_peer,
+    panics_answer_500_and_the_server_lives,
 );
