@@ -133,9 +133,9 @@ pub fn parse_js_iso(text: &str) -> Result<OffsetDateTime, DateError> {
             Some(sign @ (b'+' | b'-')) => {
                 p.i += 1;
                 let h = p.digits(2)?;
-                let m = if p.eat(b':') {
-                    p.digits(2)?
-                } else if p.peek().is_some() {
+                // `±HH:mm`, `±HHmm` or `±HH`
+                let colon = p.eat(b':');
+                let m = if colon || p.peek().is_some() {
                     p.digits(2)?
                 } else {
                     0

@@ -137,10 +137,13 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Action index, per-field choices, an extra field, legacy or signed.
+type Case = (usize, Vec<(u8, Value)>, Option<(String, Value)>, bool);
+
 /// One case: which action, per field (0 valid, 1 arbitrary, 2 absent, 3 arbitrary of the
 /// field's JSON type) and its arbitrary value, an extra arbitrary field, and the protocol.
 /// Weighted towards bodies that pass validation, so the actions themselves run.
-fn case() -> impl Strategy<Value = (usize, Vec<(u8, Value)>, Option<(String, Value)>, bool)> {
+fn case() -> impl Strategy<Value = Case> {
     (
         0..actions().len(),
         prop::collection::vec(

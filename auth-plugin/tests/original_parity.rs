@@ -543,7 +543,7 @@ pub async fn impersonation_cookie_ends_with_the_browser(b: Backend) {
         let client = app.client.clone();
         let url = url.clone();
         async move {
-            let token = impersonation_token(&app, &app.seed.carol).await;
+            let token = impersonation_token(app, &app.seed.carol).await;
             let resp = client
                 .get(format!("{url}/attio/impersonation-session?token={token}"))
                 .header("cookie", cookie)
