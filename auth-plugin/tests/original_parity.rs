@@ -21,40 +21,85 @@ fn text_value(value: &str) -> Value {
     })
 }
 
-/// Defect 2: a `record.deleted` event whose record names an existing user (by `user_id`)
-/// but is not linked to it changes nothing: a delete never acts as an edit.
-pub async fn deleted_record_never_edits(b: Backend) {
-    let app = spawn(b).await;
-    let before = snapshot(&app).await;
-    let event = json!({
+fn deleted_event(top_level_id: bool, record_id: &str, user_id: &str) -> Value {
+    let mut event = json!({
         "event_type": "record.deleted",
-        "id": {"workspace_id": "ws", "object_id": "obj-users", "record_id": "rec-unlinked"},
         "record": {
-            "id": {"workspace_id": "ws", "object_id": "obj-users", "record_id": "rec-unlinked"},
+            "id": {"workspace_id": "ws", "object_id": "obj-users", "record_id": record_id},
             "values": {
-                "user_id": [text_value(&app.seed.bob)],
+                "user_id": [text_value(user_id)],
                 "name": [text_value("From Attio")],
+                "primary_email_address": [{
+                    "active_until": null, "attribute_type": "email-address",
+                    "email_address": "from-attio@example.com",
+                }],
             }
         },
         "object": {"id": {"workspace_id": "ws", "object_id": "obj-users"}, "api_slug": "users"},
     });
+    if top_level_id {
+        event["id"] =
+            json!({"workspace_id": "ws", "object_id": "obj-users", "record_id": record_id});
+    }
+    event
+}
+
+/// Defect 2: a `record.deleted` event whose record names an existing user (by `user_id`)
+/// but is not linked to it changes nothing: a delete never acts as an edit. A delete of a
+/// linked record deletes only that row, whatever user its values name.
+pub async fn deleted_record_never_edits(b: Backend) {
+    let app = common::spawn_with(
+        b,
+        common::Opts {
+            legacy: true,
+            ..common::Opts::default()
+        },
+    )
+    .await;
+    let before = snapshot(&app).await;
+    for (top_level_id, record_id) in [(true, "rec-unlinked"), (false, "rec-unlinked"), (true, "")] {
+        let events = json!([deleted_event(top_level_id, record_id, &app.seed.bob)]);
+        let r = app
+            .call(
+                "webhook",
+                json!({"webhook_id": "wh-1", "events": events.clone()}),
+            )
+            .await;
+        assert_eq!(
+            (r.status, &r.body),
+            (200, &json!({"success": true})),
+            "{}",
+            r.raw
+        );
+        let r = app
+            .legacy(
+                "webhook",
+                common::LEGACY_SECRET,
+                json!({"webhook_id": "wh-1", "events": events}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert_eq!(snapshot(&app).await, before, "a delete acted as an edit");
+    }
+    let bob = app.store.user(&app.seed.bob).await.unwrap().unwrap();
+    assert_eq!((bob.name.as_str(), bob.attio_id), ("Bob B. Member", None));
+    // carol linked to rec-carol: deleting rec-carol deletes carol, never edits bob
+    exec(
+        &app.store,
+        r#"update "user" set "attioId" = 'rec-carol' where "id" = $1"#,
+        &[&app.seed.carol],
+    )
+    .await;
     let r = app
         .call(
             "webhook",
-            json!({"webhook_id": "wh-1", "events": [event.clone()]}),
+            json!({"webhook_id": "wh-1", "events": [deleted_event(true, "rec-carol", &app.seed.bob)]}),
         )
         .await;
-    assert_eq!(
-        (r.status, &r.body),
-        (200, &json!({"success": true})),
-        "{}",
-        r.raw
-    );
-    // the same through the legacy envelope
-    assert_eq!(snapshot(&app).await, before, "a delete acted as an edit");
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(app.store.user(&app.seed.carol).await.unwrap().is_none());
     let bob = app.store.user(&app.seed.bob).await.unwrap().unwrap();
-    assert_eq!(bob.name, "Bob B. Member");
-    assert_eq!(bob.attio_id, None);
+    assert_eq!((bob.name.as_str(), bob.attio_id), ("Bob B. Member", None));
 }
 
 /// Sets a user's ban columns directly (as another Better Auth process would have).
