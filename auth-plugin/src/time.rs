@@ -23,9 +23,10 @@ pub enum DateError {
     OutOfRange,
 }
 
-/// Formats an instant in the canonical form.
+/// Formats an instant in the canonical form (an instant whose UTC date leaves the
+/// supported range keeps its own offset rather than panic).
 pub fn iso(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
+    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     let fmt =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     // Formatting a UTC instant with a fixed description cannot fail for years 0..=9999;
@@ -301,6 +302,11 @@ mod tests {
 
     #[test]
     fn arithmetic_never_overflows() {
+        let edge = parse_iso("9999-12-31T23:59:59-01:00").expect("parse");
+        assert!(
+            !iso(edge).is_empty(),
+            "formatting beyond year 9999 in UTC does not panic"
+        );
         assert_eq!(iso_in(i64::MAX), "9999-12-31T23:59:59.000Z");
         assert_eq!(iso_in(i64::MIN), "0001-01-01T00:00:00.000Z");
         assert!(in_seconds(999_999_999_999).is_none());

@@ -266,3 +266,38 @@ fn sqlite_arbitrary_fields_never_answer_5xx() {
 fn postgres_arbitrary_fields_never_answer_5xx() {
     run(Backend::Postgres, 400);
 }
+
+/// The browser route's one field: any token (percent-encoded as a browser sends it) opens
+/// nothing and answers a redirect, never an error page of ours.
+#[test]
+fn arbitrary_impersonation_tokens_redirect() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let app = rt.block_on(spawn_with(Backend::Sqlite, Opts::default()));
+    let before = rt.block_on(common::snapshot(&app));
+    let mut runner = TestRunner::new(Config {
+        // under the limiter's 30 a minute per client: every answer is the token's
+        cases: 25,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&"\\PC{0,80}", |token| {
+            let query: String =
+                percent_encoding::utf8_percent_encode(&token, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string();
+            let r =
+                rt.block_on(app.get(&format!("/attio/impersonation-session?token={query}"), &[]));
+            prop_assert_eq!(r.status, 302, "{:?}: {}", token, r.raw);
+            prop_assert_eq!(
+                r.headers["location"].to_str().unwrap(),
+                "/?error=invalid_or_used_session"
+            );
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(rt.block_on(common::snapshot(&app)), before);
+}
