@@ -20,6 +20,7 @@ use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, 
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -261,7 +262,16 @@ where
         protocol: Protocol::Signed,
         headers,
     };
-    let (status, text) = match f(ctx, req.request).await {
+    // A panic in the action is caught here (not only by the router's layer) so that the
+    // replay guard forgets the id below and a retry can act.
+    let outcome = std::panic::AssertUnwindSafe(f(ctx, req.request))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| {
+            tracing::error!(action = A::NAME, "attio plugin: an action panicked");
+            Err(PluginError::Panicked)
+        });
+    let (status, text) = match outcome {
         Ok(out) => json_response(&out),
         Err(e) => {
             let status = e.status();

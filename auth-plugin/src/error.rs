@@ -126,6 +126,9 @@ pub enum PluginError {
     /// The store failed.
     #[error("internal error")]
     Store(#[from] StoreError),
+    /// The action panicked (logged where it was caught); an opaque 500.
+    #[error("internal error")]
+    Panicked,
 }
 
 impl PluginError {
@@ -175,7 +178,7 @@ impl PluginError {
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Mail(_) => StatusCode::BAD_GATEWAY,
             Self::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -200,7 +203,7 @@ impl PluginError {
             Self::NotImplemented(f) => f.code(),
             Self::Mail(_) => "MAIL_FAILED",
             Self::Store(StoreError::Conflict(_)) => "CONFLICT",
-            Self::Store(_) => "INTERNAL_ERROR",
+            Self::Store(_) | Self::Panicked => "INTERNAL_ERROR",
         }
     }
 

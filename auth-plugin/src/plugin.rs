@@ -35,6 +35,9 @@ pub enum ConfigError {
         "no whsec_ secret for signed requests and legacy body secrets are off: enable accept_legacy_body_secret or give a whsec_ secret"
     )]
     NoUsableSecret,
+    /// A trusted proxy that is neither an address nor a network (`10.0.0.0/8`).
+    #[error("invalid trusted proxy {0:?}: expected an IP address or a network like 10.0.0.0/8")]
+    InvalidTrustedProxy(String),
 }
 
 /// The plugin's settings, read by every handler.
@@ -54,6 +57,8 @@ pub(crate) struct Config {
     pub session_cookie_name: String,
     pub cookie_secret: Option<SecretString>,
     pub replay_ttl_secs: i64,
+    /// Peers whose `X-Forwarded-For` names the client (the impersonation-session limiter).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Everything a request needs: cheap to clone (one `Arc`).
@@ -114,6 +119,8 @@ pub struct AttioPluginBuilder {
     org_roles: Vec<String>,
     session_cookie_name: String,
     cookie_secret: Option<SecretString>,
+    trusted_proxies: Vec<String>,
+    rate_limit: (u32, i64),
 }
 
 impl AttioPlugin {
@@ -138,6 +145,8 @@ impl AttioPlugin {
             org_roles: vec!["member".to_owned(), "admin".to_owned(), "owner".to_owned()],
             session_cookie_name: "better-auth.session_token".to_owned(),
             cookie_secret: None,
+            trusted_proxies: Vec::new(),
+            rate_limit: (30, 60),
         }
     }
 
@@ -197,6 +206,11 @@ impl AttioPlugin {
                 &format!("/attio/{}", actions::IMPERSONATION_SESSION),
                 get(handlers::impersonation::impersonation_session).fallback(handlers::not_found),
             )
+            // A panic in a handler answers 500 JSON and is logged: the host keeps its
+            // process (and its connection), even when built with panic=abort elsewhere.
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                panic_response,
+            ))
             .with_state(self.state.clone())
     }
 
@@ -248,6 +262,25 @@ impl AttioPlugin {
     pub fn adapters(&self) -> &Adapters {
         &self.state.adapters
     }
+}
+
+/// The answer to a handler's panic: logged with its message, answered as an opaque 500.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned());
+    tracing::error!(panic = %what, "attio plugin: a request handler panicked");
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(attio_auth_shared::actions::ErrorBody::new(
+            "INTERNAL_ERROR",
+            "internal error",
+        )),
+    )
+        .into_response()
 }
 
 impl AttioPluginBuilder {
@@ -380,6 +413,25 @@ impl AttioPluginBuilder {
         self
     }
 
+    /// Proxies in front of the auth server (addresses or networks, `10.0.0.0/8`): when a
+    /// request comes from one of them, the `impersonation-session` limiter keys on the
+    /// client its `X-Forwarded-For` names (the nearest address that is not a trusted
+    /// proxy). Default none: the limiter keys on the peer address, which only the network
+    /// can set. The peer address needs the host to serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`; without it every client
+    /// shares one budget.
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.trusted_proxies = proxies.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How many `impersonation-session` requests one client may make per window (default
+    /// 30 per 60 s); more answer 429 with `Retry-After`.
+    pub fn impersonation_rate_limit(mut self, max: u32, window_secs: i64) -> Self {
+        self.rate_limit = (max.max(1), window_secs.max(1));
+        self
+    }
+
     /// Checks the options and builds the plugin.
     pub fn build(self) -> Result<AttioPlugin, ConfigError> {
         let store = self.store.ok_or(ConfigError::MissingStore)?;
@@ -403,6 +455,16 @@ impl AttioPluginBuilder {
         if verifier.is_none() && !self.accept_legacy {
             return Err(ConfigError::NoUsableSecret);
         }
+        let trusted_proxies = self
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                let p = p.trim();
+                p.parse::<ipnet::IpNet>()
+                    .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::InvalidTrustedProxy(p.to_owned()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let config = Config {
             legacy_secrets: self.secrets,
             accept_legacy: self.accept_legacy,
@@ -419,6 +481,7 @@ impl AttioPluginBuilder {
             session_cookie_name: self.session_cookie_name,
             cookie_secret: self.cookie_secret,
             replay_ttl_secs: attio_auth_shared::signing::DEFAULT_REPLAY_TTL_SECS,
+            trusted_proxies,
         };
         Ok(AttioPlugin {
             state: Arc::new(PluginState {
@@ -428,7 +491,7 @@ impl AttioPluginBuilder {
                 mailer: self.mailer,
                 adapters: self.adapters,
                 reporter: self.reporter,
-                limiter: crate::limit::RateLimiter::new(30, 60),
+                limiter: crate::limit::RateLimiter::new(self.rate_limit.0, self.rate_limit.1),
             }),
         })
     }
@@ -524,5 +587,19 @@ mod tests {
             !err.contains("c2hvcnQ"),
             "errors never show the secret: {err}"
         );
+        let b = || {
+            AttioPlugin::builder()
+                .store(store())
+                .secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+        };
+        assert!(
+            b().trusted_proxies(["10.0.0.0/8", "127.0.0.1", "::1"])
+                .build()
+                .is_ok()
+        );
+        assert!(matches!(
+            b().trusted_proxies(["proxy.local"]).build(),
+            Err(ConfigError::InvalidTrustedProxy(p)) if p == "proxy.local"
+        ));
     }
 }

@@ -1,13 +1,32 @@
 //! Timestamps as Better Auth writes them: ISO-8601 UTC with milliseconds and `Z`
-//! (`2026-11-23T08:49:06.382Z`), so that text comparison orders them on SQLite.
+//! (`2026-11-23T08:49:06.382Z`), so that text comparison orders them on SQLite; and dates
+//! from requests read as the original reads them (JavaScript's `new Date(text)`), with
+//! checked arithmetic so that no input can overflow a computation.
 
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
-/// Formats an instant in the canonical form.
+/// The earliest instant the store holds (`0001-01-01T00:00:00.000Z`): the canonical text
+/// form has four-digit years, and PostgreSQL has no year 0.
+pub const MIN_STORABLE_UNIX: i64 = -62_135_596_800;
+/// The latest instant the store holds (`9999-12-31T23:59:59.999Z`, in whole seconds).
+pub const MAX_STORABLE_UNIX: i64 = 253_402_300_799;
+
+/// Why a date from a request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateError {
+    /// Not an ISO 8601 date the original would read.
+    Invalid,
+    /// A date, but outside what the store can hold ([`MIN_STORABLE_UNIX`]..=
+    /// [`MAX_STORABLE_UNIX`]).
+    OutOfRange,
+}
+
+/// Formats an instant in the canonical form (an instant whose UTC date leaves the
+/// supported range keeps its own offset rather than panic).
 pub fn iso(t: OffsetDateTime) -> String {
-    let t = t.to_offset(UtcOffset::UTC);
+    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     let fmt =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     // Formatting a UTC instant with a fixed description cannot fail for years 0..=9999;
@@ -22,9 +41,24 @@ pub fn now_iso() -> String {
     iso(OffsetDateTime::now_utc())
 }
 
-/// `now + seconds`, canonical.
+/// `now + seconds`, canonical; saturates at the store's range (never overflows).
 pub fn iso_in(seconds: i64) -> String {
-    iso(OffsetDateTime::now_utc() + Duration::seconds(seconds))
+    iso(in_seconds(seconds).unwrap_or_else(|| {
+        let edge = if seconds < 0 {
+            MIN_STORABLE_UNIX
+        } else {
+            MAX_STORABLE_UNIX
+        };
+        OffsetDateTime::from_unix_timestamp(edge).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }))
+}
+
+/// `now + seconds` when it lies within the store's range, `None` otherwise.
+pub fn in_seconds(seconds: i64) -> Option<OffsetDateTime> {
+    let t = OffsetDateTime::now_utc().checked_add(Duration::seconds(seconds))?;
+    (MIN_STORABLE_UNIX..=MAX_STORABLE_UNIX)
+        .contains(&t.unix_timestamp())
+        .then_some(t)
 }
 
 /// Parses RFC 3339 / ISO-8601 with offset (what Better Auth and JSON clients send).
@@ -35,6 +69,165 @@ pub fn parse_iso(s: &str) -> Option<OffsetDateTime> {
 /// Now in unix seconds.
 pub fn now_unix() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A date as the original reads it with JavaScript's `new Date(text)`, limited to the ISO
+/// 8601 forms (JavaScript's own formats such as `"Jan 1 2030"` or `"0"` are refused):
+///
+/// - `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or an expanded year `±YYYYYY` (not `-000000`);
+/// - optionally a time after `T` (or `t`, or a space): `HH:mm`, `HH:mm:ss`,
+///   `HH:mm:ss.fff` (any number of fraction digits; `24:00` is the next midnight);
+/// - then `Z`, an offset `±HH:mm` / `±HHmm` / `±HH`, or nothing.
+///
+/// Without an offset the time is UTC: JavaScript reads date-only forms as UTC and the
+/// others in the server's zone, and the original runs in UTC (its recordings do).
+/// [`DateError::OutOfRange`] for a real date beyond what the store can hold.
+pub fn parse_js_iso(text: &str) -> Result<OffsetDateTime, DateError> {
+    let mut p = Cursor {
+        b: text.trim().as_bytes(),
+        i: 0,
+    };
+    let year: i64 = match p.peek() {
+        Some(sign @ (b'+' | b'-')) => {
+            p.i += 1;
+            let y = p.digits(6)?;
+            if sign == b'-' && y == 0 {
+                return Err(DateError::Invalid);
+            }
+            if sign == b'-' { -y } else { y }
+        }
+        _ => p.digits(4)?,
+    };
+    let (mut month, mut day) = (1, 1);
+    if p.eat(b'-') {
+        month = p.digits(2)?;
+        if p.eat(b'-') {
+            day = p.digits(2)?;
+        }
+    }
+    let (mut hour, mut minute, mut second, mut nanos) = (0, 0, 0, 0i64);
+    let mut offset_secs = 0;
+    if matches!(p.peek(), Some(b'T' | b't' | b' ')) {
+        p.i += 1;
+        hour = p.digits(2)?;
+        p.expect(b':')?;
+        minute = p.digits(2)?;
+        if p.eat(b':') {
+            second = p.digits(2)?;
+            if p.eat(b'.') {
+                let start = p.i;
+                while p.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    p.i += 1;
+                }
+                let frac = &p.b[start..p.i];
+                if frac.is_empty() {
+                    return Err(DateError::Invalid);
+                }
+                for k in 0..9 {
+                    let d = frac.get(k).map_or(0, |c| i64::from(c - b'0'));
+                    nanos = nanos * 10 + d;
+                }
+            }
+        }
+        match p.peek() {
+            Some(b'Z' | b'z') => p.i += 1,
+            Some(sign @ (b'+' | b'-')) => {
+                p.i += 1;
+                let h = p.digits(2)?;
+                // `±HH:mm`, `±HHmm` or `±HH`
+                let colon = p.eat(b':');
+                let m = if colon || p.peek().is_some() {
+                    p.digits(2)?
+                } else {
+                    0
+                };
+                if h > 23 || m > 59 {
+                    return Err(DateError::Invalid);
+                }
+                offset_secs = (h * 3600 + m * 60) * if sign == b'-' { -1 } else { 1 };
+            }
+            _ => {}
+        }
+    }
+    if p.i != p.b.len() {
+        return Err(DateError::Invalid);
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(DateError::Invalid),
+    };
+    let midnight_next = hour == 24 && minute == 0 && second == 0 && nanos == 0;
+    if !(1..=days_in_month).contains(&day)
+        || (hour > 23 && !midnight_next)
+        || minute > 59
+        || second > 59
+    {
+        return Err(DateError::Invalid);
+    }
+    // A syntactically valid date from here on; only its range can fail.
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second
+        - offset_secs;
+    if !(MIN_STORABLE_UNIX..=MAX_STORABLE_UNIX).contains(&seconds) {
+        return Err(DateError::OutOfRange);
+    }
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.replace_nanosecond(u32::try_from(nanos).ok()?).ok())
+        .ok_or(DateError::OutOfRange)
+}
+
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`);
+/// exact for the expanded years JavaScript accepts (±275760) in `i64`.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: u8) -> Result<(), DateError> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(DateError::Invalid)
+        }
+    }
+
+    /// Exactly `n` ASCII digits.
+    fn digits(&mut self, n: usize) -> Result<i64, DateError> {
+        let s = self.b.get(self.i..self.i + n).ok_or(DateError::Invalid)?;
+        if !s.iter().all(u8::is_ascii_digit) {
+            return Err(DateError::Invalid);
+        }
+        self.i += n;
+        Ok(s.iter().fold(0, |acc, c| acc * 10 + i64::from(c - b'0')))
+    }
 }
 
 #[cfg(test)]
@@ -48,5 +241,75 @@ mod tests {
         let t = parse_iso("2026-11-30T09:49:14+01:00").expect("parse");
         assert_eq!(iso(t), "2026-11-30T08:49:14.000Z");
         assert!(parse_iso("not-a-date").is_none());
+    }
+
+    fn js(s: &str) -> Result<String, DateError> {
+        parse_js_iso(s).map(iso)
+    }
+
+    /// What `new Date(text).toISOString()` answers in Node with TZ=UTC.
+    #[test]
+    fn reads_dates_as_javascript_does() {
+        for (text, want) in [
+            ("2030-01-01", "2030-01-01T00:00:00.000Z"),
+            ("2030", "2030-01-01T00:00:00.000Z"),
+            ("2030-06", "2030-06-01T00:00:00.000Z"),
+            ("2030-06-01T12:00:00", "2030-06-01T12:00:00.000Z"),
+            ("2030-06-01 12:00:00", "2030-06-01T12:00:00.000Z"),
+            ("2030-06-01T12:00", "2030-06-01T12:00:00.000Z"),
+            ("2030-06-01T12:00:00.5Z", "2030-06-01T12:00:00.500Z"),
+            ("2030-06-01T12:00:00.123456789Z", "2030-06-01T12:00:00.123Z"),
+            ("2030-06-01T12:00:00+02:00", "2030-06-01T10:00:00.000Z"),
+            ("2030-06-01T12:00:00-0130", "2030-06-01T13:30:00.000Z"),
+            ("2030-06-01T24:00:00Z", "2030-06-02T00:00:00.000Z"),
+            ("2028-02-29T00:00:00Z", "2028-02-29T00:00:00.000Z"),
+            ("+002030-01-01T00:00:00.000Z", "2030-01-01T00:00:00.000Z"),
+            ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00.000Z"),
+            ("9999-12-31T23:59:59.999Z", "9999-12-31T23:59:59.999Z"),
+            (" 2030-01-01 ", "2030-01-01T00:00:00.000Z"),
+        ] {
+            assert_eq!(js(text).as_deref(), Ok(want), "{text}");
+        }
+        for text in [
+            "",
+            "0",
+            "Jan 1 2030",
+            "not-a-date",
+            "2030-13-01",
+            "2030-02-30",
+            "2029-02-29",
+            "2030-01-01T25:00:00Z",
+            "2030-01-01T24:00:01Z",
+            "2030-01-01T12:60:00Z",
+            "2030-01-01T12:00:00+24:00",
+            "-000000-01-01T00:00:00Z",
+            "2030-01-01T12:00:00.Z",
+            "2030-01-01T12",
+            "2030-1-01",
+        ] {
+            assert_eq!(js(text), Err(DateError::Invalid), "{text}");
+        }
+        for text in [
+            "+275760-09-13T00:00:00.000Z",
+            "-271821-04-20T00:00:00.000Z",
+            "+010000-01-01T00:00:00Z",
+            "0000-12-31T23:59:59Z",
+            "9999-12-31T23:59:59-01:00",
+        ] {
+            assert_eq!(js(text), Err(DateError::OutOfRange), "{text}");
+        }
+    }
+
+    #[test]
+    fn arithmetic_never_overflows() {
+        let edge = parse_iso("9999-12-31T23:59:59-01:00").expect("parse");
+        assert!(
+            !iso(edge).is_empty(),
+            "formatting beyond year 9999 in UTC does not panic"
+        );
+        assert_eq!(iso_in(i64::MAX), "9999-12-31T23:59:59.000Z");
+        assert_eq!(iso_in(i64::MIN), "0001-01-01T00:00:00.000Z");
+        assert!(in_seconds(999_999_999_999).is_none());
+        assert!(in_seconds(60).is_some());
     }
 }

@@ -273,3 +273,109 @@ async fn features_off_answer_501_and_sync_is_refused() {
         .err();
     assert!(matches!(err, Some(ConfigError::SyncUnsupported)));
 }
+
+/// The reference store keeps the contract of the issue 12 fixes: an expired ban is lifted
+/// (one in force is not), invitations list unexpired ones by latest expiry, and a resend
+/// records its inviter.
+#[tokio::test]
+async fn expired_bans_and_invitation_order() {
+    use attio_auth_plugin::store::{BanUpdate, InvitationRow, NewOrganization};
+    let store = MemoryStore::new();
+    for id in ["ann", "ben"] {
+        store
+            .create_user(
+                NewUser {
+                    id: id.into(),
+                    name: id.into(),
+                    email: format!("{id}@example.com"),
+                    email_verified: true,
+                    image: None,
+                    role: Some("user".into()),
+                    attio_id: None,
+                    now: iso(-100),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let ban = |expires: String| BanUpdate {
+        banned: true,
+        reason: Some("spam".into()),
+        expires: Some(expires),
+        now: iso(-100),
+    };
+    store.set_ban("ann", ban(iso(-10)), None).await.unwrap();
+    store.set_ban("ben", ban(iso(3600)), None).await.unwrap();
+    let lifted = store.lift_expired_ban("ann", &iso(0), None).await.unwrap();
+    let ann = lifted.expect("ann's ban ran out");
+    assert_eq!(
+        (ann.banned, ann.ban_reason, ann.ban_expires),
+        (Some(false), None, None)
+    );
+    assert_eq!(
+        store.lift_expired_ban("ben", &iso(0), None).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .lift_expired_ban("nobody", &iso(0), None)
+            .await
+            .unwrap(),
+        None
+    );
+
+    store
+        .create_organization(
+            NewOrganization {
+                id: "org".into(),
+                name: "Org".into(),
+                slug: "org".into(),
+                logo: None,
+                attio_id: None,
+                owner: None,
+                now: iso(-100),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    for (id, expires) in [("soon", iso(60)), ("later", iso(600)), ("gone", iso(-1))] {
+        store
+            .create_invitation(InvitationRow {
+                id: id.into(),
+                organization_id: "org".into(),
+                email: format!("{id}@example.com"),
+                role: Some("member".into()),
+                status: "pending".into(),
+                expires_at: expires,
+                created_at: iso(-50),
+                inviter_id: "ann".into(),
+                inviter: None,
+            })
+            .await
+            .unwrap();
+    }
+    let now = iso(0);
+    let ids = |rows: Vec<InvitationRow>| rows.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.invitations("org", &now).await.unwrap()),
+        ["later", "soon"]
+    );
+    assert!(
+        store
+            .pending_invitation("org", "gone@example.com", &now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .renew_invitation("soon", &iso(900), "ben")
+        .await
+        .unwrap();
+    let rows = store.invitations("org", &now).await.unwrap();
+    assert_eq!(
+        (rows[0].id.as_str(), rows[0].inviter_id.as_str()),
+        ("soon", "ben")
+    );
+}

@@ -844,7 +844,7 @@ impl Action for CreateOrgInvitationRequest {
         Field::required("email", FieldKind::Email),
         Field::required("role", FieldKind::StringOrStringArray),
         Field::required("organizationId", FieldKind::String),
-        Field::required("inviterEmail", FieldKind::String),
+        Field::required("inviterEmail", FieldKind::Email),
     ];
     type Response = Invitation;
 }

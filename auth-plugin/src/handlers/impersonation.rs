@@ -18,7 +18,9 @@ use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 endpoint!(impersonate, ImpersonateRequest, do_impersonate);
 
@@ -47,6 +49,16 @@ async fn do_impersonate(ctx: Ctx, req: ImpersonateRequest) -> PluginResult<Imper
         return Err(PluginError::forbidden(
             "CANNOT_IMPERSONATE_ADMIN",
             "User cannot impersonate administrators",
+        ));
+    }
+    // A ban ends sessions; it must not let a new one begin. The original refuses here too
+    // (Better Auth's session hook, answered 500); a ban that has run out is lifted instead,
+    // as that hook lifts it.
+    let target = super::users::lift_expired_ban(&ctx.st, target).await?;
+    if super::users::ban_in_force(&target) {
+        return Err(PluginError::forbidden(
+            "USER_BANNED",
+            "The user is banned: a banned user cannot be impersonated",
         ));
     }
     let now = crate::time::now_iso();
@@ -83,40 +95,56 @@ async fn do_impersonate(ctx: Ctx, req: ImpersonateRequest) -> PluginResult<Imper
     })
 }
 
-/// The cookie value Better Auth sets: `token.base64(HMAC-SHA256(secret, token))`,
-/// URI-encoded; the bare token without a cookie secret.
-fn cookie_value(st: &PluginState, token: &str) -> String {
-    sign_cookie(st.config.cookie_secret.as_ref(), token)
+/// What `encodeURIComponent` leaves alone (Better Auth encodes signed cookies with it).
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
+
+/// Better Auth's `session.expiresIn` default (7 days): the Max-Age its session-token cookie
+/// attributes carry, which the original gives the `admin_session` cookie.
+const ADMIN_COOKIE_MAX_AGE: i64 = 7 * 24 * 3600;
+
+/// HMAC-SHA256 of `value` under the cookie secret, base64 (Better Auth's signed cookies).
+fn cookie_signature(secret: &secrecy::SecretString, value: &str) -> Option<String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).ok()?;
+    mac.update(value.as_bytes());
+    Some(STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-fn sign_cookie(secret: Option<&secrecy::SecretString>, token: &str) -> String {
+/// The cookie value Better Auth sets: `encodeURIComponent(value + "." + signature)`; the
+/// value alone (encoded) without a cookie secret.
+fn sign_cookie(secret: Option<&secrecy::SecretString>, value: &str) -> String {
+    let signed = match secret.and_then(|s| cookie_signature(s, value)) {
+        Some(sig) => format!("{value}.{sig}"),
+        None => value.to_owned(),
+    };
+    percent_encoding::utf8_percent_encode(&signed, URI_COMPONENT).to_string()
+}
+
+fn cookie_value(st: &PluginState, value: &str) -> String {
+    sign_cookie(st.config.cookie_secret.as_ref(), value)
+}
+
+/// The value of a cookie this auth server set: with a cookie secret, only when its
+/// signature is right (compared in constant time); without one, the value as sent.
+fn verified_cookie(secret: Option<&secrecy::SecretString>, raw: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
     let Some(secret) = secret else {
-        return token.to_owned();
+        return Some(decoded);
     };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
-        return token.to_owned();
-    };
-    mac.update(token.as_bytes());
-    let sig = STANDARD.encode(mac.finalize().into_bytes());
-    format!("{token}.{sig}")
-        .replace('%', "%25")
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D")
-}
-
-/// The session token in a cookie value (signed or not), checked when signed.
-fn cookie_token(st: &PluginState, raw: &str) -> Option<String> {
-    let decoded = raw
-        .replace("%2B", "+")
-        .replace("%2F", "/")
-        .replace("%3D", "=")
-        .replace("%25", "%");
-    let (token, _) = decoded.split_once('.').unwrap_or((decoded.as_str(), ""));
-    if st.config.cookie_secret.is_some() && cookie_value(st, token) != raw {
-        return None;
-    }
-    Some(token.to_owned())
+    let (value, sig) = decoded.rsplit_once('.')?;
+    let expected = cookie_signature(secret, value)?;
+    bool::from(expected.as_bytes().ct_eq(sig.as_bytes())).then(|| value.to_owned())
 }
 
 fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -144,62 +172,111 @@ fn redirect(location: &str, cookies: Vec<String>) -> Response {
     resp
 }
 
+/// Who the limiter counts a request against: the peer address, or, when the peer is a
+/// trusted proxy, the nearest `X-Forwarded-For` entry that is not one (anyone can write
+/// the header; only the network sets the peer). Without a known peer (the host serves
+/// without connect info) every request shares one key.
+fn client_key(trusted: &[ipnet::IpNet], peer: Option<IpAddr>, headers: &HeaderMap) -> String {
+    let Some(peer) = peer else {
+        return "unknown-peer".to_owned();
+    };
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    for entry in forwarded.iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => continue,
+            Ok(ip) => return ip.to_string(),
+            // Not an address: whatever the client wrote, bounded, is its key.
+            Err(_) => return entry.chars().take(64).collect(),
+        }
+    }
+    peer.to_string()
+}
+
+/// How opening a handoff token ended, in the original's redirect codes.
+enum Opened {
+    /// The cookies to set.
+    Session(Vec<String>),
+    /// Unknown, used or expired token: `invalid_or_used_session`.
+    UsedOrUnknown,
+    /// The token's session is gone (revoked) or is not an impersonation: `invalid_session`.
+    InvalidSession,
+}
+
 /// `GET impersonation-session?token=...`.
 pub(crate) async fn impersonation_session(
     State(st): State<Arc<PluginState>>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(token) = query.get("token").filter(|t| !t.is_empty()) else {
+    // Only a missing token is a validation error (the original's zod `z.string()`); an
+    // empty one is a token that opens nothing.
+    let Some(token) = query.get("token") else {
         return PluginError::Validation(
             "[query.token] Invalid input: expected string, received undefined".to_owned(),
         )
         .into_response();
     };
-    let client = headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .unwrap_or("direct")
-        .trim()
-        .to_owned();
-    if !st.limiter.allow(&client, crate::time::now_unix()) {
-        return (
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client = client_key(&st.config.trusted_proxies, peer, &headers);
+    if let Err(retry_after) = st.limiter.check(&client, crate::time::now_unix()) {
+        let mut resp = (
             StatusCode::TOO_MANY_REQUESTS,
             axum::Json(ErrorBody::new("RATE_LIMITED", "Too many requests")),
         )
             .into_response();
+        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return resp;
     }
-    match open_session(&st, &headers, token).await {
-        Ok(Some(cookies)) => redirect(&st.config.impersonation_redirect, cookies),
-        Ok(None) => redirect(
-            &format!(
-                "{}?error=invalid_or_used_session",
-                st.config.impersonation_redirect
-            ),
+    let error = |code: &str| {
+        redirect(
+            &format!("{}?error={code}", st.config.impersonation_redirect),
             Vec::new(),
-        ),
-        Err(e) => e.into_response(),
+        )
+    };
+    match open_session(&st, &headers, token).await {
+        Ok(Opened::Session(cookies)) => redirect(&st.config.impersonation_redirect, cookies),
+        Ok(Opened::UsedOrUnknown) => error("invalid_or_used_session"),
+        Ok(Opened::InvalidSession) => error("invalid_session"),
+        Err(e) => {
+            tracing::error!(error = %e, "attio plugin: impersonation session could not be opened");
+            error("session_failed")
+        }
     }
 }
 
-/// Consumes the handoff token; the cookies to set, `None` for an unknown, used or expired
-/// token.
-async fn open_session(
-    st: &PluginState,
-    headers: &HeaderMap,
-    token: &str,
-) -> PluginResult<Option<Vec<String>>> {
+/// Consumes the handoff token and makes the cookies the original sets.
+async fn open_session(st: &PluginState, headers: &HeaderMap, token: &str) -> PluginResult<Opened> {
     let now = crate::time::now_iso();
     let Some(session_token) = st
         .store
         .consume_verification(&format!("{TOKEN_PREFIX}{token}"), &now)
         .await?
     else {
-        return Ok(None);
+        return Ok(Opened::UsedOrUnknown);
     };
-    let Some(session) = st.store.session_by_token(&session_token).await? else {
-        return Ok(None);
+    let Some(session) = st
+        .store
+        .session_by_token(&session_token)
+        .await?
+        .filter(|s| s.impersonated_by.is_some())
+    else {
+        return Ok(Opened::InvalidSession);
     };
     // The browser takes the session up: record where from, as the original does.
     let header = |name: &str| {
@@ -227,44 +304,110 @@ async fn open_session(
         ""
     };
     let name = &cfg.session_cookie_name;
-    let admin_cookie = name.replace("session_token", "admin_session");
+    let sibling = |which: &str| {
+        if name.contains("session_token") {
+            name.replace("session_token", which)
+        } else {
+            format!("{name}_{which}")
+        }
+    };
+    let (admin_name, data_name, dont_name) = (
+        sibling("admin_session"),
+        sibling("session_data"),
+        sibling("dont_remember"),
+    );
+    let secret = cfg.cookie_secret.as_ref();
     // Keep the admin's own session (to return to) only when this browser's session is the
-    // impersonating admin's.
+    // impersonating admin's, in Better Auth's form `token:dontRemember`.
     let mut admin_value = None;
-    if let Some(raw) = request_cookie(headers, name)
-        && let Some(current) = cookie_token(st, &raw)
+    if let Some(current) =
+        request_cookie(headers, name).and_then(|raw| verified_cookie(secret, &raw))
         && let Some(current_session) = st.store.session_by_token(&current).await?
+        && crate::time::parse_iso(&current_session.expires_at)
+            .is_some_and(|e| e > time::OffsetDateTime::now_utc())
         && session.impersonated_by.as_deref() == Some(current_session.user_id.as_str())
     {
-        admin_value = Some(raw);
+        let dont_remember = request_cookie(headers, &dont_name)
+            .and_then(|raw| verified_cookie(secret, &raw))
+            .unwrap_or_default();
+        admin_value = Some(cookie_value(st, &format!("{current}:{dont_remember}")));
     }
-    let max_age = crate::time::parse_iso(&session.expires_at)
-        .map(|e| (e - time::OffsetDateTime::now_utc()).whole_seconds().max(0))
-        .unwrap_or(0);
-    let mut cookies = vec![match admin_value {
-        Some(v) => format!("{admin_cookie}={v}; Path=/; HttpOnly; SameSite=Lax{secure}"),
-        None => format!("{admin_cookie}=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax{secure}"),
-    }];
-    cookies.push(format!(
-        "{name}={}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}",
-        cookie_value(st, &session.token)
-    ));
-    Ok(Some(cookies))
+    let attrs = format!("Path=/; HttpOnly; SameSite=Lax{secure}");
+    let expire = |cookie: &str| format!("{cookie}=; Max-Age=0; {attrs}");
+    // The original's cookies in its order: the admin cookie, the old session's cookies
+    // cleared, then the impersonation session as a browser-session cookie (no Max-Age:
+    // it ends with the browser) with Better Auth's `dont_remember` marker.
+    Ok(Opened::Session(vec![
+        match admin_value {
+            Some(v) => format!("{admin_name}={v}; Max-Age={ADMIN_COOKIE_MAX_AGE}; {attrs}"),
+            None => expire(&admin_name),
+        },
+        expire(name),
+        expire(&data_name),
+        expire(&dont_name),
+        format!("{name}={}; {attrs}", cookie_value(st, &session.token)),
+        format!("{dont_name}={}; {attrs}", cookie_value(st, "true")),
+    ]))
 }
 
 #[cfg(test)]
 mod tests {
-    /// The cookie the original set in transcript 078, signed with the recording's
-    /// BETTER_AUTH_SECRET (transcript 900).
+    /// The cookies the original set in transcripts 078 and 081, signed with the
+    /// recording's BETTER_AUTH_SECRET (transcript 900).
     #[test]
     fn cookie_is_signed_like_better_auth() {
         let secret = secrecy::SecretString::from(
             "peer-better-auth-secret-0123456789abcdef0123456789abcdef".to_owned(),
         );
+        let session =
+            "zb5MfRILcgORBpyMV8iTXFze9HvWWCkm.ALXF0a9JW8wORxJrLvIp%2BOK0KRLX%2BGrw5FOmapgCDgI%3D";
         assert_eq!(
             super::sign_cookie(Some(&secret), "zb5MfRILcgORBpyMV8iTXFze9HvWWCkm"),
-            "zb5MfRILcgORBpyMV8iTXFze9HvWWCkm.ALXF0a9JW8wORxJrLvIp%2BOK0KRLX%2BGrw5FOmapgCDgI%3D"
+            session
+        );
+        assert_eq!(
+            super::sign_cookie(Some(&secret), "true"),
+            "true.guYAjGQTU1aGcrI5VKbz5j3NPm75PvPHnCTht%2Fo5mV4%3D"
+        );
+        assert_eq!(
+            super::sign_cookie(Some(&secret), "OxN2vCPp5eY9zAafuybaQv9eBYRvbV5J:"),
+            "OxN2vCPp5eY9zAafuybaQv9eBYRvbV5J%3A.COzgfgbJIUQ31DeXpyw%2FJfpuSzdsOOaZrcLKU4RcNoc%3D"
         );
         assert_eq!(super::sign_cookie(None, "tok"), "tok");
+        // reading back: the signature is checked
+        assert_eq!(
+            super::verified_cookie(Some(&secret), session).as_deref(),
+            Some("zb5MfRILcgORBpyMV8iTXFze9HvWWCkm")
+        );
+        let forged = session.replace("ALXF", "BLXF");
+        assert_eq!(super::verified_cookie(Some(&secret), &forged), None);
+        assert_eq!(
+            super::verified_cookie(Some(&secret), "zb5MfRILcgORBpyMV8iTXFze9HvWWCkm"),
+            None
+        );
+        assert_eq!(super::verified_cookie(None, "tok").as_deref(), Some("tok"));
+    }
+
+    #[test]
+    fn limiter_keys_on_the_peer_unless_it_is_a_trusted_proxy() {
+        use axum::http::HeaderMap;
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.23, 10.0.0.2"
+                .parse()
+                .expect("header"),
+        );
+        let peer = Some("10.0.0.1".parse().expect("ip"));
+        assert_eq!(super::client_key(&[], peer, &h), "10.0.0.1");
+        let proxies = ["10.0.0.0/8".parse().expect("net")];
+        assert_eq!(super::client_key(&proxies, peer, &h), "198.51.100.23");
+        let other = Some("192.0.2.1".parse().expect("ip"));
+        assert_eq!(super::client_key(&proxies, other, &h), "192.0.2.1");
+        assert_eq!(super::client_key(&proxies, None, &h), "unknown-peer");
+        assert_eq!(
+            super::client_key(&proxies, peer, &HeaderMap::new()),
+            "10.0.0.1"
+        );
     }
 }

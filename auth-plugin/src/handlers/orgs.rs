@@ -50,8 +50,12 @@ async fn do_list(
     req: ListOrgInvitationsRequest,
 ) -> PluginResult<ListOrgInvitationsResponse> {
     ctx.st.require_organizations()?;
-    // Pending ones only, as the original (a canceled invitation leaves the list).
-    let rows = ctx.st.store.invitations(&req.organization_id).await?;
+    // Pending, unexpired ones only, latest expiry first, as the original lists them.
+    let rows = ctx
+        .st
+        .store
+        .invitations(&req.organization_id, &crate::time::now_iso())
+        .await?;
     let invitations: Vec<Invitation> = rows.into_iter().map(|r| invitation(r, None)).collect();
     Ok(ListOrgInvitationsResponse {
         count: invitations.len() as u64,
@@ -70,17 +74,8 @@ async fn do_create_invitation(
     ctx.st.require_organizations()?;
     let store = &ctx.st.store;
     let email = req.email.trim().to_lowercase();
-    let roles = req.role.names();
-    if let Some(bad) = roles
-        .iter()
-        .find(|r| !ctx.st.config.org_roles.iter().any(|k| k == *r))
-    {
-        return Err(PluginError::bad_request(
-            "INVALID_ROLE",
-            format!("Unknown organization role: {bad}"),
-        ));
-    }
-    let role = req.role.joined();
+    // The original's checks in its order (inviterEmail was validated as an email with the
+    // body): inviter, organization, membership, permission, owners, already a member.
     let inviter = store
         .user_by_email(&req.inviter_email)
         .await?
@@ -91,18 +86,24 @@ async fn do_create_invitation(
         .ok_or_else(|| {
             PluginError::not_found("ORGANIZATION_NOT_FOUND", "Organization not found")
         })?;
-    let membership = store.member(&org.id, &inviter.id).await?;
-    let inviter_role = membership.map(|m| m.role).unwrap_or_default();
+    let Some(membership) = store.member(&org.id, &inviter.id).await? else {
+        return Err(PluginError::forbidden(
+            "INVITER_NOT_ALLOWED",
+            "Inviter is not a member of this organization",
+        ));
+    };
+    let inviter_role = membership.role;
     if !(has_role(&inviter_role, "owner") || has_role(&inviter_role, "admin")) {
         return Err(PluginError::forbidden(
             "INVITER_NOT_ALLOWED",
             "Inviter cannot create invitations for this organization",
         ));
     }
+    let roles = req.role.names();
     if roles.contains(&"owner") && !has_role(&inviter_role, "owner") {
         return Err(PluginError::forbidden(
             "ONLY_OWNERS_INVITE_OWNERS",
-            "Only owners can invite owners",
+            "Only owner members can invite another owner",
         ));
     }
     if let Some(user) = store.user_by_email(&email).await?
@@ -113,12 +114,29 @@ async fn do_create_invitation(
             "User is already a member of this organization",
         ));
     }
+    // Ours only, after every check of the original: a role the organization does not define
+    // would make an invitation nobody can accept.
+    if let Some(bad) = roles
+        .iter()
+        .find(|r| !ctx.st.config.org_roles.iter().any(|k| k == *r))
+    {
+        return Err(PluginError::bad_request(
+            "INVALID_ROLE",
+            format!("Unknown organization role: {bad}"),
+        ));
+    }
+    let role = req.role.joined();
+    let now = crate::time::now_iso();
     let expires_at = crate::time::iso_in(ctx.st.config.invitation_ttl_secs);
-    // Re-inviting a pending address resends it rather than making a second invitation.
-    let (row, resent) = match store.pending_invitation(&org.id, &email).await? {
+    // Re-inviting a pending address resends it rather than making a second invitation,
+    // and records who invited this time (as the original).
+    let (row, resent) = match store.pending_invitation(&org.id, &email, &now).await? {
         Some(mut existing) => {
-            store.renew_invitation(&existing.id, &expires_at).await?;
+            store
+                .renew_invitation(&existing.id, &expires_at, &inviter.id)
+                .await?;
             existing.expires_at = expires_at;
+            existing.inviter_id = inviter.id.clone();
             (existing, true)
         }
         None => {
@@ -129,7 +147,7 @@ async fn do_create_invitation(
                 role: Some(role),
                 status: "pending".to_owned(),
                 expires_at,
-                created_at: crate::time::now_iso(),
+                created_at: now,
                 inviter_id: inviter.id.clone(),
                 inviter: None,
             };

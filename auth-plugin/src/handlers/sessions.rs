@@ -21,6 +21,12 @@ endpoint!(
 );
 
 async fn do_sessions(ctx: Ctx, req: SessionsRequest) -> PluginResult<SessionsResponse> {
+    // An expired ban is lifted here too, as everywhere a user is looked at.
+    if ctx.st.store.features().admin
+        && let Some(user) = ctx.st.store.user(&req.user_id).await?
+    {
+        super::users::lift_expired_ban(&ctx.st, user).await?;
+    }
     let rows = ctx.st.store.sessions(&req.user_id).await?;
     let now = time::OffsetDateTime::now_utc();
     let legacy = ctx.legacy();

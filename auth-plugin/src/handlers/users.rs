@@ -5,6 +5,7 @@ use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{Feature, PluginError, PluginResult};
 use crate::mailer::PasswordResetEmail;
+use crate::plugin::PluginState;
 use crate::store::{BanUpdate, NewUser, User};
 use crate::sync::Origin;
 use attio_auth_shared::actions::{
@@ -27,8 +28,12 @@ endpoint!(
 endpoint!(search_users, SearchUsersRequest, do_search_users);
 endpoint!(create_user, CreateUserRequest, do_create_user);
 
-/// How many users `search-users` answers at most.
-const SEARCH_LIMIT: u32 = 20;
+/// The longest `banExpiresIn` (100 years): beyond it a ban is meant to be permanent, and
+/// the bound keeps the date arithmetic far from overflowing.
+const MAX_BAN_EXPIRES_IN_SECS: i64 = 100 * 365 * 24 * 3600;
+
+/// How many users `search-users` answers at most (the original's 50).
+const SEARCH_LIMIT: u32 = 50;
 
 fn user_not_found() -> PluginError {
     PluginError::not_found("USER_NOT_FOUND", "User not found")
@@ -40,9 +45,31 @@ pub(crate) fn ban_in_force(user: &User) -> bool {
     if user.banned != Some(true) {
         return false;
     }
-    match user.ban_expires.as_deref().and_then(crate::time::parse_iso) {
-        Some(until) => until > time::OffsetDateTime::now_utc(),
-        None => true,
+    // A stored expiry that cannot be read (or lies beyond the store's range) keeps the ban.
+    match user.ban_expires.as_deref().map(crate::time::parse_js_iso) {
+        Some(Ok(until)) => until > time::OffsetDateTime::now_utc(),
+        Some(Err(_)) | None => true,
+    }
+}
+
+/// The user with a ban that has run out lifted in the database, as Better Auth's admin plugin
+/// lifts it when it next touches the user: every endpoint that looks at one user's ban sees
+/// an expired ban as no ban, and the row (and Attio, through the reported change) agrees.
+pub(crate) async fn lift_expired_ban(st: &PluginState, user: User) -> PluginResult<User> {
+    if user.banned != Some(true) || user.ban_expires.is_none() || ban_in_force(&user) {
+        return Ok(user);
+    }
+    match st
+        .store
+        .lift_expired_ban(&user.id, &crate::time::now_iso(), st.report(Origin::Auth))
+        .await?
+    {
+        Some(lifted) => {
+            tracing::info!(user = %lifted.id, "attio plugin: expired ban lifted");
+            Ok(lifted)
+        }
+        // Changed meanwhile (banned again, unbanned, deleted): what is stored now counts.
+        None => Ok(st.store.user(&user.id).await?.unwrap_or(user)),
     }
 }
 
@@ -70,6 +97,7 @@ async fn do_user_details(ctx: Ctx, req: UserDetailsRequest) -> PluginResult<User
         .user(&req.user_id)
         .await?
         .ok_or_else(user_not_found)?;
+    let user = lift_expired_ban(&ctx.st, user).await?;
     let banned = ban_in_force(&user);
     Ok(UserDetailsResponse {
         banned,
@@ -92,21 +120,34 @@ async fn do_update_ban_status(
     req: UpdateBanStatusRequest,
 ) -> PluginResult<SuccessResponse> {
     ctx.st.require_admin()?;
-    // The original answered 500 to an unparsable date after writing nothing; say why.
-    let expires = match (&req.ban_expires, req.ban_expires_in) {
-        (Some(at), _) => Some(crate::time::iso(crate::time::parse_iso(at).ok_or_else(
-            || {
-                PluginError::Validation(
-                    "[body.banExpires] Invalid input: expected an ISO 8601 date-time".to_owned(),
-                )
+    // `banExpires` is read as the original's `new Date(text)` reads ISO 8601; `""` means no
+    // expiry, as there. An unparsable date (the original: 500) or one beyond what the store
+    // holds is a 400 that says which.
+    let at = req.ban_expires.as_deref().filter(|at| !at.is_empty());
+    let expires = match (at, req.ban_expires_in) {
+        (Some(at), _) => Some(crate::time::iso(crate::time::parse_js_iso(at).map_err(
+            |e| match e {
+                crate::time::DateError::Invalid => PluginError::Validation(
+                    "[body.banExpires] Invalid input: expected an ISO 8601 date (2030-01-01, 2030-06-01T12:00:00Z; without an offset it is UTC)"
+                        .to_owned(),
+                ),
+                crate::time::DateError::OutOfRange => PluginError::Validation(
+                    "[body.banExpires] Invalid input: the date is outside the range this auth server can store (0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z)"
+                        .to_owned(),
+                ),
             },
         )?)),
-        (None, Some(secs)) if secs > 0 => Some(crate::time::iso_in(secs)),
-        (None, Some(_)) => {
-            return Err(PluginError::Validation(
-                "[body.banExpiresIn] Invalid input: expected a positive number of seconds"
-                    .to_owned(),
-            ));
+        (None, Some(secs)) => {
+            let until = (1..=MAX_BAN_EXPIRES_IN_SECS)
+                .contains(&secs)
+                .then(|| crate::time::in_seconds(secs))
+                .flatten()
+                .ok_or_else(|| {
+                    PluginError::Validation(format!(
+                        "[body.banExpiresIn] Invalid input: expected a number of seconds from 1 to {MAX_BAN_EXPIRES_IN_SECS} (100 years); leave it out for a ban without end"
+                    ))
+                })?;
+            Some(crate::time::iso(until))
         }
         (None, None) => None,
     };
@@ -198,7 +239,8 @@ async fn do_search_users(ctx: Ctx, req: SearchUsersRequest) -> PluginResult<Sear
     let users = ctx
         .st
         .store
-        .search_users(req.search.trim(), SEARCH_LIMIT)
+        // Taken as sent, as the original: `" zoe_ "` finds only emails containing it.
+        .search_users(&req.search, SEARCH_LIMIT)
         .await?;
     Ok(SearchUsersResponse {
         users: users

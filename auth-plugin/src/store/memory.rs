@@ -362,6 +362,31 @@ impl AuthStore for MemoryStore {
         Ok(Some(user))
     }
 
+    async fn lift_expired_ban(
+        &self,
+        user_id: &str,
+        now: &str,
+        report: Option<Report<'_>>,
+    ) -> StoreResult<Option<User>> {
+        no_sync(report)?;
+        let mut d = self.data();
+        let Some(u) = d.users.get_mut(user_id) else {
+            return Ok(None);
+        };
+        let ran_out = u.banned == Some(true)
+            && u.ban_expires
+                .as_deref()
+                .is_some_and(|e| !is_live(e, now) && crate::time::parse_iso(e).is_some());
+        if !ran_out {
+            return Ok(None);
+        }
+        u.banned = Some(false);
+        u.ban_reason = None;
+        u.ban_expires = None;
+        u.updated_at = now.to_owned();
+        Ok(Some(u.clone()))
+    }
+
     async fn users_after(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
         Ok(self
             .data()
@@ -573,12 +598,20 @@ impl AuthStore for MemoryStore {
             .collect())
     }
 
-    async fn invitations(&self, organization_id: &str) -> StoreResult<Vec<InvitationRow>> {
+    async fn invitations(
+        &self,
+        organization_id: &str,
+        now: &str,
+    ) -> StoreResult<Vec<InvitationRow>> {
         let d = self.data();
         let mut out: Vec<InvitationRow> = d
             .invitations
             .iter()
-            .filter(|i| i.organization_id == organization_id && i.status == "pending")
+            .filter(|i| {
+                i.organization_id == organization_id
+                    && i.status == "pending"
+                    && is_live(&i.expires_at, now)
+            })
             .cloned()
             .map(|mut i| {
                 i.inviter = d
@@ -588,7 +621,7 @@ impl AuthStore for MemoryStore {
                 i
             })
             .collect();
-        out.sort_by(|a, b| (&b.created_at, &b.id).cmp(&(&a.created_at, &a.id)));
+        out.sort_by(|a, b| (&b.expires_at, &b.id).cmp(&(&a.expires_at, &a.id)));
         Ok(out)
     }
 
@@ -596,6 +629,7 @@ impl AuthStore for MemoryStore {
         &self,
         organization_id: &str,
         email: &str,
+        now: &str,
     ) -> StoreResult<Option<InvitationRow>> {
         Ok(self
             .data()
@@ -604,6 +638,7 @@ impl AuthStore for MemoryStore {
             .find(|i| {
                 i.organization_id == organization_id
                     && i.status == "pending"
+                    && is_live(&i.expires_at, now)
                     && i.email.eq_ignore_ascii_case(email)
             })
             .cloned())
@@ -621,9 +656,15 @@ impl AuthStore for MemoryStore {
         Ok(())
     }
 
-    async fn renew_invitation(&self, id: &str, expires_at: &str) -> StoreResult<()> {
+    async fn renew_invitation(
+        &self,
+        id: &str,
+        expires_at: &str,
+        inviter_id: &str,
+    ) -> StoreResult<()> {
         if let Some(i) = self.data().invitations.iter_mut().find(|i| i.id == id) {
             i.expires_at = expires_at.to_owned();
+            i.inviter_id = inviter_id.to_owned();
         }
         Ok(())
     }

@@ -350,6 +350,17 @@ pub trait AuthStore: Send + Sync + 'static {
         ban: BanUpdate,
         report: Option<Report<'_>>,
     ) -> StoreResult<Option<User>>;
+    /// Lifts a ban that has run out (`banned` and `banExpires` at or before `now`), as Better
+    /// Auth's admin plugin does when it next touches the user: clears the ban in one
+    /// conditional write and reports the change. The user as stored afterwards when a ban
+    /// was lifted, `None` when there was nothing to lift (no such user, no ban, or a ban
+    /// still in force).
+    async fn lift_expired_ban(
+        &self,
+        user_id: &str,
+        now: &str,
+        report: Option<Report<'_>>,
+    ) -> StoreResult<Option<User>>;
     /// Users with id greater than `after`, by id, at most `limit` (export).
     async fn users_after(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>>;
 
@@ -410,19 +421,31 @@ pub trait AuthStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Organization>>;
-    /// An organization's pending invitations with their inviters, newest first (as the
-    /// original lists them: accepted and canceled ones are left out).
-    async fn invitations(&self, organization_id: &str) -> StoreResult<Vec<InvitationRow>>;
-    /// The pending invitation of an address to an organization, if any.
+    /// An organization's pending invitations that have not expired at `now`, with their
+    /// inviters, latest expiry first (as the original lists them: accepted, canceled and
+    /// expired ones are left out, and a resent invitation moves to the top).
+    async fn invitations(
+        &self,
+        organization_id: &str,
+        now: &str,
+    ) -> StoreResult<Vec<InvitationRow>>;
+    /// The pending invitation of an address to an organization that has not expired at
+    /// `now`, if any (what a re-invite resends).
     async fn pending_invitation(
         &self,
         organization_id: &str,
         email: &str,
+        now: &str,
     ) -> StoreResult<Option<InvitationRow>>;
     /// Creates an invitation.
     async fn create_invitation(&self, invitation: InvitationRow) -> StoreResult<()>;
-    /// Moves a pending invitation's expiry (a resend).
-    async fn renew_invitation(&self, id: &str, expires_at: &str) -> StoreResult<()>;
+    /// Resends a pending invitation: moves its expiry and records who invited this time.
+    async fn renew_invitation(
+        &self,
+        id: &str,
+        expires_at: &str,
+        inviter_id: &str,
+    ) -> StoreResult<()>;
     /// Sets an invitation's status to `canceled`; whether it existed.
     async fn cancel_invitation(&self, id: &str) -> StoreResult<bool>;
 

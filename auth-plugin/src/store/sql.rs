@@ -1246,6 +1246,30 @@ impl AuthStore for SqlxStore {
         Ok(user)
     }
 
+    async fn lift_expired_ban(
+        &self,
+        user_id: &str,
+        now: &str,
+        report: Option<Report<'_>>,
+    ) -> StoreResult<Option<User>> {
+        let mut tx = self.begin().await?;
+        let n = tx
+            .exec(
+                &self.q(r#"update "user" set "banned" = false, "banReason" = null, "banExpires" = null, "updatedAt" = @ts($1) where "id" = $2 and "banned" = true and "banExpires" is not null and "banExpires" <= @ts($1)"#),
+                params![now, user_id],
+            )
+            .await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let user = self.user_in(&mut tx, user_id).await?;
+        self.report_in(&mut tx, report, "user", user_id, EventKind::Update)
+            .await?;
+        tx.commit().await?;
+        notify(report);
+        Ok(user)
+    }
+
     async fn users_after(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<User>> {
         let rows = self
             .page_by_id("user", &self.user_cols(""), after, limit)
@@ -1457,12 +1481,16 @@ impl AuthStore for SqlxStore {
         Ok(rows.iter().map(Self::org_from).collect::<Result<_, _>>()?)
     }
 
-    async fn invitations(&self, organization_id: &str) -> StoreResult<Vec<InvitationRow>> {
+    async fn invitations(
+        &self,
+        organization_id: &str,
+        now: &str,
+    ) -> StoreResult<Vec<InvitationRow>> {
         let sql = format!(
-            r#"select {}, u."id", u."name", u."email" from "invitation" i left join "user" u on u."id" = i."inviterId" where i."organizationId" = $1 and i."status" = 'pending' order by i."createdAt" desc, i."id" desc"#,
+            r#"select {}, u."id", u."name", u."email" from "invitation" i left join "user" u on u."id" = i."inviterId" where i."organizationId" = $1 and i."status" = 'pending' and i."expiresAt" > @ts($2) order by i."expiresAt" desc, i."id" desc"#,
             Self::INVITATION_COLS
         );
-        let rows = self.all(&sql, params![organization_id]).await?;
+        let rows = self.all(&sql, params![organization_id, now]).await?;
         Ok(rows
             .iter()
             .map(|r| Self::invitation_from(r, true))
@@ -1473,13 +1501,14 @@ impl AuthStore for SqlxStore {
         &self,
         organization_id: &str,
         email: &str,
+        now: &str,
     ) -> StoreResult<Option<InvitationRow>> {
         let sql = format!(
-            r#"select {} from "invitation" i where i."organizationId" = $1 and lower(i."email") = lower($2) and i."status" = 'pending' order by i."createdAt" desc limit 1"#,
+            r#"select {} from "invitation" i where i."organizationId" = $1 and lower(i."email") = lower($2) and i."status" = 'pending' and i."expiresAt" > @ts($3) order by i."createdAt" desc limit 1"#,
             Self::INVITATION_COLS
         );
         Ok(self
-            .opt(&sql, params![organization_id, email])
+            .opt(&sql, params![organization_id, email, now])
             .await?
             .map(|r| Self::invitation_from(&r, false))
             .transpose()?)
@@ -1495,10 +1524,15 @@ impl AuthStore for SqlxStore {
         Ok(())
     }
 
-    async fn renew_invitation(&self, id: &str, expires_at: &str) -> StoreResult<()> {
+    async fn renew_invitation(
+        &self,
+        id: &str,
+        expires_at: &str,
+        inviter_id: &str,
+    ) -> StoreResult<()> {
         self.exec(
-            r#"update "invitation" set "expiresAt" = @ts($1) where "id" = $2"#,
-            params![expires_at, id],
+            r#"update "invitation" set "expiresAt" = @ts($1), "inviterId" = $2 where "id" = $3"#,
+            params![expires_at, inviter_id, id],
         )
         .await?;
         Ok(())
