@@ -1319,9 +1319,13 @@ impl App {
     async fn run(self, cancel: CancellationToken) -> std::io::Result<()> {
         let worker = self.worker.spawn(cancel.clone());
         let shutdown = cancel.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
         cancel.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(15), worker).await;
         served

@@ -126,9 +126,12 @@ impl AuthHost {
         let cancel = CancellationToken::new();
         let stop = cancel.clone();
         let server = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
+            let served = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "auth host stopped");
             }

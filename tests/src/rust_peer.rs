@@ -110,7 +110,12 @@ pub async fn start(db_path: &Path, secret: &str) -> anyhow::Result<RustPeer> {
     let app = app(db_path, secret, &url).await?;
     let router = app.router;
     let server = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
+        if let Err(e) = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        {
             tracing::error!(error = %e, "rust peer stopped");
         }
     });

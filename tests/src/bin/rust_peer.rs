@@ -27,10 +27,14 @@ async fn main() -> anyhow::Result<()> {
     // The benchmark's database has no links: nothing to deliver, so no delivery worker
     // (the configuration the README's table was measured with).
     println!("rust-peer listening on {url}");
-    axum::serve(listener, app.router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
