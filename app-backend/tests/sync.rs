@@ -50,6 +50,7 @@ both!(
     two_instances_never_claim_the_same_job,
     a_late_auth_event_does_not_overwrite_a_newer_attio_value,
     backfill_pages_through_export_and_reports_progress,
+    backfill_post_is_route_bound_and_replay_guarded,
     shutdown_requeues_jobs_in_hand,
 );
 
@@ -576,7 +577,13 @@ async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
                         {"id": "m2", "userId": "b2", "role": "member", "createdAt": "2026-01-01T00:00:00.000Z"}]}),
         ];
     }
-    let (status, body) = signed(&w, reqwest::Method::POST, &path, b"{}").await;
+    let (status, body) = signed(
+        &w,
+        reqwest::Method::POST,
+        &path,
+        br#"{"action":"backfill"}"#,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     eventually("backfill done", || async {
         signed(&w, reqwest::Method::GET, &path, b"").await.1["data"]["status"] == "done"
@@ -609,6 +616,101 @@ async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
     // Unsigned progress read is refused.
     let r = w.app.http.get(w.app.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// The generation of the stored backfill: a new one each time a backfill starts.
+async fn backfill_generation(w: &SyncWorld) -> String {
+    let row = sqlx::query("select cursor from backfills where installation_id = $1")
+        .bind(&w.installation_id)
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    let cursor: String = row.try_get("cursor").unwrap();
+    cursor.split('|').next().unwrap().to_owned()
+}
+
+/// POST with exactly these signature headers (a replay sends the captured ones again).
+async fn post_with(
+    w: &SyncWorld,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut req = w.app.http.post(w.app.url(path));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let r = req.body(body.to_vec()).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Issue 13, item 9: a signed `search-users` call replayed to the backfill route is refused,
+/// and a repeated backfill message id starts one backfill only.
+async fn backfill_post_is_route_bound_and_replay_guarded(db: DbChoice) {
+    let w = world(db).await;
+    let path = format!("/v1/installations/{}/backfill", w.installation_id);
+    let first = backfill_generation(&w).await;
+    let workspace = w.creds.workspace_id.to_string();
+
+    // The attacker captured a signed search-users call and replays it to the backfill route.
+    let search =
+        serde_json::to_vec(&json!({"action": "search-users", "params": {"search": "a"}})).unwrap();
+    let headers = app_headers_for(&w.plugin.connection, &workspace, &search);
+    let (status, body) = post_with(&w, "/v1/actions/search-users", &headers, &search).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_with(&w, &path, &headers, &search).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "ACTION_MISMATCH");
+    assert_eq!(backfill_generation(&w).await, first, "no backfill started");
+    // Unbound bodies (the old `{}`) are refused too.
+    let (status, body) = signed(&w, reqwest::Method::POST, &path, b"{}").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(backfill_generation(&w).await, first);
+
+    // A real backfill request starts one backfill; the same message again starts none.
+    let bytes = br#"{"action":"backfill"}"#;
+    let headers = app_headers_for(&w.plugin.connection, &workspace, bytes);
+    let (status, body) = post_with(&w, &path, &headers, bytes).await;
+    assert_eq!(status, 200, "{body}");
+    let second = backfill_generation(&w).await;
+    assert_ne!(second, first);
+    for _ in 0..3 {
+        let (status, again) = post_with(&w, &path, &headers, bytes).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["message"], body["message"]);
+        assert_eq!(
+            backfill_generation(&w).await,
+            second,
+            "a replay started a backfill"
+        );
+    }
+    // The same message id with another body is a conflict, not a new backfill.
+    let other = br#"{"action":"backfill","x":1}"#;
+    let mut forged = app_headers_for(&w.plugin.connection, &workspace, other);
+    let id = headers
+        .iter()
+        .find(|(k, _)| k == "webhook-id")
+        .unwrap()
+        .1
+        .clone();
+    let secret = attio_auth_backend::app_auth::signing_secret(&w.plugin.connection);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signature = Signer::from_secret(&secret).unwrap().sign(&id, now, other);
+    for (k, v) in forged.iter_mut() {
+        match k.as_str() {
+            "webhook-id" => *v = id.clone(),
+            "webhook-timestamp" => *v = now.to_string(),
+            "webhook-signature" => *v = signature.clone(),
+            _ => {}
+        }
+    }
+    let (status, body) = post_with(&w, &path, &forged, other).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(backfill_generation(&w).await, second);
 }
 
 async fn shutdown_requeues_jobs_in_hand(db: DbChoice) {
