@@ -51,6 +51,7 @@ both!(
     a_late_auth_event_does_not_overwrite_a_newer_attio_value,
     backfill_pages_through_export_and_reports_progress,
     backfill_post_is_route_bound_and_replay_guarded,
+    plugin_events_for_undeclared_objects_are_refused,
     shutdown_requeues_jobs_in_hand,
 );
 
@@ -616,6 +617,88 @@ async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
     // Unsigned progress read is refused.
     let r = w.app.http.get(w.app.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// Issue 13, item 3: a signed event for `people` (never declared by the plugin's adapters)
+/// deleting a people record is refused with 403 and the record survives; so is an event
+/// for `users` naming an attribute the adapters never declared.
+async fn plugin_events_for_undeclared_objects_are_refused(db: DbChoice) {
+    let w = world(db).await;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!(
+            "{}/v2/objects/people/records",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .json(&json!({"data": {"values": {"email_addresses": ["victim@example.com"]}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record_id = created["data"]["id"]["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut adapter =
+        serde_json::to_value(attio_auth_shared::sync::AdapterInfo::default_user()).unwrap();
+    adapter["attioObject"] = json!("people");
+    let attack = json!({
+        "id": "evt_people", "event": "delete", "timestamp": now_iso(), "origin": "auth",
+        "data": {"_deleted": true, "user_id": "u-victim", "record_id": record_id},
+        "adapter": adapter,
+    });
+    let r = post_event(&w, &attack).await;
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "OBJECT_NOT_ALLOWED", "{body}");
+    // Nothing was queued (queued events keep their key in job_keys), and the record is
+    // still there.
+    let keys: i64 = sqlx::query("select count(*) as n from job_keys where key like '%evt_people%'")
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(keys, 0, "the refused event was queued");
+    let r = http
+        .get(format!(
+            "{}/v2/objects/people/records/{record_id}",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the people record was deleted");
+    assert!(
+        !w.sandbox
+            .requests()
+            .iter()
+            .any(|q| q.method == "DELETE" && q.path.contains("/people/")),
+        "a delete reached Attio"
+    );
+
+    // An allowed object with an attribute the adapters never declared.
+    let mut event = user_event("evt_extra", "create", "u-extra", "Eve", "auth");
+    event["adapter"]["attioSchema"]["is_admin"] = event["adapter"]["attioSchema"]["name"].clone();
+    event["data"]["is_admin"] = json!("yes");
+    let r = post_event(&w, &event).await;
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "OBJECT_NOT_ALLOWED", "{body}");
+    // The declared ones still go through.
+    let r = post_event(&w, &user_event("evt_ok", "create", "u-ok", "Olga", "auth")).await;
+    assert_eq!(r.status(), 200);
+    eventually("allowed event applied", || async {
+        attio_users(&w)
+            .await
+            .iter()
+            .any(|u| plain(u, "user_id") == "u-ok")
+    })
+    .await;
 }
 
 /// The generation of the stored backfill: a new one each time a backfill starts.
