@@ -79,6 +79,7 @@ async fn world_with(
         enable_objects: vec!["users".into(), "workspaces".into()],
         ..Default::default()
     });
+    add_sandbox_member(creds.workspace_id);
     let plugin = spawn_plugin(Protocol::SignedV1).await;
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let db_url = match db {
@@ -737,8 +738,10 @@ async fn backfill_post_is_route_bound_and_replay_guarded(db: DbChoice) {
     let workspace = w.creds.workspace_id.to_string();
 
     // The attacker captured a signed search-users call and replays it to the backfill route.
-    let search =
-        serde_json::to_vec(&json!({"action": "search-users", "params": {"search": "a"}})).unwrap();
+    let search = serde_json::to_vec(&with_actor(
+        json!({"action": "search-users", "params": {"search": "a"}}),
+    ))
+    .unwrap();
     let headers = app_headers_for(&w.plugin.connection, &workspace, &search);
     let (status, body) = post_with(&w, "/v1/actions/search-users", &headers, &search).await;
     assert_eq!(status, 200, "{body}");
