@@ -626,6 +626,8 @@ async fn openapi_document_lists_the_v1_api() {
         "/v1/attio/webhooks/{id}",
         "/v1/events/{id}/{token}",
         "/v1/oauth/start",
+        "/v1/oauth/callback",
+        "/v1/oauth/confirm",
         "/healthz",
     ] {
         assert!(paths.contains_key(p), "{p} missing");
