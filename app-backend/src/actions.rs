@@ -55,10 +55,11 @@ pub fn plugin_action_fields(action: &str) -> Option<&'static [Field]> {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorInfo {
-    /// Their email.
+    /// Their email. What a caller sends here is ignored: the email forwarded and audited is
+    /// the one Attio gives for the member id ([`resolve_actor`]).
     #[serde(default)]
     pub email: Option<String>,
-    /// Their workspace member id.
+    /// Their workspace member id, resolved through Attio's workspace members API.
     #[serde(default)]
     pub workspace_member_id: Option<String>,
 }
