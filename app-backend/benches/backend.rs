@@ -27,6 +27,9 @@ use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, Verifier};
 use attio_sandbox::{RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
 
+/// The Attio workspace member the benchmark acts as.
+const BENCH_MEMBER: &str = "b0000000-0000-4000-8000-00000000be0c";
+
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -129,6 +132,14 @@ async fn main() {
         enable_objects: vec!["users".into(), "workspaces".into()],
         ..Default::default()
     });
+    // The acting member the app names (the backend resolves the actor through Attio).
+    attio_sandbox::add_workspace_member(
+        creds.workspace_id,
+        attio_sandbox::WorkspaceMember::admin(
+            uuid::Uuid::parse_str(BENCH_MEMBER).unwrap(),
+            "bench@example.com",
+        ),
+    );
 
     // 0. The sandbox alone: the same asserts straight from the Attio client, 8 in flight, in
     //    another workspace (what the backfill could reach at best on this machine).
@@ -287,7 +298,7 @@ async fn main() {
         let d1 = t.elapsed();
 
         let body = serde_json::to_vec(&json!({"action": "user-details",
-            "actor": {"email": "bench@example.com"},
+            "actor": {"email": "bench@example.com", "workspaceMemberId": BENCH_MEMBER},
             "target": {"object": "users", "recordId": record_id}}))
         .unwrap();
         let h = app_signer.headers(&body, now()).unwrap();

@@ -21,6 +21,7 @@ use attio_auth_shared::actions::{self as wire, Action, Envelope, Field, validate
 use attio_auth_shared::connection::Protocol;
 
 use crate::app_auth::{self, Replay};
+use crate::attio::AttioError;
 use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::{self, Installation};
@@ -54,10 +55,11 @@ pub fn plugin_action_fields(action: &str) -> Option<&'static [Field]> {
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ActorInfo {
-    /// Their email.
+    /// Their email. What a caller sends here is ignored: the email forwarded and audited is
+    /// the one Attio gives for the member id ([`resolve_actor`]).
     #[serde(default)]
     pub email: Option<String>,
-    /// Their workspace member id.
+    /// Their workspace member id, resolved through Attio's workspace members API.
     #[serde(default)]
     pub workspace_member_id: Option<String>,
 }
@@ -207,9 +209,69 @@ async fn dispatch(
             let fields = plugin_action_fields(action).ok_or_else(|| {
                 Error::not_found("UNKNOWN_ACTION", format!("There is no action `{action}`."))
             })?;
+            let mut call = call;
+            call.actor = resolve_actor(state, inst, &call.actor).await?;
             forward(state, inst, action, fields, call).await
         }
     }
+}
+
+/// Who is acting, as Attio knows them (issue 13, item 8): the workspace member id the app
+/// sends is looked up with the installation's own token (`GET /v2/workspace_members/{id}`),
+/// and the member's email is what is forwarded and audited. The email the caller claims
+/// (`actor.email`, `params.adminEmail`, `params.inviterEmail`) carries no authority.
+pub async fn resolve_actor(
+    state: &AppState,
+    inst: &Installation,
+    claimed: &ActorInfo,
+) -> Result<ActorInfo> {
+    let unknown = |message: &str| Error::Client {
+        status: StatusCode::FORBIDDEN,
+        code: "UNKNOWN_WORKSPACE_MEMBER",
+        message: message.to_owned(),
+    };
+    let id = claimed.workspace_member_id.as_deref().unwrap_or("").trim();
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(unknown(
+            "The call must name the acting member of this Attio workspace \
+             (actor.workspaceMemberId).",
+        ));
+    }
+    let member = match state.attio.get_workspace_member(&inst.attio, id).await {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return Err(unknown(
+                "Attio does not know this workspace member in this workspace.",
+            ));
+        }
+        Err(AttioError::Unauthorized { .. }) => {
+            return Err(Error::Client {
+                status: StatusCode::FORBIDDEN,
+                code: "ACTOR_UNVERIFIED",
+                message: "Attio refused to say who the acting member is: the installation's \
+                          token needs the scope user_management:read."
+                    .into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if member.id.workspace_id != inst.workspace_id || member.email_address.trim().is_empty() {
+        return Err(unknown(
+            "Attio does not know this workspace member in this workspace.",
+        ));
+    }
+    if member.access_level == "suspended" {
+        return Err(Error::Client {
+            status: StatusCode::FORBIDDEN,
+            code: "WORKSPACE_MEMBER_SUSPENDED",
+            message: "This Attio workspace member is suspended.".into(),
+        });
+    }
+    Ok(ActorInfo {
+        email: Some(member.email_address.trim().to_owned()),
+        workspace_member_id: Some(member.id.workspace_member_id),
+    })
 }
 
 /// One forwarded plugin call's outcome, for the audit log and bulk results.
@@ -333,14 +395,13 @@ async fn forward(
                     Ok(id) => {
                         let mut f = call.params.clone();
                         f.insert(id_field.into(), Value::String(id.clone()));
+                        // The resolved actor's email, whatever `params` claim.
                         if action == wire::ImpersonateRequest::NAME
-                            && !f.contains_key("adminEmail")
                             && let Some(email) = &call.actor.email
                         {
                             f.insert("adminEmail".into(), Value::String(email.clone()));
                         }
                         if action == wire::CreateOrgInvitationRequest::NAME
-                            && !f.contains_key("inviterEmail")
                             && let Some(email) = &call.actor.email
                         {
                             f.insert("inviterEmail".into(), Value::String(email.clone()));

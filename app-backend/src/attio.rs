@@ -148,6 +148,8 @@ pub struct AttioClient {
     max_response_bytes: usize,
     /// Call counters.
     pub stats: Arc<AttioStats>,
+    /// Recently resolved workspace members.
+    members: Arc<MemberCache>,
 }
 
 impl std::fmt::Debug for AttioClient {
@@ -190,6 +192,79 @@ pub struct CreatedWebhook {
     pub secret: SecretString,
 }
 
+/// A workspace member as `GET /v2/workspace_members/{id}` answers (the fields we use).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkspaceMember {
+    /// `{workspace_id, workspace_member_id}`.
+    pub id: WorkspaceMemberId,
+    /// Their email address.
+    pub email_address: String,
+    /// `admin`, `member` or `suspended`.
+    #[serde(default)]
+    pub access_level: String,
+}
+
+/// The `id` of a [`WorkspaceMember`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkspaceMemberId {
+    /// The workspace.
+    pub workspace_id: String,
+    /// The member.
+    pub workspace_member_id: String,
+}
+
+/// Default time a resolved member is kept (`MEMBER_CACHE_SECS`).
+pub const MEMBER_CACHE_TTL_DEFAULT: Duration = Duration::from_secs(60);
+/// Most members kept at once, over every workspace (memory bound).
+pub const MEMBER_CACHE_CAPACITY: usize = 10_000;
+
+type MemberKey = (String, String);
+
+/// A small TTL cache of resolved members, bounded in entries: when full, expired entries go,
+/// and if none had expired, everything goes (a refill costs one Attio read per member).
+#[derive(Debug)]
+struct MemberCache {
+    ttl: Duration,
+    capacity: usize,
+    map: std::sync::Mutex<
+        std::collections::HashMap<MemberKey, (std::time::Instant, WorkspaceMember)>,
+    >,
+}
+
+impl MemberCache {
+    fn new(ttl: Duration, capacity: usize) -> Self {
+        MemberCache {
+            ttl,
+            capacity,
+            map: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn get(&self, key: &MemberKey) -> Option<WorkspaceMember> {
+        let map = self.map.lock().ok()?;
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, m)| m.clone())
+    }
+
+    fn put(&self, key: MemberKey, member: WorkspaceMember) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let Ok(mut map) = self.map.lock() else {
+            return;
+        };
+        if map.len() >= self.capacity {
+            let ttl = self.ttl;
+            map.retain(|_, (at, _)| at.elapsed() < ttl);
+            if map.len() >= self.capacity {
+                map.clear();
+            }
+        }
+        map.insert(key, (std::time::Instant::now(), member));
+    }
+}
+
 /// `GET /v2/self`: which workspace a token belongs to.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TokenInfo {
@@ -230,6 +305,10 @@ impl AttioClient {
             max_attempts: max_attempts.max(1),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             stats: Arc::new(AttioStats::default()),
+            members: Arc::new(MemberCache::new(
+                MEMBER_CACHE_TTL_DEFAULT,
+                MEMBER_CACHE_CAPACITY,
+            )),
         }
     }
 
@@ -237,6 +316,34 @@ impl AttioClient {
     pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
         self
+    }
+
+    /// Keep resolved workspace members for `ttl` (`MEMBER_CACHE_SECS`; zero: no cache).
+    pub fn with_member_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.members = Arc::new(MemberCache::new(ttl, MEMBER_CACHE_CAPACITY));
+        self
+    }
+
+    /// `GET /v2/workspace_members/{id}` (scope `user_management:read`): who a workspace
+    /// member is, from Attio itself, so that the acting person's email is never taken from
+    /// the caller. `None` when Attio does not know the id. Answers are kept briefly (bounded
+    /// cache keyed by workspace and member).
+    pub async fn get_workspace_member(
+        &self,
+        auth: &AttioAuth,
+        member_id: &str,
+    ) -> Result<Option<WorkspaceMember>, AttioError> {
+        let key = (auth.workspace.clone(), member_id.to_owned());
+        if let Some(m) = self.members.get(&key) {
+            return Ok(Some(m));
+        }
+        let found: Option<WorkspaceMember> = self
+            .get_optional(auth, &format!("/workspace_members/{}", seg(member_id)))
+            .await?;
+        if let Some(m) = &found {
+            self.members.put(key, m.clone());
+        }
+        Ok(found)
     }
 
     /// One call with budget, retries and error mapping. `Ok(None)` for an empty body.

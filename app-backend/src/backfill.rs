@@ -6,15 +6,18 @@
 //! at the page it was on. Progress lives in `backfills`; a page's counts are added only when
 //! the stored cursor still equals the page's, so a page re-run after a crash is not counted
 //! twice (its asserts are idempotent anyway). `POST /v1/installations/{id}/backfill` starts
-//! one (also done after install), `GET` shows progress; both are signed like actions.
+//! one (also done after install), `GET` shows progress; both are signed like actions, and the
+//! POST is verified as actions are (route-bound body `{"action": "backfill"}`, replay guard).
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt as _;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sqlx::Row as _;
 
@@ -22,7 +25,7 @@ use attio_auth_shared::actions::{ExportRequest, OrganizationRecord, UserRecord};
 use attio_auth_shared::sync::{AdapterInfo, SyncData};
 
 use crate::actions::link_record_hashed;
-use crate::app_auth;
+use crate::app_auth::{self, Replay};
 use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::Installation;
@@ -67,26 +70,96 @@ pub async fn start(state: &AppState, installation_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// `POST /v1/installations/{id}/backfill` (signed).
+/// Body of `POST /v1/installations/{id}/backfill`: bound to its route like an action call,
+/// so that a body signed for another route (`search-users`) cannot be replayed here.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct BackfillCall {
+    /// Must be `backfill`.
+    pub action: String,
+}
+
+/// `POST /v1/installations/{id}/backfill` (signed; verified as actions are: signature, a
+/// body naming this route, and the replay guard, so a repeated message id starts nothing).
 #[utoipa::path(post, path = "/v1/installations/{id}/backfill", tag = "sync",
     params(("id" = String, Path, description = "Installation id")),
-    request_body(content = Object, description = "`{}` (signed like actions)"),
+    request_body(content = BackfillCall, description = "`{\"action\": \"backfill\"}` (signed like actions)"),
     responses((status = 200, description = "Started; `data` is the progress", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse)))]
+        (status = 400, description = "The body is not `{\"action\": \"backfill\"}`", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+        (status = 409, description = "The same message id is still being handled", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "Same message id with another body", body = crate::openapi::ErrorResponse)))]
 pub async fn post(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>> {
-    let call = app_auth::verify(&state, &headers, &body).await?;
+) -> Response {
+    let call = match verify_post(&state, &id, &headers, &body).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    match app_auth::check_replay(&state, &id, &call.message_id, &body).await {
+        Ok(Replay::Fresh) => {}
+        Ok(Replay::Repeat(Some((status, stored)))) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            return (status, [(header::CONTENT_TYPE, "application/json")], stored).into_response();
+        }
+        Ok(Replay::Repeat(None)) => {
+            return Error::conflict(
+                "IN_PROGRESS",
+                "This request is still being handled; retry in a moment.",
+            )
+            .into_response();
+        }
+        Err(e) => return e.into_response(),
+    }
+    let outcome = async {
+        start(&state, &id).await?;
+        Ok::<_, Error>(
+            json!({"ok": true, "message": "Backfill started.", "data": progress(&state, &id).await?}),
+        )
+    }
+    .await;
+    let (status, value) = match outcome {
+        Ok(v) => (StatusCode::OK, v),
+        Err(e) => (e.parts().0, e.body()),
+    };
+    let text = value.to_string();
+    if let Err(e) =
+        app_auth::store_response(&state, &id, &call.message_id, status.as_u16(), &text).await
+    {
+        tracing::warn!(error = %e, "could not store the response for repeats");
+    }
+    (status, [(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+/// Signature, installation and route binding of a backfill POST.
+async fn verify_post(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<app_auth::VerifiedCall> {
+    let call = app_auth::verify(state, headers, body).await?;
     if call.installation.id != id {
         return Err(Error::not_found("NOT_INSTALLED", "No such installation."));
     }
-    start(&state, &id).await?;
-    Ok(Json(
-        json!({"ok": true, "message": "Backfill started.", "data": progress(&state, &id).await?}),
-    ))
+    let req: BackfillCall = serde_json::from_slice(body).map_err(|e| {
+        Error::bad_request(
+            "INVALID_BODY",
+            format!("Expected {{\"action\": \"backfill\"}}: {e}"),
+        )
+    })?;
+    if req.action != "backfill" {
+        return Err(Error::bad_request(
+            "ACTION_MISMATCH",
+            format!(
+                "The body is for action `{}` but was sent to `backfill`.",
+                req.action
+            ),
+        ));
+    }
+    Ok(call)
 }
 
 /// `GET /v1/installations/{id}/backfill` (signed, empty body).

@@ -76,6 +76,13 @@ pub struct Config {
     /// `POST /v1/oauth/start` calls per minute per client IP. `OAUTH_STARTS_PER_MINUTE`,
     /// default 10.
     pub oauth_starts_per_minute: u32,
+    /// How long a workspace member resolved through Attio (the actor of an action) is kept
+    /// before asking Attio again. `MEMBER_CACHE_SECS`, default 60 (0: ask every time).
+    pub member_cache: Duration,
+    /// How long an OAuth install may take from `start` to the confirmation: the state and the
+    /// pending confirmation live this long in the browser's session. `OAUTH_STATE_TTL_SECS`,
+    /// default 600.
+    pub oauth_state_ttl: Duration,
 }
 
 impl Config {
@@ -107,6 +114,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             install_attempts_per_minute: 10,
             oauth_starts_per_minute: 10,
+            member_cache: Duration::from_secs(60),
+            oauth_state_ttl: Duration::from_secs(600),
         }
     }
 
@@ -186,7 +195,30 @@ impl Config {
             "OAUTH_STARTS_PER_MINUTE",
             num("OAUTH_STARTS_PER_MINUTE", 10)?,
         )?;
+        c.member_cache = Duration::from_secs(num("MEMBER_CACHE_SECS", 60)?);
+        c.oauth_state_ttl = Duration::from_secs(u64::from(positive(
+            "OAUTH_STATE_TTL_SECS",
+            num("OAUTH_STATE_TTL_SECS", 600)?,
+        )?));
         Ok(c)
+    }
+
+    /// Whether browser cookies must be `Secure`: yes unless this service is reached on
+    /// loopback (`PUBLIC_URL`'s host, else the bind address), where tests and the demo run
+    /// over plain http.
+    pub fn cookies_secure(&self) -> bool {
+        match &self.public_url {
+            Some(url) => match url::Url::parse(url) {
+                Ok(u) => match u.host() {
+                    Some(url::Host::Domain(d)) => !d.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
+                    None => true,
+                },
+                Err(_) => true,
+            },
+            None => !self.bind.ip().is_loopback(),
+        }
     }
 
     /// The database URL to use: `database_url`, else the default SQLite file.
@@ -294,5 +326,34 @@ mod tests {
             let err = cfg(&[(k, v)]).unwrap_err();
             assert!(err.to_string().contains(k), "{err}");
         }
+    }
+
+    #[test]
+    fn cookies_are_secure_except_on_loopback() {
+        assert!(!cfg(&[]).unwrap().cookies_secure());
+        assert!(
+            cfg(&[("BIND_ADDR", "0.0.0.0:8080")])
+                .unwrap()
+                .cookies_secure()
+        );
+        assert!(
+            cfg(&[("PUBLIC_URL", "https://b.example.com")])
+                .unwrap()
+                .cookies_secure()
+        );
+        for local in [
+            "http://127.0.0.1:9000",
+            "http://localhost:1",
+            "http://[::1]:2",
+        ] {
+            let c = cfg(&[("PUBLIC_URL", local), ("BIND_ADDR", "0.0.0.0:1")]).unwrap();
+            assert!(!c.cookies_secure(), "{local}");
+        }
+        assert_eq!(cfg(&[]).unwrap().oauth_state_ttl, Duration::from_secs(600));
+        assert!(cfg(&[("OAUTH_STATE_TTL_SECS", "0")]).is_err());
+        assert_eq!(
+            cfg(&[("MEMBER_CACHE_SECS", "5")]).unwrap().member_cache,
+            Duration::from_secs(5)
+        );
     }
 }

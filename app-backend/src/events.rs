@@ -7,10 +7,18 @@
 //! event is queued once per idempotency key (`id`, or a hash for the original's events),
 //! ordered per record.
 //!
+//! Allowlist: at install the backend stores the Attio objects and attributes the plugin's
+//! adapters declare ([`store_allowlist`]); an event for any other object, or naming any other
+//! attribute, is refused with 403 `OBJECT_NOT_ALLOWED`, logged, and nothing is queued or
+//! written, so a compromised auth server cannot touch CRM objects it was never set up to
+//! sync (issue 13, item 3). Changing the set means installing again.
+//!
 //! Applying: events that came from Attio (`origin: "attio"`) are not written back (no
 //! loops); missing attributes are created from `attioSchema`; creates and updates assert the
 //! record by the adapter's id attribute and keep the `record_id` link; deletes delete the
 //! record (found by the event's `record_id`, the link, or a query by id).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -23,7 +31,7 @@ use subtle::ConstantTimeEq;
 
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
-use attio_auth_shared::sync::{Origin, SyncEvent, SyncEventKind};
+use attio_auth_shared::sync::{AdapterInfo, Origin, SyncEvent, SyncEventKind};
 
 use crate::actions::link_record_hashed;
 use crate::db::{Db, now_secs};
@@ -79,6 +87,7 @@ pub async fn receive(
     }
     let event: SyncEvent = serde_json::from_slice(&body)
         .map_err(|e| Error::bad_request("INVALID_EVENT", format!("Not a sync event: {e}")))?;
+    check_allowed(&load_allowlist(&state, &inst.id).await?, &inst.id, &event)?;
     let key = event.idempotency_key();
     let ordering = event
         .ordering_key()
@@ -144,6 +153,100 @@ pub async fn hash_plain_event_tokens(db: &Db) -> Result<u64> {
     Ok(converted)
 }
 
+/// Attio object slug -> the attribute slugs plugin events may write to it.
+pub type Allowlist = BTreeMap<String, BTreeSet<String>>;
+
+/// The objects and attributes `adapters` declare.
+pub fn allowlist_of(adapters: &[AdapterInfo]) -> Allowlist {
+    let mut out = Allowlist::new();
+    for a in adapters {
+        let attrs = out.entry(a.attio_object.clone()).or_default();
+        attrs.extend(a.attio_schema.keys().cloned());
+        attrs.extend(a.id_field.iter().cloned());
+    }
+    out
+}
+
+/// The default adapters' set: what installs made before the allowlist was stored had.
+fn default_allowlist() -> Allowlist {
+    allowlist_of(&[
+        AdapterInfo::default_user(),
+        AdapterInfo::default_organization(),
+    ])
+}
+
+/// Store the installation's allowlist (at install, from the adapters whose attributes were
+/// ensured).
+pub async fn store_allowlist(
+    state: &AppState,
+    installation_id: &str,
+    adapters: &[AdapterInfo],
+) -> Result<()> {
+    let json = serde_json::to_string(&allowlist_of(adapters))
+        .map_err(|e| Error::Internal(format!("allowlist: {e}")))?;
+    sqlx::query("update installations set allowed_objects = $1 where id = $2")
+        .bind(json)
+        .bind(installation_id)
+        .execute(&state.db.pool)
+        .await?;
+    Ok(())
+}
+
+/// The installation's allowlist (the default adapters' when none was stored).
+pub async fn load_allowlist(state: &AppState, installation_id: &str) -> Result<Allowlist> {
+    let row = sqlx::query("select allowed_objects from installations where id = $1")
+        .bind(installation_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    let stored: Option<String> = match row {
+        Some(r) => r.try_get("allowed_objects")?,
+        None => None,
+    };
+    match stored {
+        Some(json) => serde_json::from_str(&json)
+            .map_err(|e| Error::Internal(format!("stored allowlist: {e}"))),
+        None => Ok(default_allowlist()),
+    }
+}
+
+/// Refuse (403 `OBJECT_NOT_ALLOWED`, logged) an event whose object, schema, id field or
+/// data names anything outside `allowed`.
+pub fn check_allowed(allowed: &Allowlist, installation_id: &str, event: &SyncEvent) -> Result<()> {
+    let object = event.adapter.attio_object.as_str();
+    let refuse = |what: String| {
+        tracing::warn!(
+            installation = %installation_id,
+            object,
+            refused = %what,
+            "plugin event refused: not in the installation's allowlist"
+        );
+        Err(Error::Client {
+            status: axum::http::StatusCode::FORBIDDEN,
+            code: "OBJECT_NOT_ALLOWED",
+            message: format!(
+                "This installation does not sync {what}; only the objects and attributes the \
+                 auth server's adapters declared at install are written. Install again to \
+                 change them."
+            ),
+        })
+    };
+    let Some(attrs) = allowed.get(object) else {
+        return refuse(format!("the Attio object `{object}`"));
+    };
+    let named = event
+        .adapter
+        .attio_schema
+        .keys()
+        .chain(event.adapter.id_field.iter())
+        .chain(event.data.attributes().map(|(k, _)| k));
+    for slug in named {
+        if !attrs.contains(slug) {
+            return refuse(format!("the attribute `{object}.{slug}`"));
+        }
+    }
+    Ok(())
+}
+
 /// Which (installation, object, schema) had their attributes ensured in this process.
 fn schema_key(inst: &Installation, event: &SyncEvent) -> String {
     let schema = serde_json::to_string(&event.adapter.attio_schema).unwrap_or_default();
@@ -166,6 +269,9 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
         state.metrics.echoes_skipped.inc();
         return Ok(()); // it came from Attio: never write it back
     }
+    // Jobs queued before the allowlist existed are checked too.
+    check_allowed(&load_allowlist(state, &inst.id).await?, &inst.id, &event)
+        .map_err(|e| Failure::permanent(e.to_string()))?;
     let adapter = &event.adapter;
     let object = adapter.attio_object.clone();
     let id_attr = adapter

@@ -318,7 +318,21 @@ pub async fn install(
         _ => Error::Database(e),
     })?;
 
-    match finish_install(state, &id, &attio, &connection).await {
+    let finished = async {
+        // What plugin events may write from now on (issue 13, item 3).
+        crate::events::store_allowlist(
+            state,
+            &id,
+            &[
+                AdapterInfo::default_user(),
+                AdapterInfo::default_organization(),
+            ],
+        )
+        .await?;
+        finish_install(state, &id, &attio, &connection).await
+    }
+    .await;
+    match finished {
         Ok(()) => {}
         Err(e) => {
             // Undo: the webhook (if registered) and the row.

@@ -1,40 +1,176 @@
-//! Installing through Attio's OAuth 2.0 app flow (authorization code, `NOTES.md` §1.1):
+//! Installing through Attio's OAuth 2.0 app flow (authorization code, `NOTES.md` §1.1), bound
+//! to the browser that started it (issue 13, item 2):
 //!
-//! 1. `POST /v1/oauth/start` with `{"connection": "..."}`: the connection string is checked
-//!    and kept (encrypted) under a random single-use `state` for 10 minutes; the answer is the
-//!    `authorizeUrl` to open.
-//! 2. Attio redirects to `GET /v1/oauth/callback?code=..&state=..`; the code is exchanged for
-//!    an access token at `/oauth/token` and the installation proceeds as with an API token.
+//! 1. `POST /v1/oauth/start` with `{"connection": "..."}`: the connection string is checked;
+//!    a random single-use `state` and the connection (encrypted) are kept in this browser's
+//!    session (cookie `attio_auth_oauth`: HttpOnly, SameSite=Lax, Secure unless on loopback,
+//!    path `/v1/oauth`), for `OAUTH_STATE_TTL_SECS`; the answer is the `authorizeUrl`.
+//! 2. Attio redirects to `GET /v1/oauth/callback?code=..&state=..`. The state must be the one
+//!    in *this* browser's session (else 403 `OAUTH_STATE_MISMATCH`, nothing installed): an
+//!    attacker who starts a flow and sends the link to a victim gets nowhere. The code is
+//!    exchanged for a token, and the admin sees a confirmation page naming the Attio
+//!    workspace and the auth server URL that would be linked. The session id is rotated.
+//! 3. Nothing is linked until `POST /v1/oauth/confirm` (the page's form) arrives in the same
+//!    session with the page's CSRF token (compared in constant time); then the installation
+//!    proceeds as with an API token.
 //!
-//! The connection string never appears in a URL (URLs end up in logs and browser history).
+//! Sessions live in the backend's own database (tower-sessions' sqlx store, its own table),
+//! expired ones are deleted by a background task. The connection string never appears in a
+//! URL (URLs end up in logs and browser history).
 
-use axum::Json;
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use rand::RngCore as _;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row as _;
+use subtle::ConstantTimeEq;
+use tokio_util::sync::CancellationToken;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use attio_auth_shared::connection::Connection;
 
-use crate::db::now_ms;
+use crate::attio::{AttioAuth, AttioError};
+use crate::config::Config;
+use crate::db::{DbKind, now_ms};
 use crate::error::{Error, Result};
 use crate::installations;
 use crate::peer::{ClientIp, ip_key};
 use crate::startup::AppState;
 
-/// How long an OAuth `state` stays valid.
-pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+/// Name of the session cookie of the install flow.
+pub const SESSION_COOKIE: &str = "attio_auth_oauth";
+/// Session key of a started flow.
+const PENDING: &str = "oauth.pending";
+/// Session key of a flow waiting for the admin's confirmation.
+const CONFIRM: &str = "oauth.confirm";
+/// How often expired sessions are deleted.
+const DELETE_EXPIRED_EVERY: Duration = Duration::from_secs(300);
 
-fn aad(state: &str) -> String {
-    format!("oauth_states.connection:{state}")
+/// A started flow, in the browser's session.
+#[derive(Debug, Serialize, Deserialize)]
+struct Pending {
+    state: String,
+    connection_enc: String,
+    expires_at: i64,
+}
+
+/// A flow whose code was exchanged, waiting for the confirmation form.
+#[derive(Debug, Serialize, Deserialize)]
+struct Confirm {
+    csrf: String,
+    connection_enc: String,
+    token_enc: String,
+    workspace_id: String,
+    workspace_name: Option<String>,
+    expires_at: i64,
+}
+
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn session_err(e: tower_sessions::session::Error) -> Error {
+    Error::Internal(format!("session: {e}"))
+}
+
+fn mismatch() -> Error {
+    Error::Client {
+        status: StatusCode::FORBIDDEN,
+        code: "OAUTH_STATE_MISMATCH",
+        message: "This install was not started in this browser, or was already used. Start \
+                  the install again from the browser you authorize it in."
+            .into(),
+    }
+}
+
+fn expired() -> Error {
+    Error::bad_request("OAUTH_EXPIRED", "This install link expired; start again.")
 }
 
 /// The redirect URI to register with the Attio app.
 pub fn redirect_uri(state: &AppState) -> String {
     state.public_url.join("/v1/oauth/callback")
+}
+
+/// The OAuth routes with their session layer, on a session store in the backend's own
+/// database (a second, typed pool: the store needs sqlx's SQLite or PostgreSQL types, the
+/// rest of the service uses the `Any` driver). Spawns the deletion of expired sessions,
+/// stopped by `shutdown`.
+pub async fn routes(
+    config: &Config,
+    kind: DbKind,
+    shutdown: CancellationToken,
+) -> Result<Router<AppState>> {
+    let routes = Router::new()
+        .route("/v1/oauth/start", post(start))
+        .route("/v1/oauth/callback", get(callback))
+        .route("/v1/oauth/confirm", post(confirm));
+    let url = config.effective_database_url();
+    Ok(match kind {
+        DbKind::Sqlite => {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
+                .busy_timeout(Duration::from_secs(5));
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            let store = SqliteStore::new(pool);
+            store.migrate().await?;
+            spawn_deletion(store.clone(), shutdown);
+            routes.layer(session_layer(store, config))
+        }
+        DbKind::Postgres => {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(&url)
+                .await?;
+            let store = PostgresStore::new(pool);
+            store.migrate().await?;
+            spawn_deletion(store.clone(), shutdown);
+            routes.layer(session_layer(store, config))
+        }
+    })
+}
+
+fn session_layer<S: SessionStore + Clone>(store: S, config: &Config) -> SessionManagerLayer<S> {
+    let ttl = i64::try_from(config.oauth_state_ttl.as_secs()).unwrap_or(600);
+    SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.cookies_secure())
+        .with_path("/v1/oauth")
+        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(ttl)))
+}
+
+fn spawn_deletion<S: ExpiredDeletion + Clone + 'static>(store: S, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(DELETE_EXPIRED_EVERY);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = every.tick() => {
+                    if let Err(e) = store.delete_expired().await {
+                        tracing::warn!(error = %e, "could not delete expired OAuth sessions");
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Body of `POST /v1/oauth/start`.
@@ -45,10 +181,10 @@ pub struct StartBody {
     pub connection: String,
 }
 
-/// `POST /v1/oauth/start`.
+/// `POST /v1/oauth/start`: sets the session cookie holding the state.
 #[utoipa::path(post, path = "/v1/oauth/start", tag = "installations", request_body = StartBody,
     responses(
-        (status = 200, description = "`{ok, authorizeUrl}`: open it to authorize the app in Attio", body = Object),
+        (status = 200, description = "`{ok, authorizeUrl}`: open it in this browser to authorize the app in Attio; sets the session cookie `attio_auth_oauth`", body = Object),
         (status = 400, description = "Bad connection string, or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::openapi::ErrorResponse),
         (status = 429, description = "Too many starts from this client (`OAUTH_START_RATE_LIMITED`)", body = crate::openapi::ErrorResponse),
         (status = 501, description = "OAuth is not configured on this backend", body = crate::openapi::ErrorResponse),
@@ -56,7 +192,8 @@ pub struct StartBody {
 pub async fn start(
     State(state): State<AppState>,
     client: ClientIp,
-    body: axum::body::Bytes,
+    Extension(session): Extension<Session>,
+    body: Bytes,
 ) -> Result<Json<Value>> {
     // Each start stores a row: bounded per client.
     if !state.limits.oauth_start_by_ip.check(&ip_key(client)) {
@@ -81,23 +218,19 @@ pub async fn start(
     let connection = Connection::decode(&req.connection)
         .map_err(|e| Error::bad_request("INVALID_CONNECTION_STRING", e.to_string()))?;
     state.plugin.check_url(&connection).await?;
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let oauth_state = hex::encode(bytes);
-    let now = now_ms();
-    sqlx::query("delete from oauth_states where expires_at < $1")
-        .bind(now)
-        .execute(&state.db.pool)
-        .await?;
-    let enc = state
-        .secrets
-        .encrypt(&aad(&oauth_state), &connection.encode())?;
-    sqlx::query("insert into oauth_states (state, connection_enc, expires_at) values ($1, $2, $3)")
-        .bind(&oauth_state)
-        .bind(enc)
-        .bind(now + STATE_TTL_MS)
-        .execute(&state.db.pool)
-        .await?;
+    let oauth_state = random_hex(24);
+    let pending = Pending {
+        connection_enc: state
+            .secrets
+            .encrypt(&pending_aad(&oauth_state), &connection.encode())?,
+        state: oauth_state.clone(),
+        expires_at: now_ms().saturating_add(ttl_ms(&state)),
+    };
+    session.remove_value(CONFIRM).await.map_err(session_err)?;
+    session
+        .insert(PENDING, pending)
+        .await
+        .map_err(session_err)?;
     let mut url = url::Url::parse(&format!("{}/authorize", state.config.attio_oauth_url))
         .map_err(|_| Error::Config("ATTIO_OAUTH_URL is not a URL".into()))?;
     url.query_pairs_mut()
@@ -106,6 +239,18 @@ pub async fn start(
         .append_pair("redirect_uri", &redirect_uri(&state))
         .append_pair("state", &oauth_state);
     Ok(Json(json!({"ok": true, "authorizeUrl": url.to_string()})))
+}
+
+fn ttl_ms(state: &AppState) -> i64 {
+    i64::try_from(state.config.oauth_state_ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn pending_aad(oauth_state: &str) -> String {
+    format!("oauth.pending.connection:{oauth_state}")
+}
+
+fn confirm_aad(field: &str, csrf: &str) -> String {
+    format!("oauth.confirm.{field}:{csrf}")
 }
 
 /// Query of the callback.
@@ -119,20 +264,28 @@ pub struct CallbackQuery {
     pub error: Option<String>,
 }
 
-/// `GET /v1/oauth/callback`.
+/// `GET /v1/oauth/callback`: in the session that started the flow, exchanges the code and
+/// shows the confirmation page; installs nothing.
 #[utoipa::path(get, path = "/v1/oauth/callback", tag = "installations", params(CallbackQuery),
     responses(
-        (status = 201, description = "Installed (as `POST /v1/installations`)", body = Object),
-        (status = 400, description = "Refused, unknown or expired state, or a code Attio refused", body = crate::openapi::ErrorResponse),
+        (status = 200, description = "The confirmation page (HTML): the Attio workspace and the auth server URL, and a form to confirm", content_type = "text/html"),
+        (status = 400, description = "Refused, expired, or a code Attio refused", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "`OAUTH_STATE_MISMATCH`: not the browser that started the flow, or already used", body = crate::openapi::ErrorResponse),
     ))]
 pub async fn callback(
     State(state): State<AppState>,
+    Extension(session): Extension<Session>,
     Query(q): Query<CallbackQuery>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<Response> {
+    // Single use: whatever happens next, this state is gone.
+    let pending: Option<Pending> = session.remove(PENDING).await.map_err(session_err)?;
     if let Some(err) = q.error {
         return Err(Error::bad_request(
             "OAUTH_DENIED",
-            format!("Attio did not authorize the app: {err}."),
+            format!(
+                "Attio did not authorize the app: {}.",
+                err.chars().take(200).collect::<String>()
+            ),
         ));
     }
     let (Some(code), Some(oauth_state)) = (q.code, q.state) else {
@@ -141,33 +294,200 @@ pub async fn callback(
             "The callback needs `code` and `state`.",
         ));
     };
-    // Single use: delete and read in one step.
-    let row = sqlx::query(
-        "delete from oauth_states where state = $1 returning connection_enc, expires_at",
-    )
-    .bind(&oauth_state)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    let Some(row) = row else {
-        return Err(Error::bad_request(
-            "OAUTH_UNKNOWN_STATE",
-            "This install link was already used or is unknown; start again.",
-        ));
+    let Some(pending) = pending else {
+        return Err(mismatch());
     };
-    let expires_at: i64 = row.try_get("expires_at")?;
-    if expires_at < now_ms() {
-        return Err(Error::bad_request(
-            "OAUTH_EXPIRED",
-            "This install link expired; start again.",
-        ));
+    if !bool::from(pending.state.as_bytes().ct_eq(oauth_state.as_bytes())) {
+        return Err(mismatch());
     }
-    let enc: String = row.try_get("connection_enc")?;
-    let plain = state.secrets.decrypt(&aad(&oauth_state), &enc)?;
+    if pending.expires_at < now_ms() {
+        return Err(expired());
+    }
+    let plain = state
+        .secrets
+        .decrypt(&pending_aad(&pending.state), &pending.connection_enc)?;
     let connection = Connection::decode(plain.expose_secret())
         .map_err(|e| Error::Internal(format!("stored connection: {e}")))?;
     let token = exchange_code(&state, &code).await?;
+    let auth = AttioAuth {
+        workspace: format!("oauth:{}", random_hex(8)),
+        token,
+    };
+    let info = match state.attio.identify(&auth).await {
+        Ok(info) => info,
+        Err(AttioError::Unauthorized { .. }) => {
+            return Err(Error::bad_request(
+                "INVALID_ATTIO_TOKEN",
+                "Attio refused the token it has just issued.",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let workspace_id = match (info.active, info.workspace_id) {
+        (true, Some(ws)) if !ws.is_empty() => ws,
+        _ => {
+            return Err(Error::bad_request(
+                "INVALID_ATTIO_TOKEN",
+                "Attio says this access token is not active.",
+            ));
+        }
+    };
+    let csrf = random_hex(32);
+    let confirm = Confirm {
+        connection_enc: state
+            .secrets
+            .encrypt(&confirm_aad("connection", &csrf), &connection.encode())?,
+        token_enc: state
+            .secrets
+            .encrypt(&confirm_aad("token", &csrf), auth.token.expose_secret())?,
+        csrf: csrf.clone(),
+        workspace_id: workspace_id.clone(),
+        workspace_name: info.workspace_name.clone(),
+        expires_at: now_ms().saturating_add(ttl_ms(&state)),
+    };
+    // A new session id now that the browser holds something worth stealing.
+    session.cycle_id().await.map_err(session_err)?;
+    session
+        .insert(CONFIRM, confirm)
+        .await
+        .map_err(session_err)?;
+    let page = confirmation_page(
+        info.workspace_name.as_deref(),
+        &workspace_id,
+        &connection.url(),
+        &state.public_url.join("/v1/oauth/confirm"),
+        &csrf,
+    );
+    Ok(html(StatusCode::OK, page))
+}
+
+/// `POST /v1/oauth/confirm` (form `csrf=...`): the admin confirmed; install.
+#[utoipa::path(post, path = "/v1/oauth/confirm", tag = "installations",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`csrf=<the confirmation page's token>`"),
+    responses(
+        (status = 201, description = "Installed (HTML page)", content_type = "text/html"),
+        (status = 403, description = "`OAUTH_STATE_MISMATCH` (no confirmation pending in this session) or `CSRF_MISMATCH`", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Expired", body = crate::openapi::ErrorResponse),
+    ))]
+pub async fn confirm(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    body: Bytes,
+) -> Result<Response> {
+    let Some(pending): Option<Confirm> = session.get(CONFIRM).await.map_err(session_err)? else {
+        return Err(mismatch());
+    };
+    let sent = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if sent.is_empty() || !bool::from(pending.csrf.as_bytes().ct_eq(sent.as_bytes())) {
+        return Err(Error::Client {
+            status: StatusCode::FORBIDDEN,
+            code: "CSRF_MISMATCH",
+            message: "The confirmation form's token is missing or wrong; confirm from the \
+                      page this install showed."
+                .into(),
+        });
+    }
+    // Single use from here on.
+    session.remove_value(CONFIRM).await.map_err(session_err)?;
+    if pending.expires_at < now_ms() {
+        return Err(expired());
+    }
+    let plain = state.secrets.decrypt(
+        &confirm_aad("connection", &pending.csrf),
+        &pending.connection_enc,
+    )?;
+    let connection = Connection::decode(plain.expose_secret())
+        .map_err(|e| Error::Internal(format!("stored connection: {e}")))?;
+    let token: SecretString = state
+        .secrets
+        .decrypt(&confirm_aad("token", &pending.csrf), &pending.token_enc)?;
     let outcome = installations::install(&state, connection, token, "oauth").await?;
-    Ok((StatusCode::CREATED, Json(outcome)))
+    let message = outcome
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("Installed.");
+    Ok(html(
+        StatusCode::CREATED,
+        format!(
+            "{HEAD}<h1>Connected</h1><p>{}</p><p>You can close this page.</p></main></body></html>",
+            escape(message)
+        ),
+    ))
+}
+
+const HEAD: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>attio-auth: connect Attio</title>\
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}\
+code{background:#f3f3f3;padding:0 .25rem}button{font-size:1rem;padding:.5rem 1.25rem}</style>\
+</head><body><main>";
+
+fn confirmation_page(
+    workspace_name: Option<&str>,
+    workspace_id: &str,
+    auth_server: &str,
+    action: &str,
+    csrf: &str,
+) -> String {
+    let name = workspace_name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or(workspace_id);
+    format!(
+        "{HEAD}<h1>Connect this Attio workspace?</h1>\
+<p>Attio workspace: <strong>{}</strong> (<code>{}</code>)</p>\
+<p>Auth server that will be linked: <strong><code>{}</code></strong></p>\
+<p>Confirming lets this auth server receive the changes to the workspace's Users and \
+Workspaces records, and lets members of the workspace act on its users. Confirm only if \
+you started this install yourself and run this auth server.</p>\
+<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<button type=\"submit\">Connect</button></form>\
+<p>To cancel, close this page: nothing is linked until you confirm.</p></main></body></html>",
+        escape(name),
+        escape(workspace_id),
+        escape(auth_server),
+        escape(action),
+        escape(csrf),
+    )
+}
+
+/// HTML text escape.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An HTML answer that is never cached nor framed (the confirm button must not be
+/// clickjacked).
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn exchange_code(state: &AppState, code: &str) -> Result<SecretString> {

@@ -38,6 +38,7 @@ pub struct ErrorDetail {
         crate::installations::create,
         crate::oauth::start,
         crate::oauth::callback,
+        crate::oauth::confirm,
         crate::actions::handle,
         crate::actions::audit_list,
         crate::backfill::post,

@@ -103,7 +103,8 @@ impl Application {
             config.attio_reads_per_sec,
             config.attio_max_attempts,
         )
-        .with_max_response_bytes(config.attio_max_response_bytes);
+        .with_max_response_bytes(config.attio_max_response_bytes)
+        .with_member_cache_ttl(config.member_cache);
         let plugin = PluginClient::new(
             egress::plugin_http_client(&config)?,
             EgressPolicy {
@@ -125,7 +126,9 @@ impl Application {
             public_url: PublicUrl(public_url.into()),
             shutdown: CancellationToken::new(),
         };
-        let router = router(state.clone());
+        let oauth_routes =
+            oauth::routes(&state.config, state.db.kind, state.shutdown.clone()).await?;
+        let router = router(state.clone(), oauth_routes);
         Ok(Application {
             listener,
             router,
@@ -189,16 +192,15 @@ impl Application {
     }
 }
 
-/// The HTTP routes.
-pub fn router(state: AppState) -> Router {
+/// The HTTP routes. `oauth` holds the OAuth install routes with their session layer
+/// ([`oauth::routes`]).
+pub fn router(state: AppState, oauth: Router<AppState>) -> Router {
     let body_limit = state.config.body_limit;
     let timeout = state.config.request_timeout;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/installations", post(installations::create))
-        .route("/v1/oauth/start", post(oauth::start))
-        .route("/v1/oauth/callback", get(oauth::callback))
         .route("/v1/installations/{id}/audit", get(actions::audit_list))
         .route(
             "/v1/installations/{id}/backfill",
@@ -209,6 +211,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/{id}/{token}", post(events::receive))
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi::document))
+        .merge(oauth)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -35,6 +35,7 @@ both!(
     install_refuses_disabled_objects_and_changes_nothing,
     install_refuses_a_bad_token_and_a_bad_connection_string,
     action_is_forwarded_signed_with_the_resolved_user_id_and_audited,
+    actor_is_resolved_through_attio_and_claimed_emails_are_ignored,
     action_with_a_bad_signature_is_refused_without_side_effects,
     repeated_message_is_answered_once_and_conflicts_are_refused,
     legacy_connection_forwards_with_the_secret_in_the_body,
@@ -270,6 +271,79 @@ fn count_calls(w: &World, what: &str) -> usize {
         .count()
 }
 
+/// Issue 13, item 8: the actor is who Attio says the member is. A member claiming another
+/// admin's email (in `actor.email` and `params.adminEmail` / `params.inviterEmail`) is
+/// forwarded and audited with their own email; unknown or missing members are refused.
+async fn actor_is_resolved_through_attio_and_claimed_emails_are_ignored(db: DbChoice) {
+    let w = installed(db, Protocol::SignedV1).await;
+    w.attio.seed_user("rec-u", "auth-u", "u@example.com");
+    w.attio.seed_workspace("rec-w", "org-w");
+    w.attio
+        .state
+        .lock()
+        .unwrap()
+        .members
+        .insert("wm-mallory".into(), "mallory@acme.com".into());
+    let mallory = json!({"email": MEMBER_EMAIL, "workspaceMemberId": "wm-mallory"});
+    let (status, body) = call_action(
+        &w,
+        "impersonate",
+        json!({"action": "impersonate", "actor": mallory,
+               "target": {"object": "users", "recordId": "rec-u"},
+               "params": {"adminEmail": MEMBER_EMAIL}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let calls = w.plugin.calls("impersonate");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].body["adminEmail"], "mallory@acme.com");
+    let (status, body) = call_action(
+        &w,
+        "create-org-invitation",
+        json!({"action": "create-org-invitation", "actor": mallory,
+               "target": {"object": "workspaces", "recordId": "rec-w"},
+               "params": {"email": "x@example.com", "role": "admin", "inviterEmail": MEMBER_EMAIL}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        w.plugin.calls("create-org-invitation")[0].body["inviterEmail"],
+        "mallory@acme.com"
+    );
+    // Looked up once, then from the cache.
+    assert_eq!(count_calls(&w, "GET /workspace_members/wm-mallory"), 1);
+
+    // The audit names the resolved member.
+    let path = format!("/v1/installations/{}/audit", w.installation_id);
+    let mut req = w.app.http.get(w.app.url(&path));
+    for (k, v) in app_headers(&w.plugin.connection, b"") {
+        req = req.header(k, v);
+    }
+    let audit: Value = req.send().await.unwrap().json().await.unwrap();
+    for e in audit["entries"].as_array().unwrap() {
+        assert_eq!(e["actor"]["email"], "mallory@acme.com", "{e}");
+        assert_eq!(e["actor"]["workspaceMemberId"], "wm-mallory", "{e}");
+    }
+
+    // Unknown, malformed and missing members: 403, nothing forwarded.
+    for actor in [
+        json!({"email": MEMBER_EMAIL, "workspaceMemberId": "wm-nobody"}),
+        json!({"email": MEMBER_EMAIL, "workspaceMemberId": "../self"}),
+        json!({"email": MEMBER_EMAIL}),
+    ] {
+        let (status, body) = call_action_raw(
+            &w,
+            "impersonate",
+            json!({"action": "impersonate", "actor": actor,
+                   "target": {"object": "users", "recordId": "rec-u"}, "params": {}}),
+        )
+        .await;
+        assert_eq!(status, 403, "{actor}: {body}");
+        assert_eq!(body["error"]["code"], "UNKNOWN_WORKSPACE_MEMBER", "{body}");
+    }
+    assert_eq!(w.plugin.calls("impersonate").len(), 1);
+}
+
 async fn action_with_a_bad_signature_is_refused_without_side_effects(db: DbChoice) {
     let w = installed(db, Protocol::SignedV1).await;
     w.attio.seed_user("rec-bob", "auth-bob", "bob@example.com");
@@ -313,8 +387,10 @@ async fn action_with_a_bad_signature_is_refused_without_side_effects(db: DbChoic
 async fn repeated_message_is_answered_once_and_conflicts_are_refused(db: DbChoice) {
     let w = installed(db, Protocol::SignedV1).await;
     w.attio.seed_user("rec-bob", "auth-bob", "bob@example.com");
-    let body = json!({"action": "update-ban-status", "target": {"object": "users", "recordId": "rec-bob"},
-                      "params": {"banned": true, "banReason": "spam"}});
+    let body = with_actor(
+        json!({"action": "update-ban-status", "target": {"object": "users", "recordId": "rec-bob"},
+                      "params": {"banned": true, "banReason": "spam"}}),
+    );
     let bytes = serde_json::to_vec(&body).unwrap();
     let headers = app_headers(&w.plugin.connection, &bytes);
     let send = |b: Vec<u8>| {
@@ -550,6 +626,8 @@ async fn openapi_document_lists_the_v1_api() {
         "/v1/attio/webhooks/{id}",
         "/v1/events/{id}/{token}",
         "/v1/oauth/start",
+        "/v1/oauth/callback",
+        "/v1/oauth/confirm",
         "/healthz",
     ] {
         assert!(paths.contains_key(p), "{p} missing");
@@ -637,7 +715,7 @@ async fn every_action_is_forwarded_with_its_fields(db: DbChoice) {
     w.attio.seed_workspace("rec-w", "org-w");
     let user = json!({"object": "users", "recordId": "rec-u"});
     let ws = json!({"object": "workspaces", "recordId": "rec-w"});
-    let actor = json!({"email": "admin@acme.com", "workspaceMemberId": "wm-9"});
+    let actor = json!({"email": "admin@acme.com", "workspaceMemberId": MEMBER_ID});
     let cases: Vec<(&str, Value, Value)> = vec![
         (
             "user-details",

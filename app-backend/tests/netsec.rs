@@ -339,13 +339,9 @@ async fn plugin_urls_of_private_addresses_are_refused_before_any_request(db: DbC
         assert_eq!(code(&body), "PLUGIN_URL_NOT_ALLOWED", "{url}: {body}");
     }
     target.assert_no_connection_since(0).await;
-    // Refused before Attio was asked anything, and no OAuth state was kept.
+    // Refused before Attio was asked anything, and no OAuth session (state) was kept.
     assert!(attio.state.lock().unwrap().calls.is_empty());
-    let states: i64 = sqlx::query_scalar("select count(*) from oauth_states")
-        .fetch_one(&app.state.db.pool)
-        .await
-        .unwrap();
-    assert_eq!(states, 0);
+    assert_eq!(oauth_sessions(&app).await, 0);
 }
 
 async fn connection_check_refuses_a_private_url_before_any_request(db: DbChoice) {
@@ -643,11 +639,23 @@ async fn oauth_start_is_limited_per_client(db: DbChoice) {
     assert_eq!(status, 200, "{v}");
     let (status, v, _) = post_json(&app, "/v1/oauth/start", &body).await;
     assert_eq!((status, code(&v)), (429, "OAUTH_START_RATE_LIMITED"), "{v}");
-    let states: i64 = sqlx::query_scalar("select count(*) from oauth_states")
+    assert_eq!(
+        oauth_sessions(&app).await,
+        1,
+        "a refused start stores nothing"
+    );
+}
+
+/// Browser sessions stored by the OAuth install flow (tower-sessions' table).
+async fn oauth_sessions(app: &TestApp) -> i64 {
+    let sql = match app.state.db.kind {
+        attio_auth_backend::db::DbKind::Sqlite => "select count(*) from tower_sessions",
+        attio_auth_backend::db::DbKind::Postgres => "select count(*) from tower_sessions.session",
+    };
+    sqlx::query_scalar(sql)
         .fetch_one(&app.state.db.pool)
         .await
-        .unwrap();
-    assert_eq!(states, 1, "a refused start stores nothing");
+        .unwrap()
 }
 
 // ------------------------------------------------------------------------------------------

@@ -89,6 +89,7 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
         enable_objects: vec!["users".into(), "workspaces".into()],
         ..Default::default()
     });
+    add_sandbox_member(creds.workspace_id);
     let plugin_dir = tempfile::tempdir().unwrap();
     let conn = spawn_real_plugin(plugin_dir.path()).await;
     let app = spawn_app(db, &format!("{}/v2", sandbox.base_url())).await;
@@ -110,7 +111,7 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
         let conn = &conn;
         let workspace = workspace.clone();
         async move {
-            let bytes = serde_json::to_vec(&body).unwrap();
+            let bytes = serde_json::to_vec(&with_actor(body)).unwrap();
             let mut req = app
                 .http
                 .post(app.url(&format!("/v1/actions/{action}")))

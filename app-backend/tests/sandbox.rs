@@ -231,8 +231,31 @@ async fn attio_client_retries_5xx_for_idempotent_calls_and_gives_up_cleanly() {
     assert!(!err.to_string().contains(&creds.token));
 }
 
-#[tokio::test]
-async fn install_through_oauth_against_the_sandbox() {
+/// The session cookie (`name=value`) a response sets, if any.
+fn session_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("attio_auth_oauth="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+}
+
+/// The hidden `csrf` value of the confirmation page.
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+struct OAuthWorld {
+    sandbox: attio_sandbox::SandboxHandle,
+    creds: attio_sandbox::WorkspaceCredentials,
+    plugin: FakePlugin,
+    app: TestApp,
+    redirect: String,
+}
+
+async fn oauth_world(db: DbChoice) -> OAuthWorld {
     let (sandbox, creds) = sandbox_with(&["users", "workspaces"]).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
@@ -244,47 +267,208 @@ async fn install_through_oauth_against_the_sandbox() {
     let oauth = sandbox
         .register_oauth_client(creds.workspace_id, vec![redirect.clone()])
         .unwrap();
-    let mut config = test_config(dir.path(), None, &format!("{}/v2", sandbox.base_url()));
+    let db_url = match db {
+        DbChoice::Sqlite => None,
+        DbChoice::Postgres => Some(fresh_postgres_url().await),
+    };
+    let mut config = test_config(dir.path(), db_url, &format!("{}/v2", sandbox.base_url()));
     config.bind = addr;
     config.attio_oauth_url = sandbox.base_url();
     config.attio_client_id = Some(oauth.client_id.clone());
     config.attio_client_secret = Some(secrecy::SecretString::from(oauth.client_secret.clone()));
     let app = spawn_app_with(config, dir).await;
+    OAuthWorld {
+        sandbox,
+        creds,
+        plugin,
+        app,
+        redirect,
+    }
+}
 
-    let start: Value = app
-        .http
-        .post(app.url("/v1/oauth/start"))
-        .json(&json!({"connection": plugin.connection.encode()}))
-        .send()
+impl OAuthWorld {
+    /// `POST /v1/oauth/start` from a browser with `cookie` (or none): the session cookie set
+    /// and the callback URL Attio redirects that browser to after approval.
+    async fn start(&self, cookie: Option<&str>) -> (String, String) {
+        let mut req = self
+            .app
+            .http
+            .post(self.app.url("/v1/oauth/start"))
+            .json(&json!({"connection": self.plugin.connection.encode()}));
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let set = r
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(set.contains("HttpOnly"), "{set}");
+        assert!(set.contains("SameSite=Lax"), "{set}");
+        assert!(set.contains("Path=/v1/oauth"), "{set}");
+        assert!(!set.contains("Secure"), "loopback: not Secure: {set}");
+        let cookie = set.split(';').next().unwrap().to_owned();
+        let start: Value = r.json().await.unwrap();
+        let authorize = start["authorizeUrl"].as_str().unwrap();
+        assert!(!authorize.contains("whsec_"));
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = no_redirect.get(authorize).send().await.unwrap();
+        assert_eq!(r.status(), 302);
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with(&self.redirect));
+        (cookie, location)
+    }
+
+    async fn get(&self, url: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut req = self.app.http.get(url);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn confirm(&self, cookie: Option<&str>, form: &str) -> reqwest::Response {
+        let mut req = self
+            .app
+            .http
+            .post(self.app.url("/v1/oauth/confirm"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn installed(&self) -> bool {
+        attio_auth_backend::installations::Installation::find_by_workspace(
+            &self.app.state,
+            &self.creds.workspace_id.to_string(),
+        )
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let authorize = start["authorizeUrl"].as_str().unwrap();
-    assert!(authorize.contains(&format!("client_id={}", oauth.client_id)));
-    assert!(!authorize.contains("whsec_"));
-    let no_redirect = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = no_redirect.get(authorize).send().await.unwrap();
-    assert_eq!(r.status(), 302);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with(&redirect));
-    let r = app.http.get(&location).send().await.unwrap();
-    let status = r.status();
+        .is_some()
+    }
+}
+
+async fn assert_refused(r: reqwest::Response, status: u16, code: &str) {
+    assert_eq!(r.status(), status);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    assert_eq!(body["installation"]["authKind"], "oauth");
-    assert_eq!(
-        body["installation"]["workspaceId"],
-        creds.workspace_id.to_string()
+    assert_eq!(body["error"]["code"], code, "{body}");
+}
+
+/// Issue 13, item 2: the OAuth state is bound to the browser that started the flow, and
+/// nothing is linked before the admin confirms in that browser with the page's CSRF token.
+async fn oauth_install_is_bound_to_the_browser_and_confirmed(db: DbChoice) {
+    let w = oauth_world(db).await;
+
+    // The attacker starts a flow with their own connection string and sends the authorize
+    // link to the victim's admin, whose browser has no session, or another one of its own.
+    let (_attacker, location) = w.start(None).await;
+    let r = w.get(&location, None).await;
+    assert_refused(r, 403, "OAUTH_STATE_MISMATCH").await;
+    let (victim, _) = w.start(None).await;
+    let (_attacker, location) = w.start(None).await;
+    let r = w.get(&location, Some(&victim)).await;
+    assert_refused(r, 403, "OAUTH_STATE_MISMATCH").await;
+    assert!(!w.installed().await, "nothing may be installed");
+    assert!(w.plugin.calls("link").is_empty());
+
+    // The admin's own flow, in one browser: a confirmation page, nothing linked yet.
+    let (cookie, location) = w.start(None).await;
+    let r = w.get(&location, Some(&cookie)).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
     );
-    assert_eq!(plugin.calls("link").len(), 1);
-    // The state is single use.
-    let r = app.http.get(&location).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "OAUTH_UNKNOWN_STATE");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    // The session id is rotated at this step.
+    let before = cookie;
+    let cookie = session_cookie(&r).unwrap();
+    assert_ne!(cookie, before);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Sandbox"), "workspace name: {page}");
+    assert!(page.contains(&w.creds.workspace_id.to_string()), "{page}");
+    assert!(
+        page.contains(&w.plugin.connection.url()),
+        "auth server URL: {page}"
+    );
+    assert!(!page.contains("whsec_"));
+    let csrf = csrf_of(&page);
+    assert!(csrf.len() >= 32);
+    assert!(
+        !w.installed().await,
+        "nothing is linked before the confirmation"
+    );
+    assert!(w.plugin.calls("link").is_empty());
+    // The state was single use.
+    let r = w.get(&location, Some(&cookie)).await;
+    assert_refused(r, 403, "OAUTH_STATE_MISMATCH").await;
+
+    // Confirmation without, or with a wrong, CSRF token; or the right token from another
+    // browser: refused, nothing linked.
+    assert_refused(w.confirm(Some(&cookie), "").await, 403, "CSRF_MISMATCH").await;
+    let wrong = format!("csrf={}", "0".repeat(csrf.len()));
+    assert_refused(w.confirm(Some(&cookie), &wrong).await, 403, "CSRF_MISMATCH").await;
+    let right = format!("csrf={csrf}");
+    assert_refused(w.confirm(None, &right).await, 403, "OAUTH_STATE_MISMATCH").await;
+    assert_refused(
+        w.confirm(Some(&victim), &right).await,
+        403,
+        "OAUTH_STATE_MISMATCH",
+    )
+    .await;
+    // The session id from before the rotation is worth nothing.
+    assert_refused(
+        w.confirm(Some(&before), &right).await,
+        403,
+        "OAUTH_STATE_MISMATCH",
+    )
+    .await;
+    assert!(!w.installed().await);
+    assert!(w.plugin.calls("link").is_empty());
+
+    // The right token in the same session installs.
+    let r = w.confirm(Some(&cookie), &right).await;
+    assert_eq!(r.status(), 201);
+    let page = r.text().await.unwrap();
+    assert!(page.contains(&w.plugin.connection.url()), "{page}");
+    let inst = attio_auth_backend::installations::Installation::find_by_workspace(
+        &w.app.state,
+        &w.creds.workspace_id.to_string(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(inst.auth_kind, "oauth");
+    assert_eq!(w.plugin.calls("link").len(), 1);
+    // The confirmation is single use too.
+    assert_refused(
+        w.confirm(Some(&cookie), &right).await,
+        403,
+        "OAUTH_STATE_MISMATCH",
+    )
+    .await;
+    assert_eq!(w.plugin.calls("link").len(), 1);
+    drop(w.sandbox);
+}
+
+#[tokio::test]
+async fn oauth_install_is_bound_to_the_browser_and_confirmed_sqlite() {
+    oauth_install_is_bound_to_the_browser_and_confirmed(DbChoice::Sqlite).await;
+}
+
+#[tokio::test]
+async fn oauth_install_is_bound_to_the_browser_and_confirmed_postgres() {
+    oauth_install_is_bound_to_the_browser_and_confirmed(DbChoice::Postgres).await;
 }

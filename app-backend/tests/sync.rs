@@ -50,6 +50,8 @@ both!(
     two_instances_never_claim_the_same_job,
     a_late_auth_event_does_not_overwrite_a_newer_attio_value,
     backfill_pages_through_export_and_reports_progress,
+    backfill_post_is_route_bound_and_replay_guarded,
+    plugin_events_for_undeclared_objects_are_refused,
     shutdown_requeues_jobs_in_hand,
 );
 
@@ -77,6 +79,7 @@ async fn world_with(
         enable_objects: vec!["users".into(), "workspaces".into()],
         ..Default::default()
     });
+    add_sandbox_member(creds.workspace_id);
     let plugin = spawn_plugin(Protocol::SignedV1).await;
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let db_url = match db {
@@ -576,7 +579,13 @@ async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
                         {"id": "m2", "userId": "b2", "role": "member", "createdAt": "2026-01-01T00:00:00.000Z"}]}),
         ];
     }
-    let (status, body) = signed(&w, reqwest::Method::POST, &path, b"{}").await;
+    let (status, body) = signed(
+        &w,
+        reqwest::Method::POST,
+        &path,
+        br#"{"action":"backfill"}"#,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     eventually("backfill done", || async {
         signed(&w, reqwest::Method::GET, &path, b"").await.1["data"]["status"] == "done"
@@ -609,6 +618,185 @@ async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
     // Unsigned progress read is refused.
     let r = w.app.http.get(w.app.url(&path)).send().await.unwrap();
     assert_eq!(r.status(), 400);
+}
+
+/// Issue 13, item 3: a signed event for `people` (never declared by the plugin's adapters)
+/// deleting a people record is refused with 403 and the record survives; so is an event
+/// for `users` naming an attribute the adapters never declared.
+async fn plugin_events_for_undeclared_objects_are_refused(db: DbChoice) {
+    let w = world(db).await;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!(
+            "{}/v2/objects/people/records",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .json(&json!({"data": {"values": {"email_addresses": ["victim@example.com"]}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record_id = created["data"]["id"]["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut adapter =
+        serde_json::to_value(attio_auth_shared::sync::AdapterInfo::default_user()).unwrap();
+    adapter["attioObject"] = json!("people");
+    let attack = json!({
+        "id": "evt_people", "event": "delete", "timestamp": now_iso(), "origin": "auth",
+        "data": {"_deleted": true, "user_id": "u-victim", "record_id": record_id},
+        "adapter": adapter,
+    });
+    let r = post_event(&w, &attack).await;
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "OBJECT_NOT_ALLOWED", "{body}");
+    // Nothing was queued (queued events keep their key in job_keys), and the record is
+    // still there.
+    let keys: i64 = sqlx::query("select count(*) as n from job_keys where key like '%evt_people%'")
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(keys, 0, "the refused event was queued");
+    let r = http
+        .get(format!(
+            "{}/v2/objects/people/records/{record_id}",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the people record was deleted");
+    assert!(
+        !w.sandbox
+            .requests()
+            .iter()
+            .any(|q| q.method == "DELETE" && q.path.contains("/people/")),
+        "a delete reached Attio"
+    );
+
+    // An allowed object with an attribute the adapters never declared.
+    let mut event = user_event("evt_extra", "create", "u-extra", "Eve", "auth");
+    event["adapter"]["attioSchema"]["is_admin"] = event["adapter"]["attioSchema"]["name"].clone();
+    event["data"]["is_admin"] = json!("yes");
+    let r = post_event(&w, &event).await;
+    assert_eq!(r.status(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "OBJECT_NOT_ALLOWED", "{body}");
+    // The declared ones still go through.
+    let r = post_event(&w, &user_event("evt_ok", "create", "u-ok", "Olga", "auth")).await;
+    assert_eq!(r.status(), 200);
+    eventually("allowed event applied", || async {
+        attio_users(&w)
+            .await
+            .iter()
+            .any(|u| plain(u, "user_id") == "u-ok")
+    })
+    .await;
+}
+
+/// The generation of the stored backfill: a new one each time a backfill starts.
+async fn backfill_generation(w: &SyncWorld) -> String {
+    let row = sqlx::query("select cursor from backfills where installation_id = $1")
+        .bind(&w.installation_id)
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    let cursor: String = row.try_get("cursor").unwrap();
+    cursor.split('|').next().unwrap().to_owned()
+}
+
+/// POST with exactly these signature headers (a replay sends the captured ones again).
+async fn post_with(
+    w: &SyncWorld,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut req = w.app.http.post(w.app.url(path));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let r = req.body(body.to_vec()).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// Issue 13, item 9: a signed `search-users` call replayed to the backfill route is refused,
+/// and a repeated backfill message id starts one backfill only.
+async fn backfill_post_is_route_bound_and_replay_guarded(db: DbChoice) {
+    let w = world(db).await;
+    let path = format!("/v1/installations/{}/backfill", w.installation_id);
+    let first = backfill_generation(&w).await;
+    let workspace = w.creds.workspace_id.to_string();
+
+    // The attacker captured a signed search-users call and replays it to the backfill route.
+    let search = serde_json::to_vec(&with_actor(
+        json!({"action": "search-users", "params": {"search": "a"}}),
+    ))
+    .unwrap();
+    let headers = app_headers_for(&w.plugin.connection, &workspace, &search);
+    let (status, body) = post_with(&w, "/v1/actions/search-users", &headers, &search).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_with(&w, &path, &headers, &search).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "ACTION_MISMATCH");
+    assert_eq!(backfill_generation(&w).await, first, "no backfill started");
+    // Unbound bodies (the old `{}`) are refused too.
+    let (status, body) = signed(&w, reqwest::Method::POST, &path, b"{}").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(backfill_generation(&w).await, first);
+
+    // A real backfill request starts one backfill; the same message again starts none.
+    let bytes = br#"{"action":"backfill"}"#;
+    let headers = app_headers_for(&w.plugin.connection, &workspace, bytes);
+    let (status, body) = post_with(&w, &path, &headers, bytes).await;
+    assert_eq!(status, 200, "{body}");
+    let second = backfill_generation(&w).await;
+    assert_ne!(second, first);
+    for _ in 0..3 {
+        let (status, again) = post_with(&w, &path, &headers, bytes).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["message"], body["message"]);
+        assert_eq!(
+            backfill_generation(&w).await,
+            second,
+            "a replay started a backfill"
+        );
+    }
+    // The same message id with another body is a conflict, not a new backfill.
+    let other = br#"{"action":"backfill","x":1}"#;
+    let mut forged = app_headers_for(&w.plugin.connection, &workspace, other);
+    let id = headers
+        .iter()
+        .find(|(k, _)| k == "webhook-id")
+        .unwrap()
+        .1
+        .clone();
+    let secret = attio_auth_backend::app_auth::signing_secret(&w.plugin.connection);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signature = Signer::from_secret(&secret).unwrap().sign(&id, now, other);
+    for (k, v) in forged.iter_mut() {
+        match k.as_str() {
+            "webhook-id" => *v = id.clone(),
+            "webhook-timestamp" => *v = now.to_string(),
+            "webhook-signature" => *v = signature.clone(),
+            _ => {}
+        }
+    }
+    let (status, body) = post_with(&w, &path, &forged, other).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(backfill_generation(&w).await, second);
 }
 
 async fn shutdown_requeues_jobs_in_hand(db: DbChoice) {

@@ -33,6 +33,8 @@ mod state;
 mod values;
 mod write;
 
+pub use api::members::{MAX_MEMBERS, WorkspaceMember, add_workspace_member};
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tokio::sync::oneshot;

@@ -64,6 +64,7 @@ async fn our_backend_drives_the_original_plugin() {
         enable_objects: vec!["users".into(), "workspaces".into()],
         ..Default::default()
     });
+    attio_auth_backend::demo::client::add_demo_member(creds.workspace_id);
     let attio_api = format!("{}/v2", sandbox.base_url());
     let attio = AttioReader {
         http: http.clone(),
@@ -175,7 +176,7 @@ async fn our_backend_drives_the_original_plugin() {
     let (status, body) = app
         .call(
             "revoke-all-sessions",
-            &json!({"action": "revoke-all-sessions", "actor": {"email": actor},
+            &json!({"action": "revoke-all-sessions", "actor": {"email": actor, "workspaceMemberId": attio_auth_backend::demo::client::DEMO_MEMBER},
                     "targets": [{"object": "users", "recordId": erin_rid}], "params": {}}),
         )
         .await

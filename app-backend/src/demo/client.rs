@@ -11,8 +11,23 @@ use anyhow::Context as _;
 use attio_auth_shared::signing::Signer;
 use serde_json::{Value, json};
 
-/// A made-up Attio workspace member acting in the demo.
-const DEMO_MEMBER: &str = "50cf242c-7fa3-4cad-87d0-75b1af71c57b";
+/// A made-up Attio workspace member acting in the demo (the sandbox knows them as
+/// [`DEMO_MEMBER_EMAIL`]; the backend resolves the actor from this id, never from a claimed
+/// email).
+pub const DEMO_MEMBER: &str = "50cf242c-7fa3-4cad-87d0-75b1af71c57b";
+/// [`DEMO_MEMBER`] as a UUID.
+pub const DEMO_MEMBER_ID: uuid::Uuid =
+    uuid::Uuid::from_u128(0x50cf242c_7fa3_4cad_87d0_75b1af71c57b);
+/// The demo member's email: Alice, an admin of the demo auth server.
+pub const DEMO_MEMBER_EMAIL: &str = "alice@example.com";
+
+/// Make [`DEMO_MEMBER`] an admin member of the sandbox workspace `workspace_id`.
+pub fn add_demo_member(workspace_id: uuid::Uuid) {
+    attio_sandbox::add_workspace_member(
+        workspace_id,
+        attio_sandbox::WorkspaceMember::admin(DEMO_MEMBER_ID, DEMO_MEMBER_EMAIL),
+    );
+}
 
 /// Calls app-backend as the Attio app does.
 #[derive(Debug, Clone)]

@@ -331,6 +331,7 @@ pub async fn run(options: DemoOptions, cancel: CancellationToken) -> anyhow::Res
         enable_objects: vec!["users".into(), "workspaces".into()],
         ..Default::default()
     });
+    client::add_demo_member(creds.workspace_id);
     let sandbox_url = sandbox.base_url();
     let attio_api_url = format!("{sandbox_url}/v2");
 
@@ -567,7 +568,7 @@ pub async fn act(
     };
     if action == "revoke-all-sessions" {
         let (object, record) = target.context("revoke-all-sessions needs --email")?;
-        let body = json!({"action": action, "actor": {"email": "alice@example.com"},
+        let body = json!({"action": action, "actor": {"email": "alice@example.com", "workspaceMemberId": client::DEMO_MEMBER},
             "targets": [{"object": object, "recordId": record}], "params": params});
         return client.call(action, &body).await;
     }

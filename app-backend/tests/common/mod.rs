@@ -23,6 +23,34 @@ use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, 
 
 pub const WORKSPACE_ID: &str = "9a0b5c1e-0000-4000-8000-00000000a771";
 pub const ATTIO_TOKEN: &str = "attio-test-token";
+/// The acting Attio workspace member of the tests (fake Attio and sandbox workspaces).
+pub const MEMBER_ID: &str = "5e0a1c2d-0000-4000-8000-0000000000a1";
+/// Their email, as Attio knows it.
+pub const MEMBER_EMAIL: &str = "admin@acme.com";
+
+/// `body` with `actor.workspaceMemberId` set to [`MEMBER_ID`] unless it names one.
+pub fn with_actor(mut body: Value) -> Value {
+    if body
+        .get("actor")
+        .and_then(|a| a.get("workspaceMemberId"))
+        .is_none()
+    {
+        if !body["actor"].is_object() {
+            body["actor"] = json!({});
+        }
+        body["actor"]["workspaceMemberId"] = json!(MEMBER_ID);
+    }
+    body
+}
+
+/// Make [`MEMBER_ID`] ([`MEMBER_EMAIL`]) an admin member of a sandbox workspace.
+pub fn add_sandbox_member(workspace_id: uuid::Uuid) {
+    let id = uuid::Uuid::parse_str(MEMBER_ID).unwrap();
+    assert!(attio_sandbox::add_workspace_member(
+        workspace_id,
+        attio_sandbox::WorkspaceMember::admin(id, MEMBER_EMAIL)
+    ));
+}
 
 async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -46,6 +74,8 @@ pub struct AttioFakeState {
     pub records: HashMap<String, HashMap<String, Value>>,
     pub webhooks: HashMap<String, Value>,
     pub created_attributes: Vec<(String, Value)>,
+    /// Workspace member id -> email.
+    pub members: HashMap<String, String>,
     /// Answer this many 429s before serving (any route).
     pub fail_429: u32,
     /// Answer this many 500s before serving (any route).
@@ -222,6 +252,25 @@ async fn a_get_record(
     }
 }
 
+async fn a_get_member(State(s): AS, Path(id): Path<String>, h: HeaderMap) -> Response {
+    if let Some(r) = gate(&s, &h, format!("GET /workspace_members/{id}")) {
+        return r;
+    }
+    let st = s.lock().unwrap();
+    match st.members.get(&id) {
+        Some(email) => Json(json!({"data": {
+            "id": {"workspace_id": WORKSPACE_ID, "workspace_member_id": id},
+            "first_name": "A", "last_name": "B", "avatar_url": null, "email_address": email,
+            "created_at": "2026-01-01T00:00:00.000000000Z", "access_level": "admin"}}))
+        .into_response(),
+        None => attio_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("Workspace member with ID \"{id}\" not found."),
+        ),
+    }
+}
+
 async fn a_create_webhook(State(s): AS, h: HeaderMap, Json(body): Json<Value>) -> Response {
     if let Some(r) = gate(&s, &h, "POST /webhooks".into()) {
         return r;
@@ -262,6 +311,10 @@ pub async fn spawn_attio() -> FakeAttio {
                 ],
             ),
         ]),
+        members: HashMap::from([
+            (MEMBER_ID.to_owned(), MEMBER_EMAIL.to_owned()),
+            ("wm-1".to_owned(), "support@acme.com".to_owned()),
+        ]),
         ..Default::default()
     }));
     let router = Router::new()
@@ -272,6 +325,7 @@ pub async fn spawn_attio() -> FakeAttio {
             get(a_list_attributes).post(a_create_attribute),
         )
         .route("/v2/objects/{object}/records/{id}", get(a_get_record))
+        .route("/v2/workspace_members/{id}", get(a_get_member))
         .route("/v2/webhooks", post(a_create_webhook))
         .route("/v2/webhooks/{id}", axum::routing::delete(a_delete_webhook))
         .with_state(state.clone());
@@ -592,6 +646,11 @@ pub fn app_headers_for(conn: &Connection, workspace: &str, body: &[u8]) -> Vec<(
 
 /// POST an action signed as the app; returns status and JSON.
 pub async fn call_action(w: &World, action: &str, body: Value) -> (u16, Value) {
+    call_action_raw(w, action, with_actor(body)).await
+}
+
+/// POST an action signed as the app, with exactly this body (no actor added).
+pub async fn call_action_raw(w: &World, action: &str, body: Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(&body).unwrap();
     let mut req = w
         .app

@@ -3,6 +3,7 @@
 //! bearer-token [`Auth`] (which also applies rate limits) and JSON/path/query/form wrappers
 //! that answer bad input with Attio's error JSON.
 
+pub(crate) mod members;
 mod oauth;
 mod objects;
 mod records;
@@ -251,6 +252,8 @@ pub(crate) fn router(state: AppState) -> Router {
                 .patch(webhooks::update)
                 .delete(webhooks::delete),
         )
+        .route("/v2/workspace_members", get(members::list))
+        .route("/v2/workspace_members/{id}", get(members::get))
         .route("/v2/self", get(oauth::identify))
         .layer(middleware::from_fn_with_state(state.clone(), faults));
     let oauth = Router::new()
