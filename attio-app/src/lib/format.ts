@@ -55,6 +55,34 @@ export function sessionRows(data: unknown): Array<SessionRow> {
         })
 }
 
+/** What the sessions widget shows: how many sessions are active and the newest of them. */
+export interface SessionSummary {
+    activeCount: number
+    /** The newest session, or null when none is active. */
+    latest: SessionRow | null
+    /** The impersonating admin of the newest session, or null. */
+    latestImpersonatedBy: string | null
+}
+
+/**
+ * The sessions widget's numbers from the `sessions` answer: its `activeCount` (sessions not
+ * expired), else every listed session; the newest listed session when any is active.
+ */
+export function sessionSummary(data: unknown): SessionSummary {
+    const rows = sessionRows(data)
+    const d = typeof data === "object" && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {}
+    const counted = typeof d.activeCount === "number" && Number.isFinite(d.activeCount) ? Math.max(0, Math.floor(d.activeCount)) : rows.length
+    const latest = counted > 0 ? (rows[0] ?? null) : null
+    const by = latest && latest.impersonatedBy !== "—" ? latest.impersonatedBy : null
+    return {activeCount: counted, latest, latestImpersonatedBy: by}
+}
+
+/** What the invitations widget shows: how many invitations are pending and the newest. */
+export function invitationSummary(data: unknown): {pendingCount: number; latest: InvitationRow | null} {
+    const pending = pendingInvitations(data)
+    return {pendingCount: pending.length, latest: pending[0] ?? null}
+}
+
 /** The `user-details` answer: ban state and role. */
 export interface UserDetails {
     banned: boolean
