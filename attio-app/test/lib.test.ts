@@ -13,9 +13,11 @@ import {
     emailOptions,
     formatDateTime,
     impersonationUrl,
+    invitationSummary,
     pendingInvitations,
     roleOptions,
     sessionRows,
+    sessionSummary,
     userDetails,
     userOptions,
 } from "../src/lib/format"
@@ -183,6 +185,25 @@ describe("format", () => {
             {id: "s1", device: "Desktop (Linux)", browser: "Firefox 121", summary: "Firefox 121 on Linux", ip: "Unknown IP", created: "2026-11-23 08:49 UTC", expires: "2026-11-30 08:49 UTC", impersonatedBy: "Alice Admin"},
             {id: "s2", device: "Unknown device", browser: "Unknown browser", summary: "Unknown device", ip: "198.51.100.23", created: "—", expires: "—", impersonatedBy: "—"},
         ])
+    })
+    it("sums up sessions for the widget: the backend's active count, else every listed session", () => {
+        const s1 = {id: "s1", userAgent: "curl/8.5.0", ipAddress: "192.0.2.1", createdAt: "2026-11-23T08:49:19Z", impersonatedBy: "Alice"}
+        const s2 = {id: "s2", userAgent: "", ipAddress: "192.0.2.2"}
+        const counted = sessionSummary({sessions: [s1, s2], activeCount: 1})
+        assert.equal(counted.activeCount, 1)
+        assert.equal(counted.latest?.id, "s1")
+        assert.equal(counted.latestImpersonatedBy, "Alice")
+        assert.equal(sessionSummary({sessions: [s2, s1]}).activeCount, 2)
+        assert.equal(sessionSummary({sessions: [s2, s1]}).latestImpersonatedBy, null)
+        assert.deepEqual(sessionSummary({sessions: [s1], activeCount: 0}), {activeCount: 0, latest: null, latestImpersonatedBy: null})
+        assert.deepEqual(sessionSummary(null), {activeCount: 0, latest: null, latestImpersonatedBy: null})
+        assert.equal(sessionSummary({sessions: [], activeCount: -3}).activeCount, 0)
+    })
+    it("sums up pending invitations for the widget", () => {
+        const summary = invitationSummary({invitations: [{id: "a", status: "canceled", email: "x@example.com"}, {id: "b", status: "pending", email: "y@example.com"}]})
+        assert.equal(summary.pendingCount, 1)
+        assert.equal(summary.latest?.email, "y@example.com")
+        assert.deepEqual(invitationSummary({}), {pendingCount: 0, latest: null})
     })
     it("reads user details and words the ban state", () => {
         const active = userDetails({banned: false, bannedUntil: null, banReason: null, role: "admin"})
