@@ -8,10 +8,12 @@ import {callBackend, fallbackErrorMessage, interpretResponse} from "../src/lib/b
 import {authServerUrl, decodeConnectionString} from "../src/lib/connection"
 import {
     BAN_DURATIONS,
+    banEndsText,
     banParams,
     banStateText,
     emailOptions,
     formatDateTime,
+    formatLocalDateTime,
     impersonationUrl,
     invitationSummary,
     pendingInvitations,
@@ -25,6 +27,18 @@ import {bulkSummary, toastFor} from "../src/lib/messages"
 import {DEFAULT_BACKEND_URL, buildBody, resolveBackendUrl} from "../src/lib/protocol"
 import {describeUserAgent, parseUserAgent} from "../src/lib/user-agent"
 import {FakeBackend, assertSignedBy, connectionString, newSecret} from "./helpers.ts"
+
+/** Runs `body` with the process's time zone set to `zone` (the runtime's default zone). */
+function withTimeZone(zone: string, body: () => void): void {
+    const before = process.env.TZ
+    process.env.TZ = zone
+    try {
+        body()
+    } finally {
+        if (before === undefined) delete process.env.TZ
+        else process.env.TZ = before
+    }
+}
 
 const b64 = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64")
 
@@ -86,6 +100,13 @@ describe("buildBody", () => {
         assert.equal(
             buildBody({params: {x: 1}, target: {object: "users", recordId: "r"}, actor, action: "sessions"}),
             '{"action":"sessions","actor":{"email":"a@b.example","workspaceMemberId":"m"},"target":{"object":"users","recordId":"r"},"params":{"x":1}}'
+        )
+    })
+    it("puts the audit reason last, after params, only when there is one", () => {
+        const actor = {email: null, workspaceMemberId: "m"}
+        assert.equal(
+            buildBody({reason: "spam", params: {banned: true}, actor, action: "update-ban-status"}),
+            '{"action":"update-ban-status","actor":{"email":null,"workspaceMemberId":"m"},"params":{"banned":true},"reason":"spam"}'
         )
     })
 })
@@ -209,9 +230,25 @@ describe("format", () => {
         const active = userDetails({banned: false, bannedUntil: null, banReason: null, role: "admin"})
         assert.deepEqual(banStateText(active), {status: "Active", detail: "Not banned", color: "green"})
         const banned = userDetails({banned: true, bannedUntil: "2026-11-30T08:49:14.730Z", banReason: "spam", role: "user"})
-        assert.deepEqual(banStateText(banned), {status: "Banned until 2026-11-30 08:49 UTC", detail: "Reason: spam", color: "red"})
+        withTimeZone("Asia/Tokyo", () => {
+            assert.deepEqual(banStateText(banned), {status: "Banned until Nov 30, 2026, 5:49 PM GMT+9", detail: "Reason: spam", color: "red"})
+        })
         assert.equal(banStateText(userDetails({banned: true})).status, "Banned permanently")
         assert.deepEqual(userDetails(null), {banned: false, banReason: null, bannedUntil: null, role: null})
+    })
+    it("prints when a ban ends in the viewer's own time zone", () => {
+        const at = "2026-12-09T15:56:00Z"
+        withTimeZone("America/New_York", () => assert.equal(formatLocalDateTime(at), "Dec 9, 2026, 10:56 AM EST"))
+        withTimeZone("Europe/Berlin", () => assert.equal(formatLocalDateTime(at), "Dec 9, 2026, 4:56 PM GMT+1"))
+        withTimeZone("Asia/Kolkata", () => assert.equal(formatLocalDateTime(at), "Dec 9, 2026, 9:26 PM GMT+5:30"))
+        assert.equal(formatLocalDateTime("garbage"), "—")
+        assert.equal(formatLocalDateTime(null), "—")
+        const now = Date.parse("2026-12-09T15:56:00Z")
+        withTimeZone("America/Los_Angeles", () => {
+            assert.equal(banEndsText("86400", now), "The ban ends Dec 10, 2026, 7:56 AM PST.")
+            assert.equal(banEndsText("never", now), "The ban does not end until someone unbans the user.")
+            assert.equal(banEndsText(undefined, now), "The ban does not end until someone unbans the user.")
+        })
     })
     it("builds ban params from the dialog", () => {
         assert.deepEqual(banParams({banned: true, reason: " ", duration: "never"}), {banned: true})

@@ -24,6 +24,7 @@ import sendPasswordReset from "../src/app/extensions/send-password-reset/extensi
 import userSessions from "../src/app/extensions/user-sessions/extension"
 import userSessionsWidget from "../src/app/extensions/user-sessions-widget/extension"
 import workspaceInvitationsWidget from "../src/app/extensions/workspace-invitations-widget/extension"
+import {clock} from "../src/lib/clock"
 import {resetUi, settle, trigger, ui} from "./fakes/attio-client.tsx"
 import {fake} from "./fakes/attio-server.ts"
 import {ACTOR_EMAIL, FakeBackend, MEMBER_ID, installFakeAttio, newSecret} from "./helpers.ts"
@@ -39,6 +40,12 @@ const SAFARI_IPHONE =
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
 
 const backend = new FakeBackend()
+
+// The viewer's time zone is the runtime's: fixed here so the text is the same on any machine.
+process.env.TZ = "America/New_York"
+/** "Now" for the dialogs that show a future time: 2026-12-09 15:56 UTC. */
+const NOW = Date.parse("2026-12-09T15:56:00Z")
+clock.now = () => NOW
 
 /** Visible text of the server-rendered HTML: tags dropped, entities decoded, spaces collapsed. */
 function visible(html: string): string {
@@ -105,6 +112,12 @@ describe("auth-status-widget", () => {
         assert.equal(loading, "Loading...")
         assert.equal(loaded, "Auth status Active Active Role: admin · Not banned")
         assert.deepEqual(backend.bodiesFor("user-details"), [{action: "user-details", actor, target: {object: "users", recordId: USER}, params: {}}])
+    })
+
+    it("shows a ban with its end in the viewer's time zone and its reason", async () => {
+        backend.replyTo("user-details", 200, ok({banned: true, banReason: "spam", bannedUntil: "2026-11-30T08:49:14.730Z", role: "user"}))
+        const {loaded} = await renderLoaded(widget())
+        assert.equal(loaded, "Auth status Banned Banned until Nov 30, 2026, 3:49 AM EST Role: user · Reason: spam")
     })
 
     it("shows the backend's sentence when loading fails", async () => {
@@ -235,14 +248,23 @@ describe("ban-user", () => {
         backend.replyTo("user-details", 200, ok({banned: false, role: "user"}))
         const {loading, loaded} = await renderLoaded(dialog.element)
         assert.equal(loading, "Loading...")
-        assert.match(loaded, /^Active Not banned Reason Expires Never expires 1 hour 1 day 7 days 30 days 1 year .*Ban user and end their sessions$/)
+        assert.equal(
+            loaded,
+            "Active Not banned Reason Expires Never expires 1 hour 1 day 7 days 30 days 1 year The ban does not end until someone unbans the user. Ban user and end their sessions"
+        )
 
         ui.formValues = {reason: " spam ", duration: "604800"}
-        render(dialog.element)
+        assert.match(render(dialog.element), / 1 year The ban ends Dec 16, 2026, 10:56 AM EST\. Ban user/, "a week from now, New York time")
         backend.replyTo("update-ban-status", 200, ok({success: true}, "Ban status updated."))
         await trigger("submit: Ban user").press()
         assert.deepEqual(backend.bodiesFor("update-ban-status"), [
-            {action: "update-ban-status", actor, target: {object: "users", recordId: USER}, params: {banned: true, banReason: "spam", banExpiresIn: 604800}},
+            {
+                action: "update-ban-status",
+                actor,
+                target: {object: "users", recordId: USER},
+                params: {banned: true, banReason: "spam", banExpiresIn: 604800},
+                reason: "spam",
+            },
         ])
         assert.deepEqual(ui.toasts, [{variant: "success", title: "Ban status updated", text: "Ban status updated.", durationMs: 4_000}])
         assert.equal(dialog.hidden(), 1)
@@ -258,6 +280,12 @@ describe("ban-user", () => {
         assert.deepEqual(backend.bodiesFor("update-ban-status")[0]?.params, {banned: false})
         assert.deepEqual(ui.toasts, [{variant: "error", title: "Could not update the ban status", text: "Admins only.", durationMs: 8_000}])
         assert.equal(dialog.hidden(), 0)
+    })
+
+    it("shows when the current ban ends, in the viewer's time zone", async () => {
+        const dialog = await open()
+        backend.replyTo("user-details", 200, ok({banned: true, banReason: null, bannedUntil: "2026-11-30T08:49:14.730Z", role: "user"}))
+        assert.equal((await renderLoaded(dialog.element)).loaded, "Banned until Nov 30, 2026, 3:49 AM EST No reason given Unban user")
     })
 
     it("shows the backend's sentence when the user cannot be loaded", async () => {

@@ -60,7 +60,15 @@ const cases: Array<Case> = [
             actor,
             target: {object: "users", recordId: USER},
             params: {banned: true, banReason: "spam", banExpiresIn: 604800},
+            reason: "spam",
         },
+        data: {success: true},
+    },
+    {
+        fn: "update-ban-status.server (no reason)",
+        action: "update-ban-status",
+        call: () => updateBanStatus({recordId: USER, actorEmail: ACTOR_EMAIL, banned: true, reason: "  ", duration: "never"}),
+        body: {action: "update-ban-status", actor, target: {object: "users", recordId: USER}, params: {banned: true}},
         data: {success: true},
     },
     {
