@@ -1,8 +1,8 @@
 import {createHash} from "node:crypto"
 /**
  * The lifecycle events: connection-added refuses a bad string with a sentence a person
- * understands (locally for legacy/damaged strings, from the backend otherwise) and registers
- * a good one with `connection-check`; connection-removed calls `uninstall` and never blocks.
+ * understands (locally for damaged strings, from the backend otherwise) and registers a good
+ * one, legacy strings included, with `connection-check`; connection-removed calls `uninstall` and never blocks.
  */
 import assert from "node:assert/strict"
 import {after, before, beforeEach, describe, it} from "node:test"
