@@ -47,6 +47,15 @@ describe("connection-added.event", () => {
         })
     })
 
+    it("names the backend's console when the workspace is not installed there yet", async () => {
+        fake.settings = {backendUrl: `${backend.url}/attio/`}
+        backend.reply(404, {ok: false, error: {code: "NOT_INSTALLED", message: "This Attio workspace has no installation; install the app first."}})
+        await assert.rejects(connectionAdded({connection: workspaceConnection(connectionString(newSecret()))}), {
+            message: `This connection string did not work: This Attio workspace is not installed on the attio-auth backend yet. Open ${backend.url}/attio/console to install it with the same connection string, then try again.`,
+        })
+        assert.equal(backend.only().path, "/attio/v1/actions/connection-check")
+    })
+
     it("accepts a legacy string (original generator) and signs the check with its derived key", async () => {
         const legacySecret = "attio-test-secret"
         const legacy = Buffer.from(JSON.stringify({uri: "https://auth.example.com", base: "/api/auth", secret: legacySecret})).toString("base64")

@@ -155,6 +155,20 @@ describe("callBackend against odd answers", () => {
         const derived = "whsec_" + createHash("sha256").update("plain").digest("base64")
         assertSignedBy(derived, backend.requests[0])
     })
+    it("names the backend's console when the workspace is not installed", async () => {
+        backend.reply(404, {ok: false, error: {code: "NOT_INSTALLED", message: "This Attio workspace has no installation; install the app first."}})
+        assert.deepEqual(await callBackend(ctx(), request), {
+            ok: false,
+            code: "NOT_INSTALLED",
+            message: `This Attio workspace is not installed on the attio-auth backend yet. Open ${backend.url}/prefix/console to install it with the same connection string, then try again.`,
+            status: 404,
+        })
+        const hosted = interpretResponse("sessions", 404, '{"ok":false,"error":{"code":"NOT_INSTALLED","message":"x"}}', DEFAULT_BACKEND_URL)
+        assert.equal(hosted.ok ? "" : hosted.message, `This Attio workspace is not installed on the attio-auth backend yet. Open ${DEFAULT_BACKEND_URL}/console to install it with the same connection string, then try again.`)
+        // Other codes keep the backend's own sentence.
+        const other = interpretResponse("sessions", 404, '{"ok":false,"error":{"code":"USER_NOT_FOUND","message":"No user."}}', DEFAULT_BACKEND_URL)
+        assert.equal(other.ok ? "" : other.message, "No user.")
+    })
     it("reports a bad backend URL setting without sending anything", async () => {
         const outcome = await callBackend({...ctx(), backendUrlSetting: "nope"}, request)
         assert.equal(outcome.ok ? "" : outcome.code, "BAD_BACKEND_URL")

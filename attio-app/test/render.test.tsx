@@ -187,6 +187,15 @@ describe("user-sessions-widget", () => {
         assert.equal(ui.triggers.length, 0)
     })
 
+    it("names the backend's console when the workspace is not installed there", async () => {
+        backend.replyTo("sessions", 404, fail("NOT_INSTALLED", "This Attio workspace has no installation; install the app first."))
+        const {loaded} = await renderLoaded(widget())
+        assert.equal(
+            loaded,
+            `Sessions Error Could not load This Attio workspace is not installed on the attio-auth backend yet. Open ${backend.url}/console to install it with the same connection string, then try again.`
+        )
+    })
+
     it("says where to connect when the workspace has no connection", async () => {
         disconnect()
         const {loaded} = await renderLoaded(widget())
