@@ -1,8 +1,8 @@
 import {createHash} from "node:crypto"
 /**
  * The lifecycle events: connection-added refuses a bad string with a sentence a person
- * understands (locally for legacy/damaged strings, from the backend otherwise) and registers
- * a good one with `connection-check`; connection-removed calls `uninstall` and never blocks.
+ * understands (locally for damaged strings, from the backend otherwise) and registers a good
+ * one, legacy strings included, with `connection-check`; connection-removed calls `uninstall` and never blocks.
  */
 import assert from "node:assert/strict"
 import {after, before, beforeEach, describe, it} from "node:test"
@@ -45,6 +45,15 @@ describe("connection-added.event", () => {
         await assert.rejects(connectionAdded({connection: workspaceConnection(connectionString(newSecret()))}), {
             message: "This connection string did not work: The auth server at https://auth.example.com/api/auth did not answer.",
         })
+    })
+
+    it("names the backend's console when the workspace is not installed there yet", async () => {
+        fake.settings = {backendUrl: `${backend.url}/attio/`}
+        backend.reply(404, {ok: false, error: {code: "NOT_INSTALLED", message: "This Attio workspace has no installation; install the app first."}})
+        await assert.rejects(connectionAdded({connection: workspaceConnection(connectionString(newSecret()))}), {
+            message: `This connection string did not work: This Attio workspace is not installed on the attio-auth backend yet. Open ${backend.url}/attio/console to install it with the same connection string, then try again.`,
+        })
+        assert.equal(backend.only().path, "/attio/v1/actions/connection-check")
     })
 
     it("accepts a legacy string (original generator) and signs the check with its derived key", async () => {

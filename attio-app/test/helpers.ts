@@ -31,6 +31,7 @@ export interface Reply {
 export class FakeBackend {
     readonly requests: Array<Recorded> = []
     private readonly replies: Array<Reply> = []
+    private readonly byPath = new Map<string, Array<Reply>>()
     private server: Server | null = null
     url = ""
 
@@ -53,6 +54,22 @@ export class FakeBackend {
         this.replies.push({status, body, delayMs})
     }
 
+    /**
+     * Queue the answer for the next request to `/v1/actions/{action}` (checked before the
+     * shared queue), for screens that load several things at once in no fixed order.
+     */
+    replyTo(action: string, status: number, body: unknown): void {
+        const path = `/v1/actions/${action}`
+        const queue = this.byPath.get(path) ?? []
+        queue.push({status, body})
+        this.byPath.set(path, queue)
+    }
+
+    /** The requests to `/v1/actions/{action}`, their bodies parsed. */
+    bodiesFor(action: string): Array<Record<string, unknown>> {
+        return this.requests.filter((r) => r.path === `/v1/actions/${action}`).map((r) => JSON.parse(r.body) as Record<string, unknown>)
+    }
+
     /** The single request received since the last `reset`, checked to be exactly one. */
     only(): Recorded {
         if (this.requests.length !== 1) {
@@ -64,6 +81,7 @@ export class FakeBackend {
     reset(): void {
         this.requests.length = 0
         this.replies.length = 0
+        this.byPath.clear()
     }
 
     private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -76,7 +94,7 @@ export class FakeBackend {
                 headers: req.headers,
                 body: Buffer.concat(chunks).toString("utf8"),
             })
-            const reply = this.replies.shift() ?? {status: 500, body: {ok: false, error: {code: "NO_REPLY_QUEUED", message: "test queued no reply"}}}
+            const reply = this.byPath.get(req.url ?? "")?.shift() ?? this.replies.shift() ?? {status: 500, body: {ok: false, error: {code: "NO_REPLY_QUEUED", message: "test queued no reply"}}}
             const send = () => {
                 if (res.destroyed) return
                 const text = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body)

@@ -8,14 +8,18 @@ import {callBackend, fallbackErrorMessage, interpretResponse} from "../src/lib/b
 import {authServerUrl, decodeConnectionString} from "../src/lib/connection"
 import {
     BAN_DURATIONS,
+    banEndsText,
     banParams,
     banStateText,
     emailOptions,
     formatDateTime,
+    formatLocalDateTime,
     impersonationUrl,
+    invitationSummary,
     pendingInvitations,
     roleOptions,
     sessionRows,
+    sessionSummary,
     userDetails,
     userOptions,
 } from "../src/lib/format"
@@ -23,6 +27,18 @@ import {bulkSummary, toastFor} from "../src/lib/messages"
 import {DEFAULT_BACKEND_URL, buildBody, resolveBackendUrl} from "../src/lib/protocol"
 import {describeUserAgent, parseUserAgent} from "../src/lib/user-agent"
 import {FakeBackend, assertSignedBy, connectionString, newSecret} from "./helpers.ts"
+
+/** Runs `body` with the process's time zone set to `zone` (the runtime's default zone). */
+function withTimeZone(zone: string, body: () => void): void {
+    const before = process.env.TZ
+    process.env.TZ = zone
+    try {
+        body()
+    } finally {
+        if (before === undefined) delete process.env.TZ
+        else process.env.TZ = before
+    }
+}
 
 const b64 = (value: unknown) => Buffer.from(typeof value === "string" ? value : JSON.stringify(value)).toString("base64")
 
@@ -86,6 +102,13 @@ describe("buildBody", () => {
             '{"action":"sessions","actor":{"email":"a@b.example","workspaceMemberId":"m"},"target":{"object":"users","recordId":"r"},"params":{"x":1}}'
         )
     })
+    it("puts the audit reason last, after params, only when there is one", () => {
+        const actor = {email: null, workspaceMemberId: "m"}
+        assert.equal(
+            buildBody({reason: "spam", params: {banned: true}, actor, action: "update-ban-status"}),
+            '{"action":"update-ban-status","actor":{"email":null,"workspaceMemberId":"m"},"params":{"banned":true},"reason":"spam"}'
+        )
+    })
 })
 
 describe("callBackend against odd answers", () => {
@@ -131,6 +154,20 @@ describe("callBackend against odd answers", () => {
         assert.equal(outcome.ok, true)
         const derived = "whsec_" + createHash("sha256").update("plain").digest("base64")
         assertSignedBy(derived, backend.requests[0])
+    })
+    it("names the backend's console when the workspace is not installed", async () => {
+        backend.reply(404, {ok: false, error: {code: "NOT_INSTALLED", message: "This Attio workspace has no installation; install the app first."}})
+        assert.deepEqual(await callBackend(ctx(), request), {
+            ok: false,
+            code: "NOT_INSTALLED",
+            message: `This Attio workspace is not installed on the attio-auth backend yet. Open ${backend.url}/prefix/console to install it with the same connection string, then try again.`,
+            status: 404,
+        })
+        const hosted = interpretResponse("sessions", 404, '{"ok":false,"error":{"code":"NOT_INSTALLED","message":"x"}}', DEFAULT_BACKEND_URL)
+        assert.equal(hosted.ok ? "" : hosted.message, `This Attio workspace is not installed on the attio-auth backend yet. Open ${DEFAULT_BACKEND_URL}/console to install it with the same connection string, then try again.`)
+        // Other codes keep the backend's own sentence.
+        const other = interpretResponse("sessions", 404, '{"ok":false,"error":{"code":"USER_NOT_FOUND","message":"No user."}}', DEFAULT_BACKEND_URL)
+        assert.equal(other.ok ? "" : other.message, "No user.")
     })
     it("reports a bad backend URL setting without sending anything", async () => {
         const outcome = await callBackend({...ctx(), backendUrlSetting: "nope"}, request)
@@ -184,13 +221,48 @@ describe("format", () => {
             {id: "s2", device: "Unknown device", browser: "Unknown browser", summary: "Unknown device", ip: "198.51.100.23", created: "—", expires: "—", impersonatedBy: "—"},
         ])
     })
+    it("sums up sessions for the widget: the backend's active count, else every listed session", () => {
+        const s1 = {id: "s1", userAgent: "curl/8.5.0", ipAddress: "192.0.2.1", createdAt: "2026-11-23T08:49:19Z", impersonatedBy: "Alice"}
+        const s2 = {id: "s2", userAgent: "", ipAddress: "192.0.2.2"}
+        const counted = sessionSummary({sessions: [s1, s2], activeCount: 1})
+        assert.equal(counted.activeCount, 1)
+        assert.equal(counted.latest?.id, "s1")
+        assert.equal(counted.latestImpersonatedBy, "Alice")
+        assert.equal(sessionSummary({sessions: [s2, s1]}).activeCount, 2)
+        assert.equal(sessionSummary({sessions: [s2, s1]}).latestImpersonatedBy, null)
+        assert.deepEqual(sessionSummary({sessions: [s1], activeCount: 0}), {activeCount: 0, latest: null, latestImpersonatedBy: null})
+        assert.deepEqual(sessionSummary(null), {activeCount: 0, latest: null, latestImpersonatedBy: null})
+        assert.equal(sessionSummary({sessions: [], activeCount: -3}).activeCount, 0)
+    })
+    it("sums up pending invitations for the widget", () => {
+        const summary = invitationSummary({invitations: [{id: "a", status: "canceled", email: "x@example.com"}, {id: "b", status: "pending", email: "y@example.com"}]})
+        assert.equal(summary.pendingCount, 1)
+        assert.equal(summary.latest?.email, "y@example.com")
+        assert.deepEqual(invitationSummary({}), {pendingCount: 0, latest: null})
+    })
     it("reads user details and words the ban state", () => {
         const active = userDetails({banned: false, bannedUntil: null, banReason: null, role: "admin"})
         assert.deepEqual(banStateText(active), {status: "Active", detail: "Not banned", color: "green"})
         const banned = userDetails({banned: true, bannedUntil: "2026-11-30T08:49:14.730Z", banReason: "spam", role: "user"})
-        assert.deepEqual(banStateText(banned), {status: "Banned until 2026-11-30 08:49 UTC", detail: "Reason: spam", color: "red"})
+        withTimeZone("Asia/Tokyo", () => {
+            assert.deepEqual(banStateText(banned), {status: "Banned until Nov 30, 2026, 5:49 PM GMT+9", detail: "Reason: spam", color: "red"})
+        })
         assert.equal(banStateText(userDetails({banned: true})).status, "Banned permanently")
         assert.deepEqual(userDetails(null), {banned: false, banReason: null, bannedUntil: null, role: null})
+    })
+    it("prints when a ban ends in the viewer's own time zone", () => {
+        const at = "2026-12-09T15:56:00Z"
+        withTimeZone("America/New_York", () => assert.equal(formatLocalDateTime(at), "Dec 9, 2026, 10:56 AM EST"))
+        withTimeZone("Europe/Berlin", () => assert.equal(formatLocalDateTime(at), "Dec 9, 2026, 4:56 PM GMT+1"))
+        withTimeZone("Asia/Kolkata", () => assert.equal(formatLocalDateTime(at), "Dec 9, 2026, 9:26 PM GMT+5:30"))
+        assert.equal(formatLocalDateTime("garbage"), "—")
+        assert.equal(formatLocalDateTime(null), "—")
+        const now = Date.parse("2026-12-09T15:56:00Z")
+        withTimeZone("America/Los_Angeles", () => {
+            assert.equal(banEndsText("86400", now), "The ban ends Dec 10, 2026, 7:56 AM PST.")
+            assert.equal(banEndsText("never", now), "The ban does not end until someone unbans the user.")
+            assert.equal(banEndsText(undefined, now), "The ban does not end until someone unbans the user.")
+        })
     })
     it("builds ban params from the dialog", () => {
         assert.deepEqual(banParams({banned: true, reason: " ", duration: "never"}), {banned: true})

@@ -4,7 +4,7 @@
  * connection string) into an ActionOutcome with a sentence a person can read in a toast.
  */
 import {ConnectionStringError, decodeConnectionString} from "./connection"
-import {defaultSuccessMessage} from "./messages"
+import {defaultSuccessMessage, notInstalledMessage} from "./messages"
 import {
     type ActionOutcome,
     type ActionRequest,
@@ -32,6 +32,8 @@ export interface BackendContext {
 
 /** The fetch arguments of one signed call, before it is sent (exposed for tests). */
 export interface PreparedRequest {
+    /** The backend's base URL (the setting, or the hosted one), for sentences naming it. */
+    backendUrl: string
     url: string
     body: string
     headers: Record<string, string>
@@ -48,6 +50,7 @@ export async function prepareRequest(
     const body = buildBody(request)
     const signed = await signedHeaders(connection.secret, body, (context.nowMs ?? Date.now)())
     return {
+        backendUrl: backend.url,
         url: actionUrl(backend.url, request.action),
         body,
         headers: {
@@ -114,11 +117,14 @@ export async function callBackend<T = unknown>(
     } finally {
         clearTimeout(timer)
     }
-    return interpretResponse<T>(request.action, response.status, text)
+    return interpretResponse<T>(request.action, response.status, text, prepared.backendUrl)
 }
 
-/** Turns a backend answer into an outcome (exposed for tests of odd answers). */
-export function interpretResponse<T>(action: string, status: number, text: string): ActionOutcome<T> {
+/**
+ * Turns a backend answer into an outcome (exposed for tests of odd answers). `backendUrl`
+ * (the backend called) lets a `NOT_INSTALLED` answer say where to install: its console.
+ */
+export function interpretResponse<T>(action: string, status: number, text: string, backendUrl?: string): ActionOutcome<T> {
     let json: unknown
     try {
         json = text === "" ? undefined : JSON.parse(text)
@@ -153,6 +159,9 @@ export function interpretResponse<T>(action: string, status: number, text: strin
 
     const error = body !== undefined && typeof body.error === "object" && body.error !== null ? (body.error as Record<string, unknown>) : undefined
     const code = typeof error?.code === "string" ? error.code : `HTTP_${status}`
+    if (code === "NOT_INSTALLED" && backendUrl !== undefined) {
+        return {ok: false, code, message: notInstalledMessage(backendUrl), status}
+    }
     const message =
         typeof error?.message === "string" && error.message.trim() !== ""
             ? error.message

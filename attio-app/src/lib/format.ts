@@ -1,6 +1,7 @@
 /**
  * Shapes the backend's data (the plugin's original field names) into what the dialogs and
- * the widget show. Pure functions; dates are printed in UTC so every viewer reads the same.
+ * the widgets show. Pure functions. Dates in lists are printed in UTC so every viewer reads
+ * the same; when a ban ends is printed in the viewer's own time zone (the runtime's).
  */
 import {describeUserAgent, parseUserAgent} from "./user-agent"
 
@@ -11,6 +12,24 @@ export function formatDateTime(value: string | number | null | undefined): strin
     if (Number.isNaN(date.getTime())) return "—"
     const iso = date.toISOString()
     return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`
+}
+
+/**
+ * "Dec 16, 2026, 10:56 AM EST": a moment in the time zone of whoever looks (the runtime's
+ * default zone, i.e. the viewer's browser), with the zone named; "—" when unreadable.
+ */
+export function formatLocalDateTime(value: string | number | null | undefined): string {
+    if (value === null || value === undefined || value === "") return "—"
+    const date = new Date(value)
+    if (Number.isNaN(date.getTime())) return "—"
+    return new Intl.DateTimeFormat("en-US", {
+        year: "numeric",
+        month: "short",
+        day: "numeric",
+        hour: "numeric",
+        minute: "2-digit",
+        timeZoneName: "short",
+    }).format(date)
 }
 
 /** A session as the `sessions` action returns it (signed protocol: ids, never tokens). */
@@ -55,6 +74,34 @@ export function sessionRows(data: unknown): Array<SessionRow> {
         })
 }
 
+/** What the sessions widget shows: how many sessions are active and the newest of them. */
+export interface SessionSummary {
+    activeCount: number
+    /** The newest session, or null when none is active. */
+    latest: SessionRow | null
+    /** The impersonating admin of the newest session, or null. */
+    latestImpersonatedBy: string | null
+}
+
+/**
+ * The sessions widget's numbers from the `sessions` answer: its `activeCount` (sessions not
+ * expired), else every listed session; the newest listed session when any is active.
+ */
+export function sessionSummary(data: unknown): SessionSummary {
+    const rows = sessionRows(data)
+    const d = typeof data === "object" && data !== null && !Array.isArray(data) ? (data as Record<string, unknown>) : {}
+    const counted = typeof d.activeCount === "number" && Number.isFinite(d.activeCount) ? Math.max(0, Math.floor(d.activeCount)) : rows.length
+    const latest = counted > 0 ? (rows[0] ?? null) : null
+    const by = latest && latest.impersonatedBy !== "—" ? latest.impersonatedBy : null
+    return {activeCount: counted, latest, latestImpersonatedBy: by}
+}
+
+/** What the invitations widget shows: how many invitations are pending and the newest. */
+export function invitationSummary(data: unknown): {pendingCount: number; latest: InvitationRow | null} {
+    const pending = pendingInvitations(data)
+    return {pendingCount: pending.length, latest: pending[0] ?? null}
+}
+
 /** The `user-details` answer: ban state and role. */
 export interface UserDetails {
     banned: boolean
@@ -77,7 +124,7 @@ export function userDetails(data: unknown): UserDetails {
 /** The widget's lines: "Banned until … (reason)" / "Active", and the role. */
 export function banStateText(details: UserDetails): {status: string; detail: string; color: "red" | "green"} {
     if (!details.banned) return {status: "Active", detail: "Not banned", color: "green"}
-    const until = details.bannedUntil ? `until ${formatDateTime(details.bannedUntil)}` : "permanently"
+    const until = details.bannedUntil ? `until ${formatLocalDateTime(details.bannedUntil)}` : "permanently"
     const reason = details.banReason ? `Reason: ${details.banReason}` : "No reason given"
     return {status: `Banned ${until}`, detail: reason, color: "red"}
 }
@@ -91,6 +138,13 @@ export const BAN_DURATIONS: Array<{value: string; label: string}> = [
     {value: "2592000", label: "30 days"},
     {value: "31536000", label: "1 year"},
 ]
+
+/** When a ban made now with `duration` (seconds, or "never") would end, in the viewer's zone. */
+export function banEndsText(duration: string | undefined, nowMs: number): string {
+    const seconds = Number.parseInt(duration ?? "", 10)
+    if (!Number.isFinite(seconds) || seconds <= 0) return "The ban does not end until someone unbans the user."
+    return `The ban ends ${formatLocalDateTime(nowMs + seconds * 1000)}.`
+}
 
 /**
  * `update-ban-status` params from the dialog's values. Absent values are left out rather

@@ -23,6 +23,21 @@ const SUCCESS: Record<string, string> = {
     uninstall: "Disconnected from the auth server.",
 }
 
+/**
+ * Shown when the workspace has no connection yet (the SDK has none to hand over): where a
+ * workspace admin pastes the connection string.
+ */
+export const NOT_CONNECTED_MESSAGE =
+    "This app is not connected to an auth server yet: connect it in Workspace settings → Apps (paste the connection string from the attio-auth generator)."
+
+/**
+ * Shown when app-backend has no installation for this workspace (`NOT_INSTALLED`): the
+ * backend's console, `{backendUrl}/console`, is where a person installs it.
+ */
+export function notInstalledMessage(backendUrl: string): string {
+    return `This Attio workspace is not installed on the attio-auth backend yet. Open ${backendUrl}/console to install it with the same connection string, then try again.`
+}
+
 /** The sentence for a success answer that carried no message. */
 export function defaultSuccessMessage(action: string): string {
     return SUCCESS[action] ?? "Done."

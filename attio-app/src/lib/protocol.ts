@@ -44,6 +44,11 @@ export interface ActionRequest {
     target?: Target
     targets?: Array<Target>
     params?: Record<string, unknown>
+    /**
+     * Free text the person gave for the action (a ban's reason), for the backend's audit
+     * log. Not a plugin parameter: it sits beside `actor`, outside `params`.
+     */
+    reason?: string
 }
 
 /** Per-record outcome of a bulk action. */
@@ -61,13 +66,15 @@ export type ActionOutcome<T = unknown> =
 
 /**
  * The exact body bytes that get signed and sent. Keys are always in the same order so a
- * test (or a person reading logs) sees stable output; `params` is always an object.
+ * test (or a person reading logs) sees stable output; `params` is always an object;
+ * `reason` (audit free text) comes last and only when there is one.
  */
 export function buildBody(request: ActionRequest): string {
     const body: Record<string, unknown> = {action: request.action, actor: request.actor}
     if (request.target !== undefined) body.target = request.target
     if (request.targets !== undefined) body.targets = request.targets
     body.params = request.params ?? {}
+    if (request.reason !== undefined) body.reason = request.reason
     return JSON.stringify(body)
 }
 

@@ -8,6 +8,7 @@ import {type Connection, getCurrentUser, getWorkspaceConnection, Settings} from 
 import settingsSchema from "../app/settings/schema"
 import {callBackend} from "../lib/backend"
 import {authServerUrl, decodeConnectionString} from "../lib/connection"
+import {NOT_CONNECTED_MESSAGE} from "../lib/messages"
 import type {ActionOutcome, ActionRequest} from "../lib/protocol"
 
 /** An action without its actor, which this module fills in. */
@@ -15,15 +16,21 @@ export type ActionInput = Omit<ActionRequest, "actor">
 
 /**
  * Runs one action as the current Attio user. `connection` is passed by lifecycle events,
- * where the connection is not saved yet; elsewhere the workspace connection is read (and
- * if there is none, the SDK's error makes Attio ask the user to connect).
+ * where the connection is not saved yet; elsewhere the workspace connection is read, and
+ * when there is none yet the outcome is `NOT_CONNECTED` with a sentence saying where to
+ * connect (widgets show it as their disconnected state).
  */
 export async function runAction<T = unknown>(
     input: ActionInput,
     actorEmail: string | null | undefined,
     connection?: Connection
 ): Promise<ActionOutcome<T>> {
-    const conn = connection ?? getWorkspaceConnection()
+    let conn: Connection
+    try {
+        conn = connection ?? getWorkspaceConnection()
+    } catch {
+        return {ok: false, code: "NOT_CONNECTED", message: NOT_CONNECTED_MESSAGE}
+    }
     const backendUrlSetting = await Settings.getSettings(settingsSchema, "backendUrl")
     let user: {id: string} | null = null
     try {

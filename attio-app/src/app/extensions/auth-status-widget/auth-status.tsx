@@ -1,6 +1,8 @@
 import {Badge, useAsyncCache, Widget} from "attio/client"
+import {Suspense} from "react"
 
 import {currentActorEmail} from "../../../client/actor"
+import {WidgetFailure} from "../../../client/widget-states"
 import {banStateText, userDetails} from "../../../lib/format"
 import getUserDetails from "../../../server/user-details.server"
 
@@ -8,17 +10,10 @@ async function loadDetails(recordId: string) {
     return getUserDetails({recordId, actorEmail: await currentActorEmail()})
 }
 
-export default function AuthStatus({recordId}: {recordId: string}) {
+function Status({recordId}: {recordId: string}) {
     const {values} = useAsyncCache({outcome: [loadDetails, recordId]})
     const outcome = values.outcome
-    if (!outcome.ok) {
-        return (
-            <Widget.TextWidget>
-                <Widget.Title>Auth status</Widget.Title>
-                <Widget.Text.Secondary>{outcome.message}</Widget.Text.Secondary>
-            </Widget.TextWidget>
-        )
-    }
+    if (!outcome.ok) return <WidgetFailure title="Auth status" outcome={outcome} />
     const details = userDetails(outcome.data)
     const state = banStateText(details)
     return (
@@ -30,5 +25,13 @@ export default function AuthStatus({recordId}: {recordId: string}) {
             <Widget.Text.Primary>{state.status}</Widget.Text.Primary>
             <Widget.Text.Secondary>{`Role: ${details.role ?? "none"} · ${state.detail}`}</Widget.Text.Secondary>
         </Widget.TextWidget>
+    )
+}
+
+export default function AuthStatus({recordId}: {recordId: string}) {
+    return (
+        <Suspense fallback={<Widget.Loading />}>
+            <Status recordId={recordId} />
+        </Suspense>
     )
 }

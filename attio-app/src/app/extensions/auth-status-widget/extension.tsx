@@ -7,7 +7,6 @@ export default Extensions.defineExtension({
     id: "auth-status-widget",
     label: "Auth status",
     objects: "users",
-    // The widget may suspend while it loads (Attio shows its own loading state); its root
-    // element is a Widget component, as the SDK requires.
+    // Shows Widget.Loading while the details load, then a Widget component.
     Widget: ({recordId}) => <AuthStatus recordId={recordId} />,
 })

@@ -3,7 +3,8 @@ import {Suspense} from "react"
 
 import {currentActorEmail} from "../../../client/actor"
 import {showOutcomeToast} from "../../../client/toast"
-import {BAN_DURATIONS, banStateText, userDetails} from "../../../lib/format"
+import {clock} from "../../../lib/clock"
+import {BAN_DURATIONS, banEndsText, banStateText, userDetails} from "../../../lib/format"
 import updateBanStatus from "../../../server/update-ban-status.server"
 import getUserDetails from "../../../server/user-details.server"
 
@@ -16,7 +17,7 @@ function BanForm({recordId, hideDialog}: {recordId: string; hideDialog: () => vo
     const outcome = values.outcome
     const details = outcome.ok ? userDetails(outcome.data) : null
     const state = details ? banStateText(details) : null
-    const {Form, TextArea, Combobox, SubmitButton} = useForm(
+    const {Form, TextArea, Combobox, SubmitButton, WithState} = useForm(
         {reason: Forms.string().optional(), duration: Forms.string().optional()},
         {reason: "", duration: "never"}
     )
@@ -44,8 +45,11 @@ function BanForm({recordId, hideDialog}: {recordId: string; hideDialog: () => vo
             <Typography.Caption>{state?.detail}</Typography.Caption>
             {banned ? null : (
                 <>
-                    <TextArea label="Reason" name="reason" placeholder="Why is this user banned? (optional)" />
+                    <TextArea label="Reason" name="reason" placeholder="Why is this user banned? Kept with the ban and in the audit log (optional)" />
                     <Combobox label="Expires" name="duration" options={BAN_DURATIONS} placeholder="Never expires" />
+                    <WithState values>
+                        {({values}) => <Typography.Caption>{banEndsText(values.duration, clock.now())}</Typography.Caption>}
+                    </WithState>
                 </>
             )}
             <SubmitButton label={banned ? "Unban user" : "Ban user and end their sessions"} />

@@ -1,6 +1,6 @@
-import {Extensions, showDialog} from "attio/client"
+import {Extensions} from "attio/client"
 
-import InviteDialog from "./invite-dialog"
+import {showInviteDialog} from "./invite-dialog"
 
 export default Extensions.defineExtension({
     type: "record-action",
@@ -9,6 +9,6 @@ export default Extensions.defineExtension({
     icon: "UserPlus",
     objects: "workspaces",
     onTrigger: async ({recordId}) => {
-        await showDialog({title: "Invite user", Dialog: () => <InviteDialog recordId={recordId} />})
+        await showInviteDialog(recordId)
     },
 })

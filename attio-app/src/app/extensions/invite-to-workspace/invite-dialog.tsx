@@ -1,4 +1,4 @@
-import {DialogList, Forms, LoadingState, Section, TextBlock, useAsyncCache, useForm} from "attio/client"
+import {DialogList, Forms, LoadingState, Section, showDialog, TextBlock, useAsyncCache, useForm} from "attio/client"
 import {Suspense} from "react"
 
 import {currentActorEmail} from "../../../client/actor"
@@ -91,4 +91,9 @@ export default function InviteDialog({recordId}: {recordId: string}) {
             <Invite recordId={recordId} />
         </Suspense>
     )
+}
+
+/** Opens the invite dialog (the record action and the invitations widget both use it). */
+export async function showInviteDialog(recordId: string): Promise<void> {
+    await showDialog({title: "Invite user", Dialog: () => <InviteDialog recordId={recordId} />})
 }

@@ -1,6 +1,6 @@
-import {Extensions, showDialog} from "attio/client"
+import {Extensions} from "attio/client"
 
-import SessionsDialog from "./sessions-dialog"
+import {showSessionsDialog} from "./sessions-dialog"
 
 export default Extensions.defineExtension({
     type: "record-action",
@@ -9,6 +9,6 @@ export default Extensions.defineExtension({
     icon: "Desktop",
     objects: "users",
     onTrigger: async ({recordId}) => {
-        await showDialog({title: "Sessions", Dialog: () => <SessionsDialog recordId={recordId} />})
+        await showSessionsDialog(recordId)
     },
 })

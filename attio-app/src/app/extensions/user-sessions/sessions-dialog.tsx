@@ -1,4 +1,4 @@
-import {DialogList, LoadingState, Table, TextBlock, useAsyncCache} from "attio/client"
+import {DialogList, LoadingState, showDialog, Table, TextBlock, useAsyncCache} from "attio/client"
 import {Suspense} from "react"
 
 import {currentActorEmail} from "../../../client/actor"
@@ -69,4 +69,9 @@ export default function SessionsDialog({recordId}: {recordId: string}) {
             <Sessions recordId={recordId} />
         </Suspense>
     )
+}
+
+/** Opens the sessions dialog (the record action and the sessions widget both use it). */
+export async function showSessionsDialog(recordId: string): Promise<void> {
+    await showDialog({title: "Sessions", Dialog: () => <SessionsDialog recordId={recordId} />})
 }
