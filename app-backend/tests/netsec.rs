@@ -445,8 +445,8 @@ async fn redirects_from_the_plugin_are_not_followed_nor_reflected(db: DbChoice) 
             "user-details",
             Answer::Redirect(status_code, format!("http://{secret_addr}/secret")),
         );
-        let bytes = serde_json::to_vec(&json!({"action": "user-details",
-            "target": {"object": "users", "recordId": "rec-r"}}))
+        let bytes = serde_json::to_vec(&with_actor(json!({"action": "user-details",
+            "target": {"object": "users", "recordId": "rec-r"}})))
         .unwrap();
         let (status, text) =
             send_action(&app, "user-details", &bytes, &app_headers(&conn, &bytes)).await;
@@ -783,8 +783,8 @@ async fn a_failed_action_is_not_replayed_to_its_retry(db: DbChoice) {
     let w = installed(db, Protocol::SignedV1).await;
     w.attio.seed_user("rec-5", "auth-5", "five@example.com");
     w.plugin.state.lock().unwrap().down = true;
-    let bytes = serde_json::to_vec(&json!({"action": "user-details",
-        "target": {"object": "users", "recordId": "rec-5"}}))
+    let bytes = serde_json::to_vec(&with_actor(json!({"action": "user-details",
+        "target": {"object": "users", "recordId": "rec-5"}})))
     .unwrap();
     let headers = app_headers(&w.plugin.connection, &bytes);
     let (status, text) = send_action(&w.app, "user-details", &bytes, &headers).await;
