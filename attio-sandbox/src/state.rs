@@ -9,7 +9,7 @@ use rand::RngCore;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::config::{DeliveryConfig, Faults, RateLimits};
+use crate::config::{DeliveryConfig, FaultRule, Faults, Noise, RateLimits};
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::http::Method;
@@ -38,6 +38,8 @@ pub(crate) struct Token {
     /// The OAuth app that obtained it (`None` for API keys).
     pub client_id: Option<String>,
     pub issued_at: i64,
+    /// Granted scopes (`webhook:read-write`, ...); [`crate::scopes::ALL`] by default.
+    pub scopes: Vec<String>,
 }
 
 /// An OAuth app registered through the control API.
@@ -186,6 +188,7 @@ impl Store {
         workspace_id: Uuid,
         token: Option<String>,
         client_id: Option<String>,
+        scopes: Option<Vec<String>>,
     ) -> (String, Uuid) {
         let token = token.unwrap_or_else(|| random_hex(32));
         let id = Uuid::new_v4();
@@ -199,6 +202,12 @@ impl Store {
                 workspace_id,
                 client_id,
                 issued_at,
+                scopes: scopes.unwrap_or_else(|| {
+                    crate::scopes::ALL
+                        .iter()
+                        .map(|s| (*s).to_string())
+                        .collect()
+                }),
             },
         );
         (token, id)
@@ -210,6 +219,7 @@ impl Store {
 pub(crate) struct Settings {
     pub rate_limits: RateLimits,
     pub faults: Faults,
+    pub noise: Noise,
 }
 
 /// Fixed one-second windows per (token, read|write), aligned to wall-clock seconds, so that
@@ -255,6 +265,10 @@ pub(crate) struct Inner {
     pub store: Mutex<Store>,
     pub settings: Mutex<Settings>,
     pub limiter: Mutex<Limiter>,
+    /// Deterministic faults ([`FaultRule`]), checked in order.
+    pub fault_rules: Mutex<Vec<FaultRule>>,
+    /// `http://` loopback webhook targets accepted ([`crate::SandboxConfig::allow_http_webhooks`]).
+    pub allow_http_webhooks: bool,
     pub delivery: DeliveryConfig,
     /// Entries each log keeps ([`crate::SandboxConfig::log_limit`]).
     pub log_limit: usize,
@@ -262,23 +276,22 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
-    pub fn new(
-        rate_limits: RateLimits,
-        delivery: DeliveryConfig,
-        log_limit: usize,
-    ) -> std::io::Result<Self> {
+    pub fn new(config: &crate::SandboxConfig) -> std::io::Result<Self> {
         let http = reqwest::Client::builder()
             .build()
             .map_err(std::io::Error::other)?;
         Ok(Self(Arc::new(Inner {
             store: Mutex::new(Store::default()),
             settings: Mutex::new(Settings {
-                rate_limits,
+                rate_limits: config.rate_limits,
                 faults: Faults::default(),
+                noise: config.noise,
             }),
             limiter: Mutex::new(Limiter::default()),
-            delivery,
-            log_limit,
+            fault_rules: Mutex::new(Vec::new()),
+            allow_http_webhooks: config.allow_http_webhooks,
+            delivery: config.delivery,
+            log_limit: config.log_limit,
             http,
         })))
     }

@@ -116,6 +116,16 @@ impl FromRequestParts<AppState> for Auth {
                 "The access token provided is invalid or has been revoked.".into(),
             )
         })?;
+        let missing = crate::scopes::missing(
+            &token.scopes,
+            crate::scopes::required(&parts.method, parts.uri.path()),
+        );
+        if !missing.is_empty() {
+            return Err(ApiError::InsufficientScopes(format!(
+                "The access token is missing the scope(s) required for this operation: {}.",
+                missing.join(", ")
+            )));
+        }
         let limits = state.settings().rate_limits;
         let write = !is_read(&parts.method, parts.uri.path());
         crate::state::lock(&state.0.limiter).check(token.id, write, &limits)?;
@@ -175,6 +185,9 @@ async fn faults(State(state): State<AppState>, request: Request, next: Next) -> 
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
+    if let Some(status) = matching_rule(&state, request.method(), request.uri().path()) {
+        return ApiError::InjectedFault { status }.into_response();
+    }
     if faults.error_rate > 0.0 && rand::thread_rng().gen_bool(faults.error_rate.clamp(0.0, 1.0)) {
         return ApiError::InjectedFault {
             status: faults.status,
@@ -182,6 +195,21 @@ async fn faults(State(state): State<AppState>, request: Request, next: Next) -> 
         .into_response();
     }
     next.run(request).await
+}
+
+/// The status of the first [`crate::FaultRule`] matching this request (its count used up).
+fn matching_rule(state: &AppState, method: &Method, path: &str) -> Option<u16> {
+    let mut rules = crate::state::lock(&state.0.fault_rules);
+    let i = rules.iter().position(|r| {
+        r.method.eq_ignore_ascii_case(method.as_str())
+            && path.contains(&r.path_contains)
+            && r.times != Some(0)
+    })?;
+    let rule = &mut rules[i];
+    if let Some(n) = rule.times.as_mut() {
+        *n -= 1;
+    }
+    Some(rule.status)
 }
 
 /// The request log: method, path, status and token id (never the token) of every API call.
@@ -217,7 +245,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route(
             "/v2/objects/{object}/attributes/{attribute}",
-            get(objects::get_attribute),
+            get(objects::get_attribute).patch(objects::update_attribute),
         )
         .route(
             "/v2/objects/{object}/attributes/{attribute}/options",
