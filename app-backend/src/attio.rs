@@ -166,6 +166,9 @@ pub struct AttributeInfo {
     /// Archived?
     #[serde(default)]
     pub is_archived: bool,
+    /// Several values? (`users.workspace`: Attio's docs leave its cardinality open.)
+    #[serde(default)]
+    pub is_multiselect: bool,
 }
 
 /// A webhook as Attio answers its creation: the secret is only shown then.
@@ -217,6 +220,12 @@ impl AttioClient {
             max_attempts: max_attempts.max(1),
             stats: Arc::new(AttioStats::default()),
         }
+    }
+
+    /// Whether this client talks to Attio itself (`https://api.attio.com`), not a sandbox:
+    /// Attio delivers webhooks only to `https://` targets.
+    pub fn is_attio_cloud(&self) -> bool {
+        self.base == "https://api.attio.com" || self.base.starts_with("https://api.attio.com/")
     }
 
     /// One call with budget, retries and error mapping. `Ok(None)` for an empty body.
@@ -503,16 +512,108 @@ impl AttioClient {
         Self::data(v)
     }
 
-    /// `POST /v2/webhooks` for record created/updated/deleted, delivered to `target_url`.
+    /// `PATCH /v2/objects/{object}/attributes/{attribute}` with `{is_archived}`: archive an
+    /// attribute (Attio has no attribute delete) or restore an archived one.
+    pub async fn set_attribute_archived(
+        &self,
+        auth: &AttioAuth,
+        object: &str,
+        attribute: &str,
+        archived: bool,
+    ) -> Result<(), AttioError> {
+        let body = json!({"data": {"is_archived": archived}});
+        self.call(
+            auth,
+            Method::PATCH,
+            &format!("/objects/{}/attributes/{}", seg(object), seg(attribute)),
+            Some(&body),
+            Budget::Write,
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /v2/objects/{object}/attributes/{attribute}/options` with `{title}`;
+    /// `Ok(false)` when the option exists already (409).
+    pub async fn create_select_option(
+        &self,
+        auth: &AttioAuth,
+        object: &str,
+        attribute: &str,
+        title: &str,
+    ) -> Result<bool, AttioError> {
+        let body = json!({"data": {"title": title}});
+        match self
+            .call(
+                auth,
+                Method::POST,
+                &format!(
+                    "/objects/{}/attributes/{}/options",
+                    seg(object),
+                    seg(attribute)
+                ),
+                Some(&body),
+                Budget::Write,
+                false,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(AttioError::Api { status: 409, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The subscriptions of our webhook: record events of the synced objects only (a `null`
+    /// filter would subscribe to every record event of the workspace: people, companies,
+    /// deals, and their enrichment noise, queued ahead of ours at 25 deliveries/s).
+    pub fn webhook_subscriptions(object_ids: &[String]) -> Vec<Value> {
+        let filter = json!({"$or": object_ids
+            .iter()
+            .map(|id| json!({"field": "id.object_id", "operator": "equals", "value": id}))
+            .collect::<Vec<_>>()});
+        [
+            "record.created",
+            "record.updated",
+            "record.deleted",
+            "record.merged",
+        ]
+        .iter()
+        .map(|t| json!({"event_type": t, "filter": filter}))
+        .collect()
+    }
+
+    /// `PATCH /v2/webhooks/{id}`: subscribe to the record events of `object_ids` (when the
+    /// synced objects change).
+    pub async fn update_webhook_objects(
+        &self,
+        auth: &AttioAuth,
+        webhook_id: &str,
+        object_ids: &[String],
+    ) -> Result<(), AttioError> {
+        let body = json!({"data": {"subscriptions": Self::webhook_subscriptions(object_ids)}});
+        self.call(
+            auth,
+            Method::PATCH,
+            &format!("/webhooks/{}", seg(webhook_id)),
+            Some(&body),
+            Budget::Write,
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /v2/webhooks` for record created/updated/deleted/merged of the objects
+    /// `object_ids`, delivered to `target_url`.
     pub async fn create_webhook(
         &self,
         auth: &AttioAuth,
         target_url: &str,
+        object_ids: &[String],
     ) -> Result<CreatedWebhook, AttioError> {
-        let subscriptions: Vec<Value> = ["record.created", "record.updated", "record.deleted"]
-            .iter()
-            .map(|t| json!({"event_type": t, "filter": null}))
-            .collect();
+        let subscriptions = Self::webhook_subscriptions(object_ids);
         let body = json!({"data": {"target_url": target_url, "subscriptions": subscriptions}});
         let v = self
             .call(

@@ -143,6 +143,8 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
         .unwrap_or(false);
     if !ensured && event.event != SyncEventKind::Delete {
         ensure_attributes(state, &inst.attio, adapter).await?;
+        // An adapter may name an object the Attio webhook does not filter on yet.
+        crate::installations::ensure_webhook_covers(state, &inst, &adapter.attio_object).await?;
         if let Ok(mut s) = state.caches.ensured.lock() {
             s.insert(key);
         }

@@ -157,7 +157,7 @@ async fn a_self(State(s): AS, h: HeaderMap) -> Response {
     if let Some(r) = gate(&s, &h, "GET /self".into()) {
         return r;
     }
-    Json(json!({"active": true, "workspace_id": WORKSPACE_ID, "workspace_name": "Acme", "scope": "record_permission:read-write"})).into_response()
+    Json(json!({"active": true, "workspace_id": WORKSPACE_ID, "workspace_name": "Acme", "scope": "object_configuration:read-write record_permission:read-write webhook:read-write"})).into_response()
 }
 
 async fn a_object(State(s): AS, Path(slug): Path<String>, h: HeaderMap) -> Response {
@@ -182,7 +182,7 @@ async fn a_list_attributes(State(s): AS, Path(slug): Path<String>, h: HeaderMap)
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .map(|a| json!({"api_slug": a, "type": "text", "is_unique": false, "is_archived": false}))
+        .map(|a| json!({"api_slug": a, "type": "text", "is_unique": false, "is_archived": false, "is_multiselect": a == "users" || a == "workspace"}))
         .collect();
     Json(json!({"data": attrs})).into_response()
 }
@@ -220,6 +220,13 @@ async fn a_get_record(
         Some(r) => Json(json!({"data": r})).into_response(),
         None => attio_error(StatusCode::NOT_FOUND, "not_found", "Record not found"),
     }
+}
+
+async fn a_query(State(s): AS, Path(slug): Path<String>, h: HeaderMap) -> Response {
+    if let Some(r) = gate(&s, &h, format!("POST /objects/{slug}/records/query")) {
+        return r;
+    }
+    Json(json!({"data": []})).into_response()
 }
 
 async fn a_create_webhook(State(s): AS, h: HeaderMap, Json(body): Json<Value>) -> Response {
@@ -271,6 +278,7 @@ pub async fn spawn_attio() -> FakeAttio {
             "/v2/objects/{slug}/attributes",
             get(a_list_attributes).post(a_create_attribute),
         )
+        .route("/v2/objects/{slug}/records/query", post(a_query))
         .route("/v2/objects/{object}/records/{id}", get(a_get_record))
         .route("/v2/webhooks", post(a_create_webhook))
         .route("/v2/webhooks/{id}", axum::routing::delete(a_delete_webhook))

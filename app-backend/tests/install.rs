@@ -1,0 +1,303 @@
+//! The install flow against a strict attio-sandbox, before and while it changes anything:
+//! missing token scopes, a disabled object answered as 404 or as a refused query, a
+//! single-select `users.workspace`, an http `PUBLIC_URL` with Attio's own API URL, and a
+//! fault at each remote step undone.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use attio_auth_shared::connection::Protocol;
+use attio_sandbox::{FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceOptions};
+use common::*;
+use serde_json::{Value, json};
+
+async fn sandbox() -> (SandboxHandle, attio_sandbox::WorkspaceCredentials) {
+    let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
+    let creds = sandbox.create_workspace(WorkspaceOptions {
+        enable_objects: vec!["users".into(), "workspaces".into()],
+        ..Default::default()
+    });
+    (sandbox, creds)
+}
+
+async fn install(app: &TestApp, plugin: &FakePlugin, token: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": plugin.connection.encode(), "attioToken": token}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Requests that changed something in the sandbox (anything but reads).
+fn writes(sandbox: &SandboxHandle) -> Vec<String> {
+    sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && !r.path.ends_with("/query") && r.status < 300)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+async fn slugs(sandbox: &SandboxHandle, token: &str, object: &str, archived: bool) -> Vec<String> {
+    let v: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v2/objects/{object}/attributes?show_archived={archived}",
+            sandbox.base_url()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["api_slug"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn webhooks(sandbox: &SandboxHandle, token: &str) -> Vec<Value> {
+    let v: Value = reqwest::Client::new()
+        .get(format!("{}/v2/webhooks", sandbox.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn install_refuses_a_token_missing_each_scope_before_changing_anything() {
+    let (sandbox, creds) = sandbox().await;
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let all = [
+        "object_configuration:read-write",
+        "record_permission:read-write",
+        "webhook:read-write",
+    ];
+    for missing in all {
+        // The scope at read only, the others in full.
+        let read_only = missing.replace(":read-write", ":read");
+        let mut scopes: Vec<String> = all
+            .iter()
+            .filter(|s| **s != missing)
+            .map(|s| s.to_string())
+            .collect();
+        scopes.push(read_only);
+        let (token, _) = sandbox.create_token(creds.workspace_id, scopes).unwrap();
+        let (status, body) = install(&app, &plugin, &token).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "ATTIO_TOKEN_SCOPES", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(missing), "{message}");
+        for other in all.iter().filter(|s| **s != missing) {
+            assert!(!message.contains(other), "{message}");
+        }
+    }
+    assert!(writes(&sandbox).is_empty(), "{:?}", writes(&sandbox));
+    assert!(plugin.calls("link").is_empty());
+}
+
+#[tokio::test]
+async fn install_treats_a_disabled_object_as_404_or_as_a_refused_query() {
+    let (sandbox, creds) = sandbox().await;
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+
+    // The sandbox's answer: the object itself is 404.
+    assert!(sandbox.set_object_enabled(creds.workspace_id, "workspaces", false));
+    let (status, body) = install(&app, &plugin, &creds.token).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "ATTIO_OBJECTS_DISABLED");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("workspaces")
+    );
+    assert!(sandbox.set_object_enabled(creds.workspace_id, "workspaces", true));
+
+    // The other possible answer: the object is served, its records are refused.
+    for status_code in [404, 400, 403] {
+        sandbox.clear_fault_rules();
+        assert!(sandbox.add_fault_rule(FaultRule {
+            method: "POST".into(),
+            path_contains: "/v2/objects/users/records/query".into(),
+            status: status_code,
+            times: None,
+        }));
+        let (status, body) = install(&app, &plugin, &creds.token).await;
+        assert_eq!(status, 422, "{status_code}: {body}");
+        assert_eq!(body["error"]["code"], "ATTIO_OBJECTS_DISABLED");
+        assert!(body["error"]["message"].as_str().unwrap().contains("users"));
+    }
+    assert!(writes(&sandbox).is_empty(), "{:?}", writes(&sandbox));
+    sandbox.clear_fault_rules();
+    let (status, body) = install(&app, &plugin, &creds.token).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn single_select_users_workspace_makes_membership_one_way_with_a_warning() {
+    let (sandbox, creds) = sandbox().await;
+    assert!(sandbox.set_attribute_multiselect(creds.workspace_id, "users", "workspace", false));
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let (status, body) = install(&app, &plugin, &creds.token).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["installation"]["membershipToAttioOnly"], true);
+    let warnings = body["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("users.workspace")),
+        "{warnings:?}"
+    );
+
+    // A user edited in Attio reaches the plugin without its workspace membership.
+    let http = reqwest::Client::new();
+    let ws: Value = http
+        .put(format!(
+            "{}/v2/objects/workspaces/records?matching_attribute=workspace_id",
+            sandbox.base_url()
+        ))
+        .bearer_auth(&creds.token)
+        .json(&json!({"data": {"values": {"workspace_id": "org-1", "name": "Org"}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ws["data"]["id"]["record_id"].is_string(), "{ws}");
+    let user = http
+        .post(format!("{}/v2/objects/users/records", sandbox.base_url()))
+        .bearer_auth(&creds.token)
+        .json(&json!({"data": {"values": {"user_id": "u-1", "primary_email_address": "u1@example.com", "workspace": ["org-1"]}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.status(), 200);
+    let mut forwarded = None;
+    for _ in 0..500 {
+        forwarded = plugin
+            .calls("webhook")
+            .into_iter()
+            .find(|c| c.body["events"][0]["record"]["values"]["user_id"][0]["value"] == "u-1");
+        if forwarded.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let forwarded = forwarded.expect("the user event reaches the plugin");
+    let values = &forwarded.body["events"][0]["record"]["values"];
+    assert!(values.get("workspace").is_none(), "{values}");
+    assert_eq!(
+        values["primary_email_address"][0]["email_address"],
+        "u1@example.com"
+    );
+}
+
+#[tokio::test]
+async fn http_public_url_is_refused_against_attio_itself_without_any_call() {
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(DbChoice::Sqlite, "https://api.attio.com/v2").await;
+    assert!(
+        app.config.public_url.is_none(),
+        "PUBLIC_URL defaults to http://<bind>"
+    );
+    let (status, body) = install(&app, &plugin, "some-token").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "PUBLIC_URL_NOT_HTTPS");
+    let stats = &app.state.attio.stats;
+    for counter in [
+        &stats.ok,
+        &stats.client_errors,
+        &stats.server_errors,
+        &stats.rate_limited,
+    ] {
+        assert_eq!(counter.load(Ordering::Relaxed), 0, "no call to Attio");
+    }
+    assert!(plugin.calls("ping").is_empty(), "no call to the plugin");
+}
+
+#[tokio::test]
+async fn a_fault_at_each_remote_step_undoes_what_the_install_did() {
+    let (sandbox, creds) = sandbox().await;
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    // Each step after the first remote change (the users attributes are created first).
+    let steps = [
+        (
+            "POST",
+            "/v2/objects/workspaces/attributes",
+            "the workspaces attribute",
+        ),
+        ("POST", "/v2/webhooks", "the webhook"),
+    ];
+    for (method, path, what) in steps {
+        sandbox.clear_fault_rules();
+        assert!(sandbox.add_fault_rule(FaultRule {
+            method: method.to_string(),
+            path_contains: path.to_string(),
+            status: 500,
+            times: None,
+        }));
+        let (status, body) = install(&app, &plugin, &creds.token).await;
+        assert!(status >= 500, "{what}: {status} {body}");
+        // Nothing is left behind: no webhook, no installation, no active attribute we made.
+        assert!(webhooks(&sandbox, &creds.token).await.is_empty(), "{what}");
+        let users = slugs(&sandbox, &creds.token, "users", false).await;
+        let workspaces = slugs(&sandbox, &creds.token, "workspaces", false).await;
+        for made in ["name", "email_verified"] {
+            assert!(
+                !users.contains(&made.to_string()),
+                "{what}: users.{made} {users:?}"
+            );
+        }
+        assert!(
+            !workspaces.contains(&"slug".to_string()),
+            "{what}: {workspaces:?}"
+        );
+        let archived = slugs(&sandbox, &creds.token, "users", true).await;
+        assert!(
+            archived.contains(&"email_verified".to_string()),
+            "{archived:?}"
+        );
+        let rows: i64 = sqlx::Row::get(
+            &sqlx::query("select count(*) as n from installations")
+                .fetch_one(&app.state.db.pool)
+                .await
+                .unwrap(),
+            "n",
+        );
+        assert_eq!(rows, 0, "{what}");
+    }
+    // Without faults the install succeeds and restores the archived attributes.
+    sandbox.clear_fault_rules();
+    let (status, body) = install(&app, &plugin, &creds.token).await;
+    assert_eq!(status, 201, "{body}");
+    let users = slugs(&sandbox, &creds.token, "users", false).await;
+    for made in ["name", "email_verified"] {
+        assert!(users.contains(&made.to_string()), "users.{made} {users:?}");
+    }
+    assert!(
+        slugs(&sandbox, &creds.token, "workspaces", false)
+            .await
+            .contains(&"slug".to_string())
+    );
+    assert_eq!(webhooks(&sandbox, &creds.token).await.len(), 1);
+}
