@@ -301,3 +301,169 @@ async fn a_fault_at_each_remote_step_undoes_what_the_install_did() {
     );
     assert_eq!(webhooks(&sandbox, &creds.token).await.len(), 1);
 }
+
+/// The auth id linked to an Attio record, read from the backend's database.
+async fn linked(app: &TestApp, record_id: &str) -> Option<String> {
+    sqlx::query("select auth_id from record_links where record_id = $1")
+        .bind(record_id)
+        .fetch_optional(&app.state.db.pool)
+        .await
+        .unwrap()
+        .map(|r| sqlx::Row::get(&r, "auth_id"))
+}
+
+async fn wait_linked(app: &TestApp, record_id: &str) -> String {
+    for _ in 0..500 {
+        if let Some(a) = linked(app, record_id).await {
+            return a;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("record {record_id} never linked");
+}
+
+async fn attio_user(sandbox: &SandboxHandle, token: &str, user_id: &str) -> String {
+    let v: Value = reqwest::Client::new()
+        .post(format!("{}/v2/objects/users/records", sandbox.base_url()))
+        .bearer_auth(token)
+        .json(&json!({"data": {"values": {"user_id": user_id, "primary_email_address": format!("{user_id}@example.com")}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"]["id"]["record_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn record_merged_moves_the_merged_records_link_to_the_survivor() {
+    let (sandbox, creds) = sandbox().await;
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let (status, body) = install(&app, &plugin, &creds.token).await;
+    assert_eq!(status, 201, "{body}");
+
+    // The survivor is not linked (e.g. made by hand in Attio): the link moves to it.
+    let merged = attio_user(&sandbox, &creds.token, "u-1").await;
+    assert_eq!(wait_linked(&app, &merged).await, "u-1");
+    let survivor = attio_user(&sandbox, &creds.token, "crm-1").await;
+    wait_linked(&app, &survivor).await;
+    sqlx::query("delete from record_links where record_id = $1")
+        .bind(&survivor)
+        .execute(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert!(sandbox.merge_records(
+        creds.workspace_id,
+        "users",
+        survivor.parse().unwrap(),
+        merged.parse().unwrap()
+    ));
+    for _ in 0..500 {
+        if linked(&app, &survivor).await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(linked(&app, &survivor).await.as_deref(), Some("u-1"));
+    assert_eq!(linked(&app, &merged).await, None);
+
+    // Both linked: the survivor keeps its own link, the merged record's is dropped.
+    let a = attio_user(&sandbox, &creds.token, "u-2").await;
+    let b = attio_user(&sandbox, &creds.token, "u-3").await;
+    wait_linked(&app, &a).await;
+    wait_linked(&app, &b).await;
+    assert!(sandbox.merge_records(
+        creds.workspace_id,
+        "users",
+        a.parse().unwrap(),
+        b.parse().unwrap()
+    ));
+    for _ in 0..500 {
+        if linked(&app, &b).await.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(linked(&app, &b).await, None);
+    assert_eq!(linked(&app, &a).await.as_deref(), Some("u-2"));
+}
+
+#[tokio::test]
+async fn select_attributes_get_their_options_and_archived_ones_are_restored_or_reported() {
+    use attio_auth_backend::attio::AttioAuth;
+    use attio_auth_backend::installations::{Undo, ensure_attributes_undoable};
+    use attio_auth_shared::sync::{AdapterInfo, AttributeType, FieldConfig, FieldSchema};
+
+    let (sandbox, creds) = sandbox().await;
+    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let auth = AttioAuth {
+        workspace: creds.workspace_id.to_string(),
+        token: secrecy::SecretString::from(creds.token.clone()),
+    };
+    let mut adapter = AdapterInfo::default_user();
+    let mut plan = FieldSchema::new(AttributeType::Select, "Plan", "Billing plan");
+    plan.config = Some(FieldConfig {
+        options: Some(vec!["Free".into(), "Pro".into()]),
+        ..FieldConfig::default()
+    });
+    adapter.attio_schema.insert("plan".into(), plan);
+    let mut undo = Undo::default();
+    let report = ensure_attributes_undoable(&app.state, &auth, &adapter, &mut undo)
+        .await
+        .unwrap();
+    assert!(
+        report.created.contains(&"users.plan".to_string()),
+        "{report:?}"
+    );
+    let options: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/v2/objects/users/attributes/plan/options",
+            sandbox.base_url()
+        ))
+        .bearer_auth(&creds.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let titles: Vec<&str> = options["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Free", "Pro"]);
+
+    // Archived: restored.
+    assert!(sandbox.set_attribute_archived(creds.workspace_id, "users", "plan", true));
+    let mut undo = Undo::default();
+    let report = ensure_attributes_undoable(&app.state, &auth, &adapter, &mut undo)
+        .await
+        .unwrap();
+    assert!(report.warnings.is_empty(), "{report:?}");
+    assert_eq!(undo.unarchived, [("users".to_string(), "plan".to_string())]);
+    assert!(
+        slugs(&sandbox, &creds.token, "users", false)
+            .await
+            .contains(&"plan".to_string())
+    );
+
+    // Archived and Attio refuses to restore it: reported.
+    assert!(sandbox.set_attribute_archived(creds.workspace_id, "users", "plan", true));
+    assert!(sandbox.add_fault_rule(FaultRule {
+        method: "PATCH".into(),
+        path_contains: "/attributes/plan".into(),
+        status: 400,
+        times: None,
+    }));
+    let report = ensure_attributes_undoable(&app.state, &auth, &adapter, &mut Undo::default())
+        .await
+        .unwrap();
+    assert!(
+        report.warnings.iter().any(|w| w.contains("users.plan")),
+        "{report:?}"
+    );
+}
