@@ -436,7 +436,9 @@ impl AttioClient {
         }
     }
 
-    /// `PUT /v2/objects/{object}/records?matching_attribute=..` (assert: upsert).
+    /// `PUT /v2/objects/{object}/records?matching_attribute=..` (assert: upsert). Every
+    /// value is sent as an array (the request schema's `values` are arrays; a single value
+    /// `v` becomes `[v]`, a clear `null` becomes `[]`).
     pub async fn assert_record(
         &self,
         auth: &AttioAuth,
@@ -444,6 +446,7 @@ impl AttioClient {
         matching_attribute: &str,
         body: &Value,
     ) -> Result<AttioRecord, AttioError> {
+        let body = &values_as_arrays(body);
         let v = self
             .call(
                 auth,
@@ -652,6 +655,25 @@ impl AttioClient {
     }
 }
 
+/// `{data: {values: {slug: v}}}` with every `v` an array, as the OpenAPI request schema of
+/// record writes has it (`values.additionalProperties: {type: array}`).
+pub fn values_as_arrays(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(values) = body
+        .pointer_mut("/data/values")
+        .and_then(Value::as_object_mut)
+    {
+        for v in values.values_mut() {
+            *v = match v.take() {
+                Value::Array(a) => Value::Array(a),
+                Value::Null => Value::Array(Vec::new()),
+                other => Value::Array(vec![other]),
+            };
+        }
+    }
+    body
+}
+
 /// Percent-encode one path segment or query value.
 fn seg(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -745,6 +767,15 @@ mod tests {
         assert_eq!(retry_after(&h, now), Some(Duration::from_millis(50)));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn record_values_are_sent_as_arrays() {
+        let body = json!({"data": {"values": {"a": "x", "b": ["y"], "c": null, "d": true}}});
+        assert_eq!(
+            values_as_arrays(&body),
+            json!({"data": {"values": {"a": ["x"], "b": ["y"], "c": [], "d": [true]}}})
+        );
     }
 
     #[test]

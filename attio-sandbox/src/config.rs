@@ -29,6 +29,10 @@ pub struct SandboxConfig {
     /// Unrelated and system `record.updated` events ("enrichment noise") sent to webhooks
     /// at a steady rate; see [`Noise`]. Default off.
     pub noise: Noise,
+    /// Keep the JSON body of each `/v2` request in the request log
+    /// ([`crate::RequestRecord::body`]), so that tests can check what a client sent against
+    /// Attio's request schemas. Default off (bodies can be large).
+    pub record_bodies: bool,
 }
 
 impl Default for SandboxConfig {
@@ -40,6 +44,7 @@ impl Default for SandboxConfig {
             log_limit: DEFAULT_LOG_LIMIT,
             allow_http_webhooks: false,
             noise: Noise::default(),
+            record_bodies: false,
         }
     }
 }

@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         },
         log_limit: args.log_limit,
         allow_http_webhooks: args.allow_http_webhooks,
+        record_bodies: false,
         noise: Noise {
             events_per_second: args.noise_per_second.clamp(0.0, 1000.0),
         },

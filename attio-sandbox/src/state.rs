@@ -72,6 +72,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// Id of the token used, if it was valid.
     pub token_id: Option<Uuid>,
+    /// The JSON body sent, with [`crate::SandboxConfig::record_bodies`] (`/v2` routes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 /// One attempt to deliver a webhook event.
@@ -107,6 +110,7 @@ pub(crate) struct RequestEntry {
     pub path: String,
     pub status: u16,
     pub token_id: Option<Uuid>,
+    pub body: Option<Bytes>,
 }
 
 impl RequestEntry {
@@ -117,6 +121,10 @@ impl RequestEntry {
             path: self.path.clone(),
             status: self.status,
             token_id: self.token_id,
+            body: self
+                .body
+                .as_ref()
+                .and_then(|b| serde_json::from_slice(b).ok()),
         }
     }
 }
@@ -269,6 +277,8 @@ pub(crate) struct Inner {
     pub fault_rules: Mutex<Vec<FaultRule>>,
     /// `http://` loopback webhook targets accepted ([`crate::SandboxConfig::allow_http_webhooks`]).
     pub allow_http_webhooks: bool,
+    /// Request bodies kept in the log ([`crate::SandboxConfig::record_bodies`]).
+    pub record_bodies: bool,
     pub delivery: DeliveryConfig,
     /// Entries each log keeps ([`crate::SandboxConfig::log_limit`]).
     pub log_limit: usize,
@@ -290,6 +300,7 @@ impl AppState {
             limiter: Mutex::new(Limiter::default()),
             fault_rules: Mutex::new(Vec::new()),
             allow_http_webhooks: config.allow_http_webhooks,
+            record_bodies: config.record_bodies,
             delivery: config.delivery,
             log_limit: config.log_limit,
             http,
@@ -306,13 +317,21 @@ impl AppState {
 
     /// Record one API request in the log the control API serves (the newest `log_limit`
     /// entries are kept).
-    pub fn log_request(&self, method: Method, path: String, status: u16, token_id: Option<Uuid>) {
+    pub fn log_request(
+        &self,
+        method: Method,
+        path: String,
+        status: u16,
+        token_id: Option<Uuid>,
+        body: Option<Bytes>,
+    ) {
         let entry = RequestEntry {
             at: OffsetDateTime::now_utc(),
             method,
             path,
             status,
             token_id,
+            body,
         };
         let limit = self.0.log_limit;
         push_capped(&mut self.store().requests, entry, limit);

@@ -221,8 +221,21 @@ async fn log_requests(State(state): State<AppState>, request: Request, next: Nex
         .map_or_else(|| request.uri().path().to_string(), |p| p.to_string());
     let (parts, body) = request.into_parts();
     let token_id = token_of(&parts).and_then(|t| state.store().tokens.get(&t).map(|t| t.id));
+    let (body, kept) = if state.0.record_bodies && parts.uri.path().starts_with("/v2/") {
+        match axum::body::to_bytes(body, BODY_LIMIT).await {
+            Ok(bytes) => (
+                axum::body::Body::from(bytes.clone()),
+                (!bytes.is_empty()).then_some(bytes),
+            ),
+            Err(_) => {
+                return ApiError::TooLarge("The request body is too large.".into()).into_response();
+            }
+        }
+    } else {
+        (body, None)
+    };
     let response = next.run(Request::from_parts(parts, body)).await;
-    state.log_request(method, path, response.status().as_u16(), token_id);
+    state.log_request(method, path, response.status().as_u16(), token_id, kept);
     response
 }
 
