@@ -133,6 +133,10 @@ pub struct AttioClient {
     writes: Arc<DefaultKeyedRateLimiter<String>>,
     reads: Arc<DefaultKeyedRateLimiter<String>>,
     max_attempts: u32,
+    /// Link new `users` records to their `person` by email ([`AttioClient::with_people`]).
+    link_people: bool,
+    /// Create the person when none has the email.
+    create_people: bool,
     /// Call counters.
     pub stats: Arc<AttioStats>,
 }
@@ -218,8 +222,19 @@ impl AttioClient {
             writes: Arc::new(RateLimiter::keyed(quota(writes_per_sec))),
             reads: Arc::new(RateLimiter::keyed(quota(reads_per_sec))),
             max_attempts: max_attempts.max(1),
+            link_people: false,
+            create_people: false,
             stats: Arc::new(AttioStats::default()),
         }
+    }
+
+    /// Link each new `users` record to the `person` with its email (`link`), creating the
+    /// person when none exists (`create`, only with `link`). See
+    /// [`AttioClient::assert_user_record`].
+    pub fn with_people(mut self, link: bool, create: bool) -> Self {
+        self.link_people = link;
+        self.create_people = link && create;
+        self
     }
 
     /// Whether this client talks to Attio itself (`https://api.attio.com`), not a sandbox:
@@ -462,6 +477,73 @@ impl AttioClient {
             )
             .await?;
         Self::data(v)
+    }
+
+    /// An assert of a `users` record made for the first time (`first_write`): with people
+    /// linking on, `person` is written as a record reference matched by email
+    /// (`{"target_object": "people", "email_addresses": [email]}`, docs: attribute types →
+    /// record reference, "linking referenced records"), so Attio itself finds the person.
+    /// When no person has the email Attio refuses the reference (400 `value_not_found`):
+    /// the person is then created if configured (`ATTIO_CREATE_PEOPLE`), else the user is
+    /// written without it. Later writes leave `person` alone (a person may have relinked it
+    /// by hand). Other objects and writes are plain asserts.
+    pub async fn assert_user_record(
+        &self,
+        auth: &AttioAuth,
+        object: &str,
+        matching_attribute: &str,
+        body: &Value,
+        first_write: bool,
+    ) -> Result<AttioRecord, AttioError> {
+        let email = body
+            .pointer("/data/values/primary_email_address")
+            .and_then(|v| match v {
+                Value::Array(a) => a.first(),
+                other => Some(other),
+            })
+            .and_then(|v| v.as_str().or_else(|| v.get("email_address")?.as_str()))
+            .map(str::to_owned);
+        let has_person = body.pointer("/data/values/person").is_some();
+        let (true, true, false, Some(email)) = (
+            self.link_people,
+            first_write && object == "users",
+            has_person,
+            email,
+        ) else {
+            return self
+                .assert_record(auth, object, matching_attribute, body)
+                .await;
+        };
+        let mut linked = body.clone();
+        if let Some(values) = linked
+            .pointer_mut("/data/values")
+            .and_then(Value::as_object_mut)
+        {
+            values.insert(
+                "person".into(),
+                json!([{"target_object": "people", "email_addresses": [email]}]),
+            );
+        }
+        match self
+            .assert_record(auth, object, matching_attribute, &linked)
+            .await
+        {
+            Err(AttioError::Api {
+                status: 400, code, ..
+            }) if code == "value_not_found" => {
+                if self.create_people {
+                    let person = json!({"data": {"values": {"email_addresses": [email]}}});
+                    self.assert_record(auth, "people", "email_addresses", &person)
+                        .await?;
+                    self.assert_record(auth, object, matching_attribute, &linked)
+                        .await
+                } else {
+                    self.assert_record(auth, object, matching_attribute, body)
+                        .await
+                }
+            }
+            other => other,
+        }
     }
 
     /// `GET /v2/objects/{object}/records/{id}`; `None` when it does not exist.

@@ -220,9 +220,13 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
             let (matching, body) = adapter
                 .assert_request(&data)
                 .map_err(|e| Failure::permanent(e.to_string()))?;
+            let first_write = match &auth_id {
+                Some(a) => !crate::installations::is_linked(state, &inst.id, &object, a).await?,
+                None => false,
+            };
             let record = state
                 .attio
-                .assert_record(&inst.attio, &object, &matching, &body)
+                .assert_user_record(&inst.attio, &object, &matching, &body, first_write)
                 .await?;
             if let Some(auth_id) = auth_id {
                 link_record_hashed(

@@ -702,6 +702,26 @@ pub async fn ensure_attributes_undoable(
     Ok(report)
 }
 
+/// Whether the auth record `auth_id` is linked to an Attio record of `object` yet (it has
+/// been written before): the first write of a user links its `person`.
+pub async fn is_linked(
+    state: &AppState,
+    installation_id: &str,
+    object: &str,
+    auth_id: &str,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "select 1 as one from record_links where installation_id = $1 and attio_object = $2 \
+         and auth_id = $3",
+    )
+    .bind(installation_id)
+    .bind(object)
+    .bind(auth_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// Undo an installation: unlink the plugin, delete the Attio webhook, delete our rows.
 /// Remote failures do not stop the local removal; they are returned as warnings.
 pub async fn uninstall(state: &AppState, inst: &Installation) -> Result<Vec<String>> {

@@ -94,7 +94,8 @@ impl Application {
             config.attio_writes_per_sec,
             config.attio_reads_per_sec,
             config.attio_max_attempts,
-        );
+        )
+        .with_people(config.attio_link_people, config.attio_create_people);
         let queue = Queue::new(db.clone());
         let state = AppState {
             queue,

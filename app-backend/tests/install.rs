@@ -467,3 +467,126 @@ async fn select_attributes_get_their_options_and_archived_ones_are_restored_or_r
         "{report:?}"
     );
 }
+
+/// Installs with a plugin exporting `emails` as users, with people linking set as given,
+/// and answers each user's Attio record once the backfill wrote them all.
+async fn backfill_users(
+    sandbox: &SandboxHandle,
+    creds: &attio_sandbox::WorkspaceCredentials,
+    emails: &[&str],
+    link: bool,
+    create: bool,
+) -> Vec<Value> {
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    plugin.state.lock().unwrap().export_users = emails
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            json!({"id": format!("u{i}"), "email": e, "name": format!("U {i}"),
+            "emailVerified": true, "image": null, "role": "user", "banned": false, "attioId": null,
+            "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"})
+        })
+        .collect();
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(dir.path(), None, &format!("{}/v2", sandbox.base_url()));
+    config.attio_link_people = link;
+    config.attio_create_people = create;
+    let app = spawn_app_with(config, dir).await;
+    let (status, body) = install(&app, &plugin, &creds.token).await;
+    assert_eq!(status, 201, "{body}");
+    let http = reqwest::Client::new();
+    for _ in 0..500 {
+        let users: Value = http
+            .post(format!(
+                "{}/v2/objects/users/records/query",
+                sandbox.base_url()
+            ))
+            .bearer_auth(&creds.token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let users = users["data"].as_array().unwrap().clone();
+        if users.len() == emails.len() {
+            return users;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the backfill did not write every user");
+}
+
+async fn people(sandbox: &SandboxHandle, token: &str) -> Vec<Value> {
+    let v: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v2/objects/people/records/query",
+            sandbox.base_url()
+        ))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["data"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn users_are_linked_to_their_person_by_email_and_people_are_created_only_if_configured() {
+    // A person with the first user's email exists; the second user has none.
+    let (sandbox, creds) = self::sandbox().await;
+    let known = reqwest::Client::new()
+        .post(format!("{}/v2/objects/people/records", sandbox.base_url()))
+        .bearer_auth(&creds.token)
+        .json(&json!({"data": {"values": {"email_addresses": ["known@example.com"]}}}))
+        .send()
+        .await
+        .unwrap();
+    let known: Value = known.json().await.unwrap();
+    let known_id = known["data"]["id"]["record_id"].clone();
+    let users = backfill_users(
+        &sandbox,
+        &creds,
+        &["Known@Example.com", "stranger@example.com"],
+        true,
+        false,
+    )
+    .await;
+    let person_of = |email: &str| {
+        users
+            .iter()
+            .find(|u| u["values"]["primary_email_address"][0]["email_address"] == email)
+            .map(|u| u["values"]["person"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        person_of("known@example.com")[0]["target_record_id"],
+        known_id
+    );
+    assert_eq!(person_of("stranger@example.com"), json!([]));
+    assert_eq!(
+        people(&sandbox, &creds.token).await.len(),
+        1,
+        "no person created"
+    );
+
+    // Configured to create people: the stranger gets one.
+    let (sandbox, creds) = self::sandbox().await;
+    let users = backfill_users(&sandbox, &creds, &["stranger@example.com"], true, true).await;
+    let created = people(&sandbox, &creds.token).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        users[0]["values"]["person"][0]["target_record_id"],
+        created[0]["id"]["record_id"]
+    );
+
+    // Linking off: no person reference is written.
+    let (sandbox, creds) = self::sandbox().await;
+    let users = backfill_users(&sandbox, &creds, &["x@example.com"], false, true).await;
+    assert_eq!(users[0]["values"]["person"], json!([]));
+    assert!(people(&sandbox, &creds.token).await.is_empty());
+}
