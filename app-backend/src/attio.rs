@@ -483,10 +483,11 @@ impl AttioClient {
     /// linking on, `person` is written as a record reference matched by email
     /// (`{"target_object": "people", "email_addresses": [email]}`, docs: attribute types →
     /// record reference, "linking referenced records"), so Attio itself finds the person.
-    /// When no person has the email Attio refuses the reference (400 `value_not_found`):
-    /// the person is then created if configured (`ATTIO_CREATE_PEOPLE`), else the user is
-    /// written without it. Later writes leave `person` alone (a person may have relinked it
-    /// by hand). Other objects and writes are plain asserts.
+    /// Attio refuses such a reference when no person has the email (400 `value_not_found`),
+    /// so a one-record query (a read: its own, larger budget) first tells whether one does;
+    /// if not, the person is created when configured (`ATTIO_CREATE_PEOPLE`), else the user
+    /// is written without it. Later writes leave `person` alone (someone may have relinked
+    /// it by hand). Other objects and writes are plain asserts.
     pub async fn assert_user_record(
         &self,
         auth: &AttioAuth,
@@ -503,17 +504,29 @@ impl AttioClient {
             })
             .and_then(|v| v.as_str().or_else(|| v.get("email_address")?.as_str()))
             .map(str::to_owned);
-        let has_person = body.pointer("/data/values/person").is_some();
-        let (true, true, false, Some(email)) = (
-            self.link_people,
-            first_write && object == "users",
-            has_person,
-            email,
-        ) else {
+        let wanted = self.link_people
+            && first_write
+            && object == "users"
+            && body.pointer("/data/values/person").is_none();
+        let Some(email) = email.filter(|_| wanted) else {
             return self
                 .assert_record(auth, object, matching_attribute, body)
                 .await;
         };
+        let found = !self
+            .query_records(auth, "people", json!({"email_addresses": email}), 1, 0)
+            .await?
+            .is_empty();
+        if !found {
+            if !self.create_people {
+                return self
+                    .assert_record(auth, object, matching_attribute, body)
+                    .await;
+            }
+            let person = json!({"data": {"values": {"email_addresses": [email]}}});
+            self.assert_record(auth, "people", "email_addresses", &person)
+                .await?;
+        }
         let mut linked = body.clone();
         if let Some(values) = linked
             .pointer_mut("/data/values")
@@ -528,19 +541,12 @@ impl AttioClient {
             .assert_record(auth, object, matching_attribute, &linked)
             .await
         {
+            // The person went away since the query: write the user without it.
             Err(AttioError::Api {
                 status: 400, code, ..
             }) if code == "value_not_found" => {
-                if self.create_people {
-                    let person = json!({"data": {"values": {"email_addresses": [email]}}});
-                    self.assert_record(auth, "people", "email_addresses", &person)
-                        .await?;
-                    self.assert_record(auth, object, matching_attribute, &linked)
-                        .await
-                } else {
-                    self.assert_record(auth, object, matching_attribute, body)
-                        .await
-                }
+                self.assert_record(auth, object, matching_attribute, body)
+                    .await
             }
             other => other,
         }

@@ -590,3 +590,50 @@ async fn users_are_linked_to_their_person_by_email_and_people_are_created_only_i
     assert_eq!(users[0]["values"]["person"], json!([]));
     assert!(people(&sandbox, &creds.token).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_webhook_is_updated_when_an_adapter_names_another_object() {
+    use attio_auth_backend::installations::{Installation, ensure_webhook_covers};
+    let (sandbox, creds) = self::sandbox().await;
+    let plugin = spawn_plugin(Protocol::SignedV1).await;
+    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let (status, body) = install(&app, &plugin, &creds.token).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["installation"]["id"].as_str().unwrap();
+    let inst = Installation::find(&app.state, id).await.unwrap().unwrap();
+    assert_eq!(inst.attio_object_ids.len(), 2);
+    let secret_before = inst.attio_webhook_secret.is_some();
+    ensure_webhook_covers(&app.state, &inst, "people")
+        .await
+        .unwrap();
+    let inst = Installation::find(&app.state, id).await.unwrap().unwrap();
+    assert_eq!(inst.attio_object_ids.len(), 3);
+    assert!(secret_before && inst.attio_webhook_secret.is_some());
+    let hooks = webhooks(&sandbox, &creds.token).await;
+    assert_eq!(hooks.len(), 1, "updated in place, not a second webhook");
+    for sub in hooks[0]["subscriptions"].as_array().unwrap() {
+        let values: Vec<Value> = sub["filter"]["$or"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["value"].clone())
+            .collect();
+        assert_eq!(values.len(), 3);
+        assert_eq!(
+            values
+                .iter()
+                .map(|v| Value::String(v.as_str().unwrap().to_owned()))
+                .collect::<Vec<_>>(),
+            inst.attio_object_ids
+                .iter()
+                .map(|s| Value::String(s.clone()))
+                .collect::<Vec<_>>()
+        );
+    }
+    // Covered already: nothing changes.
+    let writes_before = writes(&sandbox).len();
+    ensure_webhook_covers(&app.state, &inst, "people")
+        .await
+        .unwrap();
+    assert_eq!(writes(&sandbox).len(), writes_before);
+}
