@@ -239,7 +239,8 @@ async fn a_fault_at_each_remote_step_undoes_what_the_install_did() {
     let (sandbox, creds) = sandbox().await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
     let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
-    // Each step after the first remote change (the users attributes are created first).
+    // Each step after the first remote change (the users attributes are created first);
+    // the last one is the plugin's `link`, after the webhook was registered.
     let steps = [
         (
             "POST",
@@ -247,15 +248,20 @@ async fn a_fault_at_each_remote_step_undoes_what_the_install_did() {
             "the workspaces attribute",
         ),
         ("POST", "/v2/webhooks", "the webhook"),
+        ("", "", "the plugin link"),
     ];
     for (method, path, what) in steps {
         sandbox.clear_fault_rules();
-        assert!(sandbox.add_fault_rule(FaultRule {
-            method: method.to_string(),
-            path_contains: path.to_string(),
-            status: 500,
-            times: None,
-        }));
+        if method.is_empty() {
+            plugin.state.lock().unwrap().failing_actions = vec!["link".into()];
+        } else {
+            assert!(sandbox.add_fault_rule(FaultRule {
+                method: method.to_string(),
+                path_contains: path.to_string(),
+                status: 500,
+                times: None,
+            }));
+        }
         let (status, body) = install(&app, &plugin, &creds.token).await;
         assert!(status >= 500, "{what}: {status} {body}");
         // Nothing is left behind: no webhook, no installation, no active attribute we made.
@@ -286,8 +292,22 @@ async fn a_fault_at_each_remote_step_undoes_what_the_install_did() {
         );
         assert_eq!(rows, 0, "{what}");
     }
+    // The link step really ran after the webhook was made (and was then undone).
+    assert!(
+        sandbox.requests().iter().any(|r| r.method == "DELETE"
+            && r.path.starts_with("/v2/webhooks/")
+            && r.status == 200),
+        "the webhook was deleted on undo: {:?}",
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("webhooks"))
+            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+            .collect::<Vec<_>>()
+    );
     // Without faults the install succeeds and restores the archived attributes.
     sandbox.clear_fault_rules();
+    plugin.state.lock().unwrap().failing_actions.clear();
     let (status, body) = install(&app, &plugin, &creds.token).await;
     assert_eq!(status, 201, "{body}");
     let users = slugs(&sandbox, &creds.token, "users", false).await;

@@ -305,6 +305,8 @@ pub struct PluginFakeState {
     pub no_ping: bool,
     /// Answer 503 to everything.
     pub down: bool,
+    /// Answer 503 to these actions only (e.g. `link`, to fail one install step).
+    pub failing_actions: Vec<String>,
     /// What `export` pages through: users, then organizations.
     pub export_users: Vec<Value>,
     /// Organizations for `export` (all on the page after the last users).
@@ -355,7 +357,7 @@ async fn plugin_route(
                 .collect(),
             body: parsed.clone(),
         });
-        if st.down {
+        if st.down || st.failing_actions.contains(&action) {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
         if action == "ping" && st.no_ping {
