@@ -574,7 +574,7 @@ fn shorthand_attribute(object_slug: &str) -> Option<&'static str> {
 }
 
 /// Normalize a lookup value for an attribute type (so "A@B.com" finds "a@b.com").
-fn lookup_key(kind: &str, raw: &Value) -> Option<Value> {
+pub(crate) fn lookup_key(kind: &str, raw: &Value) -> Option<Value> {
     match kind {
         "email-address" => {
             let s = unwrap_key(raw, "email_address").as_str()?;
