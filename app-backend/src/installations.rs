@@ -220,12 +220,27 @@ pub struct Undo {
     pub unarchived: Vec<(String, String)>,
     /// The webhook registered: deleted on undo.
     pub webhook: Option<String>,
+    /// The plugin link made (connection, link id): unlinked on undo.
+    pub plugin_link: Option<(Connection, String)>,
 }
 
 impl Undo {
     /// Revert in reverse order; failures are logged (the install error is what the caller
     /// reports).
     pub async fn run(self, state: &AppState, attio: &AttioAuth) {
+        if let Some((connection, link)) = &self.plugin_link
+            && let Err(e) = state
+                .plugin
+                .call(
+                    connection,
+                    &UnlinkRequest {
+                        webhook_id: link.clone(),
+                    },
+                )
+                .await
+        {
+            tracing::warn!(error = %e, "could not unlink the plugin after a failed install");
+        }
         if let Some(wh) = &self.webhook
             && let Err(e) = state.attio.delete_webhook(attio, wh).await
         {
@@ -591,6 +606,7 @@ async fn finish_install(
             },
         )
         .await?;
+    undo.plugin_link = Some((connection.clone(), link.webhook_id.clone()));
     sqlx::query(
         "update installations set plugin_link_id = $1, status = 'active', updated_at = $2 \
          where id = $3",
