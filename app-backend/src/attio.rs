@@ -146,6 +146,10 @@ pub struct AttioClient {
     reads: Arc<DefaultKeyedRateLimiter<String>>,
     max_attempts: u32,
     max_response_bytes: usize,
+    /// Link new `users` records to their `person` by email ([`AttioClient::with_people`]).
+    link_people: bool,
+    /// Create the person when none has the email.
+    create_people: bool,
     /// Call counters.
     pub stats: Arc<AttioStats>,
     /// Recently resolved workspace members.
@@ -181,6 +185,9 @@ pub struct AttributeInfo {
     /// Archived?
     #[serde(default)]
     pub is_archived: bool,
+    /// Several values? (`users.workspace`: Attio's docs leave its cardinality open.)
+    #[serde(default)]
+    pub is_multiselect: bool,
 }
 
 /// A webhook as Attio answers its creation: the secret is only shown then.
@@ -304,6 +311,8 @@ impl AttioClient {
             reads: Arc::new(RateLimiter::keyed(quota(reads_per_sec))),
             max_attempts: max_attempts.max(1),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            link_people: false,
+            create_people: false,
             stats: Arc::new(AttioStats::default()),
             members: Arc::new(MemberCache::new(
                 MEMBER_CACHE_TTL_DEFAULT,
@@ -344,6 +353,21 @@ impl AttioClient {
             self.members.put(key, m.clone());
         }
         Ok(found)
+    }
+
+    /// Link each new `users` record to the `person` with its email (`link`), creating the
+    /// person when none exists (`create`, only with `link`). See
+    /// [`AttioClient::assert_user_record`].
+    pub fn with_people(mut self, link: bool, create: bool) -> Self {
+        self.link_people = link;
+        self.create_people = link && create;
+        self
+    }
+
+    /// Whether this client talks to Attio itself (`https://api.attio.com`), not a sandbox:
+    /// Attio delivers webhooks only to `https://` targets.
+    pub fn is_attio_cloud(&self) -> bool {
+        self.base == "https://api.attio.com" || self.base.starts_with("https://api.attio.com/")
     }
 
     /// One call with budget, retries and error mapping. `Ok(None)` for an empty body.
@@ -556,7 +580,9 @@ impl AttioClient {
         }
     }
 
-    /// `PUT /v2/objects/{object}/records?matching_attribute=..` (assert: upsert).
+    /// `PUT /v2/objects/{object}/records?matching_attribute=..` (assert: upsert). Every
+    /// value is sent as an array (the request schema's `values` are arrays; a single value
+    /// `v` becomes `[v]`, a clear `null` becomes `[]`).
     pub async fn assert_record(
         &self,
         auth: &AttioAuth,
@@ -564,6 +590,7 @@ impl AttioClient {
         matching_attribute: &str,
         body: &Value,
     ) -> Result<AttioRecord, AttioError> {
+        let body = &values_as_arrays(body);
         let v = self
             .call(
                 auth,
@@ -579,6 +606,79 @@ impl AttioClient {
             )
             .await?;
         Self::data(v)
+    }
+
+    /// An assert of a `users` record made for the first time (`first_write`): with people
+    /// linking on, `person` is written as a record reference matched by email
+    /// (`{"target_object": "people", "email_addresses": [email]}`, docs: attribute types →
+    /// record reference, "linking referenced records"), so Attio itself finds the person.
+    /// Attio refuses such a reference when no person has the email (400 `value_not_found`),
+    /// so a one-record query (a read: its own, larger budget) first tells whether one does;
+    /// if not, the person is created when configured (`ATTIO_CREATE_PEOPLE`), else the user
+    /// is written without it. Later writes leave `person` alone (someone may have relinked
+    /// it by hand). Other objects and writes are plain asserts.
+    pub async fn assert_user_record(
+        &self,
+        auth: &AttioAuth,
+        object: &str,
+        matching_attribute: &str,
+        body: &Value,
+        first_write: bool,
+    ) -> Result<AttioRecord, AttioError> {
+        let email = body
+            .pointer("/data/values/primary_email_address")
+            .and_then(|v| match v {
+                Value::Array(a) => a.first(),
+                other => Some(other),
+            })
+            .and_then(|v| v.as_str().or_else(|| v.get("email_address")?.as_str()))
+            .map(str::to_owned);
+        let wanted = self.link_people
+            && first_write
+            && object == "users"
+            && body.pointer("/data/values/person").is_none();
+        let Some(email) = email.filter(|_| wanted) else {
+            return self
+                .assert_record(auth, object, matching_attribute, body)
+                .await;
+        };
+        let found = !self
+            .query_records(auth, "people", json!({"email_addresses": email}), 1, 0)
+            .await?
+            .is_empty();
+        if !found {
+            if !self.create_people {
+                return self
+                    .assert_record(auth, object, matching_attribute, body)
+                    .await;
+            }
+            let person = json!({"data": {"values": {"email_addresses": [email]}}});
+            self.assert_record(auth, "people", "email_addresses", &person)
+                .await?;
+        }
+        let mut linked = body.clone();
+        if let Some(values) = linked
+            .pointer_mut("/data/values")
+            .and_then(Value::as_object_mut)
+        {
+            values.insert(
+                "person".into(),
+                json!([{"target_object": "people", "email_addresses": [email]}]),
+            );
+        }
+        match self
+            .assert_record(auth, object, matching_attribute, &linked)
+            .await
+        {
+            // The person went away since the query: write the user without it.
+            Err(AttioError::Api {
+                status: 400, code, ..
+            }) if code == "value_not_found" => {
+                self.assert_record(auth, object, matching_attribute, body)
+                    .await
+            }
+            other => other,
+        }
     }
 
     /// `GET /v2/objects/{object}/records/{id}`; `None` when it does not exist.
@@ -632,16 +732,108 @@ impl AttioClient {
         Self::data(v)
     }
 
-    /// `POST /v2/webhooks` for record created/updated/deleted, delivered to `target_url`.
+    /// `PATCH /v2/objects/{object}/attributes/{attribute}` with `{is_archived}`: archive an
+    /// attribute (Attio has no attribute delete) or restore an archived one.
+    pub async fn set_attribute_archived(
+        &self,
+        auth: &AttioAuth,
+        object: &str,
+        attribute: &str,
+        archived: bool,
+    ) -> Result<(), AttioError> {
+        let body = json!({"data": {"is_archived": archived}});
+        self.call(
+            auth,
+            Method::PATCH,
+            &format!("/objects/{}/attributes/{}", seg(object), seg(attribute)),
+            Some(&body),
+            Budget::Write,
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /v2/objects/{object}/attributes/{attribute}/options` with `{title}`;
+    /// `Ok(false)` when the option exists already (409).
+    pub async fn create_select_option(
+        &self,
+        auth: &AttioAuth,
+        object: &str,
+        attribute: &str,
+        title: &str,
+    ) -> Result<bool, AttioError> {
+        let body = json!({"data": {"title": title}});
+        match self
+            .call(
+                auth,
+                Method::POST,
+                &format!(
+                    "/objects/{}/attributes/{}/options",
+                    seg(object),
+                    seg(attribute)
+                ),
+                Some(&body),
+                Budget::Write,
+                false,
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(AttioError::Api { status: 409, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The subscriptions of our webhook: record events of the synced objects only (a `null`
+    /// filter would subscribe to every record event of the workspace: people, companies,
+    /// deals, and their enrichment noise, queued ahead of ours at 25 deliveries/s).
+    pub fn webhook_subscriptions(object_ids: &[String]) -> Vec<Value> {
+        let filter = json!({"$or": object_ids
+            .iter()
+            .map(|id| json!({"field": "id.object_id", "operator": "equals", "value": id}))
+            .collect::<Vec<_>>()});
+        [
+            "record.created",
+            "record.updated",
+            "record.deleted",
+            "record.merged",
+        ]
+        .iter()
+        .map(|t| json!({"event_type": t, "filter": filter}))
+        .collect()
+    }
+
+    /// `PATCH /v2/webhooks/{id}`: subscribe to the record events of `object_ids` (when the
+    /// synced objects change).
+    pub async fn update_webhook_objects(
+        &self,
+        auth: &AttioAuth,
+        webhook_id: &str,
+        object_ids: &[String],
+    ) -> Result<(), AttioError> {
+        let body = json!({"data": {"subscriptions": Self::webhook_subscriptions(object_ids)}});
+        self.call(
+            auth,
+            Method::PATCH,
+            &format!("/webhooks/{}", seg(webhook_id)),
+            Some(&body),
+            Budget::Write,
+            true,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `POST /v2/webhooks` for record created/updated/deleted/merged of the objects
+    /// `object_ids`, delivered to `target_url`.
     pub async fn create_webhook(
         &self,
         auth: &AttioAuth,
         target_url: &str,
+        object_ids: &[String],
     ) -> Result<CreatedWebhook, AttioError> {
-        let subscriptions: Vec<Value> = ["record.created", "record.updated", "record.deleted"]
-            .iter()
-            .map(|t| json!({"event_type": t, "filter": null}))
-            .collect();
+        let subscriptions = Self::webhook_subscriptions(object_ids);
         let body = json!({"data": {"target_url": target_url, "subscriptions": subscriptions}});
         let v = self
             .call(
@@ -678,6 +870,25 @@ impl AttioClient {
         self.delete_if_present(auth, &format!("/webhooks/{}", seg(webhook_id)))
             .await
     }
+}
+
+/// `{data: {values: {slug: v}}}` with every `v` an array, as the OpenAPI request schema of
+/// record writes has it (`values.additionalProperties: {type: array}`).
+pub fn values_as_arrays(body: &Value) -> Value {
+    let mut body = body.clone();
+    if let Some(values) = body
+        .pointer_mut("/data/values")
+        .and_then(Value::as_object_mut)
+    {
+        for v in values.values_mut() {
+            *v = match v.take() {
+                Value::Array(a) => Value::Array(a),
+                Value::Null => Value::Array(Vec::new()),
+                other => Value::Array(vec![other]),
+            };
+        }
+    }
+    body
 }
 
 /// Percent-encode one path segment or query value.
@@ -774,6 +985,15 @@ mod tests {
         assert_eq!(retry_after(&h, now), Some(Duration::from_millis(50)));
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn record_values_are_sent_as_arrays() {
+        let body = json!({"data": {"values": {"a": "x", "b": ["y"], "c": null, "d": true}}});
+        assert_eq!(
+            values_as_arrays(&body),
+            json!({"data": {"values": {"a": ["x"], "b": ["y"], "c": [], "d": [true]}}})
+        );
     }
 
     #[test]

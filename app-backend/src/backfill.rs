@@ -253,9 +253,17 @@ async fn assert_one(
     let (matching, body) = adapter
         .assert_request(&data)
         .map_err(|e| Failure::permanent(e.to_string()))?;
+    let first_write =
+        !crate::installations::is_linked(state, &inst.id, &adapter.attio_object, &auth_id).await?;
     let record = state
         .attio
-        .assert_record(&inst.attio, &adapter.attio_object, &matching, &body)
+        .assert_user_record(
+            &inst.attio,
+            &adapter.attio_object,
+            &matching,
+            &body,
+            first_write,
+        )
         .await?;
     link_record_hashed(
         state,

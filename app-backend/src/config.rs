@@ -43,6 +43,12 @@ pub struct Config {
     pub attio_reads_per_sec: u32,
     /// Attempts per Attio call on 429/5xx before giving up. `ATTIO_MAX_ATTEMPTS`, default 6.
     pub attio_max_attempts: u32,
+    /// Link each new `users` record to the `person` with its email (Attio's own matching of a
+    /// record reference by email). `ATTIO_LINK_PEOPLE`, default true.
+    pub attio_link_people: bool,
+    /// When linking finds no such person, create one (otherwise the user is left unlinked).
+    /// `ATTIO_CREATE_PEOPLE`, default false.
+    pub attio_create_people: bool,
     /// Timeout of one outbound HTTP call (Attio, plugin). `HTTP_TIMEOUT_SECS`, default 20.
     pub http_timeout: Duration,
     /// Timeout of one inbound request. `REQUEST_TIMEOUT_SECS`, default 30.
@@ -101,6 +107,8 @@ impl Config {
             attio_writes_per_sec: 25,
             attio_reads_per_sec: 100,
             attio_max_attempts: 6,
+            attio_link_people: true,
+            attio_create_people: false,
             http_timeout: Duration::from_secs(20),
             request_timeout: Duration::from_secs(30),
             body_limit: 1024 * 1024,
@@ -156,6 +164,16 @@ impl Config {
             positive("ATTIO_WRITES_PER_SEC", num("ATTIO_WRITES_PER_SEC", 25)?)?;
         c.attio_reads_per_sec = positive("ATTIO_READS_PER_SEC", num("ATTIO_READS_PER_SEC", 100)?)?;
         c.attio_max_attempts = positive("ATTIO_MAX_ATTEMPTS", num("ATTIO_MAX_ATTEMPTS", 6)?)?;
+        let flag = |k: &'static str, d: bool| -> Result<bool, Error> {
+            match get(k).as_deref().map(str::trim) {
+                None => Ok(d),
+                Some("1" | "true" | "yes" | "on") => Ok(true),
+                Some("0" | "false" | "no" | "off") => Ok(false),
+                Some(_) => Err(bad(k, "true or false")),
+            }
+        };
+        c.attio_link_people = flag("ATTIO_LINK_PEOPLE", true)?;
+        c.attio_create_people = flag("ATTIO_CREATE_PEOPLE", false)?;
         c.http_timeout = Duration::from_secs(num("HTTP_TIMEOUT_SECS", 20)?);
         c.request_timeout = Duration::from_secs(num("REQUEST_TIMEOUT_SECS", 30)?);
         c.body_limit = usize::try_from(num("BODY_LIMIT_BYTES", 1024 * 1024)?)

@@ -287,6 +287,8 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
         .unwrap_or(false);
     if !ensured && event.event != SyncEventKind::Delete {
         ensure_attributes(state, &inst.attio, adapter).await?;
+        // An adapter may name an object the Attio webhook does not filter on yet.
+        crate::installations::ensure_webhook_covers(state, &inst, &adapter.attio_object).await?;
         if let Ok(mut s) = state.caches.ensured.lock() {
             s.insert(key);
         }
@@ -362,9 +364,13 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
             let (matching, body) = adapter
                 .assert_request(&data)
                 .map_err(|e| Failure::permanent(e.to_string()))?;
+            let first_write = match &auth_id {
+                Some(a) => !crate::installations::is_linked(state, &inst.id, &object, a).await?,
+                None => false,
+            };
             let record = state
                 .attio
-                .assert_record(&inst.attio, &object, &matching, &body)
+                .assert_user_record(&inst.attio, &object, &matching, &body, first_write)
                 .await?;
             if let Some(auth_id) = auth_id {
                 link_record_hashed(

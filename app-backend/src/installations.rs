@@ -1,11 +1,16 @@
 //! Installations, one per Attio workspace: storage (secrets encrypted at rest), the install
 //! flow with an Attio API token, and uninstall.
 //!
-//! Installing checks everything before it changes anything remote: the connection string
-//! decodes, the Attio token works and names its workspace, the `users` and `workspaces`
-//! objects are enabled, the plugin answers `ping`. Then it creates the missing attributes,
-//! registers the Attio webhook and links the plugin; a failure in those last steps undoes
-//! what was done.
+//! Installing checks everything before it changes anything remote: `PUBLIC_URL` is https
+//! when Attio itself is the API (Attio delivers webhooks to https only; checked before any
+//! call), the connection string decodes, the Attio token works, names its workspace and has
+//! the scopes we need (`/v2/self` `scope`), the `users` and `workspaces` objects are enabled
+//! (probed with a one-record query as well as `GET /v2/objects/{slug}`: a 404 or a refused
+//! query both mean "not enabled"), the cardinality of `users.workspace` is read, and the
+//! plugin answers `ping`. Then it creates the missing attributes (with their select
+//! options) or unarchives archived ones, registers the Attio webhook filtered on the synced
+//! objects and links the plugin; a failure in those steps undoes every one of them (created
+//! attributes are archived: Attio's API cannot delete attributes).
 
 use axum::Json;
 use axum::extract::State;
@@ -18,7 +23,7 @@ use sqlx::Row as _;
 
 use attio_auth_shared::actions::{LinkRequest, PingRequest, PingResponse, UnlinkRequest};
 use attio_auth_shared::connection::Connection;
-use attio_auth_shared::sync::AdapterInfo;
+use attio_auth_shared::sync::{AdapterInfo, AttributeType};
 
 use crate::attio::{AttioAuth, AttioError};
 use crate::db::now_ms;
@@ -53,6 +58,11 @@ pub struct Installation {
     pub plugin_link_id: Option<String>,
     /// `installing` or `active`.
     pub status: String,
+    /// Attio object ids the webhook subscribes to.
+    pub attio_object_ids: Vec<String>,
+    /// Workspace membership syncs auth -> Attio only (`users.workspace` is single-select in
+    /// this workspace: applying it back would drop users from their other organizations).
+    pub membership_to_attio_only: bool,
     /// Creation time, unix ms.
     pub created_at: i64,
 }
@@ -63,7 +73,7 @@ fn aad(field: &str, id: &str) -> String {
 
 const COLUMNS: &str = "id, workspace_id, workspace_name, auth_kind, connection_enc, \
      attio_token_enc, attio_webhook_id, attio_webhook_secret_enc, plugin_link_id, status, \
-     created_at";
+     created_at, attio_object_ids, membership_to_attio_only";
 
 impl Installation {
     fn from_row(state: &AppState, row: &sqlx::any::AnyRow) -> Result<Self> {
@@ -102,6 +112,11 @@ impl Installation {
             plugin_link_id: row.try_get("plugin_link_id")?,
             status: row.try_get("status")?,
             created_at: row.try_get("created_at")?,
+            attio_object_ids: row
+                .try_get::<Option<String>, _>("attio_object_ids")?
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default(),
+            membership_to_attio_only: row.try_get::<i64, _>("membership_to_attio_only")? != 0,
             id,
         })
     }
@@ -139,6 +154,7 @@ impl Installation {
             "protocol": self.connection.protocol.as_str(),
             "status": self.status,
             "attioWebhookId": self.attio_webhook_id,
+            "membershipToAttioOnly": self.membership_to_attio_only,
             "createdAt": self.created_at,
         })
     }
@@ -162,9 +178,9 @@ pub struct CreateInstallation {
     request_body = CreateInstallation,
     responses(
         (status = 201, description = "Installed: `{ok, message, installation, plugin, attributesCreated}`", body = Object),
-        (status = 400, description = "Bad connection string or Attio token, or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Bad connection string or Attio token, the token lacks a scope (`ATTIO_TOKEN_SCOPES` names each), or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::openapi::ErrorResponse),
         (status = 409, description = "The workspace is installed already", body = crate::openapi::ErrorResponse),
-        (status = 422, description = "The users/workspaces objects are disabled in Attio (the message says how to enable them)", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "The users/workspaces objects are disabled in Attio (the message says how to enable them), or `PUBLIC_URL` is not https while Attio itself is the API (`PUBLIC_URL_NOT_HTTPS`)", body = crate::openapi::ErrorResponse),
         (status = 429, description = "Too many install attempts from this client or with this token (`INSTALL_RATE_LIMITED`)", body = crate::openapi::ErrorResponse),
         (status = 502, description = "The auth server or Attio failed", body = crate::openapi::ErrorResponse),
     ))]
@@ -208,6 +224,95 @@ fn install_rate_limited(whom: &str) -> Error {
     }
 }
 
+/// The scopes the install and the sync need (`/v2/self` `scope`, space separated).
+pub const REQUIRED_SCOPES: [&str; 3] = [
+    "object_configuration:read-write",
+    "record_permission:read-write",
+    "webhook:read-write",
+];
+
+/// What an install changed in Attio, so that a failure can undo it.
+#[derive(Debug, Default)]
+pub struct Undo {
+    /// Attributes created (`(object, slug)`): archived on undo.
+    pub created: Vec<(String, String)>,
+    /// Attributes that were archived and got unarchived: archived again on undo.
+    pub unarchived: Vec<(String, String)>,
+    /// The webhook registered: deleted on undo.
+    pub webhook: Option<String>,
+    /// The plugin link made (connection, link id): unlinked on undo.
+    pub plugin_link: Option<(Connection, String)>,
+}
+
+impl Undo {
+    /// Revert in reverse order; failures are logged (the install error is what the caller
+    /// reports).
+    pub async fn run(self, state: &AppState, attio: &AttioAuth) {
+        if let Some((connection, link)) = &self.plugin_link
+            && let Err(e) = state
+                .plugin
+                .call(
+                    connection,
+                    &UnlinkRequest {
+                        webhook_id: link.clone(),
+                    },
+                )
+                .await
+        {
+            tracing::warn!(error = %e, "could not unlink the plugin after a failed install");
+        }
+        if let Some(wh) = &self.webhook
+            && let Err(e) = state.attio.delete_webhook(attio, wh).await
+        {
+            tracing::warn!(error = %e, "could not remove the Attio webhook after a failed install");
+        }
+        for (object, slug) in self.created.iter().chain(&self.unarchived).rev() {
+            if let Err(e) = state
+                .attio
+                .set_attribute_archived(attio, object, slug, true)
+                .await
+            {
+                tracing::warn!(error = %e, object, slug, "could not archive an attribute after a failed install");
+            }
+        }
+    }
+}
+
+/// The granted scopes of a `/v2/self` answer, with `x:read-write` also granting `x:read`.
+pub fn missing_scopes(granted: Option<&str>) -> Vec<&'static str> {
+    let granted: Vec<&str> = granted.unwrap_or("").split_whitespace().collect();
+    REQUIRED_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| !granted.contains(s))
+        .collect()
+}
+
+/// Whether an object is enabled: `GET /v2/objects/{slug}` answers it and a one-record query
+/// is served. Attio documents no answer for a disabled standard object (the sandbox's 404 is
+/// an inference), so a 404 of either call and a refused query (another 4xx) both count as
+/// "not enabled". Returns the object id when enabled.
+pub async fn probe_object(
+    state: &AppState,
+    attio: &AttioAuth,
+    slug: &str,
+) -> Result<Option<String>> {
+    let Some(object) = state.attio.get_object(attio, slug).await? else {
+        return Ok(None);
+    };
+    match state
+        .attio
+        .query_records(attio, slug, json!({}), 1, 0)
+        .await
+    {
+        Ok(_) => Ok(Some(object.id.object_id)),
+        Err(AttioError::NotFound { .. }) => Ok(None),
+        Err(AttioError::Api { status, .. }) if (400..500).contains(&status) => Ok(None),
+        Err(AttioError::Unauthorized { status: 403, .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The install flow, shared by the API-token and OAuth paths.
 pub async fn install(
     state: &AppState,
@@ -215,6 +320,15 @@ pub async fn install(
     token: SecretString,
     auth_kind: &str,
 ) -> Result<Value> {
+    // Attio delivers webhooks to https targets only: refuse before calling anyone.
+    if state.attio.is_attio_cloud() && !state.public_url.0.starts_with("https://") {
+        return Err(Error::unprocessable(
+            "PUBLIC_URL_NOT_HTTPS",
+            "PUBLIC_URL must be an https:// address reachable from Attio: Attio delivers \
+             webhooks only to https targets. Set PUBLIC_URL (e.g. https://auth-sync.example.com) \
+             and install again.",
+        ));
+    }
     // Before any request: a URL this backend does not call is refused, unseen by Attio too.
     state.plugin.check_url(&connection).await?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -235,7 +349,7 @@ pub async fn install(
         }
         Err(e) => return Err(e.into()),
     };
-    let workspace_id = match (info.active, info.workspace_id) {
+    let workspace_id = match (info.active, info.workspace_id.clone()) {
         (true, Some(ws)) if !ws.is_empty() => ws,
         _ => {
             return Err(Error::bad_request(
@@ -244,6 +358,17 @@ pub async fn install(
             ));
         }
     };
+    let missing = missing_scopes(info.scope.as_deref());
+    if !missing.is_empty() {
+        return Err(Error::bad_request(
+            "ATTIO_TOKEN_SCOPES",
+            format!(
+                "The Attio access token lacks the scope(s) {}. Give the token (or the OAuth \
+                 app) these scopes in Attio's developer settings, then install again.",
+                missing.join(", ")
+            ),
+        ));
+    }
     attio.workspace = workspace_id.clone();
     if Installation::find_by_workspace(state, &workspace_id)
         .await?
@@ -257,9 +382,11 @@ pub async fn install(
 
     // The objects must be enabled: Attio has them, off by default.
     let mut disabled = Vec::new();
+    let mut object_ids = Vec::new();
     for slug in REQUIRED_OBJECTS {
-        if state.attio.get_object(&attio, slug).await?.is_none() {
-            disabled.push(slug);
+        match probe_object(state, &attio, slug).await? {
+            Some(object_id) => object_ids.push(object_id),
+            None => disabled.push(slug),
         }
     }
     if !disabled.is_empty() {
@@ -274,81 +401,66 @@ pub async fn install(
         ));
     }
 
+    // users.workspace: Attio's docs do not say whether it is single- or multi-select. If
+    // single, writing organization B's members would take each of them out of A in Attio,
+    // and applying that back would remove them from A in the auth database.
+    let mut warnings = Vec::new();
+    let user_attributes = state.attio.list_attributes(&attio, "users").await?;
+    let workspace_attributes = state.attio.list_attributes(&attio, "workspaces").await?;
+    let users_workspace_multi = user_attributes
+        .iter()
+        .find(|a| a.api_slug == "workspace")
+        .is_none_or(|a| a.is_multiselect);
+    let workspaces_users_multi = workspace_attributes
+        .iter()
+        .find(|a| a.api_slug == "users")
+        .is_none_or(|a| a.is_multiselect);
+    let membership_to_attio_only = !users_workspace_multi;
+    if membership_to_attio_only {
+        warnings.push(
+            "Attio's users.workspace attribute is single-select in this workspace: a user can \
+             show only one organization there. Organization membership therefore syncs from \
+             the auth server to Attio only; membership edits in Attio are not applied."
+                .to_string(),
+        );
+    }
+    if !workspaces_users_multi {
+        warnings.push(
+            "Attio's workspaces.users attribute is single-select in this workspace: only one \
+             member per organization can show in Attio."
+                .to_string(),
+        );
+    }
+
     // The plugin must answer, with this secret.
     let ping = ping_plugin(state, &connection).await?;
 
     // From here on we change things; undo on failure.
-    let mut created_attributes = Vec::new();
-    for adapter in [
-        AdapterInfo::default_user(),
-        AdapterInfo::default_organization(),
-    ] {
-        created_attributes.extend(ensure_attributes(state, &attio, &adapter).await?);
-    }
-
-    let now = now_ms();
-    let connection_enc = state
-        .secrets
-        .encrypt(&aad("connection", &id), &connection.encode())?;
-    let token_enc = state
-        .secrets
-        .encrypt(&aad("attio_token", &id), attio.token.expose_secret())?;
-    sqlx::query(
-        "insert into installations (id, workspace_id, workspace_name, auth_kind, \
-         connection_enc, attio_token_enc, plugin_url, protocol, status, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, 'installing', $9, $10)",
+    let mut undo = Undo::default();
+    let outcome = change_remote(
+        state,
+        &id,
+        &attio,
+        &connection,
+        &info,
+        auth_kind,
+        &object_ids,
+        membership_to_attio_only,
+        &mut undo,
+        &mut warnings,
     )
-    .bind(&id)
-    .bind(&workspace_id)
-    .bind(info.workspace_name.clone())
-    .bind(auth_kind)
-    .bind(connection_enc)
-    .bind(token_enc)
-    .bind(connection.url())
-    .bind(connection.protocol.as_str())
-    .bind(now)
-    .bind(now)
-    .execute(&state.db.pool)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict(
-            "ALREADY_INSTALLED",
-            "This Attio workspace is already installed; uninstall it first.",
-        ),
-        _ => Error::Database(e),
-    })?;
-
-    let finished = async {
-        // What plugin events may write from now on (issue 13, item 3).
-        crate::events::store_allowlist(
-            state,
-            &id,
-            &[
-                AdapterInfo::default_user(),
-                AdapterInfo::default_organization(),
-            ],
-        )
-        .await?;
-        finish_install(state, &id, &attio, &connection).await
-    }
     .await;
-    match finished {
-        Ok(()) => {}
+    let created_attributes = match outcome {
+        Ok(created) => created,
         Err(e) => {
-            // Undo: the webhook (if registered) and the row.
-            if let Ok(Some(inst)) = Installation::find(state, &id).await
-                && let Some(wh) = &inst.attio_webhook_id
-                && let Err(err) = state.attio.delete_webhook(&attio, wh).await
-            {
-                tracing::warn!(error = %err, "could not remove the Attio webhook after a failed install");
-            }
+            undo.run(state, &attio).await;
             sqlx::query("delete from installations where id = $1")
                 .bind(&id)
                 .execute(&state.db.pool)
                 .await?;
             return Err(e);
         }
-    }
+    };
     let inst = Installation::find(state, &id)
         .await?
         .ok_or_else(|| Error::Internal("installation vanished".into()))?;
@@ -365,7 +477,118 @@ pub async fn install(
         "installation": inst.public_json(),
         "plugin": ping.map(|p| json!({"version": p.version, "features": p.features})),
         "attributesCreated": created_attributes,
+        "warnings": warnings,
     }))
+}
+
+/// The remote steps of an install, each recorded in `undo`: attributes, the row, the
+/// webhook, the plugin link. Returns the attributes created.
+#[allow(clippy::too_many_arguments)]
+async fn change_remote(
+    state: &AppState,
+    id: &str,
+    attio: &AttioAuth,
+    connection: &Connection,
+    info: &crate::attio::TokenInfo,
+    auth_kind: &str,
+    object_ids: &[String],
+    membership_to_attio_only: bool,
+    undo: &mut Undo,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>> {
+    let mut created_attributes = Vec::new();
+    for adapter in [
+        AdapterInfo::default_user(),
+        AdapterInfo::default_organization(),
+    ] {
+        let report = ensure_attributes_undoable(state, attio, &adapter, undo).await?;
+        created_attributes.extend(report.created);
+        warnings.extend(report.warnings);
+    }
+
+    let now = now_ms();
+    let connection_enc = state
+        .secrets
+        .encrypt(&aad("connection", id), &connection.encode())?;
+    let token_enc = state
+        .secrets
+        .encrypt(&aad("attio_token", id), attio.token.expose_secret())?;
+    let object_ids_json =
+        serde_json::to_string(object_ids).map_err(|e| Error::Internal(e.to_string()))?;
+    sqlx::query(
+        "insert into installations (id, workspace_id, workspace_name, auth_kind, \
+         connection_enc, attio_token_enc, plugin_url, protocol, status, created_at, updated_at, \
+         attio_object_ids, membership_to_attio_only) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, 'installing', $9, $10, $11, $12)",
+    )
+    .bind(id)
+    .bind(&attio.workspace)
+    .bind(info.workspace_name.clone())
+    .bind(auth_kind)
+    .bind(connection_enc)
+    .bind(token_enc)
+    .bind(connection.url())
+    .bind(connection.protocol.as_str())
+    .bind(now)
+    .bind(now)
+    .bind(object_ids_json)
+    .bind(i64::from(membership_to_attio_only))
+    .execute(&state.db.pool)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Error::conflict(
+            "ALREADY_INSTALLED",
+            "This Attio workspace is already installed; uninstall it first.",
+        ),
+        _ => Error::Database(e),
+    })?;
+    // What plugin events may write from now on (issue 13, item 3).
+    crate::events::store_allowlist(
+        state,
+        id,
+        &[
+            AdapterInfo::default_user(),
+            AdapterInfo::default_organization(),
+        ],
+    )
+    .await?;
+    finish_install(state, id, attio, connection, object_ids, undo).await?;
+    Ok(created_attributes)
+}
+
+/// Make the webhook of `inst` cover the Attio object `slug` (an adapter naming an object
+/// the webhook does not filter on yet): its subscriptions are updated in place, so the
+/// signing secret stays.
+pub async fn ensure_webhook_covers(
+    state: &AppState,
+    inst: &Installation,
+    slug: &str,
+) -> Result<()> {
+    let Some(webhook_id) = &inst.attio_webhook_id else {
+        return Ok(());
+    };
+    let Some(object) = state.attio.get_object(&inst.attio, slug).await? else {
+        return Ok(());
+    };
+    let object_id = object.id.object_id;
+    if inst.attio_object_ids.contains(&object_id) {
+        return Ok(());
+    }
+    let mut ids = inst.attio_object_ids.clone();
+    ids.push(object_id);
+    state
+        .attio
+        .update_webhook_objects(&inst.attio, webhook_id, &ids)
+        .await?;
+    let json = serde_json::to_string(&ids).map_err(|e| Error::Internal(e.to_string()))?;
+    sqlx::query("update installations set attio_object_ids = $1, updated_at = $2 where id = $3")
+        .bind(json)
+        .bind(now_ms())
+        .bind(&inst.id)
+        .execute(&state.db.pool)
+        .await?;
+    tracing::info!(installation = %inst.id, object = slug, "Attio webhook now covers another object");
+    Ok(())
 }
 
 /// Register the Attio webhook and link the plugin; mark active.
@@ -374,9 +597,15 @@ async fn finish_install(
     id: &str,
     attio: &AttioAuth,
     connection: &Connection,
+    object_ids: &[String],
+    undo: &mut Undo,
 ) -> Result<()> {
     let target = state.public_url.join(&format!("/v1/attio/webhooks/{id}"));
-    let webhook = state.attio.create_webhook(attio, &target).await?;
+    let webhook = state
+        .attio
+        .create_webhook(attio, &target, object_ids)
+        .await?;
+    undo.webhook = Some(webhook.webhook_id.clone());
     let secret_enc = state.secrets.encrypt(
         &aad("attio_webhook_secret", id),
         webhook.secret.expose_secret(),
@@ -409,6 +638,7 @@ async fn finish_install(
             },
         )
         .await?;
+    undo.plugin_link = Some((connection.clone(), link.webhook_id.clone()));
     sqlx::query(
         "update installations set plugin_link_id = $1, status = 'active', updated_at = $2 \
          where id = $3",
@@ -438,6 +668,15 @@ pub async fn ping_plugin(
     }
 }
 
+/// What [`ensure_attributes_undoable`] did.
+#[derive(Debug, Default)]
+pub struct AttributeReport {
+    /// Attributes created (`users.email_verified`).
+    pub created: Vec<String>,
+    /// What could not be done (an archived attribute Attio would not restore).
+    pub warnings: Vec<String>,
+}
+
 /// Create the attributes of `adapter`'s schema that the object lacks. Returns the slugs
 /// created (`users.email_verified`).
 pub async fn ensure_attributes(
@@ -445,13 +684,41 @@ pub async fn ensure_attributes(
     attio: &AttioAuth,
     adapter: &AdapterInfo,
 ) -> Result<Vec<String>> {
-    let existing = state
-        .attio
-        .list_attributes(attio, &adapter.attio_object)
-        .await?;
-    let mut created = Vec::new();
+    let mut undo = Undo::default();
+    let report = ensure_attributes_undoable(state, attio, adapter, &mut undo).await?;
+    for w in &report.warnings {
+        tracing::warn!(object = %adapter.attio_object, "{w}");
+    }
+    Ok(report.created)
+}
+
+/// [`ensure_attributes`], recording each change in `undo`: a missing attribute is created
+/// (a select one with the options its schema lists), an archived one is unarchived (writes to
+/// an archived attribute fail), or reported when Attio refuses to restore it.
+pub async fn ensure_attributes_undoable(
+    state: &AppState,
+    attio: &AttioAuth,
+    adapter: &AdapterInfo,
+    undo: &mut Undo,
+) -> Result<AttributeReport> {
+    let object = adapter.attio_object.as_str();
+    let existing = state.attio.list_attributes(attio, object).await?;
+    let mut report = AttributeReport::default();
     for (slug, field) in &adapter.attio_schema {
-        if existing.iter().any(|a| &a.api_slug == slug) {
+        if let Some(found) = existing.iter().find(|a| &a.api_slug == slug) {
+            if found.is_archived {
+                match state
+                    .attio
+                    .set_attribute_archived(attio, object, slug, false)
+                    .await
+                {
+                    Ok(()) => undo.unarchived.push((object.to_owned(), slug.clone())),
+                    Err(e) => report.warnings.push(format!(
+                        "The Attio attribute {object}.{slug} is archived and could not be \
+                         restored ({e}); unarchive it in Attio, or its values will not sync."
+                    )),
+                }
+            }
             continue;
         }
         if !field.attribute_type.creatable_on_object() {
@@ -462,15 +729,45 @@ pub async fn ensure_attributes(
             continue;
         }
         let body = field.create_attribute_body(slug);
-        if state
-            .attio
-            .create_attribute(attio, &adapter.attio_object, &body)
-            .await?
-        {
-            created.push(format!("{}.{}", adapter.attio_object, slug));
+        if state.attio.create_attribute(attio, object, &body).await? {
+            undo.created.push((object.to_owned(), slug.clone()));
+            report.created.push(format!("{object}.{slug}"));
+            let options = field
+                .config
+                .as_ref()
+                .and_then(|c| c.options.as_deref())
+                .unwrap_or_default();
+            if field.attribute_type == AttributeType::Select {
+                for title in options {
+                    state
+                        .attio
+                        .create_select_option(attio, object, slug, title)
+                        .await?;
+                }
+            }
         }
     }
-    Ok(created)
+    Ok(report)
+}
+
+/// Whether the auth record `auth_id` is linked to an Attio record of `object` yet (it has
+/// been written before): the first write of a user links its `person`.
+pub async fn is_linked(
+    state: &AppState,
+    installation_id: &str,
+    object: &str,
+    auth_id: &str,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "select 1 as one from record_links where installation_id = $1 and attio_object = $2 \
+         and auth_id = $3",
+    )
+    .bind(installation_id)
+    .bind(object)
+    .bind(auth_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    Ok(row.is_some())
 }
 
 /// Undo an installation: unlink the plugin, delete the Attio webhook, delete our rows.

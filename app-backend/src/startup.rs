@@ -104,7 +104,8 @@ impl Application {
             config.attio_max_attempts,
         )
         .with_max_response_bytes(config.attio_max_response_bytes)
-        .with_member_cache_ttl(config.member_cache);
+        .with_member_cache_ttl(config.member_cache)
+        .with_people(config.attio_link_people, config.attio_create_people);
         let plugin = PluginClient::new(
             egress::plugin_http_client(&config)?,
             EgressPolicy {

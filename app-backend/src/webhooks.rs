@@ -288,6 +288,17 @@ async fn process_one(state: &AppState, job: &Job) -> Result<(), Failure> {
                 state.metrics.echoes_skipped.inc();
                 return Ok(()); // our own write, or no change
             }
+            let mut record = record;
+            if inst.membership_to_attio_only {
+                // users.workspace is single-select in this workspace: membership is written
+                // to Attio only, never applied back (it would drop users from organizations).
+                let membership = if slug == "users" {
+                    "workspace"
+                } else {
+                    "users"
+                };
+                record.values.remove(membership);
+            }
             event.record = Some(record);
             event.object = Some(object);
             forward(state, &inst, &webhook_id, &event).await?;
@@ -296,6 +307,15 @@ async fn process_one(state: &AppState, job: &Job) -> Result<(), Failure> {
                     .await?;
             }
             Ok(())
+        }
+        "record.merged" => {
+            let duplicate = event
+                .extra
+                .get("duplicate_record_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            move_merged_link(state, &inst.id, &slug, &duplicate, &record_id).await
         }
         "record.deleted" => {
             let (linked_auth_id, _) = link_of(state, &inst.id, &slug, &record_id).await?;
@@ -328,6 +348,64 @@ async fn process_one(state: &AppState, job: &Job) -> Result<(), Failure> {
         }
         _ => Ok(()),
     }
+}
+
+/// After a merge in Attio (`record.merged`: `id.record_id` is the surviving record,
+/// `duplicate_record_id` one that was merged into it), the auth record linked to the merged
+/// one is linked to the survivor instead, so later updates and deletes reach it. The agreed
+/// hash is cleared: the survivor's values are the merge's, so the next event of it is
+/// forwarded and the next auth-side write asserts it. When both were linked to different auth
+/// records, the survivor keeps its own link and the merged one's is dropped (its record is
+/// gone). Correct for both merge models Attio documents (the duplicate deleted, or a new
+/// record with one event per original).
+async fn move_merged_link(
+    state: &AppState,
+    installation_id: &str,
+    slug: &str,
+    duplicate: &str,
+    survivor: &str,
+) -> Result<(), Failure> {
+    if duplicate.is_empty() || duplicate == survivor {
+        return Ok(());
+    }
+    let (dup_auth, _) = link_of(state, installation_id, slug, duplicate).await?;
+    let Some(dup_auth) = dup_auth else {
+        return Ok(()); // the merged record was not ours
+    };
+    let (survivor_auth, _) = link_of(state, installation_id, slug, survivor).await?;
+    let mut tx = state.db.pool.begin().await?;
+    if survivor_auth.is_some() {
+        sqlx::query(
+            "delete from record_links where installation_id = $1 and attio_object = $2 \
+             and record_id = $3",
+        )
+        .bind(installation_id)
+        .bind(slug)
+        .bind(duplicate)
+        .execute(&mut *tx)
+        .await?;
+        if survivor_auth.as_deref() != Some(dup_auth.as_str()) {
+            tracing::warn!(
+                installation = installation_id,
+                object = slug,
+                "two linked Attio records were merged; the survivor keeps its own link"
+            );
+        }
+    } else {
+        sqlx::query(
+            "update record_links set record_id = $1, synced_hash = null, updated_at = $2 \
+             where installation_id = $3 and attio_object = $4 and record_id = $5",
+        )
+        .bind(survivor)
+        .bind(crate::db::now_ms())
+        .bind(installation_id)
+        .bind(slug)
+        .bind(duplicate)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// The linked auth id and agreed-on hash of a record, if linked.

@@ -116,8 +116,37 @@ async fn install_against_the_sandbox_creates_attributes_and_webhook() {
         .collect();
     assert_eq!(
         types,
-        ["record.created", "record.updated", "record.deleted"]
+        [
+            "record.created",
+            "record.updated",
+            "record.deleted",
+            "record.merged"
+        ]
     );
+    // Filtered on the synced objects (not every record event of the workspace).
+    let mut object_ids = Vec::new();
+    for slug in ["users", "workspaces"] {
+        let o: Value = http
+            .get(format!("{}/v2/objects/{slug}", sandbox.base_url()))
+            .bearer_auth(&creds.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        object_ids.push(o["data"]["id"]["object_id"].clone());
+    }
+    for sub in hooks[0]["subscriptions"].as_array().unwrap() {
+        let conds = sub["filter"]["$or"].as_array().unwrap();
+        let values: Vec<Value> = conds.iter().map(|c| c["value"].clone()).collect();
+        assert_eq!(values, object_ids, "{sub}");
+        assert!(
+            conds
+                .iter()
+                .all(|c| c["field"] == "id.object_id" && c["operator"] == "equals")
+        );
+    }
 }
 
 #[tokio::test]

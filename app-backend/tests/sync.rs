@@ -553,7 +553,12 @@ async fn signed(w: &SyncWorld, method: reqwest::Method, path: &str, body: &[u8])
 }
 
 async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
-    let w = world_with(db, |c| c.attio_writes_per_sec = 1000).await;
+    // Reads too: each new user's first write reads whether a person has its email.
+    let w = world_with(db, |c| {
+        c.attio_writes_per_sec = 1000;
+        c.attio_reads_per_sec = 1000;
+    })
+    .await;
     w.sandbox.set_rate_limits(attio_sandbox::RateLimits {
         enabled: false,
         reads_per_second: 100,

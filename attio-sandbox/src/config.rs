@@ -22,6 +22,17 @@ pub struct SandboxConfig {
     /// oldest entry is dropped for each new one, so a long run (a 20 000-user backfill, a
     /// demo left running) stays within bounded memory. `0` keeps no log.
     pub log_limit: usize,
+    /// Accept `http://` webhook targets on a loopback host. Attio requires `https://`
+    /// (OpenAPI: `target_url` pattern `^https://`); tests and the demo receive deliveries on
+    /// plain loopback ports, so they switch this on (`--allow-http-webhooks`). Default off.
+    pub allow_http_webhooks: bool,
+    /// Unrelated and system `record.updated` events ("enrichment noise") sent to webhooks
+    /// at a steady rate; see [`Noise`]. Default off.
+    pub noise: Noise,
+    /// Keep the JSON body of each `/v2` request in the request log
+    /// ([`crate::RequestRecord::body`]), so that tests can check what a client sent against
+    /// Attio's request schemas. Default off (bodies can be large).
+    pub record_bodies: bool,
 }
 
 impl Default for SandboxConfig {
@@ -31,15 +42,20 @@ impl Default for SandboxConfig {
             rate_limits: RateLimits::default(),
             delivery: DeliveryConfig::default(),
             log_limit: DEFAULT_LOG_LIMIT,
+            allow_http_webhooks: false,
+            noise: Noise::default(),
+            record_bodies: false,
         }
     }
 }
 
 impl SandboxConfig {
     /// Defaults for tests: random port, Attio's rate limits, and webhook retries that back
-    /// off from 20 ms instead of seconds so a failing target is retried within a test.
+    /// off from 20 ms instead of seconds so a failing target is retried within a test, and
+    /// `http://` loopback webhook targets allowed (tests receive deliveries on loopback).
     pub fn for_tests() -> Self {
         Self {
+            allow_http_webhooks: true,
             delivery: DeliveryConfig {
                 max_attempts: 4,
                 initial_backoff: Duration::from_millis(20),
@@ -118,4 +134,37 @@ impl Default for Faults {
             latency_ms: 0,
         }
     }
+}
+
+/// "Enrichment noise": a real workspace sends `record.updated` events nobody asked for,
+/// from Attio's own enrichment and system jobs (actor `{type: "system", id: null}`), on
+/// records of every object, often without a visible change. When `events_per_second` is
+/// above 0 the sandbox sends such events for existing records (values unchanged) to the
+/// subscribed webhooks, so clients can show they neither loop nor lose data on them.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Noise {
+    /// Events per second across all workspaces (0 = off, at most 1000).
+    pub events_per_second: f64,
+}
+
+/// A deterministic fault: every API request whose method is `method` and whose path
+/// contains `path_contains` is answered `status` (a 5xx, or 4xx to imitate a refusal),
+/// `times` times (`None`: until the rules are cleared). Lets a test fail exactly one step of
+/// a multi-step client flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// HTTP method, e.g. `POST`.
+    pub method: String,
+    /// A substring of the path (without the query), e.g. `/v2/webhooks`.
+    pub path_contains: String,
+    /// Status answered (400..=599).
+    #[serde(default = "default_fault_status")]
+    pub status: u16,
+    /// How many matching requests fail; `None` = all of them.
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+fn default_fault_status() -> u16 {
+    500
 }

@@ -4,7 +4,7 @@
 //! It needs no token: the sandbox listens on loopback and holds no real data.
 
 use axum::extract::State;
-use axum::routing::{get, post, put};
+use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use uuid::Uuid;
 
 use crate::api::{ApiBytes, ApiJson, ApiPath};
-use crate::config::{Faults, RateLimits};
+use crate::config::{FaultRule, Faults, Noise, RateLimits};
 use crate::error::ApiError;
 use crate::model::Workspace;
 use crate::state::{AppState, OAuthClient, lock, random_hex};
@@ -31,6 +31,8 @@ pub struct WorkspaceOptions {
     pub enable_objects: Vec<String>,
     /// Use this exact token string instead of a random one (for demos with a fixed token).
     pub token: Option<String>,
+    /// The token's scopes (e.g. `["webhook:read"]`); `None` = every scope at read-write.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// A workspace and a token for it.
@@ -89,6 +91,7 @@ pub(crate) fn create_workspace(
             "Object with slug/ID \"{bad}\" not found."
         )));
     }
+    check_scopes(opts.scopes.as_deref())?;
     let mut store = state.store();
     if opts
         .token
@@ -107,12 +110,155 @@ pub(crate) fn create_workspace(
     );
     let workspace_id = ws.id;
     store.workspaces.insert(workspace_id, ws);
-    let (token, token_id) = store.issue_token(workspace_id, opts.token, None);
+    let (token, token_id) = store.issue_token(workspace_id, opts.token, None, opts.scopes);
     Ok(WorkspaceCredentials {
         workspace_id,
         workspace_slug: slug,
         token,
         token_id,
+    })
+}
+
+/// Every scope must be one the spec defines (`<name>:read` or `<name>:read-write`).
+fn check_scopes(scopes: Option<&[String]>) -> Result<(), ApiError> {
+    if let Some(bad) = scopes
+        .unwrap_or_default()
+        .iter()
+        .find(|s| !crate::scopes::is_known(s))
+    {
+        return Err(ApiError::Validation(format!("Unknown scope \"{bad}\".")));
+    }
+    Ok(())
+}
+
+/// A new token for a workspace: `token` as given or random, `scopes` as given or all.
+pub(crate) fn create_token(
+    state: &AppState,
+    workspace_id: Uuid,
+    token: Option<String>,
+    scopes: Option<Vec<String>>,
+) -> Result<(String, Uuid), ApiError> {
+    check_scopes(scopes.as_deref())?;
+    let mut store = state.store();
+    if !store.workspaces.contains_key(&workspace_id) {
+        return Err(ApiError::NotFound(format!(
+            "Workspace \"{workspace_id}\" not found."
+        )));
+    }
+    if token.as_ref().is_some_and(|t| store.tokens.contains_key(t)) {
+        return Err(ApiError::Validation("That token is already in use.".into()));
+    }
+    Ok(store.issue_token(workspace_id, token, None, scopes))
+}
+
+pub(crate) fn add_fault_rule(state: &AppState, rule: FaultRule) -> Result<(), ApiError> {
+    check_rule(&rule)?;
+    lock(&state.0.fault_rules).push(rule);
+    Ok(())
+}
+
+fn check_rule(rule: &FaultRule) -> Result<(), ApiError> {
+    if !(400..=599).contains(&rule.status) || rule.method.is_empty() {
+        return Err(ApiError::Validation(
+            "A fault rule needs a method and a status within 400..=599.".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn set_noise(state: &AppState, noise: Noise) -> Result<(), ApiError> {
+    if !(0.0..=1000.0).contains(&noise.events_per_second) {
+        return Err(ApiError::Validation(
+            "events_per_second must be within 0..=1000.".into(),
+        ));
+    }
+    lock(&state.0.settings).noise = noise;
+    Ok(())
+}
+
+/// Merge two records of `object` (see [`crate::write::merge_records`]) as a workspace member
+/// would, and deliver the events.
+pub(crate) fn merge_records(
+    state: &AppState,
+    workspace_id: Uuid,
+    object: &str,
+    survivor: Uuid,
+    duplicate: Uuid,
+) -> Result<Value, ApiError> {
+    let events = {
+        let mut store = state.store();
+        let ws = store.workspaces.get_mut(&workspace_id).ok_or_else(|| {
+            ApiError::NotFound(format!("Workspace \"{workspace_id}\" not found."))
+        })?;
+        let object_id = ws.object(object)?.id;
+        let actor = crate::model::Actor {
+            kind: "workspace-member",
+            id: Some(ws.member_id.to_string()),
+        };
+        crate::write::merge_records(ws, object_id, survivor, duplicate, &actor)?
+    };
+    crate::delivery::dispatch(state, workspace_id, events);
+    Ok(json!({"record_id": survivor, "duplicate_record_id": duplicate}))
+}
+
+/// Change an attribute's archived flag or cardinality by hand (what a workspace admin may
+/// do in Attio's settings).
+fn edit_attribute(
+    state: &AppState,
+    workspace_id: Uuid,
+    object: &str,
+    attribute: &str,
+    f: impl FnOnce(&mut crate::model::Attribute),
+) -> Result<Value, ApiError> {
+    let mut store = state.store();
+    let ws = store
+        .workspaces
+        .get_mut(&workspace_id)
+        .ok_or_else(|| ApiError::NotFound(format!("Workspace \"{workspace_id}\" not found.")))?;
+    let object_id = ws
+        .objects
+        .iter()
+        .find(|o| o.api_slug == object || o.id.to_string() == object)
+        .map(|o| o.id)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("Object with slug/ID \"{object}\" not found."))
+        })?;
+    let attr = ws
+        .attributes
+        .iter_mut()
+        .find(|a| {
+            a.object_id == object_id && (a.api_slug == attribute || a.id.to_string() == attribute)
+        })
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("Attribute with slug/ID \"{attribute}\" not found."))
+        })?;
+    f(attr);
+    Ok(
+        json!({"api_slug": attr.api_slug, "is_archived": attr.is_archived, "is_multiselect": attr.is_multiselect}),
+    )
+}
+
+pub(crate) fn set_attribute_archived(
+    state: &AppState,
+    workspace_id: Uuid,
+    object: &str,
+    attribute: &str,
+    archived: bool,
+) -> Result<Value, ApiError> {
+    edit_attribute(state, workspace_id, object, attribute, |a| {
+        a.is_archived = archived;
+    })
+}
+
+pub(crate) fn set_attribute_multiselect(
+    state: &AppState,
+    workspace_id: Uuid,
+    object: &str,
+    attribute: &str,
+    multiselect: bool,
+) -> Result<Value, ApiError> {
+    edit_attribute(state, workspace_id, object, attribute, |a| {
+        a.is_multiselect = multiselect;
     })
 }
 
@@ -176,6 +322,7 @@ pub(crate) fn reset(state: &AppState) {
     };
     drop(store);
     *lock(&state.0.limiter) = Default::default();
+    lock(&state.0.fault_rules).clear();
     lock(&state.0.settings).faults = Faults::default();
     state.0.fault_tick.store(0, Ordering::Relaxed);
 }
@@ -211,6 +358,7 @@ async fn post_workspace(
 #[serde(default)]
 struct TokenBody {
     token: Option<String>,
+    scopes: Option<Vec<String>>,
 }
 
 async fn post_token(
@@ -219,21 +367,83 @@ async fn post_token(
     ApiBytes(body): ApiBytes,
 ) -> Result<Json<Value>, ApiError> {
     let body: TokenBody = optional_body(&body)?;
-    let mut store = state.store();
-    if !store.workspaces.contains_key(&workspace_id) {
-        return Err(ApiError::NotFound(format!(
-            "Workspace \"{workspace_id}\" not found."
-        )));
-    }
-    if body
-        .token
-        .as_ref()
-        .is_some_and(|t| store.tokens.contains_key(t))
-    {
-        return Err(ApiError::Validation("That token is already in use.".into()));
-    }
-    let (token, token_id) = store.issue_token(workspace_id, body.token, None);
+    let (token, token_id) = create_token(&state, workspace_id, body.token, body.scopes)?;
     Ok(Json(json!({"token": token, "token_id": token_id})))
+}
+
+#[derive(Deserialize)]
+struct MergeBody {
+    record_id: Uuid,
+    duplicate_record_id: Uuid,
+}
+
+async fn post_merge(
+    State(state): State<AppState>,
+    ApiPath((workspace_id, object)): ApiPath<(Uuid, String)>,
+    ApiJson(body): ApiJson<MergeBody>,
+) -> Result<Json<Value>, ApiError> {
+    merge_records(
+        &state,
+        workspace_id,
+        &object,
+        body.record_id,
+        body.duplicate_record_id,
+    )
+    .map(Json)
+}
+
+#[derive(Deserialize)]
+struct AttributeEdit {
+    is_archived: Option<bool>,
+    is_multiselect: Option<bool>,
+}
+
+async fn patch_attribute(
+    State(state): State<AppState>,
+    ApiPath((workspace_id, object, attribute)): ApiPath<(Uuid, String, String)>,
+    ApiJson(body): ApiJson<AttributeEdit>,
+) -> Result<Json<Value>, ApiError> {
+    edit_attribute(&state, workspace_id, &object, &attribute, |a| {
+        if let Some(v) = body.is_archived {
+            a.is_archived = v;
+        }
+        if let Some(v) = body.is_multiselect {
+            a.is_multiselect = v;
+        }
+    })
+    .map(Json)
+}
+
+async fn get_fault_rules(State(state): State<AppState>) -> Json<Value> {
+    let rules = lock(&state.0.fault_rules).clone();
+    Json(json!({"data": rules}))
+}
+
+/// `PUT /_sandbox/fault-rules`: `{data: [FaultRule]}` replaces the list.
+async fn put_fault_rules(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let rules: Vec<FaultRule> =
+        serde_json::from_value(body.get("data").cloned().unwrap_or(Value::Null))
+            .map_err(|e| ApiError::Validation(format!("Body payload validation error: {e}")))?;
+    for rule in &rules {
+        check_rule(rule)?;
+    }
+    *lock(&state.0.fault_rules) = rules.clone();
+    Ok(Json(json!({"data": rules})))
+}
+
+async fn get_noise(State(state): State<AppState>) -> Json<Noise> {
+    Json(state.settings().noise)
+}
+
+async fn put_noise(
+    State(state): State<AppState>,
+    ApiJson(noise): ApiJson<Noise>,
+) -> Result<Json<Noise>, ApiError> {
+    set_noise(&state, noise)?;
+    Ok(Json(noise))
 }
 
 #[derive(Deserialize)]
@@ -318,6 +528,16 @@ pub(crate) fn router() -> Router<AppState> {
             "/workspaces/{workspace_id}/oauth-clients",
             post(post_oauth_client),
         )
+        .route(
+            "/workspaces/{workspace_id}/objects/{object}/merge",
+            post(post_merge),
+        )
+        .route(
+            "/workspaces/{workspace_id}/objects/{object}/attributes/{attribute}",
+            patch(patch_attribute),
+        )
+        .route("/fault-rules", get(get_fault_rules).put(put_fault_rules))
+        .route("/noise", get(get_noise).put(put_noise))
         .route("/rate-limits", get(get_rate_limits).put(put_rate_limits))
         .route("/faults", get(get_faults).put(put_faults))
         .route("/requests", get(get_requests))

@@ -49,6 +49,10 @@ pub enum ApiError {
     /// 401 `unauthorized` (type `auth_error`): missing or unknown token.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403 `insufficient_scopes` (type `auth_error`): the token lacks a scope the operation's
+    /// `security` requirement names.
+    #[error("{0}")]
+    InsufficientScopes(String),
     /// 400 OAuth failure on `/authorize` or `/oauth/token` (type `invalid_request_error`,
     /// code the OAuth 2.0 error name, e.g. `invalid_grant`).
     #[error("{message}")]
@@ -64,10 +68,11 @@ pub enum ApiError {
         /// When the current one-second window ends.
         retry_after: SystemTime,
     },
-    /// A failure injected through the control API (a share of 5xx answers).
+    /// A failure injected through the control API (a share of 5xx answers, or a
+    /// [`crate::FaultRule`]).
     #[error("Injected fault: the sandbox was told to fail this request.")]
     InjectedFault {
-        /// The HTTP status to answer (500..=599).
+        /// The HTTP status to answer (400..=599).
         status: u16,
     },
 }
@@ -88,6 +93,9 @@ impl ApiError {
             Self::SlugConflict(_) => (StatusCode::CONFLICT, IRE, "slug_conflict"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, IRE, "validation_type"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "auth_error", "unauthorized"),
+            Self::InsufficientScopes(_) => {
+                (StatusCode::FORBIDDEN, "auth_error", "insufficient_scopes")
+            }
             Self::OAuth { code, .. } => (StatusCode::BAD_REQUEST, IRE, code),
             Self::RateLimited { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,

@@ -142,6 +142,11 @@ impl Records {
         self.map.get(id).map(|s| s.decode(*id))
     }
 
+    /// Ids and objects of every record, without decoding them (for sampling).
+    pub fn ids(&self) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
+        self.map.iter().map(|(id, s)| (*id, s.object_id))
+    }
+
     /// The object of a record, without decoding it.
     pub fn object_of(&self, id: &Uuid) -> Option<Uuid> {
         self.map.get(id).map(|s| s.object_id)

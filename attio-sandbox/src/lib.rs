@@ -28,6 +28,8 @@ mod error;
 mod filter;
 mod index;
 mod model;
+mod noise;
+mod scopes;
 mod standard;
 mod state;
 mod values;
@@ -41,7 +43,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-pub use config::{DEFAULT_LOG_LIMIT, DeliveryConfig, Faults, RateLimits, SandboxConfig};
+pub use config::{
+    DEFAULT_LOG_LIMIT, DeliveryConfig, FaultRule, Faults, Noise, RateLimits, SandboxConfig,
+};
 pub use control::{OAuthClientCredentials, WorkspaceCredentials, WorkspaceOptions};
 pub use state::{DeliveryRecord, RequestRecord};
 
@@ -61,7 +65,8 @@ impl Sandbox {
     pub async fn start_on(host: IpAddr, config: SandboxConfig) -> std::io::Result<SandboxHandle> {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(host, config.port)).await?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(config.rate_limits, config.delivery, config.log_limit)?;
+        let state = AppState::new(&config)?;
+        let noise_task = tokio::spawn(noise::run(state.clone()));
         let app = api::router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -79,6 +84,7 @@ impl Sandbox {
             state,
             shutdown: Some(tx),
             task: Some(task),
+            noise_task,
         })
     }
 }
@@ -89,6 +95,7 @@ pub struct SandboxHandle {
     state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    noise_task: JoinHandle<()>,
 }
 
 impl SandboxHandle {
@@ -114,6 +121,72 @@ impl SandboxHandle {
     /// Enable or disable an object (e.g. `users`, `workspaces`); false if unknown.
     pub fn set_object_enabled(&self, workspace_id: Uuid, object: &str, enabled: bool) -> bool {
         control::set_object_enabled(&self.state, workspace_id, object, enabled).is_ok()
+    }
+
+    /// A new token for `workspace_id` with exactly `scopes` (e.g.
+    /// `["object_configuration:read-write", "record_permission:read-write"]`); `None` if the
+    /// workspace or a scope is unknown. Returns `(token, token_id)`.
+    pub fn create_token(&self, workspace_id: Uuid, scopes: Vec<String>) -> Option<(String, Uuid)> {
+        control::create_token(&self.state, workspace_id, None, Some(scopes)).ok()
+    }
+
+    /// Add a deterministic fault ([`FaultRule`]); false if its status is out of range.
+    pub fn add_fault_rule(&self, rule: FaultRule) -> bool {
+        control::add_fault_rule(&self.state, rule).is_ok()
+    }
+
+    /// Remove every [`FaultRule`].
+    pub fn clear_fault_rules(&self) {
+        state::lock(&self.state.0.fault_rules).clear();
+    }
+
+    /// Change the enrichment-noise rate ([`Noise`]); false if out of range.
+    pub fn set_noise(&self, noise: Noise) -> bool {
+        control::set_noise(&self.state, noise).is_ok()
+    }
+
+    /// Merge `duplicate` into `survivor` (both records of `object` in `workspace_id`), as a
+    /// workspace member does in Attio's UI, firing `record.merged`. False if either is unknown.
+    pub fn merge_records(
+        &self,
+        workspace_id: Uuid,
+        object: &str,
+        survivor: Uuid,
+        duplicate: Uuid,
+    ) -> bool {
+        control::merge_records(&self.state, workspace_id, object, survivor, duplicate).is_ok()
+    }
+
+    /// Archive or unarchive an attribute (as `PATCH .../attributes/{slug}` with
+    /// `is_archived` does); false if unknown.
+    pub fn set_attribute_archived(
+        &self,
+        workspace_id: Uuid,
+        object: &str,
+        attribute: &str,
+        archived: bool,
+    ) -> bool {
+        control::set_attribute_archived(&self.state, workspace_id, object, attribute, archived)
+            .is_ok()
+    }
+
+    /// Make an attribute single- or multi-select (e.g. `users.workspace`, whose cardinality
+    /// Attio's docs do not state); false if unknown.
+    pub fn set_attribute_multiselect(
+        &self,
+        workspace_id: Uuid,
+        object: &str,
+        attribute: &str,
+        multiselect: bool,
+    ) -> bool {
+        control::set_attribute_multiselect(
+            &self.state,
+            workspace_id,
+            object,
+            attribute,
+            multiselect,
+        )
+        .is_ok()
     }
 
     /// Register an OAuth app that installs into `workspace_id`.
@@ -180,6 +253,7 @@ impl SandboxHandle {
     }
 
     fn stop(&mut self) {
+        self.noise_task.abort();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use attio_sandbox::{DeliveryConfig, RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
+use attio_sandbox::{DeliveryConfig, Noise, RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
 use clap::Parser;
 
 /// A local simulator of Attio's REST API v2 (objects, records, webhooks, OAuth).
@@ -40,6 +40,16 @@ struct Args {
     /// Entries the request log and the delivery log each keep (the oldest are dropped).
     #[arg(long, env = "ATTIO_SANDBOX_LOG_LIMIT", default_value_t = attio_sandbox::DEFAULT_LOG_LIMIT)]
     log_limit: usize,
+    /// Accept `http://` webhook targets on a loopback host (Attio accepts only https).
+    #[arg(
+        long,
+        env = "ATTIO_SANDBOX_ALLOW_HTTP_WEBHOOKS",
+        default_value_t = false
+    )]
+    allow_http_webhooks: bool,
+    /// Unrelated and system `record.updated` events sent per second ("enrichment noise").
+    #[arg(long, env = "ATTIO_SANDBOX_NOISE_PER_SECOND", default_value_t = 0.0)]
+    noise_per_second: f64,
 }
 
 #[tokio::main]
@@ -63,6 +73,11 @@ async fn main() -> anyhow::Result<()> {
             ..DeliveryConfig::default()
         },
         log_limit: args.log_limit,
+        allow_http_webhooks: args.allow_http_webhooks,
+        record_bodies: false,
+        noise: Noise {
+            events_per_second: args.noise_per_second.clamp(0.0, 1000.0),
+        },
     };
     let sandbox = Sandbox::start_on(args.host, config)
         .await

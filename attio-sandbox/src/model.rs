@@ -99,6 +99,9 @@ pub(crate) struct Attribute {
     /// `config.currency` as stored.
     pub currency: Value,
     pub options: Vec<SelectOption>,
+    /// Archived attributes are hidden from lists unless `show_archived=true`, keep their
+    /// slug taken, and refuse writes (docs.attio.com/docs/archiving-vs-deleting).
+    pub is_archived: bool,
 }
 
 /// One stored record; values are kept in Attio's read format, keyed by attribute id.
@@ -256,7 +259,7 @@ impl Workspace {
             "is_unique": attr.is_unique,
             "is_multiselect": attr.is_multiselect,
             "is_default_value_enabled": !attr.default_value.is_null(),
-            "is_archived": false,
+            "is_archived": attr.is_archived,
             "default_value": attr.default_value,
             "relationship": relationship,
             "created_at": attr.created_at,

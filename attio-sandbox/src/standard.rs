@@ -300,6 +300,7 @@ pub(crate) fn new_attribute(object_id: Uuid, slug: &str, title: &str, kind: &str
         allowed_object_ids: Vec::new(),
         currency: null_currency(),
         options: Vec::new(),
+        is_archived: false,
     }
 }
 

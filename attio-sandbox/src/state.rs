@@ -10,7 +10,7 @@ use rand::RngCore;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::config::{DeliveryConfig, Faults, RateLimits};
+use crate::config::{DeliveryConfig, FaultRule, Faults, Noise, RateLimits};
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::http::Method;
@@ -39,6 +39,8 @@ pub(crate) struct Token {
     /// The OAuth app that obtained it (`None` for API keys).
     pub client_id: Option<String>,
     pub issued_at: i64,
+    /// Granted scopes (`webhook:read-write`, ...); [`crate::scopes::ALL`] by default.
+    pub scopes: Vec<String>,
 }
 
 /// An OAuth app registered through the control API.
@@ -71,6 +73,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// Id of the token used, if it was valid.
     pub token_id: Option<Uuid>,
+    /// The JSON body sent, with [`crate::SandboxConfig::record_bodies`] (`/v2` routes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<serde_json::Value>,
 }
 
 /// One attempt to deliver a webhook event.
@@ -106,6 +111,7 @@ pub(crate) struct RequestEntry {
     pub path: String,
     pub status: u16,
     pub token_id: Option<Uuid>,
+    pub body: Option<Bytes>,
 }
 
 impl RequestEntry {
@@ -116,6 +122,10 @@ impl RequestEntry {
             path: self.path.clone(),
             status: self.status,
             token_id: self.token_id,
+            body: self
+                .body
+                .as_ref()
+                .and_then(|b| serde_json::from_slice(b).ok()),
         }
     }
 }
@@ -187,6 +197,7 @@ impl Store {
         workspace_id: Uuid,
         token: Option<String>,
         client_id: Option<String>,
+        scopes: Option<Vec<String>>,
     ) -> (String, Uuid) {
         let token = token.unwrap_or_else(|| random_hex(32));
         let id = Uuid::new_v4();
@@ -200,6 +211,12 @@ impl Store {
                 workspace_id,
                 client_id,
                 issued_at,
+                scopes: scopes.unwrap_or_else(|| {
+                    crate::scopes::ALL
+                        .iter()
+                        .map(|s| (*s).to_string())
+                        .collect()
+                }),
             },
         );
         (token, id)
@@ -211,6 +228,7 @@ impl Store {
 pub(crate) struct Settings {
     pub rate_limits: RateLimits,
     pub faults: Faults,
+    pub noise: Noise,
 }
 
 /// Fixed one-second windows per (token, read|write), aligned to wall-clock seconds, so that
@@ -262,6 +280,12 @@ pub(crate) struct Inner {
     /// Webhook deliveries dispatched and not yet finished (delivered, given up or dropped),
     /// so a test can wait for "every delivery is done" instead of sleeping.
     pub deliveries_in_flight: AtomicU64,
+    /// Deterministic faults ([`FaultRule`]), checked in order.
+    pub fault_rules: Mutex<Vec<FaultRule>>,
+    /// `http://` loopback webhook targets accepted ([`crate::SandboxConfig::allow_http_webhooks`]).
+    pub allow_http_webhooks: bool,
+    /// Request bodies kept in the log ([`crate::SandboxConfig::record_bodies`]).
+    pub record_bodies: bool,
     pub delivery: DeliveryConfig,
     /// Entries each log keeps ([`crate::SandboxConfig::log_limit`]).
     pub log_limit: usize,
@@ -269,25 +293,25 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
-    pub fn new(
-        rate_limits: RateLimits,
-        delivery: DeliveryConfig,
-        log_limit: usize,
-    ) -> std::io::Result<Self> {
+    pub fn new(config: &crate::SandboxConfig) -> std::io::Result<Self> {
         let http = reqwest::Client::builder()
             .build()
             .map_err(std::io::Error::other)?;
         Ok(Self(Arc::new(Inner {
             store: Mutex::new(Store::default()),
             settings: Mutex::new(Settings {
-                rate_limits,
+                rate_limits: config.rate_limits,
                 faults: Faults::default(),
+                noise: config.noise,
             }),
             limiter: Mutex::new(Limiter::default()),
             fault_tick: AtomicU64::new(0),
             deliveries_in_flight: AtomicU64::new(0),
-            delivery,
-            log_limit,
+            fault_rules: Mutex::new(Vec::new()),
+            allow_http_webhooks: config.allow_http_webhooks,
+            record_bodies: config.record_bodies,
+            delivery: config.delivery,
+            log_limit: config.log_limit,
             http,
         })))
     }
@@ -302,13 +326,21 @@ impl AppState {
 
     /// Record one API request in the log the control API serves (the newest `log_limit`
     /// entries are kept).
-    pub fn log_request(&self, method: Method, path: String, status: u16, token_id: Option<Uuid>) {
+    pub fn log_request(
+        &self,
+        method: Method,
+        path: String,
+        status: u16,
+        token_id: Option<Uuid>,
+        body: Option<Bytes>,
+    ) {
         let entry = RequestEntry {
             at: OffsetDateTime::now_utc(),
             method,
             path,
             status,
             token_id,
+            body,
         };
         let limit = self.0.log_limit;
         push_capped(&mut self.store().requests, entry, limit);

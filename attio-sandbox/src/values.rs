@@ -88,12 +88,20 @@ fn one(key: &str, v: Value) -> Map<String, Value> {
 }
 
 /// Parse what a client wrote for `attr` into value contents (read format without metadata).
-/// `null` and `[]` mean "no value".
+/// `null` and `[]` mean "no value", except for checkboxes: "null is not supported"
+/// (docs.attio.com/docs/attribute-types/attribute-types-checkbox), a checkbox is always
+/// `true` or `false`.
 pub(crate) fn parse(
     ws: &Workspace,
     attr: &Attribute,
     raw: &Value,
 ) -> Result<Vec<Map<String, Value>>, ApiError> {
+    if attr.kind == "checkbox" && (raw.is_null() || raw.as_array().is_some_and(Vec::is_empty)) {
+        return Err(ApiError::Validation(format!(
+            "Invalid value for attribute with slug \"{}\": checkbox attributes do not support null; write true or false.",
+            attr.api_slug
+        )));
+    }
     let items: Vec<&Value> = match raw {
         Value::Null => Vec::new(),
         Value::Array(a) => a.iter().collect(),
@@ -566,7 +574,7 @@ fn shorthand_attribute(object_slug: &str) -> Option<&'static str> {
 }
 
 /// Normalize a lookup value for an attribute type (so "A@B.com" finds "a@b.com").
-fn lookup_key(kind: &str, raw: &Value) -> Option<Value> {
+pub(crate) fn lookup_key(kind: &str, raw: &Value) -> Option<Value> {
     match kind {
         "email-address" => {
             let s = unwrap_key(raw, "email_address").as_str()?;

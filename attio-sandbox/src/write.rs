@@ -31,11 +31,18 @@ pub(crate) struct Event {
     pub event_type: &'static str,
     pub id: Value,
     pub actor: Value,
+    /// Fields of some event types besides `id` and `actor` (`record.merged`:
+    /// `duplicate_object_id`, `duplicate_record_id`).
+    pub extra: Option<Map<String, Value>>,
 }
 
 impl Event {
     pub fn json(&self) -> Value {
-        json!({"event_type": self.event_type, "id": self.id, "actor": self.actor})
+        let mut v = json!({"event_type": self.event_type, "id": self.id, "actor": self.actor});
+        if let (Some(extra), Some(map)) = (&self.extra, v.as_object_mut()) {
+            map.extend(extra.clone());
+        }
+        v
     }
 }
 
@@ -55,6 +62,7 @@ fn record_event(
         event_type: kind,
         id,
         actor: actor.json(),
+        extra: None,
     }
 }
 
@@ -118,6 +126,12 @@ pub(crate) fn write(
         let attr = ws.attribute(object_id, key).ok_or_else(|| {
             ApiError::ValueNotFound(format!("Cannot find attribute with slug/ID \"{key}\"."))
         })?;
+        if attr.is_archived {
+            return Err(ApiError::Validation(format!(
+                "Cannot write to the archived attribute \"{}\"; unarchive it first.",
+                attr.api_slug
+            )));
+        }
         if !attr.is_writable {
             return Err(ApiError::SystemEdit(format!(
                 "Cannot write to the system attribute \"{}\".",
@@ -425,6 +439,95 @@ pub(crate) fn delete(
     touched.sort();
     for (o, r, a) in touched {
         events.push(record_event(ws, "record.updated", o, r, Some(a), actor));
+    }
+    Ok(events)
+}
+
+/// Merge record `duplicate` into `survivor` as Attio's UI does (the older record-merged docs:
+/// "Merging copies properties from the duplicate record into the original record ... and the
+/// duplicate record is deleted"): multiselect values are united, a single-select value of the
+/// duplicate is kept only where the survivor has none, references to the duplicate now point
+/// at the survivor (through the relationship pairs). Events: one `record.merged` carrying the
+/// survivor's id and `duplicate_object_id`/`duplicate_record_id`, then `record.updated` of the
+/// records whose relationship values changed.
+pub(crate) fn merge_records(
+    ws: &mut Workspace,
+    object_id: Uuid,
+    survivor: Uuid,
+    duplicate: Uuid,
+    actor: &Actor,
+) -> Result<Vec<Event>, ApiError> {
+    let not_found = |id: Uuid| ApiError::NotFound(format!("Record with ID \"{id}\" not found."));
+    for id in [survivor, duplicate] {
+        if ws.records.object_of(&id) != Some(object_id) {
+            return Err(not_found(id));
+        }
+    }
+    if survivor == duplicate {
+        return Err(ApiError::Validation(
+            "A record cannot be merged with itself.".into(),
+        ));
+    }
+    let dup = ws
+        .records
+        .get(&duplicate)
+        .ok_or_else(|| not_found(duplicate))?;
+    let old = ws
+        .records
+        .get(&survivor)
+        .ok_or_else(|| not_found(survivor))?
+        .values;
+    // The duplicate goes first, with every reference to it, so that its unique values and
+    // its side of relationships are free for the survivor.
+    delete(ws, object_id, duplicate, actor)?;
+    let attrs: Vec<Attribute> = ws
+        .attributes_of(object_id)
+        .filter(|a| a.is_writable)
+        .cloned()
+        .collect();
+    let mut new_values = old.clone();
+    let mut changed = Vec::new();
+    for attr in &attrs {
+        let theirs = dup.values.get(&attr.id).cloned().unwrap_or_default();
+        if theirs.is_empty() {
+            continue;
+        }
+        let mine = old.get(&attr.id).cloned().unwrap_or_default();
+        let merged = if attr.is_multiselect {
+            merge(&mine, theirs, true, false)
+        } else if mine.is_empty() {
+            theirs
+        } else {
+            mine.clone()
+        };
+        if !same(&mine, &merged) {
+            new_values.insert(attr.id, merged);
+            changed.push(attr.clone());
+        }
+    }
+    ws.records
+        .update(&survivor, |r| r.values = new_values.clone());
+    let mut extra = Map::new();
+    extra.insert("duplicate_object_id".into(), json!(object_id));
+    extra.insert("duplicate_record_id".into(), json!(duplicate));
+    let mut events = vec![Event {
+        extra: Some(extra),
+        ..record_event(ws, "record.merged", object_id, survivor, None, actor)
+    }];
+    let now = now_string();
+    for attr in changed.iter().filter(|a| a.relationship.is_some()) {
+        let before = targets(old.get(&attr.id).map(Vec::as_slice).unwrap_or(&[]));
+        let after = targets(new_values.get(&attr.id).map(Vec::as_slice).unwrap_or(&[]));
+        sync_inverse(
+            ws,
+            survivor,
+            attr,
+            &before,
+            &after,
+            actor,
+            &now,
+            &mut events,
+        );
     }
     Ok(events)
 }

@@ -23,6 +23,7 @@ async fn binary_serves_the_api_for_a_fixed_token() {
                 "--token",
                 "bin-test-token",
                 "--enable-users-workspaces",
+                "--allow-http-webhooks",
             ])
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")

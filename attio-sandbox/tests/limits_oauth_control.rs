@@ -239,9 +239,12 @@ async fn oauth_authorize_token_and_self() {
         api_key.body["workspace_slug"],
         json!(e.creds.workspace_slug)
     );
+    // An unknown token is refused on /v2/self as on every /v2 route; introspection still
+    // answers `{active: false}`.
     let unknown = e.call_as("nope", "GET", "/v2/self", None).await;
-    assert_eq!(unknown.body, json!({"active": false}));
-    assert_schema("GET /v2/self", 200, &unknown.body);
+    assert_error(&unknown, 401, "unauthorized");
+    let inactive = e.call_as("nope", "POST", "/oauth/introspect", None).await;
+    assert_eq!(inactive.body, json!({"active": false}));
     let introspect = e.call_as(access, "POST", "/oauth/introspect", None).await;
     assert_eq!(introspect.body, me.body);
 }

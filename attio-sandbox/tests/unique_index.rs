@@ -250,3 +250,42 @@ async fn reference_lookups_follow_overwritten_and_deleted_records() {
         .await;
     assert_error(&by_deleted, 400, "value_not_found");
 }
+
+#[tokio::test]
+async fn a_query_on_one_unique_value_uses_the_index_and_answers_as_a_scan_would() {
+    let e = env().await;
+    for (p, email) in [("a", "Ann@Example.com"), ("b", "bob@example.com")] {
+        let r = e
+            .post(
+                "/v2/objects/people/records",
+                json!({"data": {"values": {"email_addresses": [email], "job_title": p}}}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let e = &e;
+    let query = |filter: Value| async move {
+        e.post(
+            "/v2/objects/people/records/query",
+            json!({ "filter": filter }),
+        )
+        .await
+    };
+    // Normalized like the stored value (lower-cased), one hit.
+    let hit = query(json!({"email_addresses": "ann@EXAMPLE.com"})).await;
+    assert_eq!(hit.status, 200, "{}", hit.body);
+    let data = hit.body["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1);
+    assert_eq!(
+        data[0]["values"]["email_addresses"][0]["email_address"],
+        "ann@example.com"
+    );
+    let none = query(json!({"email_addresses": "nobody@example.com"})).await;
+    assert_eq!(none.body["data"], json!([]));
+    // The same answer as the scanned form of the filter.
+    let scanned = query(json!({"$and": [{"email_addresses": "ann@example.com"}]})).await;
+    assert_eq!(scanned.body["data"], hit.body["data"]);
+    // A non-unique attribute is scanned.
+    let title = query(json!({"job_title": "b"})).await;
+    assert_eq!(title.body["data"].as_array().expect("data").len(), 1);
+}

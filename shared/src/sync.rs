@@ -696,6 +696,9 @@ pub struct FieldConfig {
     /// currency: `code`, `name`, `narrowSymbol` or `symbol`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_type: Option<String>,
+    /// select: the option titles the attribute is created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<Vec<String>>,
 }
 
 impl FieldSchema {

@@ -679,7 +679,7 @@ async fn install_sync_and_every_action_through_the_chain() {
             .map(|r| format!("{} {}", r.method, r.path))
             .collect::<Vec<_>>()
     );
-    let echoes_before = echoes_skipped(&stack).await;
+    let echoes_before = metric(&stack, "attio_auth_echoes_skipped_total").await;
     stack
         .edit_record("users", &bob_rid, json!({"name": "Robert Member"}))
         .await;
@@ -691,7 +691,7 @@ async fn install_sync_and_every_action_through_the_chain() {
     // The plugin's event for the rename came back to the backend, which dropped it as an
     // echo (a positive signal, rather than waiting and seeing nothing).
     eventually("the rename's event dropped as an echo", 30, || async {
-        (echoes_skipped(&stack).await > echoes_before).then_some(())
+        (metric(&stack, "attio_auth_echoes_skipped_total").await > echoes_before).then_some(())
     })
     .await;
     assert_eq!(
@@ -1081,18 +1081,128 @@ async fn an_original_connection_string_drives_our_plugin() {
     assert_agree(&stack).await;
 }
 
-/// The backend's `attio_auth_echoes_skipped_total` counter (plugin events that came from
-/// Attio and were not written back).
-async fn echoes_skipped(stack: &Stack) -> u64 {
-    let url = format!("{}/metrics", stack.backend.as_ref().expect("backend").url);
-    let text = reqwest::get(url)
+/// A counter of the backend's `/metrics`.
+async fn metric(stack: &Stack, name: &str) -> u64 {
+    let text = stack
+        .http
+        .get(format!("{}/metrics", stack.backend_url()))
+        .send()
         .await
         .expect("metrics")
         .text()
         .await
         .expect("metrics text");
     text.lines()
-        .find_map(|l| l.strip_prefix("attio_auth_echoes_skipped_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("the echo counter")
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Events the backend dropped as unchanged (echoes) or answered by a later read.
+async fn events_not_forwarded(stack: &Stack) -> u64 {
+    metric(stack, "attio_auth_echoes_skipped_total").await
+        + metric(stack, "attio_auth_webhooks_superseded_total").await
+}
+
+/// Writes to Attio records (create, assert, update, delete) in the sandbox's request log.
+fn record_writes(stack: &Stack) -> usize {
+    stack
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path.contains("/records")
+                && !r.path.ends_with("/query")
+                && r.method != "GET"
+                && r.token_id == Some(stack.creds.token_id)
+        })
+        .count()
+}
+
+/// Reads of a users record by id (the backend re-fetches the record of each event).
+fn user_record_reads(stack: &Stack) -> usize {
+    stack
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.starts_with("/v2/objects/users/records/"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrichment_noise_neither_loops_nor_stops_convergence() {
+    let stack = Stack::start().await;
+    let auth = stack.auth();
+    // A workspace with CRM records besides ours: people get noise too.
+    stack
+        .create_record(
+            "people",
+            json!({"email_addresses": ["someone@example.org"]}),
+        )
+        .await;
+    assert!(stack.sandbox.set_noise(attio_sandbox::Noise {
+        events_per_second: 40.0
+    }));
+    let ids = sign_up_users(&stack, "noisy", "Noisy", 4).await;
+    wait_for_users(&stack, &ids).await;
+    let first = wait_for_user_record(&stack, &ids[0]).await;
+    // Attio -> auth under noise.
+    stack
+        .edit_record("users", &first, json!({"name": "Renamed In Attio"}))
+        .await;
+    eventually("the rename reaches the auth server", 30, || async {
+        let u = auth.store().user(&ids[0]).await.ok()??;
+        (u.name == "Renamed In Attio").then_some(())
+    })
+    .await;
+    assert_agree(&stack).await;
+
+    // Settled: further noise makes the backend re-read records, never write them.
+    let skipped = events_not_forwarded(&stack).await;
+    let forwarded = metric(&stack, "attio_auth_webhooks_forwarded_total").await;
+    let writes = record_writes(&stack);
+    let reads = user_record_reads(&stack);
+    let names: Vec<(String, String)> =
+        sqlx::query_as(r#"select "id", "name" from "user" order by "id""#)
+            .fetch_all(&auth.pool)
+            .await
+            .expect("users");
+    eventually(
+        "the backend has handled 20 more noise events",
+        60,
+        || async {
+            (user_record_reads(&stack) >= reads + 20
+                && events_not_forwarded(&stack).await >= skipped + 20)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        record_writes(&stack),
+        writes,
+        "noise caused writes to Attio"
+    );
+    assert_eq!(
+        metric(&stack, "attio_auth_webhooks_forwarded_total").await,
+        forwarded,
+        "noise was forwarded to the auth server"
+    );
+    let after: Vec<(String, String)> =
+        sqlx::query_as(r#"select "id", "name" from "user" order by "id""#)
+            .fetch_all(&auth.pool)
+            .await
+            .expect("users");
+    assert_eq!(after, names, "noise changed the auth database");
+    // The webhook is filtered on the synced objects: no people event reached the backend.
+    let people = stack.records("people").await;
+    let people_object = people[0]["id"]["object_id"].clone();
+    assert!(
+        stack
+            .sandbox
+            .deliveries()
+            .iter()
+            .all(|d| d.body["events"][0]["id"]["object_id"] != people_object),
+        "people events were delivered"
+    );
+    assert!(stack.sandbox.set_noise(attio_sandbox::Noise::default()));
+    assert_agree(&stack).await;
 }

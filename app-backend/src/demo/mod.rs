@@ -323,6 +323,8 @@ pub async fn run(options: DemoOptions, cancel: CancellationToken) -> anyhow::Res
     let sandbox_port = pick_port(options.sandbox_port, DEFAULT_SANDBOX_PORT, "sandbox").await?;
     let sandbox = Sandbox::start(SandboxConfig {
         port: sandbox_port,
+        // The demo's backend listens on plain http on loopback.
+        allow_http_webhooks: true,
         ..SandboxConfig::default()
     })
     .await

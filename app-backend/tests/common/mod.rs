@@ -187,7 +187,7 @@ async fn a_self(State(s): AS, h: HeaderMap) -> Response {
     if let Some(r) = gate(&s, &h, "GET /self".into()) {
         return r;
     }
-    Json(json!({"active": true, "workspace_id": WORKSPACE_ID, "workspace_name": "Acme", "scope": "record_permission:read-write"})).into_response()
+    Json(json!({"active": true, "workspace_id": WORKSPACE_ID, "workspace_name": "Acme", "scope": "object_configuration:read-write record_permission:read-write webhook:read-write"})).into_response()
 }
 
 async fn a_object(State(s): AS, Path(slug): Path<String>, h: HeaderMap) -> Response {
@@ -212,7 +212,7 @@ async fn a_list_attributes(State(s): AS, Path(slug): Path<String>, h: HeaderMap)
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .map(|a| json!({"api_slug": a, "type": "text", "is_unique": false, "is_archived": false}))
+        .map(|a| json!({"api_slug": a, "type": "text", "is_unique": false, "is_archived": false, "is_multiselect": a == "users" || a == "workspace"}))
         .collect();
     Json(json!({"data": attrs})).into_response()
 }
@@ -271,6 +271,13 @@ async fn a_get_member(State(s): AS, Path(id): Path<String>, h: HeaderMap) -> Res
     }
 }
 
+async fn a_query(State(s): AS, Path(slug): Path<String>, h: HeaderMap) -> Response {
+    if let Some(r) = gate(&s, &h, format!("POST /objects/{slug}/records/query")) {
+        return r;
+    }
+    Json(json!({"data": []})).into_response()
+}
+
 async fn a_create_webhook(State(s): AS, h: HeaderMap, Json(body): Json<Value>) -> Response {
     if let Some(r) = gate(&s, &h, "POST /webhooks".into()) {
         return r;
@@ -324,6 +331,7 @@ pub async fn spawn_attio() -> FakeAttio {
             "/v2/objects/{slug}/attributes",
             get(a_list_attributes).post(a_create_attribute),
         )
+        .route("/v2/objects/{slug}/records/query", post(a_query))
         .route("/v2/objects/{object}/records/{id}", get(a_get_record))
         .route("/v2/workspace_members/{id}", get(a_get_member))
         .route("/v2/webhooks", post(a_create_webhook))
@@ -351,6 +359,8 @@ pub struct PluginFakeState {
     pub no_ping: bool,
     /// Answer 503 to everything.
     pub down: bool,
+    /// Answer 503 to these actions only (e.g. `link`, to fail one install step).
+    pub failing_actions: Vec<String>,
     /// What `export` pages through: users, then organizations.
     pub export_users: Vec<Value>,
     /// Organizations for `export` (all on the page after the last users).
@@ -401,7 +411,7 @@ async fn plugin_route(
                 .collect(),
             body: parsed.clone(),
         });
-        if st.down {
+        if st.down || st.failing_actions.contains(&action) {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
         if action == "ping" && st.no_ping {

@@ -117,6 +117,16 @@ impl FromRequestParts<AppState> for Auth {
                 "The access token provided is invalid or has been revoked.".into(),
             )
         })?;
+        let missing = crate::scopes::missing(
+            &token.scopes,
+            crate::scopes::required(&parts.method, parts.uri.path()),
+        );
+        if !missing.is_empty() {
+            return Err(ApiError::InsufficientScopes(format!(
+                "The access token is missing the scope(s) required for this operation: {}.",
+                missing.join(", ")
+            )));
+        }
         let limits = state.settings().rate_limits;
         let write = !is_read(&parts.method, parts.uri.path());
         crate::state::lock(&state.0.limiter).check(token.id, write, &limits)?;
@@ -176,6 +186,9 @@ async fn faults(State(state): State<AppState>, request: Request, next: Next) -> 
     if faults.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
     }
+    if let Some(status) = matching_rule(&state, request.method(), request.uri().path()) {
+        return ApiError::InjectedFault { status }.into_response();
+    }
     let tick = state.0.fault_tick.fetch_add(1, Ordering::Relaxed);
     if injects_fault(faults.error_rate, tick) {
         return ApiError::InjectedFault {
@@ -194,6 +207,21 @@ fn injects_fault(rate: f64, tick: u64) -> bool {
     rate > 0.0 && ((tick + 1) as f64 * rate).floor() > (tick as f64 * rate).floor()
 }
 
+/// The status of the first [`crate::FaultRule`] matching this request (its count used up).
+fn matching_rule(state: &AppState, method: &Method, path: &str) -> Option<u16> {
+    let mut rules = crate::state::lock(&state.0.fault_rules);
+    let i = rules.iter().position(|r| {
+        r.method.eq_ignore_ascii_case(method.as_str())
+            && path.contains(&r.path_contains)
+            && r.times != Some(0)
+    })?;
+    let rule = &mut rules[i];
+    if let Some(n) = rule.times.as_mut() {
+        *n -= 1;
+    }
+    Some(rule.status)
+}
+
 /// The request log: method, path, status and token id (never the token) of every API call.
 async fn log_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
@@ -203,8 +231,21 @@ async fn log_requests(State(state): State<AppState>, request: Request, next: Nex
         .map_or_else(|| request.uri().path().to_string(), |p| p.to_string());
     let (parts, body) = request.into_parts();
     let token_id = token_of(&parts).and_then(|t| state.store().tokens.get(&t).map(|t| t.id));
+    let (body, kept) = if state.0.record_bodies && parts.uri.path().starts_with("/v2/") {
+        match axum::body::to_bytes(body, BODY_LIMIT).await {
+            Ok(bytes) => (
+                axum::body::Body::from(bytes.clone()),
+                (!bytes.is_empty()).then_some(bytes),
+            ),
+            Err(_) => {
+                return ApiError::TooLarge("The request body is too large.".into()).into_response();
+            }
+        }
+    } else {
+        (body, None)
+    };
     let response = next.run(Request::from_parts(parts, body)).await;
-    state.log_request(method, path, response.status().as_u16(), token_id);
+    state.log_request(method, path, response.status().as_u16(), token_id, kept);
     response
 }
 
@@ -227,7 +268,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route(
             "/v2/objects/{object}/attributes/{attribute}",
-            get(objects::get_attribute),
+            get(objects::get_attribute).patch(objects::update_attribute),
         )
         .route(
             "/v2/objects/{object}/attributes/{attribute}/options",

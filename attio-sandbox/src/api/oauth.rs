@@ -16,9 +16,6 @@ use super::{ApiForm, ApiQuery, token_of};
 use crate::error::ApiError;
 use crate::state::{AppState, OAuthCode, random_hex};
 
-/// Every scope at `read-write` (NOTES.md §1.1): sandbox tokens may do everything.
-const SCOPES: &str = "user_management:read-write record_permission:read-write object_configuration:read-write list_entry:read-write list_configuration:read-write public_collection:read-write private_collection:read-write comment:read-write task:read-write note:read-write meeting:read-write call_recording:read-write webhook:read-write file:read-write";
-
 fn oauth_err(code: &'static str, message: impl Into<String>) -> ApiError {
     ApiError::OAuth {
         code,
@@ -155,7 +152,7 @@ pub(crate) async fn token(
         ));
     }
     store.oauth_codes.remove(&code);
-    let (token, _) = store.issue_token(grant.workspace_id, None, Some(client_id));
+    let (token, _) = store.issue_token(grant.workspace_id, None, Some(client_id), None);
     Ok(Json(json!({"access_token": token, "token_type": "Bearer"})))
 }
 
@@ -177,7 +174,7 @@ fn describe(state: &AppState, token: &str) -> Value {
     let client_id = t.client_id.clone().unwrap_or_else(|| t.id.to_string());
     json!({
         "active": true,
-        "scope": SCOPES,
+        "scope": t.scopes.join(" "),
         "client_id": client_id,
         "token_type": "Bearer",
         "exp": null,
@@ -200,17 +197,23 @@ fn missing_header() -> ApiError {
     )
 }
 
-/// `GET /v2/self`: identify the token (counts as a read for rate limits).
+/// `GET /v2/self`: identify the token (counts as a read for rate limits). An unknown or
+/// revoked token is refused with 401 like on every other `/v2` route (the spec's global
+/// `security` requirement applies to it too); `{active: false}` is the answer of
+/// `/oauth/introspect`, whose caller may hold any token.
 pub(crate) async fn identify(
     State(state): State<AppState>,
     parts: Parts,
 ) -> Result<Json<Value>, ApiError> {
     let token = token_of(&parts).ok_or_else(missing_header)?;
     let token_id = state.store().tokens.get(&token).map(|t| t.id);
-    if let Some(id) = token_id {
-        let limits = state.settings().rate_limits;
-        crate::state::lock(&state.0.limiter).check(id, false, &limits)?;
-    }
+    let Some(id) = token_id else {
+        return Err(ApiError::Unauthorized(
+            "The access token provided is invalid or has been revoked.".into(),
+        ));
+    };
+    let limits = state.settings().rate_limits;
+    crate::state::lock(&state.0.limiter).check(id, false, &limits)?;
     Ok(Json(describe(&state, &token)))
 }
 

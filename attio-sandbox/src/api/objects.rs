@@ -62,6 +62,10 @@ pub(crate) async fn get_object(
 pub(crate) struct Page {
     limit: Option<usize>,
     offset: Option<usize>,
+    /// Archived attributes are listed only with `show_archived=true` (OpenAPI parameter of
+    /// the list-attributes operation).
+    #[serde(default)]
+    show_archived: bool,
 }
 
 pub(crate) async fn list_attributes(
@@ -74,6 +78,7 @@ pub(crate) async fn list_attributes(
         let object = ws.object(&object)?;
         let data: Vec<Value> = ws
             .attributes_of(object.id)
+            .filter(|a| page.show_archived || !a.is_archived)
             .skip(page.offset.unwrap_or(0))
             .take(page.limit.unwrap_or(usize::MAX))
             .map(|a| ws.attribute_json(a))
@@ -184,6 +189,13 @@ pub(crate) async fn create_attribute(
                 "Body payload validation error: \"{kind}\" is not a valid attribute type."
             )));
         }
+        // docs.attio.com/docs/attribute-types/attribute-types-select: "select attributes
+        // cannot be configured to be unique".
+        if kind == "select" && is_unique {
+            return Err(ApiError::Validation(
+                "Select attributes cannot be configured to be unique.".into(),
+            ));
+        }
         if ws.attribute(object.id, slug).is_some() {
             return Err(ApiError::SlugConflict(
                 "An attribute with the same API slug already exists on this object. Please choose a different API slug."
@@ -290,6 +302,7 @@ fn attribute_event(workspace_id: Uuid, attr: &Attribute, auth: &Auth) -> Event {
         event_type: "object-attribute.created",
         id: json!({"workspace_id": workspace_id, "object_id": attr.object_id, "attribute_id": attr.id}),
         actor: auth.actor().json(),
+        extra: None,
     }
 }
 
@@ -353,5 +366,94 @@ pub(crate) async fn create_option(
             Json(json!({"data": ws.option_json(&attr, &option)})),
             Vec::new(),
         ))
+    })
+}
+
+/// `PATCH /v2/objects/{object}/attributes/{attribute}`: body `{data: {title?, description?,
+/// is_required?, is_unique?, is_archived?}}` (the spec's update-attribute fields the sandbox
+/// models; every field optional). Unarchiving is how a client restores an archived attribute.
+pub(crate) async fn update_attribute(
+    State(state): State<AppState>,
+    auth: Auth,
+    ApiPath((object, attribute)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let data = data_of(&body)?.clone();
+    let known = [
+        "title",
+        "description",
+        "api_slug",
+        "is_required",
+        "is_unique",
+        "default_value",
+        "config",
+        "is_archived",
+    ];
+    if let Some(bad) = data.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(ApiError::Validation(format!(
+            "Body payload validation error: \"data.{bad}\" is not allowed."
+        )));
+    }
+    let opt_bool = |name: &str| -> Result<Option<bool>, ApiError> {
+        match data.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_bool().map(Some).ok_or_else(|| {
+                ApiError::Validation(format!(
+                    "Body payload validation error: \"data.{name}\" must be a boolean."
+                ))
+            }),
+        }
+    };
+    let (archived, required, unique) = (
+        opt_bool("is_archived")?,
+        opt_bool("is_required")?,
+        opt_bool("is_unique")?,
+    );
+    state.write(&auth, |ws| {
+        let object_id = ws.object(&object)?.id;
+        let attr_id = ws
+            .attribute(object_id, &attribute)
+            .ok_or_else(|| attribute_not_found(&attribute))?
+            .id;
+        let attr = ws
+            .attributes
+            .iter_mut()
+            .find(|a| a.id == attr_id)
+            .ok_or_else(|| attribute_not_found(&attribute))?;
+        if attr.is_system_attribute && (archived.is_some() || unique.is_some()) {
+            return Err(ApiError::SystemEdit(format!(
+                "Cannot change the system attribute \"{}\".",
+                attr.api_slug
+            )));
+        }
+        if unique == Some(true) && attr.kind == "select" {
+            return Err(ApiError::Validation(
+                "Select attributes cannot be configured to be unique.".into(),
+            ));
+        }
+        if let Some(title) = data.get("title").and_then(Value::as_str) {
+            attr.title = title.to_string();
+        }
+        if let Some(d) = data.get("description") {
+            attr.description = d.as_str().map(str::to_string);
+        }
+        if let Some(a) = archived {
+            attr.is_archived = a;
+        }
+        if let Some(r) = required {
+            attr.is_required = r;
+        }
+        let newly_unique = unique == Some(true) && !attr.is_unique;
+        if let Some(u) = unique {
+            attr.is_unique = u;
+        }
+        if newly_unique {
+            ws.records.index_attribute(attr_id);
+        }
+        let json = ws
+            .attribute_by_id(attr_id)
+            .map(|a| ws.attribute_json(a))
+            .unwrap_or(Value::Null);
+        Ok((Json(json!({"data": json})), Vec::new()))
     })
 }

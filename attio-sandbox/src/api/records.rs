@@ -203,7 +203,18 @@ pub(crate) async fn query(
         };
         let filter = body.get("filter").cloned().unwrap_or(Value::Null);
         let mut found = Vec::new();
-        for r in ws.records.of_object(object_id) {
+        // `{unique_slug: "value"}` (a lookup, e.g. a person by email): the unique index
+        // gives the candidates instead of a scan of the object; the filter still decides.
+        let candidates = unique_lookup(ws, object_id, &filter).map(|ids| {
+            ids.into_iter()
+                .filter_map(|id| ws.records.get(&id))
+                .collect::<Vec<_>>()
+        });
+        let scanned: Box<dyn Iterator<Item = crate::model::Record>> = match candidates {
+            Some(c) => Box::new(c.into_iter()),
+            None => Box::new(ws.records.of_object(object_id)),
+        };
+        for r in scanned {
             if filter.is_null() || filter::matches(ws, &r, &filter)? {
                 found.push(r);
             }
@@ -218,4 +229,21 @@ pub(crate) async fn query(
             .collect();
         Ok(Json(json!({"data": data})))
     })
+}
+
+/// The records a `{slug: "string"}` filter on a unique attribute can match, from the unique
+/// index; `None` for any other filter (scanned).
+fn unique_lookup(
+    ws: &crate::model::Workspace,
+    object_id: Uuid,
+    filter: &Value,
+) -> Option<Vec<Uuid>> {
+    let map = filter.as_object().filter(|m| m.len() == 1)?;
+    let (slug, value) = map.iter().next()?;
+    if slug.starts_with('$') || !value.is_string() {
+        return None;
+    }
+    let attr = ws.attribute(object_id, slug).filter(|a| a.is_unique)?;
+    let key = crate::values::lookup_key(&attr.kind, value)?;
+    Some(crate::values::find_by(ws, object_id, attr.id, &key))
 }

@@ -49,9 +49,10 @@ fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::Validation(msg.into())
 }
 
-/// Attio requires `https://` targets. The sandbox also accepts `http://` to a loopback host,
-/// since tests and local demos receive webhooks there.
-fn check_target(url: &str) -> Result<String, ApiError> {
+/// Attio requires `https://` targets (OpenAPI: `target_url` has the pattern `^https://`).
+/// Only with [`crate::SandboxConfig::allow_http_webhooks`] does the sandbox also accept
+/// `http://` to a loopback host, since tests and local demos receive webhooks there.
+fn check_target(url: &str, allow_http: bool) -> Result<String, ApiError> {
     let parsed =
         url::Url::parse(url).map_err(|_| invalid(format!("target_url \"{url}\" is not a URL.")))?;
     let loopback = matches!(
@@ -60,9 +61,9 @@ fn check_target(url: &str) -> Result<String, ApiError> {
     );
     match parsed.scheme() {
         "https" => Ok(url.to_string()),
-        "http" if loopback => Ok(url.to_string()),
+        "http" if loopback && allow_http => Ok(url.to_string()),
         _ => Err(invalid(
-            "target_url must use https (the sandbox also accepts http to a loopback host).",
+            "Body payload validation error: \"data.target_url\" must match the pattern ^https://",
         )),
     }
 }
@@ -133,7 +134,7 @@ pub(crate) async fn create(
         .get("target_url")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("\"data.target_url\" is required."))?;
-    let target_url = check_target(target)?;
+    let target_url = check_target(target, state.0.allow_http_webhooks)?;
     let subscriptions = parse_subscriptions(
         data.get("subscriptions")
             .ok_or_else(|| invalid("\"data.subscriptions\" is required."))?,
@@ -214,11 +215,11 @@ pub(crate) async fn update(
     let data = data_of(&body)?;
     let target_url = match data.get("target_url") {
         None => None,
-        Some(v) => {
-            Some(check_target(v.as_str().ok_or_else(|| {
-                invalid("\"data.target_url\" must be a string.")
-            })?)?)
-        }
+        Some(v) => Some(check_target(
+            v.as_str()
+                .ok_or_else(|| invalid("\"data.target_url\" must be a string."))?,
+            state.0.allow_http_webhooks,
+        )?),
     };
     let subscriptions = data
         .get("subscriptions")

@@ -87,6 +87,18 @@ impl Env {
 }
 
 const FIXTURE: &str = include_str!("../fixtures/openapi-responses.json");
+const REQUESTS: &str = include_str!("../fixtures/openapi-requests.json");
+
+/// Check a request `body` a client sent against the request schema of `operation` (e.g.
+/// "PUT /v2/objects/{object}/records"), returning every mismatch.
+pub fn request_schema_errors(operation: &str, body: &Value) -> Vec<String> {
+    let fixture: Value = serde_json::from_str(REQUESTS).expect("fixture JSON");
+    let schema = &fixture["operations"][operation];
+    assert!(!schema.is_null(), "no request schema for {operation}");
+    let mut errors = Vec::new();
+    check(schema, body, "$", &mut errors);
+    errors
+}
 
 /// Check `body` against the schema of `operation` (e.g. "GET /v2/objects") for `status`,
 /// panicking with every mismatch.
@@ -170,6 +182,18 @@ pub fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
     {
         errors.push(format!("{path}: \"{s}\" is not a uuid"));
     }
+    // The only pattern the request schemas use is `^https:\/\/.*` (webhook targets).
+    if let (Some(pattern), Some(s)) = (schema.get("pattern").and_then(Value::as_str), v.as_str())
+        && pattern.starts_with("^https:")
+        && !s.starts_with("https://")
+    {
+        errors.push(format!("{path}: \"{s}\" does not match {pattern}"));
+    }
+    if let (Some(min), Some(items)) = (schema.get("minItems").and_then(Value::as_u64), v.as_array())
+        && (items.len() as u64) < min
+    {
+        errors.push(format!("{path}: fewer than {min} items"));
+    }
     if let Value::Object(map) = v {
         if let Some(Value::Array(req)) = schema.get("required") {
             for r in req {
@@ -180,6 +204,13 @@ pub fn check(schema: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
             }
         }
         let props = schema.get("properties").and_then(Value::as_object);
+        if schema.get("additionalProperties") == Some(&Value::Bool(false)) {
+            for k in map.keys() {
+                if !props.is_some_and(|p| p.contains_key(k)) {
+                    errors.push(format!("{path}: field \"{k}\" is not allowed"));
+                }
+            }
+        }
         for (k, child) in map {
             let sub = props
                 .and_then(|p| p.get(k))
