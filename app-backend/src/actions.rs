@@ -283,8 +283,7 @@ async fn forward(
                 // Signed protocol revokes by id only; tokens are never handled here.
                 f.remove("sessionToken");
             }
-            let result = match legacy_session_by_token(state, inst, action, &call, &mut f).await
-            {
+            let result = match legacy_session_by_token(state, inst, action, &call, &mut f).await {
                 Ok(()) => send(state, inst, action, fields, f).await,
                 Err(e) => Err(e),
             };

@@ -167,10 +167,9 @@ pub struct Peers {
 
 /// Starts the original, seeds it ([`seed::seed`]), lets `extra` add rows through it, then
 /// copies its database and starts ours on the copy.
-pub async fn peers_with<F, Fut>(extra: F) -> anyhow::Result<Peers>
+pub async fn peers_with<F>(extra: F) -> anyhow::Result<Peers>
 where
-    F: FnOnce(reqwest::Client, &NodePeer, Seed) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
+    F: AsyncFnOnce(&reqwest::Client, &NodePeer, &Seed) -> anyhow::Result<()>,
 {
     let dir = tempfile::tempdir()?;
     let http = reqwest::Client::builder()
@@ -182,7 +181,7 @@ where
     let seed = seed::seed(&http, &node)
         .await
         .context("seeding the original")?;
-    extra(http.clone(), &node, seed.clone()).await?;
+    extra(&http, &node, &seed).await?;
     let copy = dir.path().join("rust.db");
     seed::snapshot(&http, &node, &copy)
         .await
@@ -202,7 +201,7 @@ where
 
 /// [`peers_with`] without extra rows.
 pub async fn peers() -> anyhow::Result<Peers> {
-    peers_with(|_, _, _| async { Ok(()) }).await
+    peers_with(async |_: &reqwest::Client, _: &NodePeer, _: &Seed| Ok(())).await
 }
 
 /// Sync events the servers sent, by sink path (`node`, `rust`).

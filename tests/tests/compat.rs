@@ -14,12 +14,12 @@
 //! test fails, never skips, without them.
 
 use attio_auth_plugin::SentMail;
+use attio_auth_tests::LEGACY_SECRET;
 use attio_auth_tests::legacy::{
     self, Answer, Events, error_bodies_agree, peers, start_sink, substitute, users_record_event,
 };
 use attio_auth_tests::seed::Seed;
 use attio_auth_tests::shape::{masked, shape};
-use attio_auth_tests::LEGACY_SECRET;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashMap;
