@@ -1437,6 +1437,45 @@ async fn extra_rows(http: &reqwest::Client, node: &NodePeer, seed: &Seed) -> any
     Ok(())
 }
 
+/// The users a step's body names (by id or email), as the original had them before it:
+/// what a reader needs to see why the two sides answered differently.
+fn involved_users(c: &Ctx<'_>) -> String {
+    let mut named = Vec::new();
+    if let Some(Value::Object(m)) = &c.body {
+        for v in m.values() {
+            match v {
+                Value::String(s) => named.push(s.to_lowercase()),
+                Value::Array(a) => {
+                    named.extend(a.iter().filter_map(|x| x.as_str().map(str::to_lowercase)))
+                }
+                _ => {}
+            }
+        }
+    }
+    let rows: Vec<Value> = c
+        .before
+        .get("user")
+        .into_iter()
+        .flatten()
+        .filter(|u| {
+            ["id", "email"].iter().any(|k| {
+                u.get(*k)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| named.contains(&v.to_lowercase()))
+            })
+        })
+        .map(|u| {
+            json!([
+                u.get("email"),
+                u.get("role"),
+                u.get("banned"),
+                u.get("banExpires")
+            ])
+        })
+        .collect();
+    Value::Array(rows).to_string()
+}
+
 /// Sends a step to one side, with that side's values.
 async fn send_step(p: &Peers, step: &Step, url: &str, node: bool) -> anyhow::Result<Answer> {
     let vars = step.vars(node);
@@ -1558,7 +1597,7 @@ async fn randomized_legacy_requests_answer_like_the_original() {
                 ))
                 .or_default() += 1;
             unexpected.push(format!(
-                "step {i} (reproduce: DIFF_SEED={seed_value} DIFF_STEPS={}): {}\n  request: {}\n  rules applied: {names:?}\n  original: {} {} location {:?} cookies {:?} retry-after {:?}\n  ours:     {} {} location {:?} cookies {:?} retry-after {:?}\n  original's changed rows: {}\n  our changed rows:        {}",
+                "step {i} (reproduce: DIFF_SEED={seed_value} DIFF_STEPS={}): {}\n  request: {}\n  rules applied: {names:?}\n  original: {} {} location {:?} cookies {:?} retry-after {:?}\n  ours:     {} {} location {:?} cookies {:?} retry-after {:?}\n  original's changed rows: {}\n  our changed rows:        {}\n  users named, before:     {}",
                 i + 1,
                 diff.join("; "),
                 step.show(),
@@ -1566,6 +1605,7 @@ async fn randomized_legacy_requests_answer_like_the_original() {
                 raw.rust.status, raw.rust.body, raw.rust.location, raw.rust.cookies, raw.rust.retry_after,
                 Value::Array(raw.node_rows.clone()),
                 Value::Array(raw.rust_rows.clone()),
+                involved_users(&ctx),
             ));
         }
         if raw.node_rows != raw.rust_rows {
