@@ -855,6 +855,16 @@ fn unbanned_details(c: &Ctx<'_>, s: &mut Sides, key: &str) -> bool {
     true
 }
 
+/// Whether a user's ban has an expiry that has passed.
+fn ban_ran_out(u: &Map<String, Value>, now: time::OffsetDateTime) -> bool {
+    u.get("banExpires")
+        .and_then(Value::as_str)
+        .and_then(|d| {
+            time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .is_some_and(|d| d < now)
+}
+
 fn is_iso_form(s: &str) -> bool {
     let b = s.as_bytes();
     let digits = |r: std::ops::Range<usize>| {
@@ -1226,6 +1236,46 @@ const RULES: &[Rule] = &[
                 && s.rust.status == 400
                 && code(&s.rust) == Some("INVALID_ROLE")
                 && accept_ours(s)
+        },
+    },
+    Rule {
+        name: "impersonate-banned-target-403",
+        why: "impersonating a banned user (ban not run out): ours 403 with a code and no row, the original refuses through Better Auth's ban check with an empty 500 (issue 12, item 1)",
+        apply: |c, s| {
+            let banned = c
+                .user(c.str_field("targetUserId").unwrap_or(""))
+                .is_some_and(|u| u["banned"] == json!(1) && !ban_ran_out(u, c.now));
+            c.step.endpoint == "impersonate"
+                && banned
+                && s.node.status == 500
+                && s.rust.status == 403
+                && code(&s.rust).is_some()
+                && s.rust_rows.is_empty()
+                && accept_ours(s)
+        },
+    },
+    Rule {
+        name: "webhook-email-of-another-user",
+        why: "a record event carrying the email of another existing user: the original writes the email, fails on the duplicate and swallows the event; ours never writes emails from Attio (identity fields) and applies the rest",
+        apply: |c, s| {
+            let users = c.before.get("user").cloned().unwrap_or_default();
+            let taken = c.events().iter().any(|e| {
+                matches!(event_kind(e), "record.created" | "record.updated")
+                    && event_has_user_id(e)
+                    && event_email(e).is_some_and(|m| {
+                        users.iter().any(|u| {
+                            u["email"]
+                                .as_str()
+                                .is_some_and(|x| x.eq_ignore_ascii_case(m))
+                                && u["id"] != e["record"]["values"]["user_id"][0]["value"]
+                        })
+                    })
+            });
+            c.step.endpoint == "webhook"
+                && taken
+                && s.node_rows.is_empty()
+                && s.node.status == s.rust.status
+                && accept_rows(s)
         },
     },
     Rule {
