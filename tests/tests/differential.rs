@@ -25,7 +25,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Steps of the CI run (about 20 s on the build machine, start-up included).
 const CI_STEPS: u64 = 200;
@@ -678,14 +678,10 @@ fn unify(rows: Vec<Value>, pairs: &[&Pair]) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The rows one step changed, `{table, before, after}` each, with volatile values and the
-/// ids of rows that did not exist before masked; sorted.
-fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Value> {
-    let known: std::collections::HashSet<&str> = before
-        .values()
-        .flatten()
-        .filter_map(|r| r.get("id").and_then(Value::as_str))
-        .collect();
+/// The rows one step changed, `{table, before, after}` each, sorted, with volatile values
+/// masked and every id that is not `shared` (on both sides before the step) masked: rows
+/// each side made for the same thing carry ids of their own.
+fn changes(before: &Snapshot, after: &Snapshot, known: &HashSet<String>) -> Vec<Value> {
     let norm = |row: &Map<String, Value>| -> Value {
         Value::Object(
             row.iter()
@@ -700,7 +696,7 @@ fn changes(before: &Snapshot, after: &Snapshot) -> Vec<Value> {
                         }
                         Value::String(s)
                             if (c == "id" || c.ends_with("Id") || c.ends_with("By"))
-                                && !known.contains(s.as_str()) =>
+                                && !known.contains(s) =>
                         {
                             json!("<new>")
                         }
@@ -1609,11 +1605,21 @@ async fn randomized_legacy_requests_answer_like_the_original() {
             .expect("ours answers");
         let node_after = node_snapshot(&p, &sql).await.expect("snapshot");
         let rust_after = rust_snapshot(&pool, &sql).await.expect("snapshot");
+        let ids = |snap: &Snapshot| -> HashSet<String> {
+            snap.values()
+                .flatten()
+                .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        };
+        let shared: HashSet<String> = ids(&node_before)
+            .intersection(&ids(&rust_before))
+            .cloned()
+            .collect();
         let mut sides = Sides {
             node,
             rust,
-            node_rows: changes(&node_before, &node_after),
-            rust_rows: changes(&rust_before, &rust_after),
+            node_rows: changes(&node_before, &node_after, &shared),
+            rust_rows: changes(&rust_before, &rust_after, &shared),
         };
         let pairs: Vec<&Pair> = step
             .pairs
