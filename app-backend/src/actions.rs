@@ -350,7 +350,10 @@ async fn forward(
                 // Signed protocol revokes by id only; tokens are never handled here.
                 f.remove("sessionToken");
             }
-            let result = send(state, inst, action, fields, f).await;
+            let result = match legacy_session_by_token(state, inst, action, &call, &mut f).await {
+                Ok(()) => send(state, inst, action, fields, f).await,
+                Err(e) => Err(e),
+            };
             vec![Outcome {
                 target: call.target.clone(),
                 auth_id: None,
@@ -471,6 +474,56 @@ async fn forward(
         Value::Array(datas)
     };
     Ok(json!({"ok": ok_count > 0, "message": message, "data": data, "results": results}))
+}
+
+/// The original plugin revokes one session only by its token, while the Attio app sends
+/// the session's id: on a legacy connection, swap `sessionId` for the token of that session
+/// of the target user, read through `sessions` (the original answers tokens there). Other
+/// actions and calls that already carry a token are left alone.
+async fn legacy_session_by_token(
+    state: &AppState,
+    inst: &Installation,
+    action: &str,
+    call: &ActionCall,
+    fields: &mut Map<String, Value>,
+) -> Result<()> {
+    if action != wire::RevokeSessionRequest::NAME
+        || inst.connection.protocol != Protocol::Legacy
+        || fields.contains_key("sessionToken")
+    {
+        return Ok(());
+    }
+    let Some(Value::String(session_id)) = fields.get("sessionId").cloned() else {
+        return Ok(());
+    };
+    let target = call.target.as_ref().ok_or_else(|| {
+        Error::bad_request(
+            "NO_TARGET",
+            "Revoking a session by id on an original (legacy) plugin needs the user's `target` record.",
+        )
+    })?;
+    let user_id = resolve(state, inst, target, "users").await?;
+    let mut query = Map::new();
+    query.insert("userId".into(), Value::String(user_id));
+    let answer = state
+        .plugin
+        .call_raw(&inst.connection, wire::SessionsRequest::NAME, query)
+        .await?;
+    let token = answer["sessions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["id"].as_str() == Some(session_id.as_str()))
+        .and_then(|s| s["token"].as_str())
+        .ok_or_else(|| {
+            Error::not_found(
+                "SESSION_NOT_FOUND",
+                "The user has no session with this id (ended already?).",
+            )
+        })?;
+    fields.remove("sessionId");
+    fields.insert("sessionToken".into(), Value::String(token.to_owned()));
+    Ok(())
 }
 
 fn elapsed_ms(started: Instant) -> i64 {

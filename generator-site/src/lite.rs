@@ -29,19 +29,39 @@ pub fn new_secret() -> Result<String, String> {
     Ok(secret)
 }
 
+/// A secret for the original TypeScript plugin (`better-auth-attio-plugin`), which compares
+/// the body's `secret` with its own as plain strings: 32 bytes from `getrandom` as 64 hex
+/// digits. No `whsec_` prefix: such a string is a legacy secret to every decoder, and hex
+/// needs no quoting in an `.env` file.
+pub fn new_legacy_secret() -> Result<String, String> {
+    let mut key = [0u8; SECRET_BYTES];
+    getrandom::getrandom(&mut key)
+        .map_err(|_| "the browser's random generator failed".to_owned())?;
+    let secret = key.iter().map(|b| format!("{b:02x}")).collect();
+    key.fill(0);
+    Ok(secret)
+}
+
 /// A signed-v1 connection string, byte for byte what `Connection::encode` makes.
 pub fn encode(uri: &str, base: &str, secret: &str) -> String {
+    encode_fields(uri, base, secret, Some("signed-v1"))
+}
+
+/// An original-protocol (legacy) connection string, as the original generator made it:
+/// `{uri, base, secret}` without `protocol`; byte for byte what `Connection::encode` makes
+/// of a legacy connection.
+pub fn encode_legacy(uri: &str, base: &str, secret: &str) -> String {
+    encode_fields(uri, base, secret, None)
+}
+
+fn encode_fields(uri: &str, base: &str, secret: &str, protocol: Option<&str>) -> String {
     let mut json = String::with_capacity(160);
     json.push('{');
-    for (i, (name, value)) in [
-        ("uri", uri),
-        ("base", base),
-        ("secret", secret),
-        ("protocol", "signed-v1"),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    let mut fields = vec![("uri", uri), ("base", base), ("secret", secret)];
+    if let Some(protocol) = protocol {
+        fields.push(("protocol", protocol));
+    }
+    for (i, (name, value)) in fields.into_iter().enumerate() {
         if i > 0 {
             json.push(',');
         }
@@ -253,6 +273,45 @@ mod tests {
             .expect("valid parts");
             assert_eq!(encode(uri, base, &secret), shared.encode(), "{uri}");
         }
+    }
+
+    #[test]
+    fn legacy_strings_encode_exactly_as_the_shared_codec() {
+        for (uri, base) in [
+            ("https://app.example.com", "/api/auth"),
+            ("http://localhost:3000", "/auth"),
+            ("https://bücher.example", "/api/auth"),
+        ] {
+            let secret = new_legacy_secret().expect("random");
+            let shared = Connection::new(
+                uri,
+                base,
+                Protocol::Legacy,
+                SecretString::from(secret.clone()),
+            )
+            .expect("valid parts");
+            let encoded = encode_legacy(uri, base, &secret);
+            assert_eq!(encoded, shared.encode(), "{uri}");
+            let json = String::from_utf8(STANDARD.decode(&encoded).expect("b64")).expect("utf8");
+            assert!(!json.contains("protocol"), "{json}");
+            assert_eq!(
+                Connection::decode(&encoded).expect("decodes").protocol,
+                Protocol::Legacy
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_secrets_are_32_random_bytes_in_hex() {
+        let a = new_legacy_secret().expect("random");
+        let b = new_legacy_secret().expect("random");
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert!(!a.starts_with("whsec_"));
     }
 
     #[test]

@@ -34,6 +34,36 @@ impl MadeBy {
     }
 }
 
+/// Which plugin the auth server runs: it decides the protocol of the string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Plugin {
+    /// `attio-auth-plugin` (Rust): a `signed-v1` string with a `whsec_` secret.
+    #[default]
+    Rust,
+    /// The original `better-auth-attio-plugin` (TypeScript, Better Auth): an
+    /// original-protocol string (no `protocol`; the secret travels in request bodies),
+    /// since that plugin refuses signed requests.
+    TypeScript,
+}
+
+impl Plugin {
+    /// The form value (`plugin=rust` / `plugin=typescript`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rust => "rust",
+            Self::TypeScript => "typescript",
+        }
+    }
+
+    /// Reads the form value; anything else is the default, the Rust plugin.
+    pub fn from_form(value: &str) -> Self {
+        match value.trim() {
+            "typescript" => Self::TypeScript,
+            _ => Self::Rust,
+        }
+    }
+}
+
 /// A freshly made connection, ready to show. `Debug` hides the secret.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Generated {
@@ -45,41 +75,67 @@ pub struct Generated {
     pub url: String,
     /// Where the secret was made.
     pub made_by: MadeBy,
+    /// The plugin it was made for.
+    pub plugin: Plugin,
 }
 
 impl fmt::Debug for Generated {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Generated")
             .field("url", &self.url)
+            .field("plugin", &self.plugin)
             .field("made_by", &self.made_by)
             .finish_non_exhaustive()
     }
 }
 
-/// Makes a signed-v1 connection for validated input with a fresh secret: on the server
-/// with the shared codec and the OS CSPRNG.
+/// Makes a connection for validated input with a fresh secret, on the server with the
+/// shared codec and the OS CSPRNG: `signed-v1` for the Rust plugin, the original protocol
+/// for the TypeScript plugin.
 #[cfg(not(target_arch = "wasm32"))]
-pub fn generate(input: &ValidInput, made_by: MadeBy) -> Result<Generated, String> {
-    let connection =
-        Connection::generate(&input.uri, Some(&input.base)).map_err(|e| e.to_string())?;
+pub fn generate(input: &ValidInput, plugin: Plugin, made_by: MadeBy) -> Result<Generated, String> {
+    use attio_auth_shared::connection::Protocol;
+    let connection = match plugin {
+        Plugin::Rust => Connection::generate(&input.uri, Some(&input.base)),
+        Plugin::TypeScript => Connection::new(
+            input.uri.clone(),
+            input.base.clone(),
+            Protocol::Legacy,
+            secrecy::SecretString::from(crate::lite::new_legacy_secret()?),
+        ),
+    }
+    .map_err(|e| e.to_string())?;
     Ok(Generated {
         connection: connection.encode(),
         secret: connection.secret().expose_secret().to_owned(),
         url: connection.url(),
         made_by,
+        plugin,
     })
 }
 
 /// In the browser: the same string from [`crate::lite`] (held equal to the shared codec by
 /// its tests) with a secret from `crypto.getRandomValues`.
 #[cfg(target_arch = "wasm32")]
-pub fn generate(input: &ValidInput, made_by: MadeBy) -> Result<Generated, String> {
-    let secret = crate::lite::new_secret()?;
+pub fn generate(input: &ValidInput, plugin: Plugin, made_by: MadeBy) -> Result<Generated, String> {
+    let (secret, connection) = match plugin {
+        Plugin::Rust => {
+            let secret = crate::lite::new_secret()?;
+            let connection = crate::lite::encode(&input.uri, &input.base, &secret);
+            (secret, connection)
+        }
+        Plugin::TypeScript => {
+            let secret = crate::lite::new_legacy_secret()?;
+            let connection = crate::lite::encode_legacy(&input.uri, &input.base, &secret);
+            (secret, connection)
+        }
+    };
     Ok(Generated {
-        connection: crate::lite::encode(&input.uri, &input.base, &secret),
+        connection,
         url: input.url(),
         secret,
         made_by,
+        plugin,
     })
 }
 
@@ -90,6 +146,8 @@ pub struct GeneratorState {
     pub uri: String,
     /// The base path field as typed.
     pub base: String,
+    /// The plugin chosen.
+    pub plugin: Plugin,
     /// Messages next to the fields.
     pub errors: FieldErrors,
     /// A problem that is no field's fault (the random generator failed).
@@ -100,14 +158,15 @@ pub struct GeneratorState {
 
 impl GeneratorState {
     /// Validates the typed values and makes a connection when they are fine.
-    pub fn submit(uri: String, base: String, made_by: MadeBy) -> Self {
+    pub fn submit(uri: String, base: String, plugin: Plugin, made_by: MadeBy) -> Self {
         let mut state = Self {
             uri,
             base,
+            plugin,
             ..Self::default()
         };
         match crate::form::validate(&state.uri, &state.base) {
-            Ok(valid) => match generate(&valid, made_by) {
+            Ok(valid) => match generate(&valid, plugin, made_by) {
                 Ok(generated) => state.result = Some(generated),
                 Err(e) => state.failure = Some(format!("Could not make a secret: {e}.")),
             },
@@ -204,7 +263,7 @@ fn describe(parts: Parts) -> Inspection {
     let protocol_note = if parts.protocol == "signed-v1" {
         "Requests are signed (Standard Webhooks); the secret never travels."
     } else {
-        "Made by the original generator: the secret travels in each request body. Make a new string here to switch to signed requests."
+        "The original protocol (the TypeScript Better Auth plugin's; made by the original generator, or here for that plugin): the secret travels in each request body. For the Rust plugin, make a signed string here."
     };
     Inspection {
         url: parts.url,
@@ -250,6 +309,7 @@ mod tests {
         let state = GeneratorState::submit(
             "App.Example.com/".into(),
             "api/auth/".into(),
+            Plugin::Rust,
             MadeBy::Server,
         );
         assert!(state.errors.is_empty() && state.failure.is_none());
@@ -269,9 +329,43 @@ mod tests {
     }
 
     #[test]
+    fn typescript_plugin_gets_an_original_protocol_string() {
+        let state = GeneratorState::submit(
+            "App.Example.com/".into(),
+            "api/auth/".into(),
+            Plugin::TypeScript,
+            MadeBy::Server,
+        );
+        let generated = state.result.expect("result");
+        assert_eq!(generated.plugin, Plugin::TypeScript);
+        let json = base64::engine::general_purpose::STANDARD
+            .decode(&generated.connection)
+            .expect("base64");
+        let json: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+        // The original generator's fields and nothing else (no `protocol`).
+        let mut keys: Vec<&String> = json.as_object().expect("object").keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["base", "secret", "uri"], "{json}");
+        let decoded = Connection::decode(&generated.connection).expect("decodes");
+        assert_eq!(decoded.protocol, Protocol::Legacy);
+        assert_eq!(decoded.url(), "https://app.example.com/api/auth");
+        assert_eq!(decoded.secret().expose_secret(), generated.secret);
+        assert!(!generated.secret.starts_with("whsec_"));
+        assert_eq!(generated.secret.len(), 64);
+        assert!(!format!("{generated:?}").contains(&generated.secret));
+        assert_eq!(Plugin::from_form("typescript"), Plugin::TypeScript);
+        assert_eq!(Plugin::from_form("rust"), Plugin::Rust);
+        assert_eq!(Plugin::from_form("php"), Plugin::Rust);
+    }
+
+    #[test]
     fn submit_with_errors_makes_nothing() {
-        let state =
-            GeneratorState::submit("http://app.example.com".into(), "".into(), MadeBy::Server);
+        let state = GeneratorState::submit(
+            "http://app.example.com".into(),
+            "".into(),
+            Plugin::TypeScript,
+            MadeBy::Server,
+        );
         assert!(state.result.is_none());
         assert!(state.errors.uri.is_some());
         assert_eq!(state.uri, "http://app.example.com");
@@ -287,19 +381,27 @@ mod tests {
             ("http://[::1]:8080", "/api/auth"),
         ] {
             let valid = crate::form::validate(uri, base).expect("valid");
-            let generated = generate(&valid, MadeBy::Server).expect("shared codec accepts it");
-            let decoded = Connection::decode(&generated.connection).expect("decodes");
-            assert_eq!(decoded.uri, valid.uri);
-            assert_eq!(decoded.base, valid.base);
-            assert_eq!(decoded.url(), valid.url());
+            for plugin in [Plugin::Rust, Plugin::TypeScript] {
+                let generated =
+                    generate(&valid, plugin, MadeBy::Server).expect("shared codec accepts it");
+                let decoded = Connection::decode(&generated.connection).expect("decodes");
+                assert_eq!(decoded.uri, valid.uri);
+                assert_eq!(decoded.base, valid.base);
+                assert_eq!(decoded.url(), valid.url());
+            }
         }
     }
 
     #[test]
     fn inspector_never_shows_the_secret() {
-        let generated = GeneratorState::submit("app.example.com".into(), "".into(), MadeBy::Server)
-            .result
-            .expect("result");
+        let generated = GeneratorState::submit(
+            "app.example.com".into(),
+            "".into(),
+            Plugin::Rust,
+            MadeBy::Server,
+        )
+        .result
+        .expect("result");
         let state = InspectorState::inspect(&format!("  {}\n", generated.connection));
         let inspection = state.inspection.expect("decoded");
         assert_eq!(inspection.url, "https://app.example.com/api/auth");

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::form::DEFAULT_BASE;
-use crate::model::{Generated, GeneratorState, InspectorState, MadeBy};
+use crate::model::{Generated, GeneratorState, InspectorState, MadeBy, Plugin};
 
 /// Name of the wasm-bindgen output under `/pkg/` (the xtask writes `<name>.js` and
 /// `<name>_bg.wasm`).
@@ -84,7 +84,9 @@ pub fn Page(generator: GeneratorState, inspector: InspectorState, scripts: bool)
                         <ul class="facts">
                             <li>"The secret is made in your browser; it never reaches this site."</li>
                             <li>"Nothing is stored, logged, or sent to third parties."</li>
-                            <li>"Works with the Rust plugin and the TypeScript Better Auth plugin."</li>
+                            <li>
+                                "Works with the Rust plugin and with the original TypeScript Better Auth plugin: say which one your server runs, since each speaks its own protocol."
+                            </li>
                         </ul>
                     </section>
                     <section class="card" id="generate" aria-labelledby="generate-title">
@@ -141,6 +143,8 @@ fn NextSteps() -> impl IntoView {
                 <div class="column">
                     <h3>"TypeScript, Better Auth"</h3>
                     <p class="small">
+                        "Needs a string made for " <strong>"the TypeScript Better Auth plugin"</strong>
+                        " in step 1: it refuses signed requests, and the secret then travels in the body of each request (its original protocol), so serve it over https. "
                         <code>"npm install better-auth-attio-plugin"</code>
                         ", then add it to your auth config:"
                     </p>
@@ -179,12 +183,18 @@ pub fn Generator(initial: GeneratorState) -> impl IntoView {
     let state = RwSignal::new(initial.clone());
     let uri_ref = NodeRef::<leptos::html::Input>::new();
     let base_ref = NodeRef::<leptos::html::Input>::new();
+    let typescript_ref = NodeRef::<leptos::html::Input>::new();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let uri = uri_ref.get().map(|i| i.value()).unwrap_or_default();
         let base = base_ref.get().map(|i| i.value()).unwrap_or_default();
+        let plugin = if typescript_ref.get().is_some_and(|i| i.checked()) {
+            Plugin::TypeScript
+        } else {
+            Plugin::Rust
+        };
         let valid = crate::form::validate(&uri, &base).ok();
-        let next = GeneratorState::submit(uri, base, MadeBy::Browser);
+        let next = GeneratorState::submit(uri, base, plugin, MadeBy::Browser);
         let done = next.result.is_some();
         state.set(next);
         if let (true, Some(valid)) = (done, valid) {
@@ -203,6 +213,31 @@ pub fn Generator(initial: GeneratorState) -> impl IntoView {
     let invalid = |e: Option<String>| if e.is_some() { "true" } else { "false" };
     view! {
         <form method="post" action="/" class="generator" novalidate on:submit=on_submit>
+            <fieldset class="plugin-choice">
+                <legend>"Which plugin does your auth server run?"</legend>
+                <label class="choice">
+                    <input
+                        type="radio"
+                        name="plugin"
+                        value="rust"
+                        id="plugin-rust"
+                        checked=initial.plugin == Plugin::Rust
+                    />
+                    " Rust plugin " <code>"attio-auth-plugin"</code> " (signed requests)"
+                </label>
+                <label class="choice">
+                    <input
+                        type="radio"
+                        name="plugin"
+                        value="typescript"
+                        id="plugin-typescript"
+                        checked=initial.plugin == Plugin::TypeScript
+                        node_ref=typescript_ref
+                    />
+                    " TypeScript Better Auth plugin " <code>"better-auth-attio-plugin"</code>
+                    " (its original protocol)"
+                </label>
+            </fieldset>
             <div class="fields">
                 <div class="field">
                     <label for="uri">"Your app's live URL"</label>
@@ -290,17 +325,27 @@ fn ResultView(generated: Generated) -> impl IntoView {
             "Made by this site's server because JavaScript is off. It was sent only to you, not stored and not logged."
         }
     };
+    let plugin_note = match generated.plugin {
+        Plugin::Rust => {
+            "For the Rust plugin (attio-auth-plugin): requests are signed and the secret never travels. The TypeScript plugin cannot use this string: choose it above to make one for it."
+        }
+        Plugin::TypeScript => {
+            "For the TypeScript Better Auth plugin (better-auth-attio-plugin), in its original protocol: the secret travels in the body of each request, so serve your auth server over https. Pass it as attio({ secret: process.env.ATTIO_SECRET }). The Attio app's create-user and create-workspace actions need the Rust plugin (the original has no such endpoints); every other action works."
+        }
+    };
     view! {
         <section
             class="result"
             id="result"
             aria-labelledby="result-title"
             data-made-by=generated.made_by.as_str()
+            data-plugin=generated.plugin.as_str()
         >
             <h3 id="result-title" tabindex="-1">
                 "Your connection string"
             </h3>
             <p class="made-by">{made_by}</p>
+            <p class="plugin-note" id="plugin-note">{plugin_note}</p>
             <p>"Attio will call " <code class="url">{generated.url}</code></p>
             <CopyField
                 id="connection"

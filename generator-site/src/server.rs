@@ -18,7 +18,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::model::{GeneratorState, InspectorState, MadeBy};
+use crate::model::{GeneratorState, InspectorState, MadeBy, Plugin};
 use crate::page::{OUTPUT_NAME, Page};
 
 /// The page's Content-Security-Policy: only this origin's files; `'wasm-unsafe-eval'` lets
@@ -203,12 +203,20 @@ pub struct GenerateForm {
     /// The base path as typed.
     #[serde(default)]
     pub base: String,
+    /// `rust` or `typescript` (the radio buttons; the Rust plugin when absent).
+    #[serde(default)]
+    pub plugin: String,
 }
 
 /// The no-JS path: validate, make the secret with the OS CSPRNG, answer the page holding
 /// the result (422 with the messages when a field is wrong). Uncached, unlogged.
 async fn generate(State(state): State<AppState>, Form(form): Form<GenerateForm>) -> Response {
-    let generator = GeneratorState::submit(form.uri, form.base, MadeBy::Server);
+    let generator = GeneratorState::submit(
+        form.uri,
+        form.base,
+        Plugin::from_form(&form.plugin),
+        MadeBy::Server,
+    );
     let status = if generator.result.is_some() {
         StatusCode::OK
     } else if generator.failure.is_some() {

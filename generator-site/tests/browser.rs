@@ -47,6 +47,29 @@ fn check_connection(label: &str, connection: &str, env_line: &str) -> String {
     secret
 }
 
+/// Checks an original-protocol string (the TypeScript plugin's): no `protocol` field, a
+/// 64-hex-digit secret that is not `whsec_`, the same URL.
+fn check_typescript_connection(label: &str, connection: &str, env_line: &str) -> String {
+    let json: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(connection)
+            .unwrap_or_else(|e| panic!("{label}: not base64: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("{label}: not JSON: {e}"));
+    assert!(json.get("protocol").is_none(), "{label}: {json}");
+    let decoded = Connection::decode(connection)
+        .unwrap_or_else(|e| panic!("{label}: the page's string does not decode: {e}"));
+    assert_eq!(decoded.protocol, Protocol::Legacy, "{label}");
+    assert_eq!(decoded.url(), "https://app.example.com/api/auth", "{label}");
+    let secret = decoded.secret().expose_secret().to_owned();
+    assert!(
+        secret.len() == 64 && secret.chars().all(|c| c.is_ascii_hexdigit()),
+        "{label}: 32 random bytes in hex"
+    );
+    assert_eq!(env_line, format!("ATTIO_SECRET={secret}"), "{label}");
+    secret
+}
+
 fn require(path: &Path, what: &str) {
     assert!(path.exists(), "{} is missing: {what}", path.display());
 }
@@ -152,6 +175,23 @@ async fn chromium_generates_with_and_without_javascript() {
             .contains("not base64"),
         "{js}"
     );
+    let js_ts_secret = check_typescript_connection(
+        "with JS, TypeScript plugin",
+        js["ts_connection"].as_str().expect("connection"),
+        js["ts_env"].as_str().expect("env"),
+    );
+    assert!(
+        js["ts_note"]
+            .as_str()
+            .expect("note")
+            .contains("better-auth-attio-plugin"),
+        "{js}"
+    );
+    assert_eq!(
+        js["requests_after_ts"],
+        Value::Array(vec![]),
+        "nothing was posted"
+    );
     assert_eq!(
         js["phone_overflow"], false,
         "no sideways scrolling on a phone"
@@ -179,6 +219,16 @@ async fn chromium_generates_with_and_without_javascript() {
         nojs["env"].as_str().expect("env"),
     );
     assert_ne!(js_secret, nojs_secret);
+    assert_eq!(nojs["ts_status"], 200);
+    assert_eq!(nojs["ts_plugin"], "typescript");
+    assert_eq!(nojs["ts_made_by"], "server");
+    assert_eq!(nojs["ts_checked"], true, "the choice stays checked");
+    let nojs_ts_secret = check_typescript_connection(
+        "without JS, TypeScript plugin",
+        nojs["ts_connection"].as_str().expect("connection"),
+        nojs["ts_env"].as_str().expect("env"),
+    );
+    assert_ne!(js_ts_secret, nojs_ts_secret);
 
     for shot in report["screenshots"].as_array().expect("screenshots") {
         let path = PathBuf::from(shot.as_str().expect("path"));

@@ -93,6 +93,79 @@ async fn no_js_post_answers_the_page_with_a_fresh_connection() {
 }
 
 #[tokio::test]
+async fn no_js_post_for_the_typescript_plugin_makes_an_original_protocol_string() {
+    let app = spawn_app(Config::default_site_root()).await;
+    let html = reqwest::get(&app.url)
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("body");
+    // Both plugins to choose from, the Rust one checked by default.
+    assert!(html.contains(r#"name="plugin""#), "plugin choice");
+    assert!(html.contains(r#"value="typescript""#));
+    let rust_radio = &html[html.find(r#"id="plugin-rust""#).expect("rust radio")..];
+    assert!(rust_radio[..rust_radio.find('>').unwrap_or(0)].contains("checked"));
+
+    let res = reqwest::Client::new()
+        .post(&app.url)
+        .form(&[
+            ("plugin", "typescript"),
+            ("uri", "app.example.com"),
+            ("base", "/api/auth"),
+        ])
+        .send()
+        .await
+        .expect("POST /");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let html = res.text().await.expect("body");
+    assert!(
+        html.contains(r#"data-plugin="typescript""#),
+        "result for TypeScript"
+    );
+    let connection = textarea(&html, "connection");
+    let json: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(&connection)
+            .expect("base64"),
+    )
+    .expect("JSON");
+    assert!(json.get("protocol").is_none(), "no protocol field: {json}");
+    let decoded = Connection::decode(&connection).expect("decodes");
+    assert_eq!(decoded.protocol, Protocol::Legacy);
+    assert_eq!(decoded.url(), "https://app.example.com/api/auth");
+    let secret = decoded.secret().expose_secret();
+    assert!(
+        !secret.starts_with("whsec_") && secret.len() == 64,
+        "{secret}"
+    );
+    assert_eq!(textarea(&html, "env"), format!("ATTIO_SECRET={secret}"));
+    // The note says what this string is for and what it cannot do, and the choice stays.
+    let note = text_of(&html, "plugin-note");
+    assert!(note.contains("better-auth-attio-plugin"), "{note}");
+    assert!(note.contains("travels in the body"), "{note}");
+    assert!(note.contains("need the Rust plugin"), "{note}");
+    let ts_radio = &html[html.find(r#"id="plugin-typescript""#).expect("ts radio")..];
+    assert!(ts_radio[..ts_radio.find('>').unwrap_or(0)].contains("checked"));
+
+    // The default (no plugin field, as an old form posts) stays the Rust plugin's string.
+    let html = reqwest::Client::new()
+        .post(&app.url)
+        .form(&[("uri", "app.example.com"), ("base", "/api/auth")])
+        .send()
+        .await
+        .expect("POST /")
+        .text()
+        .await
+        .expect("body");
+    assert!(html.contains(r#"data-plugin="rust""#));
+    let decoded = Connection::decode(&textarea(&html, "connection")).expect("decodes");
+    assert_eq!(decoded.protocol, Protocol::SignedV1);
+    assert!(text_of(&html, "plugin-note").contains("cannot use this string"));
+}
+
+#[tokio::test]
 async fn no_js_post_with_bad_fields_shows_the_messages_next_to_them() {
     let app = spawn_app(Config::default_site_root()).await;
     let res = reqwest::Client::new()

@@ -10,9 +10,23 @@ pub async fn generate_on_site(
     uri: &str,
     base: &str,
 ) -> anyhow::Result<String> {
+    Ok(generate_for_plugin(http, site_url, uri, base, "rust")
+        .await?
+        .0)
+}
+
+/// [`generate_on_site`] with the plugin radio button set (`rust` or `typescript`):
+/// `(connection string, ATTIO_SECRET value)` as the page shows them.
+pub async fn generate_for_plugin(
+    http: &reqwest::Client,
+    site_url: &str,
+    uri: &str,
+    base: &str,
+    plugin: &str,
+) -> anyhow::Result<(String, String)> {
     let res = http
         .post(format!("{site_url}/"))
-        .form(&[("uri", uri), ("base", base)])
+        .form(&[("plugin", plugin), ("uri", uri), ("base", base)])
         .send()
         .await?;
     let status = res.status();
@@ -20,15 +34,26 @@ pub async fn generate_on_site(
     if !status.is_success() {
         anyhow::bail!("the generator answered {status}");
     }
+    let connection = textarea(&html, "connection")?;
+    let env = textarea(&html, "env")?;
+    let secret = env
+        .strip_prefix("ATTIO_SECRET=")
+        .ok_or_else(|| anyhow::anyhow!("the env field does not set ATTIO_SECRET"))?
+        .to_owned();
+    Ok((connection, secret))
+}
+
+/// The text of the page's `<textarea id=...>`.
+fn textarea(html: &str, id: &str) -> anyhow::Result<String> {
     let start = html
-        .find(r#"id="connection""#)
-        .ok_or_else(|| anyhow::anyhow!("no connection field in the generator's page"))?;
+        .find(&format!(r#"id="{id}""#))
+        .ok_or_else(|| anyhow::anyhow!("no {id} field in the generator's page"))?;
     let rest = &html[start..];
     let open = rest
         .find('>')
-        .ok_or_else(|| anyhow::anyhow!("malformed connection field"))?;
+        .ok_or_else(|| anyhow::anyhow!("malformed {id} field"))?;
     let close = rest
         .find("</textarea>")
-        .ok_or_else(|| anyhow::anyhow!("the connection field is not a textarea"))?;
+        .ok_or_else(|| anyhow::anyhow!("the {id} field is not a textarea"))?;
     Ok(rest[open + 1..close].trim().to_owned())
 }

@@ -6,6 +6,7 @@
 //!   database, in-process or as the `rust-peer` binary (so the benchmark can read its RSS);
 //! - [`seed`] fills the original's database through its own endpoints and copies it, so
 //!   both plugins answer over the very same rows;
+//! - [`legacy`] sends one legacy request to both and compares error bodies;
 //! - [`shape`] reduces JSON to keys and value types for comparing responses;
 //! - [`load`] is the small load generator of the comparison benchmark.
 //! - [`backend`] runs app-backend in-process and installs workspaces on it, [`auth_host`]
@@ -16,6 +17,7 @@
 pub mod auth_host;
 pub mod backend;
 pub mod generator;
+pub mod legacy;
 pub mod load;
 pub mod node_peer;
 pub mod rust_peer;

@@ -29,6 +29,12 @@ impl NodePeer {
     /// Starts the harness on a fresh SQLite file `db_path` and waits (60 s at most) for its
     /// ready line. Fails, never skips, when the npm packages are not installed.
     pub async fn start(db_path: &Path, secret: &str) -> anyhow::Result<Self> {
+        Self::start_on_port(db_path, secret, 0).await
+    }
+
+    /// [`NodePeer::start`] on a given port of 127.0.0.1 (0 = any), for a test that must
+    /// know the URL before the secret (a connection string made for it first).
+    pub async fn start_on_port(db_path: &Path, secret: &str, port: u16) -> anyhow::Result<Self> {
         let dir = compat_dir();
         for package in ["better-auth", "better-auth-attio-plugin", "better-sqlite3"] {
             if !dir.join("node_modules").join(package).exists() {
@@ -41,7 +47,7 @@ impl NodePeer {
         let mut child = Command::new("node")
             .arg("server.mjs")
             .current_dir(&dir)
-            .env("PORT", "0")
+            .env("PORT", port.to_string())
             .env("DATABASE_PATH", db_path)
             .env("ATTIO_SECRET", secret)
             .stdin(Stdio::null())

@@ -14,15 +14,15 @@
 //! test fails, never skips, without them.
 
 use attio_auth_plugin::SentMail;
-use attio_auth_tests::node_peer::NodePeer;
-use attio_auth_tests::rust_peer::{self, RustPeer};
-use attio_auth_tests::seed::{self, Seed};
+use attio_auth_tests::LEGACY_SECRET;
+use attio_auth_tests::legacy::{
+    self, Answer, Events, error_bodies_agree, peers, start_sink, substitute, users_record_event,
+};
+use attio_auth_tests::seed::Seed;
 use attio_auth_tests::shape::{masked, shape};
-use attio_auth_tests::{BASE_PATH, LEGACY_SECRET};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 const WRONG: &str = "wrong-secret";
 const INVALID_JSON: &str = "{\"secret\": \"attio-test-secret\", oops";
@@ -189,38 +189,6 @@ fn ok(body: Value) -> Value {
 /// original app's record fetch produce), for `webhook`.
 fn users_record_created(record_id: &str, email: &str, name: &str) -> Value {
     users_record_event("record.created", record_id, None, email, name, false)
-}
-
-/// A `users` record event: `user_id` set or empty, `email_verified` as given.
-fn users_record_event(
-    kind: &str,
-    record_id: &str,
-    user_id: Option<&str>,
-    email: &str,
-    name: &str,
-    verified: bool,
-) -> Value {
-    let ids = json!({"workspace_id": "9a0b5c1e-0000-4000-8000-00000000a771", "object_id": "0b1c2d3e-0000-4000-8000-0000000005e5", "record_id": record_id});
-    let actor = json!({"type": "workspace-member", "id": "50cf242c-7fa3-4cad-87d0-75b1af71c57b"});
-    json!({
-        "event_type": kind,
-        "id": ids,
-        "actor": actor,
-        "record": {
-            "id": ids,
-            "created_at": "2026-01-01T00:00:00.000000000Z",
-            "web_url": format!("https://app.attio.com/peer/record/{record_id}"),
-            "values": {
-                "user_id": user_id.map_or(json!([]), |id| json!([{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "value": id, "attribute_type": "text"}])),
-                "primary_email_address": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "original_email_address": email, "email_address": email, "email_domain": "example.com", "email_root_domain": "example.com", "email_local_specifier": email.split('@').next(), "attribute_type": "email-address"}],
-                "name": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "value": name, "attribute_type": "text"}],
-                "email_verified": [{"active_from": "2026-01-01T00:00:00.000000000Z", "active_until": null, "created_by_actor": actor, "value": verified, "attribute_type": "checkbox"}],
-                "person": [],
-                "workspace": []
-            }
-        },
-        "object": {"id": {"workspace_id": "9a0b5c1e-0000-4000-8000-00000000a771", "object_id": "0b1c2d3e-0000-4000-8000-0000000005e5"}, "api_slug": "users", "singular_noun": "User", "plural_noun": "Users", "created_at": "2025-01-01T00:00:00.000000000Z"}
-    })
 }
 
 /// Every case, in the order they run (both servers' states move in step).
@@ -703,57 +671,32 @@ fn cases() -> Vec<Case> {
     all
 }
 
-/// One server's answer.
-#[derive(Debug, Clone)]
-struct Answer {
-    status: u16,
-    /// `Null` for an empty body, the text as a JSON string when it is not JSON.
-    body: Value,
-    location: Option<String>,
-}
-
-fn substitute(text: &str, vars: &HashMap<String, String>) -> String {
-    let mut out = text.to_owned();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{{{k}}}}}"), v);
-    }
-    out
-}
-
 async fn send(
     http: &reqwest::Client,
     url: &str,
     case: &Case,
     vars: &HashMap<String, String>,
 ) -> Answer {
-    let target = format!("{url}{BASE_PATH}/attio/{}", substitute(&case.path, vars));
-    let mut req = http.request(case.method.clone(), target);
-    for (name, value) in &case.headers {
-        req = req.header(*name, substitute(value, vars));
-    }
-    req = match &case.body {
-        Body::Json(v) => req.body(substitute(&v.to_string(), vars)),
-        Body::Raw(s) => req.body(substitute(s, vars)),
-        Body::None => req,
+    let headers: Vec<(&str, String)> = case
+        .headers
+        .iter()
+        .map(|(n, v)| (*n, substitute(v, vars)))
+        .collect();
+    let body = match &case.body {
+        Body::Json(v) => Some(substitute(&v.to_string(), vars)),
+        Body::Raw(s) => Some(substitute(s, vars)),
+        Body::None => None,
     };
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    let location = res
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let text = res.text().await.expect("body");
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    Answer {
-        status,
+    legacy::send(
+        http,
+        url,
+        case.method.clone(),
+        &substitute(&case.path, vars),
+        &headers,
         body,
-        location,
-    }
+    )
+    .await
+    .expect("request")
 }
 
 /// Compares one case's answers; `None` when they agree.
@@ -831,74 +774,6 @@ fn compare(case: &Case, node: &Answer, rust: &Answer) -> Option<String> {
     }
 }
 
-/// Error bodies. Deliberate difference: every error of ours with a body is the contract's
-/// `{message, code}` (shared::actions::ErrorBody); the original sometimes answers an empty
-/// body (404 unknown user, 400 already a member, 404 unknown link) or a bare `{message}`.
-/// So: where the original has a body, ours has the same keys with the same types (plus
-/// `code`); where it has none, ours is empty or `{message, code}`; a 401 stays empty.
-fn error_bodies_agree(status: u16, node: &Value, rust: &Value) -> Option<String> {
-    if status == 401 && !(node.is_null() && rust.is_null()) {
-        return Some("a legacy 401 has an empty body".to_owned());
-    }
-    let is_error_body = |v: &Value| {
-        v.as_object().is_some_and(|m| {
-            m.len() == 2 && m["message"].is_string() && m.get("code").is_some_and(Value::is_string)
-        })
-    };
-    match node {
-        Value::Null if rust.is_null() || is_error_body(rust) => None,
-        Value::Object(n) if is_error_body(rust) => {
-            let mut expected = shape(node);
-            if let Value::Object(e) = &mut expected {
-                e.entry("code").or_insert(json!("string"));
-            }
-            (n.len() <= 2 && shape(rust) == expected)
-                .then_some(())
-                .map_or(Some("error keys differ".to_owned()), |()| None)
-        }
-        _ => Some("error bodies differ".to_owned()),
-    }
-}
-
-struct Peers {
-    http: reqwest::Client,
-    node: NodePeer,
-    rust: RustPeer,
-    seed: Seed,
-    rust_db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-/// The original with the seeded data, and ours on a copy of its database.
-async fn peers() -> Peers {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let node = NodePeer::start(&dir.path().join("node.db"), LEGACY_SECRET)
-        .await
-        .expect("the original plugin (tests/compat) must start");
-    let seed = seed::seed(&http, &node)
-        .await
-        .expect("seeding the original");
-    let copy = dir.path().join("rust.db");
-    seed::snapshot(&http, &node, &copy)
-        .await
-        .expect("copying the original's database");
-    let rust = rust_peer::start(&copy.clone(), LEGACY_SECRET)
-        .await
-        .expect("our plugin on the copy");
-    Peers {
-        http,
-        node,
-        rust,
-        seed,
-        rust_db: copy,
-        _dir: dir,
-    }
-}
-
 fn common_vars(seed: &Seed) -> HashMap<String, String> {
     let mut vars = HashMap::new();
     vars.insert("alice".to_owned(), seed.alice_id.clone());
@@ -909,39 +784,6 @@ fn common_vars(seed: &Seed) -> HashMap<String, String> {
         vars.insert(format!("bob_token_{i}"), token.clone());
     }
     vars
-}
-
-/// Sync events the servers sent, by sink path (`node`, `rust`).
-type Events = Arc<Mutex<Vec<(String, Value)>>>;
-
-/// An event sink on 127.0.0.1: `POST /{who}` keeps the JSON body.
-async fn start_sink() -> (String, Events) {
-    let events: Events = Arc::default();
-    let kept = events.clone();
-    let app = axum::Router::new().route(
-        "/{who}",
-        axum::routing::post(
-            move |axum::extract::Path(who): axum::extract::Path<String>, body: String| {
-                let kept = kept.clone();
-                async move {
-                    if let Ok(v) = serde_json::from_str::<Value>(&body)
-                        && let Ok(mut list) = kept.lock()
-                    {
-                        list.push((who, v));
-                    }
-                    "ok"
-                }
-            },
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("sink port");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, events)
 }
 
 /// The last `update` event of the user model about `user_id` a server sent.
@@ -960,8 +802,8 @@ fn user_update(events: &Events, who: &str, user_id: &str) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_requests_answer_like_the_original() {
-    let p = peers().await;
-    let (sink_url, events) = start_sink().await;
+    let p = peers().await.expect("the two plugins");
+    let (sink_url, events) = start_sink().await.expect("event sink");
     let mut node_vars = common_vars(&p.seed);
     let mut rust_vars = node_vars.clone();
     node_vars.insert("sink".to_owned(), format!("{sink_url}/node"));

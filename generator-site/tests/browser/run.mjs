@@ -87,6 +87,16 @@ try {
 	out.js.inspect_error = (await page.textContent("#inspect-error")).trim();
 	out.js.requests = posts;
 
+	// The TypeScript Better Auth plugin: an original-protocol string, made in the browser.
+	await page.check("#plugin-typescript");
+	await page.click("#generate-button");
+	await page.waitForSelector("#result[data-plugin=typescript][data-made-by=browser]", { timeout: 5000 });
+	out.js.ts_connection = await page.inputValue("#connection");
+	out.js.ts_env = await page.inputValue("#env");
+	out.js.ts_note = (await page.textContent("#plugin-note")).trim();
+	out.js.requests_after_ts = posts.slice();
+	await page.check("#plugin-rust");
+
 	// Phone width.
 	await page.setViewportSize({ width: 390, height: 844 });
 	await page.screenshot({ path: `${shots}/generator-phone.png`, fullPage: true });
@@ -112,6 +122,15 @@ try {
 	out.nojs.connection = await p2.inputValue("#connection");
 	out.nojs.env = await p2.inputValue("#env");
 	out.nojs.copy_button_visible = await p2.isVisible("#connection-copy");
+	// The same choice without JavaScript: the radio button travels in the form POST.
+	await p2.check("#plugin-typescript");
+	const [tsResponse] = await Promise.all([p2.waitForNavigation(), p2.click("#generate-button")]);
+	out.nojs.ts_status = tsResponse.status();
+	out.nojs.ts_plugin = await p2.getAttribute("#result", "data-plugin");
+	out.nojs.ts_made_by = await p2.getAttribute("#result", "data-made-by");
+	out.nojs.ts_connection = await p2.inputValue("#connection");
+	out.nojs.ts_env = await p2.inputValue("#env");
+	out.nojs.ts_checked = await p2.isChecked("#plugin-typescript");
 	await p2.screenshot({ path: `${shots}/generator-nojs.png`, fullPage: true });
 	out.screenshots.push(`${shots}/generator-nojs.png`);
 	await nojs.close();
