@@ -61,8 +61,9 @@ pub enum PluginError {
 
 impl PluginError {
     /// Status, code and message for our own JSON answer. The plugin's 4xx pass through
-    /// (404 user not found, 501 feature missing..); an authentication refusal becomes 502
-    /// because it is the connection that is wrong, not the caller.
+    /// (403 banned or not allowed, 404 user not found, 501 feature missing..); an
+    /// authentication refusal (401: bad signature or secret) becomes 502 because it is the
+    /// connection that is wrong, not the caller.
     pub fn parts(&self) -> (StatusCode, String, String) {
         match self {
             PluginError::Unreachable { .. } => (
@@ -70,9 +71,7 @@ impl PluginError {
                 "PLUGIN_UNREACHABLE".into(),
                 self.to_string(),
             ),
-            PluginError::Refused {
-                status: 401 | 403, ..
-            } => (
+            PluginError::Refused { status: 401, .. } => (
                 StatusCode::BAD_GATEWAY,
                 "PLUGIN_UNAUTHORIZED".into(),
                 "The auth server refused our request: the connection string's secret does not \

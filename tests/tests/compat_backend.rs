@@ -349,8 +349,9 @@ fn app_body(
     ordered(&fields)
 }
 
-/// The Attio workspace member the app says acts (`getCurrentUser().id`).
-const APP_MEMBER: &str = "50cf242c-7fa3-4cad-87d0-75b1af71c57b";
+/// The Attio workspace member the app says acts (`getCurrentUser().id`): the demo member,
+/// which the test registers in the sandbox.
+const APP_MEMBER: &str = attio_auth_backend::demo::client::DEMO_MEMBER;
 
 /// Sends the exact bytes as the app's `callBackend` does: signed (with the connection's
 /// secret; a legacy one through its derived key), `attio-workspace-id`, JSON.
@@ -437,6 +438,9 @@ async fn the_generators_typescript_string_drives_the_original_for_every_app_acti
         ..Default::default()
     });
     let attio_api = format!("{}/v2", sandbox.base_url());
+    // The member the app names as the actor (APP_MEMBER), as Attio knows them: the backend
+    // resolves the actor through Attio's workspace members API.
+    attio_auth_backend::demo::client::add_demo_member(creds.workspace_id);
     let attio = AttioReader {
         http: http.clone(),
         api_url: attio_api.clone(),

@@ -874,6 +874,19 @@ fn is_iso_form(s: &str) -> bool {
         && digits(start + year + 1..start + year + 3)
 }
 
+/// Year, month and day of an ISO 8601 date (`YYYY-MM-DD...` or `±YYYYYY-MM-DD...`).
+fn iso_ymd(s: &str) -> Option<(i32, u8, u8)> {
+    if !is_iso_form(s) {
+        return None;
+    }
+    let signed = matches!(s.as_bytes().first(), Some(b'+' | b'-'));
+    let year_end = if signed { 7 } else { 4 };
+    let year: i32 = s.get(..year_end)?.trim_start_matches('+').parse().ok()?;
+    let month: u8 = s.get(year_end + 1..year_end + 3)?.parse().ok()?;
+    let day: u8 = s.get(year_end + 4..year_end + 6)?.parse().ok()?;
+    Some((year, month, day))
+}
+
 fn event_kind(e: &Value) -> &str {
     e["event_type"].as_str().unwrap_or("")
 }
@@ -957,6 +970,37 @@ const RULES: &[Rule] = &[
             c.step.endpoint == "update-ban-status"
                 && !d.is_empty()
                 && !is_iso_form(d)
+                && s.node.status == 200
+                && s.rust.status == 400
+                && code(&s.rust) == Some("VALIDATION_ERROR")
+                && accept_ours(s)
+        },
+    },
+    Rule {
+        name: "ban-expiry-out-of-range",
+        why: "a banExpires whose year is outside 0001..=9999 (\"+275760-09-13T00:00:00.000Z\", \"-000001-01-01T00:00:00Z\"): ours 400 VALIDATION_ERROR naming the range the store holds, the original stores it",
+        apply: |c, s| {
+            let d = c.str_field("banExpires").unwrap_or("");
+            c.step.endpoint == "update-ban-status"
+                && iso_ymd(d).is_some_and(|(y, _, _)| !(1..=9999).contains(&y))
+                && s.node.status == 200
+                && s.rust.status == 400
+                && code(&s.rust) == Some("VALIDATION_ERROR")
+                && accept_ours(s)
+        },
+    },
+    Rule {
+        name: "ban-expiry-impossible-day",
+        why: "a banExpires naming a day its month does not have (\"2030-02-30T00:00:00Z\"): ours 400 VALIDATION_ERROR, JavaScript's Date rolls it over into the next month",
+        apply: |c, s| {
+            let d = c.str_field("banExpires").unwrap_or("");
+            let impossible = iso_ymd(d).is_some_and(|(y, m, day)| {
+                (1..=9999).contains(&y)
+                    && time::Month::try_from(m)
+                        .is_ok_and(|m| time::Date::from_calendar_date(y, m, day).is_err())
+            });
+            c.step.endpoint == "update-ban-status"
+                && impossible
                 && s.node.status == 200
                 && s.rust.status == 400
                 && code(&s.rust) == Some("VALIDATION_ERROR")
@@ -1246,6 +1290,26 @@ const RULES: &[Rule] = &[
                 && s.node.status == 500
                 && s.rust.status == 403
                 && code(&s.rust).is_some()
+                && s.rust_rows.is_empty()
+                && accept_ours(s)
+        },
+    },
+    Rule {
+        name: "impersonate-by-banned-admin",
+        why: "an admin whose ban is in force asks to impersonate: ours 403 (a banned account acts for nobody), the original lets them",
+        apply: |c, s| {
+            let admin_banned = c.str_field("adminEmail").is_some_and(|m| {
+                c.before.get("user").into_iter().flatten().any(|u| {
+                    u["email"]
+                        .as_str()
+                        .is_some_and(|x| x.eq_ignore_ascii_case(m))
+                        && u["banned"] == json!(1)
+                        && !ban_ran_out(u, c.now)
+                })
+            });
+            c.step.endpoint == "impersonate"
+                && admin_banned
+                && s.rust.status == 403
                 && s.rust_rows.is_empty()
                 && accept_ours(s)
         },

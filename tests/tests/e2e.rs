@@ -1064,6 +1064,17 @@ async fn an_original_connection_string_drives_our_plugin() {
     );
     assert_eq!(data["banned"], json!(true));
     assert!(data["bannedUntil"].is_string(), "{data}");
+    // A banned user cannot be impersonated: the plugin's 403 and its code reach the app
+    // (not a "wrong secret" 502).
+    let (status, body) = stack.action("impersonate", bob_target, json!({})).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], json!("USER_BANNED"), "{body}");
+    ok_data(
+        "unban",
+        stack
+            .action("update-ban-status", bob_target, json!({"banned": false}))
+            .await,
+    );
     ok_data(
         "impersonate",
         stack.action("impersonate", bob_target, json!({})).await,
