@@ -13,7 +13,7 @@
 //! configured secret: 401 with an empty body when none matches.
 
 use crate::error::{PluginError, PluginResult};
-use crate::plugin::PluginState;
+use crate::state::PluginState;
 use crate::store::{ReplayCheck, StoredResponse};
 use attio_auth_shared::actions::{self, Action, Envelope, Legacy, Signed};
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SigningError};

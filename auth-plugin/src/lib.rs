@@ -17,6 +17,7 @@ mod ids;
 mod limit;
 mod mailer;
 mod plugin;
+mod state;
 pub mod store;
 pub mod sync;
 mod time;

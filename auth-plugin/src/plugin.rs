@@ -1,11 +1,10 @@
 //! [`AttioPlugin`]: configuration (the builder), the shared state of every request, and the
 //! router the host nests under its auth base path.
 
-use crate::error::PluginError;
 use crate::handlers;
 use crate::mailer::Mailer;
+use crate::state::{Config, PluginState};
 use crate::store::AuthStore;
-use crate::store::Report;
 use crate::sync::{Adapters, Origin, SyncReporter};
 use attio_auth_shared::actions::{self, Action};
 use attio_auth_shared::signing::{SECRET_PREFIX, Verifier};
@@ -38,38 +37,6 @@ pub enum ConfigError {
     /// A trusted proxy that is neither an address nor a network (`10.0.0.0/8`).
     #[error("invalid trusted proxy {0:?}: expected an IP address or a network like 10.0.0.0/8")]
     InvalidTrustedProxy(String),
-}
-
-/// The plugin's settings, read by every handler.
-pub(crate) struct Config {
-    pub legacy_secrets: Vec<SecretString>,
-    pub accept_legacy: bool,
-    pub base_url: Option<String>,
-    pub password_reset_redirect: String,
-    pub password_reset_ttl_secs: i64,
-    pub impersonation_duration_secs: i64,
-    pub impersonation_link_ttl_secs: i64,
-    pub impersonation_redirect: String,
-    pub allow_impersonating_admins: bool,
-    pub invitation_ttl_secs: i64,
-    pub admin_roles: Vec<String>,
-    pub org_roles: Vec<String>,
-    pub session_cookie_name: String,
-    pub cookie_secret: Option<SecretString>,
-    pub replay_ttl_secs: i64,
-    /// Peers whose `X-Forwarded-For` names the client (the impersonation-session limiter).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-}
-
-/// Everything a request needs: cheap to clone (one `Arc`).
-pub(crate) struct PluginState {
-    pub config: Config,
-    pub verifier: Option<Verifier>,
-    pub store: Arc<dyn AuthStore>,
-    pub mailer: Option<Arc<dyn Mailer>>,
-    pub adapters: Adapters,
-    pub reporter: Option<SyncReporter>,
-    pub limiter: crate::limit::RateLimiter,
 }
 
 /// The Attio integration of an auth server. Build it with [`AttioPlugin::builder`], then
@@ -494,44 +461,6 @@ impl AttioPluginBuilder {
                 limiter: crate::limit::RateLimiter::new(self.rate_limit.0, self.rate_limit.1),
             }),
         })
-    }
-}
-
-impl PluginState {
-    /// How the plugin's own writes are reported (none without a reporter).
-    pub fn report(&self, origin: Origin) -> Option<Report<'_>> {
-        self.reporter
-            .as_ref()
-            .map(|reporter| Report { reporter, origin })
-    }
-
-    /// 501 unless the store has the admin plugin's columns.
-    pub fn require_admin(&self) -> Result<(), PluginError> {
-        if self.store.features().admin {
-            Ok(())
-        } else {
-            Err(PluginError::NotImplemented(crate::error::Feature::Admin))
-        }
-    }
-
-    /// 501 unless the store has the organization plugin's tables.
-    pub fn require_organizations(&self) -> Result<(), PluginError> {
-        if self.store.features().organizations {
-            Ok(())
-        } else {
-            Err(PluginError::NotImplemented(
-                crate::error::Feature::Organizations,
-            ))
-        }
-    }
-
-    /// The public URL of a path under the base (`/reset-password/x`), or the path itself
-    /// when no base URL is configured.
-    pub fn url(&self, path: &str) -> String {
-        match &self.config.base_url {
-            Some(base) => format!("{base}{path}"),
-            None => path.to_owned(),
-        }
     }
 }
 

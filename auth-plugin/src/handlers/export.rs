@@ -2,8 +2,8 @@
 //! the backend's backfill. The cursor is opaque to callers: `u:<last user id>` or
 //! `o:<last organization id>` (`o:` = organizations from the start).
 
+use super::common::user_record;
 use super::endpoint;
-use super::users::user_record;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use attio_auth_shared::actions::{ExportRequest, ExportResponse, MemberRecord, OrganizationRecord};

@@ -1,6 +1,7 @@
 //! One file per group of endpoints; each handler authenticates through
 //! [`crate::auth::run`] and then does its action.
 
+pub(crate) mod common;
 pub(crate) mod export;
 pub(crate) mod impersonation;
 pub(crate) mod links;
@@ -22,7 +23,7 @@ macro_rules! endpoint {
     ($name:ident, $req:ty, $action:path) => {
         pub(crate) async fn $name(
             axum::extract::State(st): axum::extract::State<
-                std::sync::Arc<crate::plugin::PluginState>,
+                std::sync::Arc<crate::state::PluginState>,
             >,
             headers: axum::http::HeaderMap,
             body: axum::body::Bytes,

@@ -25,7 +25,7 @@ async fn do_sessions(ctx: Ctx, req: SessionsRequest) -> PluginResult<SessionsRes
     if ctx.st.store.features().admin
         && let Some(user) = ctx.st.store.user(&req.user_id).await?
     {
-        super::users::lift_expired_ban(&ctx.st, user).await?;
+        super::common::lift_expired_ban(&ctx.st, user).await?;
     }
     let rows = ctx.st.store.sessions(&req.user_id).await?;
     let now = time::OffsetDateTime::now_utc();
