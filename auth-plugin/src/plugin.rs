@@ -1,6 +1,8 @@
 //! [`AttioPlugin`]: configuration (the builder), the shared state of every request, and the
 //! router the host nests under its auth base path.
 
+use crate::auth::Ctx;
+use crate::error::PluginResult;
 use crate::handlers;
 use crate::mailer::Mailer;
 use crate::state::{Config, PluginState};
@@ -9,8 +11,12 @@ use crate::sync::{Adapters, Origin, SyncReporter};
 use attio_auth_shared::actions::{self, Action};
 use attio_auth_shared::signing::{SECRET_PREFIX, Verifier};
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::{MethodRouter, get, post};
 use secrecy::{ExposeSecret, SecretString};
+use std::future::Future;
 use std::sync::Arc;
 
 /// Why a plugin could not be built.
@@ -123,47 +129,31 @@ impl AttioPlugin {
     where
         S: Clone + Send + Sync + 'static,
     {
-        fn action<A, H, T>(handler: H) -> (String, MethodRouter<Arc<PluginState>>)
+        /// One route of the shared list: `POST /attio/<name>` authenticates, then runs `handler`.
+        fn action<A, F, Fut>(handler: F) -> (String, MethodRouter<Arc<PluginState>>)
         where
-            A: Action,
-            H: axum::handler::Handler<T, Arc<PluginState>>,
-            T: 'static,
+            A: Action + Send + 'static,
+            A::Response: Send,
+            F: FnOnce(Ctx, A) -> Fut + Copy + Send + Sync + 'static,
+            Fut: Future<Output = PluginResult<A::Response>> + Send + 'static,
         {
+            let endpoint =
+                move |State(st): State<Arc<PluginState>>, headers: HeaderMap, body: Bytes| {
+                    crate::auth::run::<A, F, Fut>(st, headers, body, handler)
+                };
             // The original answers 404 (not 405) to other methods.
             (
                 format!("/attio/{}", A::NAME),
-                post(handler).fallback(handlers::not_found),
+                post(endpoint).fallback(handlers::not_found),
             )
         }
-        let routes = [
-            action::<actions::LinkRequest, _, _>(handlers::links::link),
-            action::<actions::UnlinkRequest, _, _>(handlers::links::unlink),
-            action::<actions::WebhookRequest, _, _>(handlers::webhook::webhook),
-            action::<actions::UserDetailsRequest, _, _>(handlers::users::user_details),
-            action::<actions::UpdateBanStatusRequest, _, _>(handlers::users::update_ban_status),
-            action::<actions::SendPasswordResetRequest, _, _>(handlers::users::send_password_reset),
-            action::<actions::SearchUsersRequest, _, _>(handlers::users::search_users),
-            action::<actions::CreateUserRequest, _, _>(handlers::users::create_user),
-            action::<actions::SessionsRequest, _, _>(handlers::sessions::sessions),
-            action::<actions::RevokeSessionRequest, _, _>(handlers::sessions::revoke_session),
-            action::<actions::RevokeAllSessionsRequest, _, _>(
-                handlers::sessions::revoke_all_sessions,
-            ),
-            action::<actions::ImpersonateRequest, _, _>(handlers::impersonation::impersonate),
-            action::<actions::ListOrgInvitationsRequest, _, _>(
-                handlers::orgs::list_org_invitations,
-            ),
-            action::<actions::CreateOrgInvitationRequest, _, _>(
-                handlers::orgs::create_org_invitation,
-            ),
-            action::<actions::CancelOrgInvitationRequest, _, _>(
-                handlers::orgs::cancel_org_invitation,
-            ),
-            action::<actions::GetOrgRolesRequest, _, _>(handlers::orgs::get_org_roles),
-            action::<actions::CreateOrganizationRequest, _, _>(handlers::orgs::create_organization),
-            action::<actions::ExportRequest, _, _>(handlers::export::export),
-            action::<actions::PingRequest, _, _>(handlers::ping::ping),
-        ];
+        /// The route table, from the one list of actions.
+        macro_rules! routes {
+            ($($group:ident: $request:ident => $handler:ident),* $(,)?) => {
+                [$(action::<actions::$request, _, _>(handlers::$group::$handler)),*]
+            };
+        }
+        let routes = attio_auth_shared::for_each_action!(routes);
         let mut router = Router::new();
         for (path, method_router) in routes {
             router = router.route(&path, method_router);

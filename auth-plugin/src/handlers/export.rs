@@ -3,12 +3,9 @@
 //! `o:<last organization id>` (`o:` = organizations from the start).
 
 use super::common::user_record;
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use attio_auth_shared::actions::{ExportRequest, ExportResponse, MemberRecord, OrganizationRecord};
-
-endpoint!(export, ExportRequest, do_export);
 
 enum Cursor {
     Users(Option<String>),
@@ -30,7 +27,7 @@ fn parse_cursor(c: Option<&str>) -> PluginResult<Cursor> {
     }
 }
 
-async fn do_export(ctx: Ctx, req: ExportRequest) -> PluginResult<ExportResponse> {
+pub(crate) async fn export(ctx: Ctx, req: ExportRequest) -> PluginResult<ExportResponse> {
     let limit = req.page_size();
     let orgs_enabled = ctx.st.store.features().organizations;
     let mut users = Vec::new();

@@ -3,7 +3,6 @@
 //! minutes; `GET impersonation-session?token=` (opened by the admin's browser, rate
 //! limited) consumes the token once, sets the session cookie and redirects.
 
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use crate::state::PluginState;
@@ -22,12 +21,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-endpoint!(impersonate, ImpersonateRequest, do_impersonate);
-
 /// Prefix of the handoff token's `verification` row (the original's).
 const TOKEN_PREFIX: &str = "attio-impersonation:";
 
-async fn do_impersonate(ctx: Ctx, req: ImpersonateRequest) -> PluginResult<ImpersonateResponse> {
+pub(crate) async fn impersonate(
+    ctx: Ctx,
+    req: ImpersonateRequest,
+) -> PluginResult<ImpersonateResponse> {
     ctx.st.require_admin()?;
     let store = &ctx.st.store;
     let cfg = &ctx.st.config;

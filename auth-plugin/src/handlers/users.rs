@@ -2,7 +2,6 @@
 //! `create-user`.
 
 use super::common::{ban_in_force, lift_expired_ban, user_record};
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{Feature, PluginError, PluginResult};
 use crate::mailer::PasswordResetEmail;
@@ -13,20 +12,6 @@ use attio_auth_shared::actions::{
     SendPasswordResetRequest, SendPasswordResetResponse, SuccessResponse, UpdateBanStatusRequest,
     UserDetailsRequest, UserDetailsResponse, UserSummary,
 };
-
-endpoint!(user_details, UserDetailsRequest, do_user_details);
-endpoint!(
-    update_ban_status,
-    UpdateBanStatusRequest,
-    do_update_ban_status
-);
-endpoint!(
-    send_password_reset,
-    SendPasswordResetRequest,
-    do_send_password_reset
-);
-endpoint!(search_users, SearchUsersRequest, do_search_users);
-endpoint!(create_user, CreateUserRequest, do_create_user);
 
 /// The longest `banExpiresIn` (100 years): beyond it a ban is meant to be permanent, and
 /// the bound keeps the date arithmetic far from overflowing.
@@ -39,7 +24,10 @@ fn user_not_found() -> PluginError {
     PluginError::not_found("USER_NOT_FOUND", "User not found")
 }
 
-async fn do_user_details(ctx: Ctx, req: UserDetailsRequest) -> PluginResult<UserDetailsResponse> {
+pub(crate) async fn user_details(
+    ctx: Ctx,
+    req: UserDetailsRequest,
+) -> PluginResult<UserDetailsResponse> {
     ctx.st.require_admin()?;
     let user = ctx
         .st
@@ -65,7 +53,7 @@ async fn do_user_details(ctx: Ctx, req: UserDetailsRequest) -> PluginResult<User
     })
 }
 
-async fn do_update_ban_status(
+pub(crate) async fn update_ban_status(
     ctx: Ctx,
     req: UpdateBanStatusRequest,
 ) -> PluginResult<SuccessResponse> {
@@ -131,7 +119,7 @@ fn query_escape(s: &str) -> String {
     out
 }
 
-async fn do_send_password_reset(
+pub(crate) async fn send_password_reset(
     ctx: Ctx,
     req: SendPasswordResetRequest,
 ) -> PluginResult<SendPasswordResetResponse> {
@@ -185,7 +173,10 @@ async fn do_send_password_reset(
     })
 }
 
-async fn do_search_users(ctx: Ctx, req: SearchUsersRequest) -> PluginResult<SearchUsersResponse> {
+pub(crate) async fn search_users(
+    ctx: Ctx,
+    req: SearchUsersRequest,
+) -> PluginResult<SearchUsersResponse> {
     let users = ctx
         .st
         .store
@@ -205,7 +196,10 @@ async fn do_search_users(ctx: Ctx, req: SearchUsersRequest) -> PluginResult<Sear
     })
 }
 
-async fn do_create_user(ctx: Ctx, req: CreateUserRequest) -> PluginResult<CreateUserResponse> {
+pub(crate) async fn create_user(
+    ctx: Ctx,
+    req: CreateUserRequest,
+) -> PluginResult<CreateUserResponse> {
     let email = req.email.trim().to_lowercase();
     let name = req.name.trim().to_owned();
     if name.is_empty() {

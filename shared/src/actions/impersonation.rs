@@ -28,6 +28,10 @@ pub struct ImpersonateResponse {
 
 impl Action for ImpersonateRequest {
     const NAME: &'static str = "impersonate";
+    const APP: AppCall = AppCall::PerRecord {
+        object: "users",
+        id_field: "targetUserId",
+    };
     const FIELDS: &'static [Field] = &[
         Field::required("targetUserId", FieldKind::String),
         Field::required("adminEmail", FieldKind::String),

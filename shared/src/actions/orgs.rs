@@ -62,6 +62,10 @@ pub struct ListOrgInvitationsResponse {
 
 impl Action for ListOrgInvitationsRequest {
     const NAME: &'static str = "list-org-invitations";
+    const APP: AppCall = AppCall::PerRecord {
+        object: "workspaces",
+        id_field: "organizationId",
+    };
     const FIELDS: &'static [Field] = &[Field::required("organizationId", FieldKind::String)];
     type Response = ListOrgInvitationsResponse;
 }
@@ -107,6 +111,10 @@ pub struct CreateOrgInvitationRequest {
 
 impl Action for CreateOrgInvitationRequest {
     const NAME: &'static str = "create-org-invitation";
+    const APP: AppCall = AppCall::PerRecord {
+        object: "workspaces",
+        id_field: "organizationId",
+    };
     const FIELDS: &'static [Field] = &[
         Field::required("email", FieldKind::Email),
         Field::required("role", FieldKind::StringOrStringArray),
@@ -126,6 +134,7 @@ pub struct CancelOrgInvitationRequest {
 
 impl Action for CancelOrgInvitationRequest {
     const NAME: &'static str = "cancel-org-invitation";
+    const APP: AppCall = AppCall::NoRecord;
     const FIELDS: &'static [Field] = &[Field::required("invitationId", FieldKind::String)];
     type Response = SuccessResponse;
 }
@@ -143,6 +152,7 @@ pub struct GetOrgRolesResponse {
 
 impl Action for GetOrgRolesRequest {
     const NAME: &'static str = "get-org-roles";
+    const APP: AppCall = AppCall::NoRecord;
     const FIELDS: &'static [Field] = &[];
     type Response = GetOrgRolesResponse;
 }
@@ -215,6 +225,7 @@ pub struct CreateOrganizationResponse {
 
 impl Action for CreateOrganizationRequest {
     const NAME: &'static str = "create-organization";
+    const APP: AppCall = AppCall::Creates;
     const FIELDS: &'static [Field] = &[
         Field::required("name", FieldKind::String),
         Field::optional("slug", FieldKind::String),

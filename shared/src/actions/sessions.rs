@@ -54,6 +54,10 @@ pub struct SessionsResponse {
 
 impl Action for SessionsRequest {
     const NAME: &'static str = "sessions";
+    const APP: AppCall = AppCall::PerRecord {
+        object: "users",
+        id_field: "userId",
+    };
     const FIELDS: &'static [Field] = &[Field::required("userId", FieldKind::String)];
     type Response = SessionsResponse;
 }
@@ -72,6 +76,7 @@ pub struct RevokeSessionRequest {
 }
 
 impl Action for RevokeSessionRequest {
+    const APP: AppCall = AppCall::NoRecord;
     fn check(&self) -> Result<(), ValidationError> {
         if self.session_id.is_none() && self.session_token.is_none() {
             return Err(ValidationError {
@@ -110,6 +115,10 @@ pub struct RevokeAllSessionsRequest {
 
 impl Action for RevokeAllSessionsRequest {
     const NAME: &'static str = "revoke-all-sessions";
+    const APP: AppCall = AppCall::AllRecords {
+        object: "users",
+        id_field: "userIds",
+    };
     const FIELDS: &'static [Field] = &[Field::required("userIds", FieldKind::StringArray)];
     type Response = SuccessResponse;
 }

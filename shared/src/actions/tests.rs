@@ -107,3 +107,53 @@ fn export_page_size_is_clamped() {
     r.limit = Some(10_000);
     assert_eq!(r.page_size(), 500);
 }
+
+#[test]
+fn the_action_table_follows_the_one_list() {
+    assert_eq!(ACTIONS.len(), ALL_ACTIONS.len());
+    for (info, name) in ACTIONS.iter().zip(ALL_ACTIONS) {
+        assert_eq!(info.name, *name);
+        assert_eq!(action_info(name), Some(info));
+    }
+    assert_eq!(action_info("nope"), None);
+    assert_eq!(action_info(IMPERSONATION_SESSION), None);
+    // What the backend forwards from the Attio app, and what it may call in bulk.
+    let from_app: Vec<_> = ACTIONS
+        .iter()
+        .filter(|a| a.from_app())
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(from_app.len(), 14);
+    for internal in ["link", "unlink", "webhook", "export", "ping"] {
+        assert!(!from_app.contains(&internal), "{internal}");
+    }
+    let bulk: Vec<_> = ACTIONS
+        .iter()
+        .filter(|a| a.bulk())
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(
+        bulk,
+        [
+            "user-details",
+            "update-ban-status",
+            "send-password-reset",
+            "sessions",
+            "revoke-all-sessions",
+            "impersonate",
+            "list-org-invitations",
+            "create-org-invitation",
+        ]
+    );
+    assert_eq!(
+        action_info("impersonate").map(|a| a.app),
+        Some(AppCall::PerRecord {
+            object: "users",
+            id_field: "targetUserId"
+        })
+    );
+    assert_eq!(
+        action_info(UpdateBanStatusRequest::NAME).map(|a| a.fields),
+        Some(UpdateBanStatusRequest::FIELDS)
+    );
+}

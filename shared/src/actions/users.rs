@@ -26,6 +26,10 @@ pub struct UserDetailsResponse {
 
 impl Action for UserDetailsRequest {
     const NAME: &'static str = "user-details";
+    const APP: AppCall = AppCall::PerRecord {
+        object: "users",
+        id_field: "userId",
+    };
     const FIELDS: &'static [Field] = &[Field::required("userId", FieldKind::String)];
     type Response = UserDetailsResponse;
 }
@@ -53,6 +57,10 @@ pub struct UpdateBanStatusRequest {
 
 impl Action for UpdateBanStatusRequest {
     const NAME: &'static str = "update-ban-status";
+    const APP: AppCall = AppCall::PerRecord {
+        object: "users",
+        id_field: "userId",
+    };
     const FIELDS: &'static [Field] = &[
         Field::required("userId", FieldKind::String),
         Field::required("banned", FieldKind::Boolean),
@@ -82,6 +90,10 @@ pub struct SendPasswordResetResponse {
 
 impl Action for SendPasswordResetRequest {
     const NAME: &'static str = "send-password-reset";
+    const APP: AppCall = AppCall::PerRecord {
+        object: "users",
+        id_field: "userId",
+    };
     const FIELDS: &'static [Field] = &[Field::required("userId", FieldKind::String)];
     type Response = SendPasswordResetResponse;
 }
@@ -115,6 +127,7 @@ pub struct SearchUsersResponse {
 
 impl Action for SearchUsersRequest {
     const NAME: &'static str = "search-users";
+    const APP: AppCall = AppCall::NoRecord;
     const FIELDS: &'static [Field] = &[Field::required("search", FieldKind::String)];
     type Response = SearchUsersResponse;
 }
@@ -178,6 +191,7 @@ pub struct CreateUserResponse {
 
 impl Action for CreateUserRequest {
     const NAME: &'static str = "create-user";
+    const APP: AppCall = AppCall::Creates;
     const FIELDS: &'static [Field] = &[
         Field::required("email", FieldKind::Email),
         Field::required("name", FieldKind::String),
