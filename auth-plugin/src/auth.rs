@@ -47,11 +47,11 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub fn legacy(&self) -> bool {
+    pub(crate) fn legacy(&self) -> bool {
         self.protocol == Protocol::Legacy
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())

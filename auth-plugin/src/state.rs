@@ -44,14 +44,14 @@ pub(crate) struct PluginState {
 
 impl PluginState {
     /// How the plugin's own writes are reported (none without a reporter).
-    pub fn report(&self, origin: Origin) -> Option<Report<'_>> {
+    pub(crate) fn report(&self, origin: Origin) -> Option<Report<'_>> {
         self.reporter
             .as_ref()
             .map(|reporter| Report { reporter, origin })
     }
 
     /// 501 unless the store has the admin plugin's columns.
-    pub fn require_admin(&self) -> Result<(), PluginError> {
+    pub(crate) fn require_admin(&self) -> Result<(), PluginError> {
         if self.store.features().admin {
             Ok(())
         } else {
@@ -60,7 +60,7 @@ impl PluginState {
     }
 
     /// 501 unless the store has the organization plugin's tables.
-    pub fn require_organizations(&self) -> Result<(), PluginError> {
+    pub(crate) fn require_organizations(&self) -> Result<(), PluginError> {
         if self.store.features().organizations {
             Ok(())
         } else {
@@ -72,7 +72,7 @@ impl PluginState {
 
     /// The public URL of a path under the base (`/reset-password/x`), or the path itself
     /// when no base URL is configured.
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         match &self.config.base_url {
             Some(base) => format!("{base}{path}"),
             None => path.to_owned(),

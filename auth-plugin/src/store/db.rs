@@ -69,19 +69,19 @@ macro_rules! get {
 }
 
 impl DbRow {
-    pub fn s(&self, i: usize) -> Result<String, sqlx::Error> {
+    pub(crate) fn s(&self, i: usize) -> Result<String, sqlx::Error> {
         get!(self, i, String)
     }
-    pub fn os(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
+    pub(crate) fn os(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
         get!(self, i, Option<String>)
     }
-    pub fn b(&self, i: usize) -> Result<bool, sqlx::Error> {
+    pub(crate) fn b(&self, i: usize) -> Result<bool, sqlx::Error> {
         get!(self, i, bool)
     }
-    pub fn ob(&self, i: usize) -> Result<Option<bool>, sqlx::Error> {
+    pub(crate) fn ob(&self, i: usize) -> Result<Option<bool>, sqlx::Error> {
         get!(self, i, Option<bool>)
     }
-    pub fn oi(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
+    pub(crate) fn oi(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
         get!(self, i, Option<i64>)
     }
 }
@@ -141,7 +141,11 @@ pub(crate) enum Tx {
 }
 
 impl Tx {
-    pub async fn all(&mut self, sql: &str, params: Vec<P>) -> Result<Vec<DbRow>, sqlx::Error> {
+    pub(crate) async fn all(
+        &mut self,
+        sql: &str,
+        params: Vec<P>,
+    ) -> Result<Vec<DbRow>, sqlx::Error> {
         Ok(match self {
             Tx::Sqlite(t, _) => bind_sqlite(sqlx::query(sql), params)
                 .fetch_all(&mut **t)
@@ -158,11 +162,15 @@ impl Tx {
         })
     }
 
-    pub async fn opt(&mut self, sql: &str, params: Vec<P>) -> Result<Option<DbRow>, sqlx::Error> {
+    pub(crate) async fn opt(
+        &mut self,
+        sql: &str,
+        params: Vec<P>,
+    ) -> Result<Option<DbRow>, sqlx::Error> {
         Ok(self.all(sql, params).await?.into_iter().next())
     }
 
-    pub async fn exec(&mut self, sql: &str, params: Vec<P>) -> Result<u64, sqlx::Error> {
+    pub(crate) async fn exec(&mut self, sql: &str, params: Vec<P>) -> Result<u64, sqlx::Error> {
         Ok(match self {
             Tx::Sqlite(t, _) => bind_sqlite(sqlx::query(sql), params)
                 .execute(&mut **t)
@@ -175,7 +183,7 @@ impl Tx {
         })
     }
 
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
             Tx::Sqlite(t, _) => t.commit().await,
             Tx::Postgres(t) => t.commit().await,
