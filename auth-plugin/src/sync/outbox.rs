@@ -108,7 +108,7 @@ impl<'c> From<&'c mut PgConnection> for OutboxConn<'c> {
     }
 }
 
-/// The database the outbox lives in: the auth database, the same [`DbPool`] as the store's
+/// The database the outbox lives in: the auth database, the same [`DbPool`](crate::store::DbPool) as the store's
 /// (the name stays for the hosts that use it).
 pub use crate::store::DbPool as OutboxDb;
 
