@@ -71,11 +71,15 @@ for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") != "compiler-artifact" or not m.get("executable") or not m["profile"]["test"]:
         continue
-    if "attio-auth-shared" in m["package_id"] or m["target"]["name"] == "conformance":
-        print(m["executable"])')
+    if "attio-auth-shared" in m["package_id"]:
+        print(m["executable"])
+    elif "attio-auth-plugin" in m["package_id"] and m["target"]["name"] == "it":
+        print(m["executable"] + ":conformance::")')
 [ "$(echo $bins | wc -w)" -ge 2 ] || { echo "test.sh: test binaries not found for the faketime run" >&2; exit 1; }
-for bin in $bins; do
-  echo "faketime +365d: ${bin##*/}"
-  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+365d' "$bin" -q # wall clock only: timers stay real
+for entry in $bins; do # "binary" or "binary:test-name-filter"
+  bin=${entry%%:*}; filter=${entry#"$bin"}; filter=${filter#:}
+  echo "faketime +365d: ${bin##*/} ${filter}"
+  # wall clock only: timers stay real
+  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f '+365d' "$bin" -q ${filter:+"$filter"}
 done
 step "all tests passed"

@@ -20,12 +20,13 @@ use sqlx::Row as _;
 use attio_auth_shared::actions::{self as wire, Action, Envelope, Field, validate_fields};
 use attio_auth_shared::connection::Protocol;
 
-use crate::app_auth::{self, Replay};
+use crate::app_auth;
 use crate::attio::AttioError;
 use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::{self, Installation};
 use crate::startup::AppState;
+use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 /// Lifecycle actions handled by the backend itself.
 pub const LIFECYCLE_ACTIONS: [&str; 2] = ["connection-check", "uninstall"];
@@ -125,18 +126,19 @@ pub async fn handle(
     };
     let inst = call.installation;
     match app_auth::check_replay(&state, &inst.id, &call.message_id, &body).await {
-        Ok(Replay::Fresh) => {}
-        Ok(Replay::Repeat(Some((status, stored)))) => {
+        Ok(ReplayStatus::Fresh) => {}
+        Ok(ReplayStatus::Repeat(Some((status, stored)))) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             return (status, [(header::CONTENT_TYPE, "application/json")], stored).into_response();
         }
-        Ok(Replay::Repeat(None)) => {
+        Ok(ReplayStatus::Repeat(None)) => {
             return Error::conflict(
                 "IN_PROGRESS",
                 "This request is still being handled; retry in a moment.",
             )
             .into_response();
         }
+        Ok(ReplayStatus::Conflict) => return Error::from(SigningError::Conflict).into_response(),
         Err(e) => return e.into_response(),
     }
     let started = Instant::now();

@@ -15,7 +15,9 @@ use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 
 use attio_auth_shared::connection::{Connection, Protocol};
-use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
+use attio_auth_shared::signing::{
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus, Verifier,
+};
 
 use crate::db::{now_ms, now_secs};
 use crate::error::{Error, Result};
@@ -86,23 +88,14 @@ pub async fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
     })
 }
 
-/// What the replay table knows of a message id.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Replay {
-    /// New: act, then [`store_response`].
-    Fresh,
-    /// Seen with the same body: the stored `(status, body)`, or `None` while in progress.
-    Repeat(Option<(u16, String)>),
-}
-
-/// Remember `id` (scoped by installation) with the body's hash; tell a repeat from a
-/// conflict (another body: 422).
+/// Remember `id` (scoped by installation) with the body's hash; tell a repeat (the stored
+/// `(status, body)`, or `None` while in progress) from a conflict (another body: 422).
 pub async fn check_replay(
     state: &AppState,
     installation_id: &str,
     id: &str,
     body: &[u8],
-) -> Result<Replay> {
+) -> Result<ReplayStatus<(u16, String)>> {
     let key = format!("{installation_id}:{id}");
     let sha = hex::encode(Sha256::digest(body));
     let now = now_ms();
@@ -124,7 +117,7 @@ pub async fn check_replay(
     .await?
     .rows_affected();
     if inserted == 1 {
-        return Ok(Replay::Fresh);
+        return Ok(ReplayStatus::Fresh);
     }
     let row = sqlx::query("select body_sha256, response from replay_ids where id = $1")
         .bind(&key)
@@ -132,10 +125,10 @@ pub async fn check_replay(
         .await?;
     let stored_sha: String = row.try_get("body_sha256")?;
     if stored_sha != sha {
-        return Err(attio_auth_shared::signing::SigningError::Conflict.into());
+        return Ok(ReplayStatus::Conflict);
     }
     let response: Option<String> = row.try_get("response")?;
-    Ok(Replay::Repeat(response.and_then(|r| {
+    Ok(ReplayStatus::Repeat(response.and_then(|r| {
         let (status, body) = r.split_once('\n')?;
         Some((status.parse().ok()?, body.to_owned()))
     })))

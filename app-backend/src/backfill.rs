@@ -25,7 +25,7 @@ use attio_auth_shared::actions::{ExportRequest, OrganizationRecord, UserRecord};
 use attio_auth_shared::sync::{AdapterInfo, SyncData};
 
 use crate::actions::link_record_hashed;
-use crate::app_auth::{self, Replay};
+use crate::app_auth;
 use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::Installation;
@@ -33,6 +33,7 @@ use crate::jobs::{Job, JobKind};
 use crate::startup::AppState;
 use crate::webhooks::record_hash;
 use crate::worker::Failure;
+use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 /// Records per `export` page.
 pub const PAGE_SIZE: u32 = 200;
@@ -99,18 +100,19 @@ pub async fn post(
         Err(e) => return e.into_response(),
     };
     match app_auth::check_replay(&state, &id, &call.message_id, &body).await {
-        Ok(Replay::Fresh) => {}
-        Ok(Replay::Repeat(Some((status, stored)))) => {
+        Ok(ReplayStatus::Fresh) => {}
+        Ok(ReplayStatus::Repeat(Some((status, stored)))) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
             return (status, [(header::CONTENT_TYPE, "application/json")], stored).into_response();
         }
-        Ok(Replay::Repeat(None)) => {
+        Ok(ReplayStatus::Repeat(None)) => {
             return Error::conflict(
                 "IN_PROGRESS",
                 "This request is still being handled; retry in a moment.",
             )
             .into_response();
         }
+        Ok(ReplayStatus::Conflict) => return Error::from(SigningError::Conflict).into_response(),
         Err(e) => return e.into_response(),
     }
     let outcome = async {

@@ -13,9 +13,10 @@
 //! configured secret: 401 with an empty body when none matches.
 
 use crate::error::{PluginError, PluginResult};
-use crate::plugin::PluginState;
-use crate::store::{ReplayCheck, StoredResponse};
+use crate::state::PluginState;
+use crate::store::StoredResponse;
 use attio_auth_shared::actions::{self, Action, Envelope, Legacy, Signed};
+use attio_auth_shared::signing::ReplayStatus;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SigningError};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -46,11 +47,11 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub fn legacy(&self) -> bool {
+    pub(crate) fn legacy(&self) -> bool {
         self.protocol == Protocol::Legacy
     }
 
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -245,14 +246,14 @@ where
     let hash = hex::encode(Sha256::digest(&body));
     let expires = now.saturating_add(st.config.replay_ttl_secs);
     match st.store.replay_check(&id, &hash, now, expires).await {
-        Ok(ReplayCheck::Fresh) => {}
-        Ok(ReplayCheck::Repeat(Some(stored))) => {
+        Ok(ReplayStatus::Fresh) => {}
+        Ok(ReplayStatus::Repeat(Some(stored))) => {
             let status =
                 StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return raw_json(status, stored.body);
         }
-        Ok(ReplayCheck::Repeat(None)) => return PluginError::InProgress.into_response(),
-        Ok(ReplayCheck::Conflict) => {
+        Ok(ReplayStatus::Repeat(None)) => return PluginError::InProgress.into_response(),
+        Ok(ReplayStatus::Conflict) => {
             return PluginError::Signature(SigningError::Conflict).into_response();
         }
         Err(e) => return PluginError::Store(e).into_response(),

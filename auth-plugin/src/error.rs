@@ -237,4 +237,4 @@ impl IntoResponse for PluginError {
 }
 
 /// Result of plugin handlers.
-pub type PluginResult<T> = Result<T, PluginError>;
+pub(crate) type PluginResult<T> = Result<T, PluginError>;

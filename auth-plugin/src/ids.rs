@@ -5,12 +5,12 @@ use rand::distributions::Alphanumeric;
 use rand::rngs::OsRng;
 
 /// A new row id (32 alphanumerics).
-pub fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     token(32)
 }
 
 /// A new secret token of `len` alphanumerics (about 5.95 bits each).
-pub fn token(len: usize) -> String {
+pub(crate) fn token(len: usize) -> String {
     OsRng
         .sample_iter(&Alphanumeric)
         .take(len)

@@ -7,6 +7,7 @@
 //! it over the Better Auth schema on SQLite and PostgreSQL. Sync events leave through the
 //! outbox of [`sync`].
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod auth;
 #[cfg(feature = "demo")]
@@ -17,6 +18,7 @@ mod ids;
 mod limit;
 mod mailer;
 mod plugin;
+mod state;
 pub mod store;
 pub mod sync;
 mod time;

@@ -19,7 +19,7 @@ pub(crate) struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(max: u32, window_secs: i64) -> Self {
+    pub(crate) fn new(max: u32, window_secs: i64) -> Self {
         Self {
             max: max.max(1),
             window_secs: window_secs.max(1),
@@ -29,7 +29,7 @@ impl RateLimiter {
 
     /// Counts a hit at `now` (unix seconds): `Ok` when allowed, else `Err(seconds)` until
     /// the key's window ends (for `Retry-After`).
-    pub fn check(&self, key: &str, now: i64) -> Result<(), i64> {
+    pub(crate) fn check(&self, key: &str, now: i64) -> Result<(), i64> {
         let mut hits = self
             .hits
             .lock()

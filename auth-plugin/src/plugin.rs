@@ -1,17 +1,22 @@
 //! [`AttioPlugin`]: configuration (the builder), the shared state of every request, and the
 //! router the host nests under its auth base path.
 
-use crate::error::PluginError;
+use crate::auth::Ctx;
+use crate::error::PluginResult;
 use crate::handlers;
 use crate::mailer::Mailer;
+use crate::state::{Config, PluginState};
 use crate::store::AuthStore;
-use crate::store::Report;
 use crate::sync::{Adapters, Origin, SyncReporter};
 use attio_auth_shared::actions::{self, Action};
 use attio_auth_shared::signing::{SECRET_PREFIX, Verifier};
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::routing::{MethodRouter, get, post};
 use secrecy::{ExposeSecret, SecretString};
+use std::future::Future;
 use std::sync::Arc;
 
 /// Why a plugin could not be built.
@@ -38,38 +43,6 @@ pub enum ConfigError {
     /// A trusted proxy that is neither an address nor a network (`10.0.0.0/8`).
     #[error("invalid trusted proxy {0:?}: expected an IP address or a network like 10.0.0.0/8")]
     InvalidTrustedProxy(String),
-}
-
-/// The plugin's settings, read by every handler.
-pub(crate) struct Config {
-    pub legacy_secrets: Vec<SecretString>,
-    pub accept_legacy: bool,
-    pub base_url: Option<String>,
-    pub password_reset_redirect: String,
-    pub password_reset_ttl_secs: i64,
-    pub impersonation_duration_secs: i64,
-    pub impersonation_link_ttl_secs: i64,
-    pub impersonation_redirect: String,
-    pub allow_impersonating_admins: bool,
-    pub invitation_ttl_secs: i64,
-    pub admin_roles: Vec<String>,
-    pub org_roles: Vec<String>,
-    pub session_cookie_name: String,
-    pub cookie_secret: Option<SecretString>,
-    pub replay_ttl_secs: i64,
-    /// Peers whose `X-Forwarded-For` names the client (the impersonation-session limiter).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-}
-
-/// Everything a request needs: cheap to clone (one `Arc`).
-pub(crate) struct PluginState {
-    pub config: Config,
-    pub verifier: Option<Verifier>,
-    pub store: Arc<dyn AuthStore>,
-    pub mailer: Option<Arc<dyn Mailer>>,
-    pub adapters: Adapters,
-    pub reporter: Option<SyncReporter>,
-    pub limiter: crate::limit::RateLimiter,
 }
 
 /// The Attio integration of an auth server. Build it with [`AttioPlugin::builder`], then
@@ -156,47 +129,31 @@ impl AttioPlugin {
     where
         S: Clone + Send + Sync + 'static,
     {
-        fn action<A, H, T>(handler: H) -> (String, MethodRouter<Arc<PluginState>>)
+        /// One route of the shared list: `POST /attio/<name>` authenticates, then runs `handler`.
+        fn action<A, F, Fut>(handler: F) -> (String, MethodRouter<Arc<PluginState>>)
         where
-            A: Action,
-            H: axum::handler::Handler<T, Arc<PluginState>>,
-            T: 'static,
+            A: Action + Send + 'static,
+            A::Response: Send,
+            F: FnOnce(Ctx, A) -> Fut + Copy + Send + Sync + 'static,
+            Fut: Future<Output = PluginResult<A::Response>> + Send + 'static,
         {
+            let endpoint =
+                move |State(st): State<Arc<PluginState>>, headers: HeaderMap, body: Bytes| {
+                    crate::auth::run::<A, F, Fut>(st, headers, body, handler)
+                };
             // The original answers 404 (not 405) to other methods.
             (
                 format!("/attio/{}", A::NAME),
-                post(handler).fallback(handlers::not_found),
+                post(endpoint).fallback(handlers::not_found),
             )
         }
-        let routes = [
-            action::<actions::LinkRequest, _, _>(handlers::links::link),
-            action::<actions::UnlinkRequest, _, _>(handlers::links::unlink),
-            action::<actions::WebhookRequest, _, _>(handlers::webhook::webhook),
-            action::<actions::UserDetailsRequest, _, _>(handlers::users::user_details),
-            action::<actions::UpdateBanStatusRequest, _, _>(handlers::users::update_ban_status),
-            action::<actions::SendPasswordResetRequest, _, _>(handlers::users::send_password_reset),
-            action::<actions::SearchUsersRequest, _, _>(handlers::users::search_users),
-            action::<actions::CreateUserRequest, _, _>(handlers::users::create_user),
-            action::<actions::SessionsRequest, _, _>(handlers::sessions::sessions),
-            action::<actions::RevokeSessionRequest, _, _>(handlers::sessions::revoke_session),
-            action::<actions::RevokeAllSessionsRequest, _, _>(
-                handlers::sessions::revoke_all_sessions,
-            ),
-            action::<actions::ImpersonateRequest, _, _>(handlers::impersonation::impersonate),
-            action::<actions::ListOrgInvitationsRequest, _, _>(
-                handlers::orgs::list_org_invitations,
-            ),
-            action::<actions::CreateOrgInvitationRequest, _, _>(
-                handlers::orgs::create_org_invitation,
-            ),
-            action::<actions::CancelOrgInvitationRequest, _, _>(
-                handlers::orgs::cancel_org_invitation,
-            ),
-            action::<actions::GetOrgRolesRequest, _, _>(handlers::orgs::get_org_roles),
-            action::<actions::CreateOrganizationRequest, _, _>(handlers::orgs::create_organization),
-            action::<actions::ExportRequest, _, _>(handlers::export::export),
-            action::<actions::PingRequest, _, _>(handlers::ping::ping),
-        ];
+        /// The route table, from the one list of actions.
+        macro_rules! routes {
+            ($($group:ident: $request:ident => $handler:ident),* $(,)?) => {
+                [$(action::<actions::$request, _, _>(handlers::$group::$handler)),*]
+            };
+        }
+        let routes = attio_auth_shared::for_each_action!(routes);
         let mut router = Router::new();
         for (path, method_router) in routes {
             router = router.route(&path, method_router);
@@ -494,44 +451,6 @@ impl AttioPluginBuilder {
                 limiter: crate::limit::RateLimiter::new(self.rate_limit.0, self.rate_limit.1),
             }),
         })
-    }
-}
-
-impl PluginState {
-    /// How the plugin's own writes are reported (none without a reporter).
-    pub fn report(&self, origin: Origin) -> Option<Report<'_>> {
-        self.reporter
-            .as_ref()
-            .map(|reporter| Report { reporter, origin })
-    }
-
-    /// 501 unless the store has the admin plugin's columns.
-    pub fn require_admin(&self) -> Result<(), PluginError> {
-        if self.store.features().admin {
-            Ok(())
-        } else {
-            Err(PluginError::NotImplemented(crate::error::Feature::Admin))
-        }
-    }
-
-    /// 501 unless the store has the organization plugin's tables.
-    pub fn require_organizations(&self) -> Result<(), PluginError> {
-        if self.store.features().organizations {
-            Ok(())
-        } else {
-            Err(PluginError::NotImplemented(
-                crate::error::Feature::Organizations,
-            ))
-        }
-    }
-
-    /// The public URL of a path under the base (`/reset-password/x`), or the path itself
-    /// when no base URL is configured.
-    pub fn url(&self, path: &str) -> String {
-        match &self.config.base_url {
-            Some(base) => format!("{base}{path}"),
-            None => path.to_owned(),
-        }
     }
 }
 

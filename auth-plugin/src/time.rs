@@ -9,13 +9,13 @@ use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// The earliest instant the store holds (`0001-01-01T00:00:00.000Z`): the canonical text
 /// form has four-digit years, and PostgreSQL has no year 0.
-pub const MIN_STORABLE_UNIX: i64 = -62_135_596_800;
+pub(crate) const MIN_STORABLE_UNIX: i64 = -62_135_596_800;
 /// The latest instant the store holds (`9999-12-31T23:59:59.999Z`, in whole seconds).
-pub const MAX_STORABLE_UNIX: i64 = 253_402_300_799;
+pub(crate) const MAX_STORABLE_UNIX: i64 = 253_402_300_799;
 
 /// Why a date from a request is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DateError {
+pub(crate) enum DateError {
     /// Not an ISO 8601 date the original would read.
     Invalid,
     /// A date, but outside what the store can hold ([`MIN_STORABLE_UNIX`]..=
@@ -25,7 +25,7 @@ pub enum DateError {
 
 /// Formats an instant in the canonical form (an instant whose UTC date leaves the
 /// supported range keeps its own offset rather than panic).
-pub fn iso(t: OffsetDateTime) -> String {
+pub(crate) fn iso(t: OffsetDateTime) -> String {
     let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     let fmt =
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
@@ -37,12 +37,12 @@ pub fn iso(t: OffsetDateTime) -> String {
 }
 
 /// Now, canonical.
-pub fn now_iso() -> String {
+pub(crate) fn now_iso() -> String {
     iso(OffsetDateTime::now_utc())
 }
 
 /// `now + seconds`, canonical; saturates at the store's range (never overflows).
-pub fn iso_in(seconds: i64) -> String {
+pub(crate) fn iso_in(seconds: i64) -> String {
     iso(in_seconds(seconds).unwrap_or_else(|| {
         let edge = if seconds < 0 {
             MIN_STORABLE_UNIX
@@ -54,7 +54,7 @@ pub fn iso_in(seconds: i64) -> String {
 }
 
 /// `now + seconds` when it lies within the store's range, `None` otherwise.
-pub fn in_seconds(seconds: i64) -> Option<OffsetDateTime> {
+pub(crate) fn in_seconds(seconds: i64) -> Option<OffsetDateTime> {
     let t = OffsetDateTime::now_utc().checked_add(Duration::seconds(seconds))?;
     (MIN_STORABLE_UNIX..=MAX_STORABLE_UNIX)
         .contains(&t.unix_timestamp())
@@ -62,12 +62,12 @@ pub fn in_seconds(seconds: i64) -> Option<OffsetDateTime> {
 }
 
 /// Parses RFC 3339 / ISO-8601 with offset (what Better Auth and JSON clients send).
-pub fn parse_iso(s: &str) -> Option<OffsetDateTime> {
+pub(crate) fn parse_iso(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s.trim(), &Rfc3339).ok()
 }
 
 /// Now in unix seconds.
-pub fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
@@ -82,7 +82,7 @@ pub fn now_unix() -> i64 {
 /// Without an offset the time is UTC: JavaScript reads date-only forms as UTC and the
 /// others in the server's zone, and the original runs in UTC (its recordings do).
 /// [`DateError::OutOfRange`] for a real date beyond what the store can hold.
-pub fn parse_js_iso(text: &str) -> Result<OffsetDateTime, DateError> {
+pub(crate) fn parse_js_iso(text: &str) -> Result<OffsetDateTime, DateError> {
     let mut p = Cursor {
         b: text.trim().as_bytes(),
         i: 0,

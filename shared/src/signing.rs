@@ -409,19 +409,21 @@ fn parse_timestamp(timestamp: &str) -> Result<i64, SigningError> {
     timestamp.parse::<i64>().map_err(|_| malformed())
 }
 
-/// What a [`ReplayGuard`] knows about a message id.
+/// What a replay guard knows about a message id: the one type for this idea, whatever the
+/// guard stores as the response (`R`: the body bytes for [`ReplayGuard`], a status and body
+/// for the plugin's store).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplayStatus {
+pub enum ReplayStatus<R = Vec<u8>> {
     /// Never seen (within the TTL): act on it. The id is now remembered as in progress.
     Fresh,
     /// Seen with the same body: a safe retry. Holds the stored response, or `None` while
     /// the first delivery is still being handled.
-    Repeat(Option<Vec<u8>>),
+    Repeat(Option<R>),
     /// Seen with another body: refuse (422).
     Conflict,
 }
 
-impl ReplayStatus {
+impl<R> ReplayStatus<R> {
     /// For receivers that do not replay stored responses: `Fresh` is `Ok`, a repeat is
     /// [`SigningError::Replayed`], a conflict [`SigningError::Conflict`].
     pub fn reject_repeats(self) -> Result<(), SigningError> {

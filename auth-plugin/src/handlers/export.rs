@@ -2,13 +2,10 @@
 //! the backend's backfill. The cursor is opaque to callers: `u:<last user id>` or
 //! `o:<last organization id>` (`o:` = organizations from the start).
 
-use super::endpoint;
-use super::users::user_record;
+use super::common::user_record;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use attio_auth_shared::actions::{ExportRequest, ExportResponse, MemberRecord, OrganizationRecord};
-
-endpoint!(export, ExportRequest, do_export);
 
 enum Cursor {
     Users(Option<String>),
@@ -30,7 +27,7 @@ fn parse_cursor(c: Option<&str>) -> PluginResult<Cursor> {
     }
 }
 
-async fn do_export(ctx: Ctx, req: ExportRequest) -> PluginResult<ExportResponse> {
+pub(crate) async fn export(ctx: Ctx, req: ExportRequest) -> PluginResult<ExportResponse> {
     let limit = req.page_size();
     let orgs_enabled = ctx.st.store.features().organizations;
     let mut users = Vec::new();

@@ -3,10 +3,9 @@
 //! minutes; `GET impersonation-session?token=` (opened by the admin's browser, rate
 //! limited) consumes the token once, sets the session cookie and redirects.
 
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
-use crate::plugin::PluginState;
+use crate::state::PluginState;
 use crate::store::NewSession;
 use attio_auth_shared::actions::{ErrorBody, ImpersonateRequest, ImpersonateResponse};
 use axum::extract::{Query, State};
@@ -22,12 +21,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
-endpoint!(impersonate, ImpersonateRequest, do_impersonate);
-
 /// Prefix of the handoff token's `verification` row (the original's).
 const TOKEN_PREFIX: &str = "attio-impersonation:";
 
-async fn do_impersonate(ctx: Ctx, req: ImpersonateRequest) -> PluginResult<ImpersonateResponse> {
+pub(crate) async fn impersonate(
+    ctx: Ctx,
+    req: ImpersonateRequest,
+) -> PluginResult<ImpersonateResponse> {
     ctx.st.require_admin()?;
     let store = &ctx.st.store;
     let cfg = &ctx.st.config;
@@ -35,7 +35,7 @@ async fn do_impersonate(ctx: Ctx, req: ImpersonateRequest) -> PluginResult<Imper
         .user_by_email(req.admin_email.trim())
         .await?
         .ok_or_else(|| PluginError::not_found("ADMIN_NOT_FOUND", "Admin user not found"))?;
-    if !admin.has_role_in(&cfg.admin_roles) || super::users::ban_in_force(&admin) {
+    if !admin.has_role_in(&cfg.admin_roles) || super::common::ban_in_force(&admin) {
         return Err(PluginError::forbidden(
             "NOT_ALLOWED_TO_IMPERSONATE",
             "User cannot impersonate other users",
@@ -54,8 +54,8 @@ async fn do_impersonate(ctx: Ctx, req: ImpersonateRequest) -> PluginResult<Imper
     // A ban ends sessions; it must not let a new one begin. The original refuses here too
     // (Better Auth's session hook, answered 500); a ban that has run out is lifted instead,
     // as that hook lifts it.
-    let target = super::users::lift_expired_ban(&ctx.st, target).await?;
-    if super::users::ban_in_force(&target) {
+    let target = super::common::lift_expired_ban(&ctx.st, target).await?;
+    if super::common::ban_in_force(&target) {
         return Err(PluginError::forbidden(
             "USER_BANNED",
             "The user is banned: a banned user cannot be impersonated",

@@ -1,14 +1,10 @@
 //! `link` / `unlink`: the backends' event URLs that the outbox delivers sync events to.
 
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use attio_auth_shared::actions::{LinkRequest, LinkResponse, SuccessResponse, UnlinkRequest};
 
-endpoint!(link, LinkRequest, do_link);
-endpoint!(unlink, UnlinkRequest, do_unlink);
-
-async fn do_link(ctx: Ctx, req: LinkRequest) -> PluginResult<LinkResponse> {
+pub(crate) async fn link(ctx: Ctx, req: LinkRequest) -> PluginResult<LinkResponse> {
     // The original stored anything ("not a url"); the outbox can only deliver to http(s).
     let url = reqwest::Url::parse(req.webhook_url.trim())
         .map_err(|_| PluginError::Validation("[body.webhookUrl] Invalid URL".to_owned()))?;
@@ -28,7 +24,7 @@ async fn do_link(ctx: Ctx, req: LinkRequest) -> PluginResult<LinkResponse> {
     })
 }
 
-async fn do_unlink(ctx: Ctx, req: UnlinkRequest) -> PluginResult<SuccessResponse> {
+pub(crate) async fn unlink(ctx: Ctx, req: UnlinkRequest) -> PluginResult<SuccessResponse> {
     if ctx.st.store.delete_link(&req.webhook_id).await? {
         Ok(SuccessResponse::OK)
     } else {

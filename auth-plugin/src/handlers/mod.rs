@@ -1,6 +1,10 @@
-//! One file per group of endpoints; each handler authenticates through
-//! [`crate::auth::run`] and then does its action.
+//! One file per group of endpoints, mirroring `attio_auth_shared::actions`. Each action's
+//! handler is `async fn(Ctx, Request) -> PluginResult<Response>`, named in the shared list
+//! (`attio_auth_shared::for_each_action!`); the router authenticates the call through
+//! [`crate::auth::run`] before it runs, so a handler only does its action.
 
+/// Helpers several handlers share.
+pub(crate) mod common;
 pub(crate) mod export;
 pub(crate) mod impersonation;
 pub(crate) mod links;
@@ -16,19 +20,3 @@ use axum::http::StatusCode;
 pub(crate) async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
-
-/// Declares an axum handler `$name` that runs `$action` for request type `$req`.
-macro_rules! endpoint {
-    ($name:ident, $req:ty, $action:path) => {
-        pub(crate) async fn $name(
-            axum::extract::State(st): axum::extract::State<
-                std::sync::Arc<crate::plugin::PluginState>,
-            >,
-            headers: axum::http::HeaderMap,
-            body: axum::body::Bytes,
-        ) -> axum::response::Response {
-            crate::auth::run::<$req, _, _>(st, headers, body, $action).await
-        }
-    };
-}
-pub(crate) use endpoint;

@@ -1,7 +1,6 @@
 //! Organizations: `list-org-invitations`, `create-org-invitation`,
 //! `cancel-org-invitation`, `get-org-roles`, `create-organization`.
 
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use crate::mailer::InvitationEmail;
@@ -13,20 +12,6 @@ use attio_auth_shared::actions::{
     ListOrgInvitationsRequest, ListOrgInvitationsResponse, MemberRecord, OrganizationRecord,
     SuccessResponse,
 };
-
-endpoint!(list_org_invitations, ListOrgInvitationsRequest, do_list);
-endpoint!(
-    create_org_invitation,
-    CreateOrgInvitationRequest,
-    do_create_invitation
-);
-endpoint!(cancel_org_invitation, CancelOrgInvitationRequest, do_cancel);
-endpoint!(get_org_roles, GetOrgRolesRequest, do_roles);
-endpoint!(
-    create_organization,
-    CreateOrganizationRequest,
-    do_create_organization
-);
 
 fn invitation(row: InvitationRow, resent: Option<bool>) -> Invitation {
     Invitation {
@@ -45,7 +30,7 @@ fn invitation(row: InvitationRow, resent: Option<bool>) -> Invitation {
     }
 }
 
-async fn do_list(
+pub(crate) async fn list_org_invitations(
     ctx: Ctx,
     req: ListOrgInvitationsRequest,
 ) -> PluginResult<ListOrgInvitationsResponse> {
@@ -67,7 +52,7 @@ fn has_role(roles: &str, role: &str) -> bool {
     roles.split(',').map(str::trim).any(|r| r == role)
 }
 
-async fn do_create_invitation(
+pub(crate) async fn create_org_invitation(
     ctx: Ctx,
     req: CreateOrgInvitationRequest,
 ) -> PluginResult<Invitation> {
@@ -174,7 +159,10 @@ async fn do_create_invitation(
     Ok(invitation(row, resent.then_some(true)))
 }
 
-async fn do_cancel(ctx: Ctx, req: CancelOrgInvitationRequest) -> PluginResult<SuccessResponse> {
+pub(crate) async fn cancel_org_invitation(
+    ctx: Ctx,
+    req: CancelOrgInvitationRequest,
+) -> PluginResult<SuccessResponse> {
     ctx.st.require_organizations()?;
     let existed = ctx.st.store.cancel_invitation(&req.invitation_id).await?;
     // The original answers 200 for an unknown id; signed callers learn the truth.
@@ -188,14 +176,17 @@ async fn do_cancel(ctx: Ctx, req: CancelOrgInvitationRequest) -> PluginResult<Su
     }
 }
 
-async fn do_roles(ctx: Ctx, _req: GetOrgRolesRequest) -> PluginResult<GetOrgRolesResponse> {
+pub(crate) async fn get_org_roles(
+    ctx: Ctx,
+    _req: GetOrgRolesRequest,
+) -> PluginResult<GetOrgRolesResponse> {
     ctx.st.require_organizations()?;
     Ok(GetOrgRolesResponse {
         roles: ctx.st.config.org_roles.clone(),
     })
 }
 
-async fn do_create_organization(
+pub(crate) async fn create_organization(
     ctx: Ctx,
     req: CreateOrganizationRequest,
 ) -> PluginResult<CreateOrganizationResponse> {

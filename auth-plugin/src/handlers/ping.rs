@@ -1,13 +1,10 @@
 //! `ping`: proves the caller's signature works and says what this auth server can do.
 
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::PluginResult;
 use attio_auth_shared::actions::{Features, PingRequest, PingResponse};
 
-endpoint!(ping, PingRequest, do_ping);
-
-async fn do_ping(ctx: Ctx, _req: PingRequest) -> PluginResult<PingResponse> {
+pub(crate) async fn ping(ctx: Ctx, _req: PingRequest) -> PluginResult<PingResponse> {
     let f = ctx.st.store.features();
     Ok(PingResponse {
         ok: true,

@@ -3,7 +3,6 @@
 //! Signed callers see session ids and revoke by id; session tokens (a login each) only go
 //! to legacy callers, whose original Attio app revokes by token.
 
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use crate::store::SessionRef;
@@ -12,20 +11,12 @@ use attio_auth_shared::actions::{
     SuccessResponse,
 };
 
-endpoint!(sessions, SessionsRequest, do_sessions);
-endpoint!(revoke_session, RevokeSessionRequest, do_revoke_session);
-endpoint!(
-    revoke_all_sessions,
-    RevokeAllSessionsRequest,
-    do_revoke_all_sessions
-);
-
-async fn do_sessions(ctx: Ctx, req: SessionsRequest) -> PluginResult<SessionsResponse> {
+pub(crate) async fn sessions(ctx: Ctx, req: SessionsRequest) -> PluginResult<SessionsResponse> {
     // An expired ban is lifted here too, as everywhere a user is looked at.
     if ctx.st.store.features().admin
         && let Some(user) = ctx.st.store.user(&req.user_id).await?
     {
-        super::users::lift_expired_ban(&ctx.st, user).await?;
+        super::common::lift_expired_ban(&ctx.st, user).await?;
     }
     let rows = ctx.st.store.sessions(&req.user_id).await?;
     let now = time::OffsetDateTime::now_utc();
@@ -58,7 +49,10 @@ async fn do_sessions(ctx: Ctx, req: SessionsRequest) -> PluginResult<SessionsRes
     })
 }
 
-async fn do_revoke_session(ctx: Ctx, req: RevokeSessionRequest) -> PluginResult<SuccessResponse> {
+pub(crate) async fn revoke_session(
+    ctx: Ctx,
+    req: RevokeSessionRequest,
+) -> PluginResult<SuccessResponse> {
     let which = match (&req.session_id, &req.session_token) {
         (Some(id), _) => SessionRef::Id(id),
         (None, Some(token)) if ctx.legacy() => SessionRef::Token(token),
@@ -86,7 +80,7 @@ async fn do_revoke_session(ctx: Ctx, req: RevokeSessionRequest) -> PluginResult<
     }
 }
 
-async fn do_revoke_all_sessions(
+pub(crate) async fn revoke_all_sessions(
     ctx: Ctx,
     req: RevokeAllSessionsRequest,
 ) -> PluginResult<SuccessResponse> {

@@ -1,32 +1,17 @@
 //! Users: `user-details`, `update-ban-status`, `send-password-reset`, `search-users`,
 //! `create-user`.
 
-use super::endpoint;
+use super::common::{ban_in_force, lift_expired_ban, user_record};
 use crate::auth::Ctx;
 use crate::error::{Feature, PluginError, PluginResult};
 use crate::mailer::PasswordResetEmail;
-use crate::plugin::PluginState;
-use crate::store::{BanUpdate, NewUser, User};
+use crate::store::{BanUpdate, NewUser};
 use crate::sync::Origin;
 use attio_auth_shared::actions::{
     CreateUserRequest, CreateUserResponse, SearchUsersRequest, SearchUsersResponse,
     SendPasswordResetRequest, SendPasswordResetResponse, SuccessResponse, UpdateBanStatusRequest,
-    UserDetailsRequest, UserDetailsResponse, UserRecord, UserSummary,
+    UserDetailsRequest, UserDetailsResponse, UserSummary,
 };
-
-endpoint!(user_details, UserDetailsRequest, do_user_details);
-endpoint!(
-    update_ban_status,
-    UpdateBanStatusRequest,
-    do_update_ban_status
-);
-endpoint!(
-    send_password_reset,
-    SendPasswordResetRequest,
-    do_send_password_reset
-);
-endpoint!(search_users, SearchUsersRequest, do_search_users);
-endpoint!(create_user, CreateUserRequest, do_create_user);
 
 /// The longest `banExpiresIn` (100 years): beyond it a ban is meant to be permanent, and
 /// the bound keeps the date arithmetic far from overflowing.
@@ -39,57 +24,10 @@ fn user_not_found() -> PluginError {
     PluginError::not_found("USER_NOT_FOUND", "User not found")
 }
 
-/// Whether a stored ban is in force now (an expired ban no longer counts, as Better Auth
-/// lifts it at the next sign-in).
-pub(crate) fn ban_in_force(user: &User) -> bool {
-    if user.banned != Some(true) {
-        return false;
-    }
-    // A stored expiry that cannot be read (or lies beyond the store's range) keeps the ban.
-    match user.ban_expires.as_deref().map(crate::time::parse_js_iso) {
-        Some(Ok(until)) => until > time::OffsetDateTime::now_utc(),
-        Some(Err(_)) | None => true,
-    }
-}
-
-/// The user with a ban that has run out lifted in the database, as Better Auth's admin plugin
-/// lifts it when it next touches the user: every endpoint that looks at one user's ban sees
-/// an expired ban as no ban, and the row (and Attio, through the reported change) agrees.
-pub(crate) async fn lift_expired_ban(st: &PluginState, user: User) -> PluginResult<User> {
-    if user.banned != Some(true) || user.ban_expires.is_none() || ban_in_force(&user) {
-        return Ok(user);
-    }
-    match st
-        .store
-        .lift_expired_ban(&user.id, &crate::time::now_iso(), st.report(Origin::Auth))
-        .await?
-    {
-        Some(lifted) => {
-            tracing::info!(user = %lifted.id, "attio plugin: expired ban lifted");
-            Ok(lifted)
-        }
-        // Changed meanwhile (banned again, unbanned, deleted): what is stored now counts.
-        None => Ok(st.store.user(&user.id).await?.unwrap_or(user)),
-    }
-}
-
-/// A user as the protocol reports it.
-pub(crate) fn user_record(u: &User) -> UserRecord {
-    UserRecord {
-        id: u.id.clone(),
-        email: u.email.clone(),
-        name: u.name.clone(),
-        email_verified: u.email_verified,
-        image: u.image.clone(),
-        role: u.role.clone(),
-        banned: ban_in_force(u),
-        attio_id: u.attio_id.clone(),
-        created_at: u.created_at.clone(),
-        updated_at: u.updated_at.clone(),
-    }
-}
-
-async fn do_user_details(ctx: Ctx, req: UserDetailsRequest) -> PluginResult<UserDetailsResponse> {
+pub(crate) async fn user_details(
+    ctx: Ctx,
+    req: UserDetailsRequest,
+) -> PluginResult<UserDetailsResponse> {
     ctx.st.require_admin()?;
     let user = ctx
         .st
@@ -115,7 +53,7 @@ async fn do_user_details(ctx: Ctx, req: UserDetailsRequest) -> PluginResult<User
     })
 }
 
-async fn do_update_ban_status(
+pub(crate) async fn update_ban_status(
     ctx: Ctx,
     req: UpdateBanStatusRequest,
 ) -> PluginResult<SuccessResponse> {
@@ -181,7 +119,7 @@ fn query_escape(s: &str) -> String {
     out
 }
 
-async fn do_send_password_reset(
+pub(crate) async fn send_password_reset(
     ctx: Ctx,
     req: SendPasswordResetRequest,
 ) -> PluginResult<SendPasswordResetResponse> {
@@ -235,7 +173,10 @@ async fn do_send_password_reset(
     })
 }
 
-async fn do_search_users(ctx: Ctx, req: SearchUsersRequest) -> PluginResult<SearchUsersResponse> {
+pub(crate) async fn search_users(
+    ctx: Ctx,
+    req: SearchUsersRequest,
+) -> PluginResult<SearchUsersResponse> {
     let users = ctx
         .st
         .store
@@ -255,7 +196,10 @@ async fn do_search_users(ctx: Ctx, req: SearchUsersRequest) -> PluginResult<Sear
     })
 }
 
-async fn do_create_user(ctx: Ctx, req: CreateUserRequest) -> PluginResult<CreateUserResponse> {
+pub(crate) async fn create_user(
+    ctx: Ctx,
+    req: CreateUserRequest,
+) -> PluginResult<CreateUserResponse> {
     let email = req.email.trim().to_lowercase();
     let name = req.name.trim().to_owned();
     if name.is_empty() {

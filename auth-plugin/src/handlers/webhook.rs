@@ -6,16 +6,13 @@
 //! reported (422) instead of a silent 200. Events for objects without an adapter, and items
 //! that are not record events, are skipped, as the original does.
 
-use super::endpoint;
 use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use crate::store::{InboundOutcome, StoreError};
 use crate::sync::{Origin, RecordEvent};
 use attio_auth_shared::actions::{SuccessResponse, WebhookRequest};
 
-endpoint!(webhook, WebhookRequest, do_webhook);
-
-async fn do_webhook(ctx: Ctx, req: WebhookRequest) -> PluginResult<SuccessResponse> {
+pub(crate) async fn webhook(ctx: Ctx, req: WebhookRequest) -> PluginResult<SuccessResponse> {
     let mut rejected = Vec::new();
     for raw in &req.events {
         if !raw.is_object() {

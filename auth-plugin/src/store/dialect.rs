@@ -49,7 +49,7 @@ pub(crate) fn snake(ident: &str) -> String {
 
 impl Dialect {
     /// An identifier in this database's naming (unquoted).
-    pub fn ident(&self, camel: &str) -> String {
+    pub(super) fn ident(&self, camel: &str) -> String {
         match self.naming {
             ColumnNaming::CamelCase => camel.to_owned(),
             ColumnNaming::SnakeCase => snake(camel),
@@ -57,7 +57,7 @@ impl Dialect {
     }
 
     /// Rewrites a query written in the camelCase, marker form for this database.
-    pub fn sql(&self, text: &str) -> String {
+    pub(super) fn sql(&self, text: &str) -> String {
         let named = if self.naming == ColumnNaming::SnakeCase {
             rewrite_quoted(text, snake)
         } else {

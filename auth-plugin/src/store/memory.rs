@@ -2,15 +2,19 @@
 //! reference for writing a store over another database. It has no sync outbox, so it
 //! refuses a [`Report`] ([`AuthStore::supports_sync`] is false and the plugin's builder
 //! refuses `.sync()` with it) rather than dropping events.
+//!
+//! Over 800 lines on purpose: it is one `impl AuthStore` (a trait impl cannot be split across
+//! files), and as the reference implementation it reads best whole.
 
 use super::{
     AuthStore, BanUpdate, InboundOutcome, InvitationRow, Link, Member, NewOrganization, NewSession,
-    NewUser, Organization, ReplayCheck, Report, Session, SessionRef, StoreError, StoreFeatures,
-    StoreResult, StoredResponse, User,
+    NewUser, Organization, Report, Session, SessionRef, StoreError, StoreFeatures, StoreResult,
+    StoredResponse, User,
 };
 use crate::sync::adapter::MEMBER_ATTIO_IDS;
 use crate::sync::{EventKind, InboundPlan, ModelAdapter, RecordEvent};
 use async_trait::async_trait;
+use attio_auth_shared::signing::ReplayStatus;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -826,7 +830,7 @@ impl AuthStore for MemoryStore {
         body_sha256: &str,
         now: i64,
         expires_at: i64,
-    ) -> StoreResult<ReplayCheck> {
+    ) -> StoreResult<ReplayStatus<StoredResponse>> {
         let mut d = self.data();
         d.replay.retain(|_, r| r.expires_at > now);
         Ok(match d.replay.get(id) {
@@ -839,10 +843,10 @@ impl AuthStore for MemoryStore {
                         expires_at,
                     },
                 );
-                ReplayCheck::Fresh
+                ReplayStatus::Fresh
             }
-            Some(r) if r.hash != body_sha256 => ReplayCheck::Conflict,
-            Some(r) => ReplayCheck::Repeat(r.response.clone()),
+            Some(r) if r.hash != body_sha256 => ReplayStatus::Conflict,
+            Some(r) => ReplayStatus::Repeat(r.response.clone()),
         })
     }
 

@@ -54,7 +54,7 @@ pub(crate) struct Statement {
 
 impl Statement {
     /// `Some(table)` for a `-- @requires-table table` directive.
-    pub fn required_table(&self) -> Option<&str> {
+    pub(super) fn required_table(&self) -> Option<&str> {
         self.directives
             .iter()
             .find_map(|d| d.strip_prefix("@requires-table "))
@@ -62,12 +62,12 @@ impl Statement {
     }
 
     /// Whether the statement belongs to the organization plugin.
-    pub fn organizations_only(&self) -> bool {
+    pub(super) fn organizations_only(&self) -> bool {
         self.directives.iter().any(|d| d == "@organizations")
     }
 
     /// `(table, column)` of an `alter table "t" add column ["if not exists"] "c"` statement.
-    pub fn added_column(&self) -> Option<(String, String)> {
+    pub(super) fn added_column(&self) -> Option<(String, String)> {
         let lower = self.sql.to_ascii_lowercase();
         let rest = lower.strip_prefix("alter table ")?;
         let pos = rest.find(" add column ")?;

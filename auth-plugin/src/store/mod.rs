@@ -7,11 +7,13 @@
 //! user's sessions; an impersonation token is read and deleted) the implementation does
 //! them atomically, so a handler never leaves the database half changed.
 
+mod db;
 mod dialect;
 mod memory;
 mod migrate;
 mod sql;
 
+pub use db::DbPool;
 pub use dialect::ColumnNaming;
 pub use memory::MemoryStore;
 pub use migrate::{MIGRATIONS, Migration};
@@ -19,6 +21,7 @@ pub use sql::SqlxStore;
 
 use crate::sync::{EventKind, ModelAdapter, Origin, RecordEvent, SyncReporter};
 use async_trait::async_trait;
+use attio_auth_shared::signing::ReplayStatus;
 
 /// What went wrong in a store. Handlers answer `Conflict` with 409 and everything else with
 /// an opaque 500 (the detail is logged, never sent).
@@ -307,17 +310,6 @@ pub struct StoredResponse {
     pub body: String,
 }
 
-/// What the replay guard knows about a `webhook-id`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplayCheck {
-    /// New: act on it (it is now remembered as in progress).
-    Fresh,
-    /// Seen with the same body: answer the stored response (`None`: still in progress).
-    Repeat(Option<StoredResponse>),
-    /// Seen with another body: 422.
-    Conflict,
-}
-
 /// Storage of everything the plugin reads and writes. `Send + Sync + 'static` so one
 /// instance serves every request; [`SqlxStore`] is the implementation over Better Auth's
 /// tables. Emails passed in are compared case-insensitively.
@@ -488,7 +480,7 @@ pub trait AuthStore: Send + Sync + 'static {
         body_sha256: &str,
         now: i64,
         expires_at: i64,
-    ) -> StoreResult<ReplayCheck>;
+    ) -> StoreResult<ReplayStatus<StoredResponse>>;
     /// Records the response given to `id`.
     async fn replay_store(&self, id: &str, response: &StoredResponse) -> StoreResult<()>;
     /// Forgets `id` (the request failed on our side, so a retry may act).

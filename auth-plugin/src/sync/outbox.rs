@@ -10,7 +10,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::{PgConnection, PgPool, Row, SqliteConnection, SqlitePool};
+use sqlx::{PgConnection, Row, SqliteConnection};
 
 use super::event::SyncEvent;
 
@@ -108,14 +108,9 @@ impl<'c> From<&'c mut PgConnection> for OutboxConn<'c> {
     }
 }
 
-/// The database the outbox lives in (the auth database).
-#[derive(Debug, Clone)]
-pub enum OutboxDb {
-    /// SQLite.
-    Sqlite(SqlitePool),
-    /// PostgreSQL.
-    Postgres(PgPool),
-}
+/// The database the outbox lives in: the auth database, the same [`DbPool`](crate::store::DbPool) as the store's
+/// (the name stays for the hosts that use it).
+pub use crate::store::DbPool as OutboxDb;
 
 /// Runs the same sqlx code on whichever backend `$db` / `$conn` holds.
 macro_rules! on_conn {

@@ -39,7 +39,7 @@ impl TestDb {
     pub(crate) async fn postgres() -> Self {
         let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| {
             panic!(
-                "TEST_POSTGRES_URL is not set: run scripts/test.sh (or `source /tmp/team/pg.env`) \
+                "TEST_POSTGRES_URL is not set: run scripts/test.sh (or `source scripts/postgres.sh`) \
                  so PostgreSQL tests have a server"
             )
         });

@@ -2,12 +2,10 @@
 //! of every action, signed and legacy, on SQLite and PostgreSQL. No answer may be a 5xx
 //! other than the documented 501 (a feature the auth server lacks): a hostile or broken
 //! caller gets a 4xx that says why, and the server never fails or panics on its input.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
+use crate::common::{Backend, Opts, TestApp, spawn_with};
 use attio_auth_shared::actions::{self, Field, FieldKind};
-use common::{Backend, Opts, TestApp, spawn_with};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};

@@ -2,12 +2,10 @@
 //! generated for both by `suite!`): valid calls and their effects, and for every endpoint
 //! malformed JSON, a missing field, a forged signature, an expired timestamp, a body sent to
 //! the wrong route and a replayed id, each refused ones changing nothing in the database.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
+use crate::common::{Backend, Opts, TestApp, count, now, snapshot, spawn, spawn_with};
 use attio_auth_plugin::store::AuthStore;
-use common::{Backend, Opts, TestApp, count, now, snapshot, spawn, spawn_with};
 use serde_json::{Value, json};
 
 /// A valid call of every action, and the field whose absence makes it invalid.
@@ -1030,28 +1028,6 @@ pub async fn snake_case_database(b: Backend) {
         "{}",
         r.raw
     );
-}
-
-macro_rules! suite {
-    ($backend:expr, $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name($backend).await;
-            }
-        )*
-    };
-}
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            suite!(super::Backend::Sqlite, $($name),*);
-        }
-        mod postgres {
-            suite!(super::Backend::Postgres, $($name),*);
-        }
-    };
 }
 
 both!(

@@ -2,7 +2,6 @@
 //! (copied from `shared/peer/` into `tests/peer/`): every recorded request and 200 response
 //! body deserializes into its type and serializes back to the same JSON, and every recorded
 //! `VALIDATION_ERROR` message is what `actions::validate` says for the same body.
-#![allow(clippy::unwrap_used)]
 
 use attio_auth_shared::actions::{self, Action, Envelope, Legacy};
 use serde_json::Value;

@@ -2,13 +2,11 @@
 //! 0.3.4), each found by a randomized comparison with it (issue 12, "Defects in ours"), plus
 //! the crash and abuse fixes of issue 13 on the plugin side. One test per defect, on SQLite
 //! and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
+use crate::common::{Backend, TestApp, count, exec, snapshot, spawn};
 use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::AuthStore;
-use common::{Backend, TestApp, count, exec, snapshot, spawn};
 use serde_json::{Value, json};
 
 fn text_value(value: &str) -> Value {
@@ -813,28 +811,6 @@ pub async fn panics_answer_500_and_the_server_lives(b: Backend) {
     )
     .await;
     assert_eq!(status, 200, "the server still serves");
-}
-
-macro_rules! suite {
-    ($backend:expr, $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name($backend).await;
-            }
-        )*
-    };
-}
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            suite!(super::Backend::Sqlite, $($name),*);
-        }
-        mod postgres {
-            suite!(super::Backend::Postgres, $($name),*);
-        }
-    };
 }
 
 both!(

@@ -1,10 +1,8 @@
 //! The plugin's own migrations: tracked in `attio_plugin_migrations` (never the host's
 //! `_sqlx_migrations`), idempotent, refusing an edited migration, adopting a database the
 //! original TypeScript plugin used, and dates that survive a non-UTC PostgreSQL session.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
 use attio_auth_plugin::store::{AuthStore, BanUpdate, SqlxStore, StoreError};
 use sqlx::Row;
 
@@ -17,7 +15,7 @@ async fn sqlite_adopts_the_original_plugins_database() {
     let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
     // The schema Better Auth + the original plugin created (attioId columns and
     // attioIntegration already there).
-    let schema = include_str!("peer/schema.sql");
+    let schema = include_str!("../peer/schema.sql");
     for stmt in schema
         .split(";\n")
         .filter(|s| s.trim_start().starts_with("CREATE"))
@@ -109,7 +107,7 @@ async fn dates_in_tokyo(date_type: &str) {
     assert_eq!(tz, "Asia/Tokyo");
     let store = SqlxStore::postgres(pool);
     let schema =
-        include_str!("../schema/better-auth.postgres.sql").replace("timestamptz", date_type);
+        include_str!("../../schema/better-auth.postgres.sql").replace("timestamptz", date_type);
     for stmt in schema
         .split(";\n")
         .map(|s| {

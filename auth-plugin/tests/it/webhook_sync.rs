@@ -3,13 +3,11 @@
 //! an event that changes nothing writes and sends nothing, deletes apply, refused rows are
 //! reported, and every change the plugin makes lands in the outbox in the same transaction,
 //! marked with its origin.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common;
+use crate::common::{Backend, TestApp, count, snapshot, spawn, table_rows};
 use attio_auth_plugin::store::AuthStore;
 use attio_auth_plugin::sync::{Adapters, EventKind, Origin, SyncReporter};
-use common::{Backend, TestApp, count, snapshot, spawn, table_rows};
 use serde_json::{Value, json};
 
 fn v(value: Value, ty: &str) -> Value {
@@ -399,28 +397,6 @@ pub async fn plugin_changes_are_reported(b: Backend) {
         )
         .await;
     assert_eq!(r.status, 404);
-}
-
-macro_rules! suite {
-    ($backend:expr, $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                super::$name($backend).await;
-            }
-        )*
-    };
-}
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            suite!(super::Backend::Sqlite, $($name),*);
-        }
-        mod postgres {
-            suite!(super::Backend::Postgres, $($name),*);
-        }
-    };
 }
 
 both!(

@@ -7,7 +7,6 @@
 //! calls make their own changes. Status codes and JSON shapes must match the recorded
 //! responses, except where this project deliberately fixes the original (listed in
 //! `DELIBERATE`, each with its reason).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use attio_auth_plugin::store::SqlxStore;
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};

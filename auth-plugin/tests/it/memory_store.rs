@@ -1,6 +1,5 @@
 //! The plugin over [`MemoryStore`], the in-memory reference store: the main flows through a
 //! real server, so the trait's contract holds for a store that is not sqlx.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use attio_auth_plugin::store::{AuthStore, MemoryStore, NewSession, NewUser, StoreFeatures};
 use attio_auth_plugin::sync::{Adapters, SyncReporter};

@@ -2,7 +2,6 @@
 //! PostgreSQL database made from TEST_POSTGRES_URL), Better Auth's schema with seed data,
 //! the plugin mounted under `/api/auth` in a real axum server on 127.0.0.1:0, and a client
 //! that signs its requests like the backend does.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use attio_auth_plugin::store::{
     AuthStore, ColumnNaming, NewOrganization, NewSession, NewUser, SqlxStore,
@@ -105,7 +104,7 @@ async fn sqlite_store(naming: ColumnNaming) -> (SqlxStore, tempfile::TempDir) {
 pub async fn pg_pool() -> sqlx::PgPool {
     let url = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
-            "TEST_POSTGRES_URL is not set: run scripts/test.sh (it starts a throwaway PostgreSQL and sets it), or `source /tmp/team/pg.env`"
+            "TEST_POSTGRES_URL is not set: run scripts/test.sh (it starts a throwaway PostgreSQL and sets it), or `source scripts/postgres.sh`"
         )
     });
     let admin = sqlx::PgPool::connect(&url).await.unwrap_or_else(|e| {
@@ -146,6 +145,7 @@ pub async fn spawn(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
+    init_tracing();
     let (store, dir) = backend.store(opts.naming).await;
     store
         .install_better_auth_schema(opts.organizations)
@@ -502,4 +502,44 @@ async fn to_resp(resp: reqwest::Response) -> Resp {
         raw,
         headers,
     }
+}
+
+/// Runs each named `async fn(Backend)` of the calling module as a test on one backend.
+macro_rules! suite {
+    ($backend:expr, $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::common::init_tracing();
+                super::$name($backend).await;
+            }
+        )*
+    };
+}
+
+/// The suite on both backends: `sqlite::name` and `postgres::name` for each named function.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            suite!(super::Backend::Sqlite, $($name),*);
+        }
+        mod postgres {
+            suite!(super::Backend::Postgres, $($name),*);
+        }
+    };
+}
+
+/// `TEST_LOG=1` shows the plugin's traces (filtered by `RUST_LOG`, `debug` by default) in
+/// the test output; without it the tests stay quiet.
+pub fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_none() {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+    // Several tests share the process: the first one installs the subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }

@@ -1,5 +1,5 @@
 //! The published Standard Webhooks test vectors (`testdata/standard-webhooks-vectors.json`,
-//! copied verbatim from `/work/shared`; its `_about` and `sources` fields cite the
+//! copied verbatim from the shared notes (`../shared`); its `_about` and `sources` fields cite the
 //! standard-webhooks and svix-webhooks repositories and commits they come from).
 //!
 //! Every vector in the file is exercised; an id this test does not know fails it, so a

@@ -1,0 +1,232 @@
+//! The database layer the store, the outbox and the migrations share: the pool of either
+//! backend, a transaction over it, bound parameters and rows read by position.
+
+use super::StoreError;
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Postgres, Row, Sqlite};
+use tokio::sync::OwnedMutexGuard;
+
+/// A bound parameter. Timestamps travel as ISO-8601 text (see the dialect's `@ts`).
+#[derive(Debug, Clone)]
+pub(crate) enum P {
+    S(String),
+    OS(Option<String>),
+    B(bool),
+    I(i64),
+}
+
+impl From<&str> for P {
+    fn from(s: &str) -> Self {
+        P::S(s.to_owned())
+    }
+}
+impl From<String> for P {
+    fn from(s: String) -> Self {
+        P::S(s)
+    }
+}
+impl From<&String> for P {
+    fn from(s: &String) -> Self {
+        P::S(s.clone())
+    }
+}
+impl From<Option<String>> for P {
+    fn from(s: Option<String>) -> Self {
+        P::OS(s)
+    }
+}
+impl From<bool> for P {
+    fn from(b: bool) -> Self {
+        P::B(b)
+    }
+}
+impl From<i64> for P {
+    fn from(i: i64) -> Self {
+        P::I(i)
+    }
+}
+
+/// `params![a, b]`: the bound parameters of a query, each converted to [`P`].
+macro_rules! params {
+    ($($p:expr),* $(,)?) => { vec![$(P::from($p)),*] };
+}
+pub(crate) use params;
+
+/// A row of either backend, read by column index.
+pub(crate) enum DbRow {
+    Sqlite(SqliteRow),
+    Postgres(PgRow),
+}
+
+macro_rules! get {
+    ($self:ident, $i:ident, $t:ty) => {
+        match $self {
+            DbRow::Sqlite(r) => r.try_get::<$t, _>($i),
+            DbRow::Postgres(r) => r.try_get::<$t, _>($i),
+        }
+    };
+}
+
+impl DbRow {
+    pub(crate) fn s(&self, i: usize) -> Result<String, sqlx::Error> {
+        get!(self, i, String)
+    }
+    pub(crate) fn os(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
+        get!(self, i, Option<String>)
+    }
+    pub(crate) fn b(&self, i: usize) -> Result<bool, sqlx::Error> {
+        get!(self, i, bool)
+    }
+    pub(crate) fn ob(&self, i: usize) -> Result<Option<bool>, sqlx::Error> {
+        get!(self, i, Option<bool>)
+    }
+    pub(crate) fn oi(&self, i: usize) -> Result<Option<i64>, sqlx::Error> {
+        get!(self, i, Option<i64>)
+    }
+}
+
+pub(crate) fn bind_sqlite<'q>(
+    mut q: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    params: Vec<P>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    for p in params {
+        q = match p {
+            P::S(s) => q.bind(s),
+            P::OS(s) => q.bind(s),
+            P::B(b) => q.bind(b),
+            P::I(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+pub(crate) fn bind_pg<'q>(
+    mut q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    params: Vec<P>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    for p in params {
+        q = match p {
+            P::S(s) => q.bind(s),
+            P::OS(s) => q.bind(s),
+            P::B(b) => q.bind(b),
+            P::I(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+/// The pool of either backend: the auth database that the store, its migrations and the
+/// sync outbox all use (one type, so a host hands the same pool to each).
+#[derive(Debug, Clone)]
+pub enum DbPool {
+    /// SQLite.
+    Sqlite(SqlitePool),
+    /// PostgreSQL.
+    Postgres(PgPool),
+}
+
+/// An open transaction of either backend. A SQLite one holds the store's write gate until
+/// it ends (see [`SqlxStore::with_sqlite_write_gate`]).
+pub(crate) enum Tx {
+    Sqlite(
+        sqlx::Transaction<'static, Sqlite>,
+        #[expect(
+            dead_code,
+            reason = "held, never read: released when the transaction ends"
+        )]
+        Option<OwnedMutexGuard<()>>,
+    ),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub(crate) async fn all(
+        &mut self,
+        sql: &str,
+        params: Vec<P>,
+    ) -> Result<Vec<DbRow>, sqlx::Error> {
+        Ok(match self {
+            Tx::Sqlite(t, _) => bind_sqlite(sqlx::query(sql), params)
+                .fetch_all(&mut **t)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect(),
+            Tx::Postgres(t) => bind_pg(sqlx::query(sql), params)
+                .fetch_all(&mut **t)
+                .await?
+                .into_iter()
+                .map(DbRow::Postgres)
+                .collect(),
+        })
+    }
+
+    pub(crate) async fn opt(
+        &mut self,
+        sql: &str,
+        params: Vec<P>,
+    ) -> Result<Option<DbRow>, sqlx::Error> {
+        Ok(self.all(sql, params).await?.into_iter().next())
+    }
+
+    pub(crate) async fn exec(&mut self, sql: &str, params: Vec<P>) -> Result<u64, sqlx::Error> {
+        Ok(match self {
+            Tx::Sqlite(t, _) => bind_sqlite(sqlx::query(sql), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Tx::Postgres(t) => bind_pg(sqlx::query(sql), params)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+        })
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t, _) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`].
+pub(crate) fn conflict(what: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(what.to_owned())
+        }
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            StoreError::NotFound(what.to_owned())
+        }
+        sqlx::Error::Database(db)
+            if matches!(
+                db.kind(),
+                sqlx::error::ErrorKind::NotNullViolation | sqlx::error::ErrorKind::CheckViolation
+            ) =>
+        {
+            StoreError::Rejected(format!("{what}: {}", db.message()))
+        }
+        _ => StoreError::Database(e),
+    }
+}
+
+/// A value the database gave that does not decode.
+pub(crate) fn decode(e: impl std::fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(e.to_string().into())
+}
+
+/// `%`, `_` and `\` escaped for `like ... escape '\'`.
+pub(crate) fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

@@ -1,0 +1,156 @@
+//! Applying the plugin's migrations and detecting which Better Auth parts exist.
+
+use super::*;
+
+impl SqlxStore {
+    pub(super) async fn table_exists_in(
+        &self,
+        tx: &mut Tx,
+        camel: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let name = self.dialect.ident(camel);
+        let sql = match self.dialect.backend {
+            Backend::Sqlite => "select name from sqlite_master where type = 'table' and name = $1",
+            Backend::Postgres => {
+                "select table_name::text from information_schema.tables where table_schema = current_schema() and table_name::text = $1"
+            }
+        };
+        Ok(tx.opt(sql, params![name]).await?.is_some())
+    }
+
+    pub(super) async fn column_exists_in(
+        &self,
+        tx: &mut Tx,
+        table_camel: &str,
+        column_camel: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let table = self.dialect.ident(table_camel);
+        let column = self.dialect.ident(column_camel);
+        let sql = match self.dialect.backend {
+            Backend::Sqlite => "select name from pragma_table_info($1) where name = $2",
+            Backend::Postgres => {
+                "select column_name::text from information_schema.columns where table_schema = current_schema() and table_name::text = $1 and column_name::text = $2"
+            }
+        };
+        Ok(tx.opt(sql, params![table, column]).await?.is_some())
+    }
+
+    /// Looks at the database and records which optional Better Auth parts it has (the
+    /// admin plugin's columns, the organization plugin's tables). [`SqlxStore::migrate`]
+    /// calls it.
+    pub async fn detect_features(&self) -> StoreResult<StoreFeatures> {
+        let mut tx = self.begin().await?;
+        let admin = self.column_exists_in(&mut tx, "user", "role").await?
+            && self.column_exists_in(&mut tx, "user", "banned").await?
+            && self
+                .column_exists_in(&mut tx, "session", "impersonatedBy")
+                .await?;
+        let organizations = self.table_exists_in(&mut tx, "organization").await?
+            && self.table_exists_in(&mut tx, "member").await?
+            && self.table_exists_in(&mut tx, "invitation").await?;
+        tx.commit().await?;
+        self.admin.store(admin, Ordering::Relaxed);
+        self.organizations.store(organizations, Ordering::Relaxed);
+        Ok(StoreFeatures {
+            admin,
+            organizations,
+        })
+    }
+
+    /// Creates Better Auth's own tables (core, admin columns and, when `organizations`,
+    /// the organization plugin's) where they do not exist: for a Rust server that starts
+    /// without a Better Auth database. Hosts on an existing Better Auth database skip it.
+    pub async fn install_better_auth_schema(&self, organizations: bool) -> StoreResult<()> {
+        let text = match self.dialect.backend {
+            Backend::Sqlite => migrate::BETTER_AUTH_SQLITE,
+            Backend::Postgres => migrate::BETTER_AUTH_POSTGRES,
+        };
+        let mut tx = self.begin().await?;
+        for st in migrate::statements(text) {
+            if st.organizations_only() && !organizations {
+                continue;
+            }
+            tx.exec(&self.q(&st.sql), vec![]).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Applies the plugin's migrations ([`MIGRATIONS`]) that are not applied yet, each in
+    /// its own transaction, recorded in `attio_plugin_migrations`; then detects features.
+    /// Safe to call at every start, from several instances (PostgreSQL takes an advisory
+    /// lock). Fails when an applied migration was edited since.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let create = self.q(
+            r#"create table if not exists "attio_plugin_migrations" ("version" bigint not null primary key, "name" text not null, "checksum" text not null, "appliedAt" text not null)"#,
+        );
+        for m in MIGRATIONS {
+            let text = match self.dialect.backend {
+                Backend::Sqlite => m.sqlite,
+                Backend::Postgres => m.postgres,
+            };
+            let sum = migrate::checksum(text);
+            let mut tx = self.begin().await?;
+            if self.dialect.backend == Backend::Postgres {
+                tx.exec("select pg_advisory_xact_lock(727384512)", vec![])
+                    .await?;
+            }
+            tx.exec(&create, vec![]).await?;
+            let applied = tx
+                .opt(
+                    &self.q(
+                        r#"select "checksum" from "attio_plugin_migrations" where "version" = $1"#,
+                    ),
+                    params![m.version],
+                )
+                .await?;
+            if let Some(row) = applied {
+                if row.s(0)? != sum {
+                    return Err(StoreError::Migration(format!(
+                        "plugin migration {} ({}) was changed after it was applied",
+                        m.version, m.name
+                    )));
+                }
+                tx.commit().await?;
+                continue;
+            }
+            for st in migrate::statements(text) {
+                if !self.statement_applies(&mut tx, &st).await? {
+                    continue;
+                }
+                tx.exec(&self.q(&st.sql), vec![]).await.map_err(|e| {
+                    StoreError::Migration(format!(
+                        "plugin migration {} ({}): {e}",
+                        m.version, m.name
+                    ))
+                })?;
+            }
+            tx.exec(
+                &self.q(r#"insert into "attio_plugin_migrations" ("version", "name", "checksum", "appliedAt") values ($1, $2, $3, $4)"#),
+                params![m.version, m.name, sum, crate::time::now_iso()],
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.detect_features().await?;
+        Ok(())
+    }
+
+    pub(super) async fn statement_applies(
+        &self,
+        tx: &mut Tx,
+        st: &Statement,
+    ) -> Result<bool, sqlx::Error> {
+        if let Some(table) = st.required_table()
+            && !self.table_exists_in(tx, table).await?
+        {
+            return Ok(false);
+        }
+        if let Some((table, column)) = st.added_column()
+            && self.column_exists_in(tx, &table, &column).await?
+        {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}
