@@ -143,9 +143,9 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
         .unwrap_or(false);
     if !ensured && event.event != SyncEventKind::Delete {
         ensure_attributes(state, &inst.attio, adapter).await?;
-        if let Ok(mut s) = state.caches.ensured.lock() {
-            s.insert(key);
-        }
+        state
+            .caches
+            .remember_ensured(key, state.config.retention.cache_max_entries);
     }
     let auth_id = match event.data.get(&id_attr) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),

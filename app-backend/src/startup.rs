@@ -95,7 +95,8 @@ impl Application {
             config.attio_reads_per_sec,
             config.attio_max_attempts,
         );
-        let queue = Queue::new(db.clone());
+        let queue =
+            Queue::new(db.clone()).with_max_running(config.queue_max_running_per_installation);
         let state = AppState {
             queue,
             caches: Arc::new(Caches::default()),
@@ -179,6 +180,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/oauth/start", post(oauth::start))
         .route("/v1/oauth/callback", get(oauth::callback))
         .route("/v1/installations/{id}/audit", get(actions::audit_list))
+        .route("/v1/installations/{id}/jobs", get(actions::jobs_list))
+        .route(
+            "/v1/installations/{id}/jobs/{job_id}",
+            get(actions::bulk_status),
+        )
         .route(
             "/v1/installations/{id}/backfill",
             get(backfill::get).post(backfill::post),

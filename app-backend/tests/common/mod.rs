@@ -301,6 +301,9 @@ pub struct PluginFakeState {
     pub export_users: Vec<Value>,
     /// Organizations for `export` (all on the page after the last users).
     pub export_orgs: Vec<Value>,
+    /// Action -> gate: a call of that action is recorded, then waits for a permit before it
+    /// is answered (a slow auth server, released by the test).
+    pub gates: HashMap<String, Arc<tokio::sync::Semaphore>>,
 }
 
 #[derive(Clone)]
@@ -311,6 +314,17 @@ pub struct FakePlugin {
 }
 
 impl FakePlugin {
+    /// Hold every call of `action` until the test adds permits to the returned gate.
+    pub fn gate(&self, action: &str) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        self.state
+            .lock()
+            .unwrap()
+            .gates
+            .insert(action.to_owned(), gate.clone());
+        gate
+    }
+
     pub fn calls(&self, action: &str) -> Vec<PluginCall> {
         self.state
             .lock()
@@ -353,6 +367,10 @@ async fn plugin_route(
         if action == "ping" && st.no_ping {
             return StatusCode::NOT_FOUND.into_response();
         }
+    }
+    let gate = s.lock().unwrap().gates.get(&action).cloned();
+    if let Some(gate) = gate {
+        gate.acquire().await.unwrap().forget();
     }
     match conn.protocol {
         Protocol::SignedV1 => {
