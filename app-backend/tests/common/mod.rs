@@ -304,6 +304,8 @@ pub struct PluginFakeState {
     /// Action -> gate: a call of that action is recorded, then waits for a permit before it
     /// is answered (a slow auth server, released by the test).
     pub gates: HashMap<String, Arc<tokio::sync::Semaphore>>,
+    /// Action -> how long each of its calls takes (a slow auth server, for benchmarks).
+    pub delays: HashMap<String, std::time::Duration>,
 }
 
 #[derive(Clone)]
@@ -368,9 +370,18 @@ async fn plugin_route(
             return StatusCode::NOT_FOUND.into_response();
         }
     }
-    let gate = s.lock().unwrap().gates.get(&action).cloned();
+    let (gate, delay) = {
+        let st = s.lock().unwrap();
+        (
+            st.gates.get(&action).cloned(),
+            st.delays.get(&action).copied(),
+        )
+    };
     if let Some(gate) = gate {
         gate.acquire().await.unwrap().forget();
+    }
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
     match conn.protocol {
         Protocol::SignedV1 => {
