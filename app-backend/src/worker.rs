@@ -165,51 +165,57 @@ pub async fn prune(state: &AppState, now: i64) -> Pruned {
             }
         }
     };
-    let mut p = Pruned::default();
-    p.audit = step(
+    let audit = step(
         "audit",
         sqlx::query("delete from audit_log where at < $1 and state <> 'pending'")
             .bind(now.saturating_sub(ms(r.audit)))
             .execute(pool)
             .await,
     );
-    p.dead_jobs = step(
+    let dead_jobs = step(
         "dead jobs",
         sqlx::query("delete from jobs where status = 'dead' and updated_at < $1")
             .bind(now.saturating_sub(ms(r.dead_jobs)))
             .execute(pool)
             .await,
     );
-    p.bulk_jobs = step(
+    let bulk_jobs = step(
         "bulk jobs",
         sqlx::query("delete from bulk_jobs where status = 'done' and updated_at < $1")
             .bind(now.saturating_sub(ms(r.dead_jobs)))
             .execute(pool)
             .await,
     );
-    p.dedupe_keys = step(
+    let dedupe_keys = step(
         "dedupe keys",
         sqlx::query("delete from job_keys where created_at < $1")
             .bind(now.saturating_sub(ms(r.dedupe_keys)))
             .execute(pool)
             .await,
     );
-    p.oauth_states = step(
+    let oauth_states = step(
         "oauth states",
         sqlx::query("delete from oauth_states where expires_at < $1")
             .bind(now)
             .execute(pool)
             .await,
     );
-    p.replay_ids = step(
+    let replay_ids = step(
         "replay ids",
         sqlx::query("delete from replay_ids where expires_at < $1")
             .bind(now)
             .execute(pool)
             .await,
     );
-    p.cache_entries = u64::try_from(state.caches.prune(r.cache_max_entries)).unwrap_or(0);
-    p
+    Pruned {
+        audit,
+        dead_jobs,
+        bulk_jobs,
+        dedupe_keys,
+        oauth_states,
+        replay_ids,
+        cache_entries: u64::try_from(state.caches.prune(r.cache_max_entries)).unwrap_or(0),
+    }
 }
 
 /// A monotonically increasing counter.
