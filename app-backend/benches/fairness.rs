@@ -4,7 +4,8 @@
 //!
 //! Loopback only, bounded in time (each row stops after `BENCH_FAIR_BOUND_SECS`, default
 //! 30 s). Rows: A's auth server taking 1 s and 10 s per call, with the default cap of 2
-//! running jobs per installation and 4 workers. `BENCH_DATABASE_URL` runs it on PostgreSQL.
+//! running jobs per installation and 4 workers. `BENCH_POSTGRES=1` runs it on PostgreSQL (a
+//! fresh database per row, made from `TEST_POSTGRES_URL`).
 //!
 //! Run: `cargo bench -p attio-auth-backend --bench fairness`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -21,6 +22,10 @@ use attio_auth_shared::signing::Signer;
 use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceCredentials, WorkspaceOptions};
 use common::*;
 use serde_json::{Value, json};
+
+fn postgres() -> bool {
+    std::env::var("BENCH_POSTGRES").is_ok_and(|v| v == "1")
+}
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -74,7 +79,11 @@ async fn run(flood: usize, delay: Duration, bound: Duration) -> (Option<f64>, us
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let mut config = test_config(
         dir.path(),
-        std::env::var("BENCH_DATABASE_URL").ok(),
+        if postgres() {
+            Some(fresh_postgres_url().await)
+        } else {
+            None
+        },
         &format!("{}/v2", sandbox.base_url()),
     );
     config.workers = 4;
@@ -175,11 +184,7 @@ async fn main() {
     let bound = Duration::from_secs(env_num("BENCH_FAIR_BOUND_SECS", 30));
     println!(
         "fairness benchmark ({}, 4 workers, cap 2 running jobs per installation)",
-        if std::env::var("BENCH_DATABASE_URL").is_ok() {
-            "PostgreSQL"
-        } else {
-            "SQLite"
-        }
+        if postgres() { "PostgreSQL" } else { "SQLite" }
     );
     println!(
         "| tenant A queued events | A's auth server per call | tenant B's event in Attio after | A's calls meanwhile | target |"

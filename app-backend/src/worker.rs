@@ -167,7 +167,7 @@ pub async fn prune(state: &AppState, now: i64) -> Pruned {
     };
     let audit = step(
         "audit",
-        sqlx::query("delete from audit_log where at < $1 and state <> 'pending'")
+        sqlx::query("delete from audit_log where at < $1")
             .bind(now.saturating_sub(ms(r.audit)))
             .execute(pool)
             .await,
