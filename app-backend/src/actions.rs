@@ -6,7 +6,7 @@
 //! against the action's fields, and forwarded in the connection's protocol. Each forwarded
 //! call leaves an audit entry; `GET /v1/installations/{id}/audit` lists them.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::body::Bytes;
@@ -25,7 +25,9 @@ use crate::attio::AttioError;
 use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::{self, Installation};
+use crate::jobs::{Job, JobKind};
 use crate::startup::AppState;
+use crate::worker::Failure;
 use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 /// Lifecycle actions handled by the backend itself.
@@ -145,7 +147,7 @@ pub async fn handle(
     let outcome = dispatch(&state, &inst, &action, &body).await;
     state.metrics.observe_action(started.elapsed());
     let (status, value) = match outcome {
-        Ok(v) => (StatusCode::OK, v),
+        Ok((status, v)) => (status, v),
         Err(e) => {
             let (status, _, _) = e.parts();
             if status.is_server_error() {
@@ -156,6 +158,7 @@ pub async fn handle(
     };
     let text = value.to_string();
     if action != "uninstall" {
+        // A 5xx is not kept: a retry of the same message is handled again.
         let kept = if status.is_server_error() {
             app_auth::forget(&state, &inst.id, &call.message_id).await
         } else {
@@ -174,7 +177,7 @@ async fn dispatch(
     inst: &Installation,
     action: &str,
     body: &[u8],
-) -> Result<Value> {
+) -> Result<(StatusCode, Value)> {
     let call: ActionCall = serde_json::from_slice(body).map_err(|e| {
         Error::bad_request(
             "INVALID_BODY",
@@ -198,14 +201,20 @@ async fn dispatch(
                 Some(p) => format!("Connected to the auth server (plugin {}).", p.version),
                 None => "Connected to the auth server (original plugin).".to_owned(),
             };
-            Ok(json!({"ok": true, "message": message, "data": {
-                "installation": inst.public_json(),
-                "plugin": ping.map(|p| json!({"version": p.version, "features": p.features})),
-            }}))
+            Ok((
+                StatusCode::OK,
+                json!({"ok": true, "message": message, "data": {
+                    "installation": inst.public_json(),
+                    "plugin": ping.map(|p| json!({"version": p.version, "features": p.features})),
+                }}),
+            ))
         }
         "uninstall" => {
             let warnings = installations::uninstall(state, inst).await?;
-            Ok(json!({"ok": true, "message": "Uninstalled.", "data": {"warnings": warnings}}))
+            Ok((
+                StatusCode::OK,
+                json!({"ok": true, "message": "Uninstalled.", "data": {"warnings": warnings}}),
+            ))
         }
         _ => {
             let fields = plugin_action_fields(action).ok_or_else(|| {
@@ -216,6 +225,38 @@ async fn dispatch(
             forward(state, inst, action, fields, call).await
         }
     }
+}
+
+/// One forwarded plugin call's outcome, for bulk results.
+struct Outcome {
+    target: Option<Target>,
+    result: Result<Value>,
+}
+
+/// What every audited call of one action shares.
+struct Ctx<'a> {
+    state: &'a AppState,
+    inst: &'a Installation,
+    actor: &'a ActorInfo,
+    action: &'a str,
+    fields: &'static [Field],
+    /// The bulk job the calls belong to, if any.
+    bulk_id: Option<&'a str>,
+}
+
+/// Bulk actions that make one plugin call per record: these continue as a job when they
+/// cannot finish within the request deadline.
+fn per_target(action: &str) -> bool {
+    !matches!(
+        action,
+        wire::RevokeAllSessionsRequest::NAME
+            | wire::RevokeSessionRequest::NAME
+            | wire::CancelOrgInvitationRequest::NAME
+            | wire::SearchUsersRequest::NAME
+            | wire::GetOrgRolesRequest::NAME
+            | wire::CreateUserRequest::NAME
+            | wire::CreateOrganizationRequest::NAME
+    )
 }
 
 /// Who is acting, as Attio knows them (issue 13, item 8): the workspace member id the app
@@ -276,21 +317,13 @@ pub async fn resolve_actor(
     })
 }
 
-/// One forwarded plugin call's outcome, for the audit log and bulk results.
-struct Outcome {
-    target: Option<Target>,
-    auth_id: Option<String>,
-    result: Result<Value>,
-    millis: i64,
-}
-
 async fn forward(
     state: &AppState,
     inst: &Installation,
     action: &str,
     fields: &'static [Field],
     call: ActionCall,
-) -> Result<Value> {
+) -> Result<(StatusCode, Value)> {
     let bulk = call.targets.is_some();
     let targets: Vec<Target> = match (&call.targets, &call.target) {
         (Some(ts), _) => ts.clone(),
@@ -306,6 +339,17 @@ async fn forward(
             "At most 1000 records per call.",
         ));
     }
+    if bulk && per_target(action) {
+        return start_bulk(state, inst, action, &call, &targets).await;
+    }
+    let ctx = Ctx {
+        state,
+        inst,
+        actor: &call.actor,
+        action,
+        fields,
+        bulk_id: None,
+    };
 
     let outcomes: Vec<Outcome> = match action {
         // One call for every target together.
@@ -322,29 +366,27 @@ async fn forward(
                     }
                 }
             }
+            let target = targets.first().cloned().filter(|_| targets.len() == 1);
+            let auth_id = (ids.len() == 1)
+                .then(|| ids[0].as_str().map(str::to_owned))
+                .flatten();
             let result = match resolve_error {
-                Some(e) => Err(e),
+                Some(e) => {
+                    audit_unsent(&ctx, target.as_ref(), auth_id.as_deref(), started, e).await
+                }
                 None => {
                     let mut f = call.params.clone();
                     f.insert("userIds".into(), Value::Array(ids.clone()));
-                    send(state, inst, action, fields, f).await
+                    send(&ctx, target.as_ref(), auth_id.as_deref(), f).await
                 }
             };
-            vec![Outcome {
-                target: targets.first().cloned().filter(|_| targets.len() == 1),
-                auth_id: (ids.len() == 1)
-                    .then(|| ids[0].as_str().map(str::to_owned))
-                    .flatten(),
-                result,
-                millis: elapsed_ms(started),
-            }]
+            vec![Outcome { target, result }]
         }
         // Actions that need no record.
         wire::RevokeSessionRequest::NAME
         | wire::CancelOrgInvitationRequest::NAME
         | wire::SearchUsersRequest::NAME
         | wire::GetOrgRolesRequest::NAME => {
-            let started = Instant::now();
             let mut f = call.params.clone();
             if action == wire::RevokeSessionRequest::NAME
                 && inst.connection.protocol == Protocol::SignedV1
@@ -353,29 +395,24 @@ async fn forward(
                 f.remove("sessionToken");
             }
             let result = match legacy_session_by_token(state, inst, action, &call, &mut f).await {
-                Ok(()) => send(state, inst, action, fields, f).await,
+                Ok(()) => send(&ctx, call.target.as_ref(), None, f).await,
                 Err(e) => Err(e),
             };
             vec![Outcome {
                 target: call.target.clone(),
-                auth_id: None,
                 result,
-                millis: elapsed_ms(started),
             }]
         }
         // Creations: the record (if any) becomes the new row's attioId.
         wire::CreateUserRequest::NAME | wire::CreateOrganizationRequest::NAME => {
-            let started = Instant::now();
             let mut f = call.params.clone();
             if let Some(t) = &call.target {
                 f.insert("attioId".into(), Value::String(t.record_id.clone()));
             }
-            let result = send(state, inst, action, fields, f).await;
+            let result = send(&ctx, call.target.as_ref(), None, f).await;
             vec![Outcome {
                 target: call.target.clone(),
-                auth_id: None,
                 result,
-                millis: elapsed_ms(started),
             }]
         }
         // One call per target record.
@@ -386,59 +423,33 @@ async fn forward(
                     format!("Action `{action}` needs a `target` record."),
                 ));
             }
-            let (object, id_field) = match action {
-                wire::ListOrgInvitationsRequest::NAME | wire::CreateOrgInvitationRequest::NAME => {
-                    ("workspaces", "organizationId")
-                }
-                wire::ImpersonateRequest::NAME => ("users", "targetUserId"),
-                _ => ("users", "userId"),
-            };
             let mut outcomes = Vec::with_capacity(targets.len());
             for t in targets {
-                let started = Instant::now();
-                let (auth_id, result) = match resolve(state, inst, &t, object).await {
-                    Ok(id) => {
-                        let mut f = call.params.clone();
-                        f.insert(id_field.into(), Value::String(id.clone()));
-                        // The resolved actor's email, whatever `params` claim.
-                        if action == wire::ImpersonateRequest::NAME
-                            && let Some(email) = &call.actor.email
-                        {
-                            f.insert("adminEmail".into(), Value::String(email.clone()));
-                        }
-                        if action == wire::CreateOrgInvitationRequest::NAME
-                            && let Some(email) = &call.actor.email
-                        {
-                            f.insert("inviterEmail".into(), Value::String(email.clone()));
-                        }
-                        (Some(id), send(state, inst, action, fields, f).await)
-                    }
-                    Err(e) => (None, Err(e)),
-                };
+                let result = run_target(&ctx, &call.params, &t).await;
                 outcomes.push(Outcome {
                     target: Some(t),
-                    auth_id,
                     result,
-                    millis: elapsed_ms(started),
                 });
             }
             outcomes
         }
     };
 
-    for o in &outcomes {
-        if let Err(e) = audit(state, inst, &call.actor, action, o).await {
-            tracing::error!(error = %e, "could not write the audit entry");
-        }
-    }
-
     if !bulk {
         let Some(o) = outcomes.into_iter().next() else {
             return Err(Error::Internal("no outcome".into()));
         };
         let data = o.result?;
-        return Ok(json!({"ok": true, "message": success_message(action, &data, 1), "data": data}));
+        return Ok((
+            StatusCode::OK,
+            json!({"ok": true, "message": success_message(action, &data, 1), "data": data}),
+        ));
     }
+    Ok((StatusCode::OK, bulk_answer(action, outcomes)))
+}
+
+/// The answer to a bulk call: a summary, per-record `results` and the plugin's `data`.
+fn bulk_answer(action: &str, outcomes: Vec<Outcome>) -> Value {
     let total = outcomes.len();
     let mut ok_count = 0;
     let mut results = Vec::with_capacity(total);
@@ -460,22 +471,45 @@ async fn forward(
             }
         }
     }
-    let message = if action == wire::RevokeAllSessionsRequest::NAME && ok_count == 1 {
-        success_message(action, &Value::Null, 0)
-    } else if ok_count == total {
-        format!("Done for all {total} records.")
-    } else {
-        format!(
-            "Done for {ok_count} of {total} records; {} failed.",
-            total - ok_count
-        )
-    };
+    let message = summary(action, ok_count, total);
     let data = if datas.len() == 1 {
         datas.into_iter().next().unwrap_or(Value::Null)
     } else {
         Value::Array(datas)
     };
-    Ok(json!({"ok": ok_count > 0, "message": message, "data": data, "results": results}))
+    json!({"ok": ok_count > 0, "message": message, "data": data, "results": results})
+}
+
+/// Resolve one target record and make its plugin call (audited).
+async fn run_target(ctx: &Ctx<'_>, params: &Map<String, Value>, t: &Target) -> Result<Value> {
+    let action = ctx.action;
+    let (object, id_field) = match action {
+        wire::ListOrgInvitationsRequest::NAME | wire::CreateOrgInvitationRequest::NAME => {
+            ("workspaces", "organizationId")
+        }
+        wire::ImpersonateRequest::NAME => ("users", "targetUserId"),
+        _ => ("users", "userId"),
+    };
+    let started = Instant::now();
+    match resolve(ctx.state, ctx.inst, t, object).await {
+        Ok(id) => {
+            let mut f = params.clone();
+            f.insert(id_field.into(), Value::String(id.clone()));
+            // The resolved actor's email, whatever `params` claim.
+            if action == wire::ImpersonateRequest::NAME
+                && let Some(email) = &ctx.actor.email
+            {
+                f.insert("adminEmail".into(), Value::String(email.clone()));
+            }
+            if action == wire::CreateOrgInvitationRequest::NAME
+                && let Some(email) = &ctx.actor.email
+            {
+                f.insert("inviterEmail".into(), Value::String(email.clone()));
+            }
+            send(ctx, Some(t), Some(&id), f).await
+        }
+        Err(e) => audit_unsent(ctx, Some(t), None, started, e).await,
+    }
 }
 
 /// The original plugin revokes one session only by its token, while the Attio app sends
@@ -532,22 +566,56 @@ fn elapsed_ms(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Validate `fields` against the action and call the plugin.
+/// Validate `fields` against the action and call the plugin. The audit row is written
+/// (`pending`) before the call and completed after: no plugin call goes unaudited, even
+/// when the request is cut short while the call is in flight. When the row cannot be
+/// written, the call is not made.
 async fn send(
-    state: &AppState,
-    inst: &Installation,
-    action: &str,
-    spec: &'static [Field],
+    ctx: &Ctx<'_>,
+    target: Option<&Target>,
+    auth_id: Option<&str>,
     fields: Map<String, Value>,
 ) -> Result<Value> {
+    let started = Instant::now();
     let mut tagged = fields.clone();
-    tagged.insert("action".into(), Value::String(action.to_owned()));
-    validate_fields(Some(&Value::Object(tagged)), Envelope::Signed, spec)
-        .map_err(|e| Error::bad_request("INVALID_PARAMS", e.message))?;
-    Ok(state
+    tagged.insert("action".into(), Value::String(ctx.action.to_owned()));
+    if let Err(e) = validate_fields(Some(&Value::Object(tagged)), Envelope::Signed, ctx.fields) {
+        let e = Error::bad_request("INVALID_PARAMS", e.message);
+        return audit_unsent(ctx, target, auth_id, started, e).await;
+    }
+    let row = audit_begin(ctx, target, auth_id).await?;
+    let result: Result<Value> = ctx
+        .state
         .plugin
-        .call_raw(&inst.connection, action, fields)
-        .await?)
+        .call_raw(&ctx.inst.connection, ctx.action, fields)
+        .await
+        .map_err(Error::from);
+    if let Err(e) = audit_finish(ctx.state, row, ctx.action, &result, elapsed_ms(started)).await {
+        tracing::error!(error = %e, "could not complete the audit entry");
+    }
+    result
+}
+
+/// Audit a call that was refused before reaching the plugin; gives back the error.
+async fn audit_unsent(
+    ctx: &Ctx<'_>,
+    target: Option<&Target>,
+    auth_id: Option<&str>,
+    started: Instant,
+    e: Error,
+) -> Result<Value> {
+    let result = Err(e);
+    match audit_begin(ctx, target, auth_id).await {
+        Ok(row) => {
+            if let Err(e) =
+                audit_finish(ctx.state, row, ctx.action, &result, elapsed_ms(started)).await
+            {
+                tracing::error!(error = %e, "could not complete the audit entry");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not write the audit entry"),
+    }
+    result
 }
 
 /// The auth id of an Attio record: from `record_links`, else read from the record
@@ -695,37 +763,58 @@ fn success_message(action: &str, data: &Value, _n: usize) -> String {
     }
 }
 
-async fn audit(
+/// Write the audit row of a call about to be made (`state = 'pending'`); its id.
+async fn audit_begin(ctx: &Ctx<'_>, target: Option<&Target>, auth_id: Option<&str>) -> Result<i64> {
+    let row = sqlx::query(
+        "insert into audit_log (installation_id, at, actor_email, actor_member_id, action, \
+         target_object, target_record_id, auth_id, ok, http_status, message, duration_ms, \
+         state, bulk_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 'pending', 0, 'pending', $9) returning id",
+    )
+    .bind(&ctx.inst.id)
+    .bind(now_ms())
+    .bind(ctx.actor.email.clone())
+    .bind(ctx.actor.workspace_member_id.clone())
+    .bind(ctx.action)
+    .bind(target.map(|t| t.object.clone()))
+    .bind(target.map(|t| t.record_id.clone()))
+    .bind(auth_id.map(str::to_owned))
+    .bind(ctx.bulk_id.map(str::to_owned))
+    .fetch_one(&ctx.state.db.pool)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// Complete an audit row with the call's outcome.
+async fn audit_finish(
     state: &AppState,
-    inst: &Installation,
-    actor: &ActorInfo,
+    id: i64,
     action: &str,
-    o: &Outcome,
+    result: &Result<Value>,
+    millis: i64,
 ) -> Result<()> {
-    let (ok, status, message) = match &o.result {
-        Ok(data) => (1i64, 200i64, success_message(action, data, 1)),
+    let (ok, status, code, message) = match result {
+        Ok(data) => (1i64, 200i64, None, success_message(action, data, 1)),
         Err(e) => {
             let (s, code, m) = e.parts();
-            (0, i64::from(s.as_u16()), format!("{code}: {m}"))
+            (
+                0,
+                i64::from(s.as_u16()),
+                Some(code.clone()),
+                format!("{code}: {m}"),
+            )
         }
     };
     sqlx::query(
-        "insert into audit_log (installation_id, at, actor_email, actor_member_id, action, \
-         target_object, target_record_id, auth_id, ok, http_status, message, duration_ms) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "update audit_log set ok = $1, http_status = $2, code = $3, message = $4, \
+         duration_ms = $5, state = 'done' where id = $6",
     )
-    .bind(&inst.id)
-    .bind(now_ms())
-    .bind(actor.email.clone())
-    .bind(actor.workspace_member_id.clone())
-    .bind(action)
-    .bind(o.target.as_ref().map(|t| t.object.clone()))
-    .bind(o.target.as_ref().map(|t| t.record_id.clone()))
-    .bind(o.auth_id.clone())
     .bind(ok)
     .bind(status)
+    .bind(code)
     .bind(message)
-    .bind(o.millis)
+    .bind(millis)
+    .bind(id)
     .execute(&state.db.pool)
     .await?;
     Ok(())
@@ -765,7 +854,7 @@ pub async fn audit_list(
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let rows = sqlx::query(
         "select id, at, actor_email, actor_member_id, action, target_object, target_record_id, \
-         auth_id, ok, http_status, message, duration_ms from audit_log \
+         auth_id, ok, http_status, message, duration_ms, state from audit_log \
          where installation_id = $1 and id < $2 order by id desc limit $3",
     )
     .bind(&id)
@@ -792,6 +881,7 @@ pub async fn audit_list(
             "status": r.try_get::<i64, _>("http_status")?,
             "message": r.try_get::<String, _>("message")?,
             "durationMs": r.try_get::<i64, _>("duration_ms")?,
+            "state": r.try_get::<String, _>("state")?,
         }));
     }
     let next_before = if i64::try_from(entries.len()).unwrap_or(0) == limit {
@@ -805,4 +895,331 @@ pub async fn audit_list(
     Ok(Json(
         json!({"ok": true, "entries": entries, "nextBefore": next_before}),
     ))
+}
+
+// ------------------------------------------------------------------------------------------
+// Bulk actions as jobs, and the installation's jobs (bulk results, dead letters)
+// ------------------------------------------------------------------------------------------
+
+/// The queued input of a bulk action.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BulkPayload {
+    bulk_id: String,
+    action: String,
+    #[serde(default)]
+    actor: ActorInfo,
+    #[serde(default)]
+    params: Map<String, Value>,
+    targets: Vec<Target>,
+}
+
+/// How long a bulk request waits for its job before answering 202: two thirds of the
+/// request timeout, so the answer (and the stored replay response) always comes before the
+/// timeout cuts the request.
+fn bulk_wait(state: &AppState) -> Duration {
+    state.config.request_timeout.saturating_mul(2) / 3
+}
+
+/// Queue a per-record bulk action as a job and wait for it up to [`bulk_wait`]: the full
+/// answer (200) when it finished, else 202 with the job id to follow.
+async fn start_bulk(
+    state: &AppState,
+    inst: &Installation,
+    action: &str,
+    call: &ActionCall,
+    targets: &[Target],
+) -> Result<(StatusCode, Value)> {
+    let bulk_id = uuid::Uuid::new_v4().to_string();
+    let now = now_ms();
+    sqlx::query(
+        "insert into bulk_jobs (id, installation_id, action, status, total, result, created_at, \
+         updated_at) values ($1, $2, $3, 'queued', $4, null, $5, $6)",
+    )
+    .bind(&bulk_id)
+    .bind(&inst.id)
+    .bind(action)
+    .bind(i64::try_from(targets.len()).unwrap_or(i64::MAX))
+    .bind(now)
+    .bind(now)
+    .execute(&state.db.pool)
+    .await?;
+    let payload = json!({
+        "bulkId": bulk_id,
+        "action": action,
+        "actor": {"email": call.actor.email, "workspaceMemberId": call.actor.workspace_member_id},
+        "params": call.params,
+        "targets": targets.iter()
+            .map(|t| json!({"object": t.object, "recordId": t.record_id}))
+            .collect::<Vec<_>>(),
+    });
+    state
+        .queue
+        .enqueue(
+            &inst.id,
+            JobKind::BulkAction,
+            None,
+            Some(&format!("bulk:{bulk_id}")),
+            &payload,
+        )
+        .await?;
+    let deadline = Instant::now() + bulk_wait(state);
+    loop {
+        if let Some(answer) = bulk_final(state, &bulk_id).await? {
+            return Ok((StatusCode::OK, answer));
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        json!({
+            "ok": true,
+            "message": format!("Working on {} records; this continues in the background.", targets.len()),
+            "jobId": bulk_id,
+            "status": "running",
+            "statusUrl": format!("/v1/installations/{}/jobs/{bulk_id}", inst.id),
+        }),
+    ))
+}
+
+/// The final answer of a finished bulk job.
+async fn bulk_final(state: &AppState, bulk_id: &str) -> Result<Option<Value>> {
+    let row = sqlx::query("select status, result from bulk_jobs where id = $1")
+        .bind(bulk_id)
+        .fetch_optional(&state.db.pool)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let status: String = row.try_get("status")?;
+    let result: Option<String> = row.try_get("result")?;
+    Ok(match (status.as_str(), result) {
+        ("done", Some(text)) => serde_json::from_str(&text).ok(),
+        _ => None,
+    })
+}
+
+/// Per-record results of a bulk job so far, in target order, from its audit rows.
+async fn bulk_results(state: &AppState, bulk_id: &str) -> Result<Vec<Value>> {
+    let rows = sqlx::query(
+        "select target_record_id, ok, http_status, code, message, state from audit_log \
+         where bulk_id = $1 order by id",
+    )
+    .bind(bulk_id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let record_id: Option<String> = r.try_get("target_record_id")?;
+        let row_state: String = r.try_get("state")?;
+        let code: Option<String> = r.try_get("code")?;
+        let message: String = r.try_get("message")?;
+        if row_state == "pending" {
+            out.push(json!({"recordId": record_id, "ok": false, "status": "pending"}));
+            continue;
+        }
+        if r.try_get::<i64, _>("ok")? == 1 {
+            out.push(json!({"recordId": record_id, "ok": true, "message": message}));
+        } else {
+            let plain = code
+                .as_deref()
+                .and_then(|c| message.strip_prefix(&format!("{c}: ")))
+                .unwrap_or(&message)
+                .to_owned();
+            out.push(
+                json!({"recordId": record_id, "ok": false, "message": plain, "code": code,
+                "httpStatus": r.try_get::<i64, _>("http_status")?}),
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn summary(action: &str, ok_count: usize, total: usize) -> String {
+    if action == wire::RevokeAllSessionsRequest::NAME && ok_count == 1 {
+        success_message(action, &Value::Null, 0)
+    } else if ok_count == total {
+        format!("Done for all {total} records.")
+    } else {
+        format!(
+            "Done for {ok_count} of {total} records; {} failed.",
+            total - ok_count
+        )
+    }
+}
+
+/// The worker step of a bulk action: one audited plugin call per record, resumable (records
+/// already audited are skipped after a restart), then the final answer is stored.
+pub async fn run_bulk(state: &AppState, job: &Job) -> Result<(), Failure> {
+    let p: BulkPayload = serde_json::from_value(job.payload.clone())
+        .map_err(|e| Failure::permanent(format!("not a bulk action: {e}")))?;
+    let Some(inst) = Installation::find(state, &job.installation_id).await? else {
+        return Ok(());
+    };
+    let fields = plugin_action_fields(&p.action)
+        .ok_or_else(|| Failure::permanent(format!("unknown action {}", p.action)))?;
+    sqlx::query("update bulk_jobs set status = 'running', updated_at = $1 where id = $2")
+        .bind(now_ms())
+        .bind(&p.bulk_id)
+        .execute(&state.db.pool)
+        .await?;
+    // A call in flight when the process stopped: its outcome is unknown; it is not repeated.
+    sqlx::query(
+        "update audit_log set state = 'done', ok = 0, http_status = 503, code = 'INTERRUPTED', \
+         message = 'INTERRUPTED: the service stopped during this call; it may or may not have \
+         been made.' where bulk_id = $1 and state = 'pending'",
+    )
+    .bind(&p.bulk_id)
+    .execute(&state.db.pool)
+    .await?;
+    let done: i64 = sqlx::query("select count(*) as n from audit_log where bulk_id = $1")
+        .bind(&p.bulk_id)
+        .fetch_one(&state.db.pool)
+        .await?
+        .try_get("n")?;
+    let done = usize::try_from(done).unwrap_or(0);
+    let ctx = Ctx {
+        state,
+        inst: &inst,
+        actor: &p.actor,
+        action: &p.action,
+        fields,
+        bulk_id: Some(&p.bulk_id),
+    };
+    let mut datas = vec![Value::Null; done.min(p.targets.len())];
+    for t in p.targets.iter().skip(done) {
+        if state.shutdown.is_cancelled() {
+            // Put back as is: the next run resumes after the last audited record.
+            return Err(Failure {
+                message: "shutting down".into(),
+                transient: true,
+                defer: Some(Duration::ZERO),
+            });
+        }
+        state.queue.extend_lease(job.id).await?;
+        datas.push(run_target(&ctx, &p.params, t).await.unwrap_or(Value::Null));
+    }
+    let results = bulk_results(state, &p.bulk_id).await?;
+    let ok_count = results.iter().filter(|r| r["ok"] == true).count();
+    let total = results.len();
+    let data = if datas.len() == 1 {
+        datas.into_iter().next().unwrap_or(Value::Null)
+    } else {
+        Value::Array(datas)
+    };
+    let mut answer = json!({"ok": ok_count > 0, "message": summary(&p.action, ok_count, total),
+        "data": data, "results": results});
+    let mut text = answer.to_string();
+    if text.len() > MAX_STORED_BULK_ANSWER {
+        answer["data"] = Value::Null;
+        text = answer.to_string();
+    }
+    sqlx::query("update bulk_jobs set status = 'done', result = $1, updated_at = $2 where id = $3")
+        .bind(text)
+        .bind(now_ms())
+        .bind(&p.bulk_id)
+        .execute(&state.db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Largest stored final answer of a bulk job; beyond it the plugin's `data` is left out
+/// (the per-record results stay).
+const MAX_STORED_BULK_ANSWER: usize = 1024 * 1024;
+
+async fn verified_installation(state: &AppState, headers: &HeaderMap, id: &str) -> Result<()> {
+    let call = app_auth::verify(state, headers, b"").await?;
+    if call.installation.id != id {
+        return Err(Error::not_found(
+            "NOT_INSTALLED",
+            "No such installation for this workspace.",
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /v1/installations/{id}/jobs/{job_id}`: a bulk job's progress and per-record
+/// results. Signed like actions (empty body).
+#[utoipa::path(get, path = "/v1/installations/{id}/jobs/{job_id}", tag = "installations",
+    params(("id" = String, Path, description = "Installation id"),
+        ("job_id" = String, Path, description = "The `jobId` of a 202 bulk answer"),
+        ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
+    responses(
+        (status = 200, description = "`{ok, job: {id, action, status, total, done}, results: [{recordId, ok, message, code}], answer}` (`answer`: the final bulk answer once `status` is `done`)", body = Object),
+        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "No such job for this installation", body = crate::openapi::ErrorResponse),
+    ))]
+pub async fn bulk_status(
+    State(state): State<AppState>,
+    Path((id, job_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    verified_installation(&state, &headers, &id).await?;
+    let row = sqlx::query(
+        "select action, status, total, result, created_at, updated_at from bulk_jobs \
+         where id = $1 and installation_id = $2",
+    )
+    .bind(&job_id)
+    .bind(&id)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .ok_or_else(|| Error::not_found("JOB_NOT_FOUND", "No such job for this installation."))?;
+    let results = bulk_results(&state, &job_id).await?;
+    let answer: Option<String> = row.try_get("result")?;
+    Ok(Json(json!({
+        "ok": true,
+        "job": {
+            "id": job_id,
+            "action": row.try_get::<String, _>("action")?,
+            "status": row.try_get::<String, _>("status")?,
+            "total": row.try_get::<i64, _>("total")?,
+            "done": results.iter().filter(|r| r.get("status").is_none()).count(),
+            "createdAt": row.try_get::<i64, _>("created_at")?,
+            "updatedAt": row.try_get::<i64, _>("updated_at")?,
+        },
+        "results": results,
+        "answer": answer.and_then(|a| serde_json::from_str::<Value>(&a).ok()),
+    })))
+}
+
+/// Query of the dead-letter list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct JobsQuery {
+    /// Most dead jobs listed (default 50, at most 500).
+    pub limit: Option<i64>,
+}
+
+/// `GET /v1/installations/{id}/jobs`: the installation's queue (counts per status) and its
+/// dead letters (jobs given up, with their last error), newest first. Signed like actions.
+#[utoipa::path(get, path = "/v1/installations/{id}/jobs", tag = "installations",
+    params(("id" = String, Path, description = "Installation id"), JobsQuery,
+        ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
+    responses(
+        (status = 200, description = "`{ok, counts: {queued, running, dead}, dead: [{id, kind, orderingKey, attempts, lastError, createdAt, diedAt}]}`", body = Object),
+        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+    ))]
+pub async fn jobs_list(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<JobsQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    verified_installation(&state, &headers, &id).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let dead = state.queue.dead_jobs(&id, limit).await?;
+    let rows = sqlx::query(
+        "select status, count(*) as n from jobs where installation_id = $1 group by status",
+    )
+    .bind(&id)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut counts = json!({"queued": 0, "running": 0, "dead": 0});
+    for r in &rows {
+        let status: String = r.try_get("status")?;
+        counts[status] = json!(r.try_get::<i64, _>("n")?);
+    }
+    Ok(Json(json!({"ok": true, "counts": counts, "dead": dead})))
 }

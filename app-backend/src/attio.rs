@@ -77,6 +77,28 @@ pub enum AttioError {
         /// The cap.
         limit: usize,
     },
+    /// (Queue workers only) this workspace's budget is spent for `wait`: the job is put
+    /// back for later rather than holding a worker.
+    #[error("this workspace's Attio budget is spent for {wait:?}")]
+    Busy {
+        /// How long until the budget allows the call.
+        wait: Duration,
+    },
+}
+
+tokio::task_local! {
+    /// Set around a queue job: the longest a call may wait on the budget or a 429.
+    static BUDGET_WAIT_MAX: Duration;
+}
+
+/// Run `f` (a queue job) so that its Attio calls answer [`AttioError::Busy`] instead of
+/// waiting longer than `max` on the workspace's budget.
+pub async fn with_budget_wait_max<F: std::future::Future>(max: Duration, f: F) -> F::Output {
+    BUDGET_WAIT_MAX.scope(max, f).await
+}
+
+fn budget_wait_max() -> Option<Duration> {
+    BUDGET_WAIT_MAX.try_with(|d| *d).ok()
 }
 
 impl AttioError {
@@ -91,6 +113,7 @@ impl AttioError {
             AttioError::Unavailable { .. } => (S::BAD_GATEWAY, "ATTIO_UNAVAILABLE"),
             AttioError::Decode(_) => (S::BAD_GATEWAY, "ATTIO_BAD_RESPONSE"),
             AttioError::TooLarge { .. } => (S::BAD_GATEWAY, "ATTIO_RESPONSE_TOO_LARGE"),
+            AttioError::Busy { .. } => (S::SERVICE_UNAVAILABLE, "ATTIO_RATE_LIMITED"),
         };
         (status, code.to_owned(), self.to_string())
     }
@@ -99,7 +122,9 @@ impl AttioError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            AttioError::RateLimited { .. } | AttioError::Unavailable { .. }
+            AttioError::RateLimited { .. }
+                | AttioError::Unavailable { .. }
+                | AttioError::Busy { .. }
         )
     }
 }
@@ -388,7 +413,21 @@ impl AttioClient {
                 Budget::Read => &self.reads,
                 Budget::Write => &self.writes,
             };
-            limiter.until_key_ready(&auth.workspace).await;
+            match budget_wait_max() {
+                // A queue worker: wait at most `max` on this tenant's budget, else give the
+                // job back (other tenants may have work) instead of sleeping on it.
+                Some(max) => {
+                    if let Err(not_until) = limiter.check_key(&auth.workspace) {
+                        use governor::clock::Clock as _;
+                        let wait = not_until.wait_time_from(limiter.clock().now());
+                        if wait > max {
+                            return Err(AttioError::Busy { wait });
+                        }
+                        limiter.until_key_ready(&auth.workspace).await;
+                    }
+                }
+                None => limiter.until_key_ready(&auth.workspace).await,
+            }
             let mut req = self
                 .http
                 .request(method.clone(), &url)
@@ -423,6 +462,9 @@ impl AttioClient {
                 let wait = retry_after(resp.headers(), SystemTime::now())
                     .unwrap_or_else(|| backoff(attempt));
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                if budget_wait_max().is_some_and(|max| wait > max) {
+                    return Err(AttioError::Busy { wait });
+                }
                 tracing::debug!(?wait, path, "Attio 429, waiting");
                 tokio::time::sleep(wait).await;
                 continue;

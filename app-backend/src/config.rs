@@ -89,6 +89,47 @@ pub struct Config {
     /// pending confirmation live this long in the browser's session. `OAUTH_STATE_TTL_SECS`,
     /// default 600.
     pub oauth_state_ttl: Duration,
+    /// At most this many jobs of one installation run at a time, so one tenant's flood
+    /// cannot hold every worker. `QUEUE_MAX_RUNNING_PER_INSTALLATION`, default 2.
+    pub queue_max_running_per_installation: usize,
+    /// The longest a worker waits on one tenant's Attio budget (or a 429's `Retry-After`)
+    /// before putting the job back for later and serving other tenants.
+    /// `QUEUE_BUDGET_WAIT_MAX_MS`, default 50 (one write slot at 25/s is 40 ms).
+    pub queue_budget_wait_max: Duration,
+    /// What the workers prune, and how often.
+    pub retention: Retention,
+}
+
+/// Retention: rows older than these are deleted by the workers every `interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Audit entries. `RETENTION_AUDIT_DAYS`, default 365.
+    pub audit: Duration,
+    /// Dead jobs (dead letters) and finished bulk jobs. `RETENTION_DEAD_JOBS_DAYS`,
+    /// default 30.
+    pub dead_jobs: Duration,
+    /// Dedupe keys of finished jobs (Attio redelivers for about 3 days).
+    /// `RETENTION_DEDUPE_KEYS_DAYS`, default 7.
+    pub dedupe_keys: Duration,
+    /// How often a worker prunes (expired OAuth states and replay ids too, and the
+    /// in-memory caches). `PRUNE_INTERVAL_SECS`, default 3600.
+    pub interval: Duration,
+    /// Most entries of each in-memory cache. `CACHE_MAX_ENTRIES`, default 10000.
+    pub cache_max_entries: usize,
+}
+
+const DAY: u64 = 24 * 3600;
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            audit: Duration::from_secs(365 * DAY),
+            dead_jobs: Duration::from_secs(30 * DAY),
+            dedupe_keys: Duration::from_secs(7 * DAY),
+            interval: Duration::from_secs(3600),
+            cache_max_entries: 10_000,
+        }
+    }
 }
 
 impl Config {
@@ -124,6 +165,9 @@ impl Config {
             oauth_starts_per_minute: 10,
             member_cache: Duration::from_secs(60),
             oauth_state_ttl: Duration::from_secs(600),
+            queue_max_running_per_installation: 2,
+            queue_budget_wait_max: Duration::from_millis(50),
+            retention: Retention::default(),
         }
     }
 
@@ -218,6 +262,30 @@ impl Config {
             "OAUTH_STATE_TTL_SECS",
             num("OAUTH_STATE_TTL_SECS", 600)?,
         )?));
+        c.queue_max_running_per_installation = usize::try_from(positive(
+            "QUEUE_MAX_RUNNING_PER_INSTALLATION",
+            num("QUEUE_MAX_RUNNING_PER_INSTALLATION", 2)?,
+        )?)
+        .map_err(|_| bad("QUEUE_MAX_RUNNING_PER_INSTALLATION", "a whole number"))?;
+        c.queue_budget_wait_max = Duration::from_millis(num("QUEUE_BUDGET_WAIT_MAX_MS", 50)?);
+        let days = |k: &'static str, d: u64| -> Result<Duration, Error> {
+            let n = positive(k, num(k, d)?)?;
+            Ok(Duration::from_secs(u64::from(n) * DAY))
+        };
+        c.retention = Retention {
+            audit: days("RETENTION_AUDIT_DAYS", 365)?,
+            dead_jobs: days("RETENTION_DEAD_JOBS_DAYS", 30)?,
+            dedupe_keys: days("RETENTION_DEDUPE_KEYS_DAYS", 7)?,
+            interval: Duration::from_secs(u64::from(positive(
+                "PRUNE_INTERVAL_SECS",
+                num("PRUNE_INTERVAL_SECS", 3600)?,
+            )?)),
+            cache_max_entries: usize::try_from(positive(
+                "CACHE_MAX_ENTRIES",
+                num("CACHE_MAX_ENTRIES", 10_000)?,
+            )?)
+            .map_err(|_| bad("CACHE_MAX_ENTRIES", "a whole number"))?,
+        };
         Ok(c)
     }
 
@@ -299,6 +367,25 @@ mod tests {
         );
         assert_eq!(c.attio_writes_per_sec, 25);
         assert_eq!(c.attio_api_url, "https://api.attio.com/v2");
+        assert_eq!(c.queue_max_running_per_installation, 2);
+        assert_eq!(c.retention.audit, Duration::from_secs(365 * DAY));
+        assert_eq!(c.retention.dead_jobs, Duration::from_secs(30 * DAY));
+        assert_eq!(c.retention.dedupe_keys, Duration::from_secs(7 * DAY));
+    }
+
+    #[test]
+    fn retention_settings_are_read() {
+        let c = cfg(&[
+            ("RETENTION_AUDIT_DAYS", "90"),
+            ("RETENTION_DEAD_JOBS_DAYS", "3"),
+            ("QUEUE_MAX_RUNNING_PER_INSTALLATION", "5"),
+        ])
+        .unwrap();
+        assert_eq!(c.retention.audit, Duration::from_secs(90 * DAY));
+        assert_eq!(c.retention.dead_jobs, Duration::from_secs(3 * DAY));
+        assert_eq!(c.queue_max_running_per_installation, 5);
+        let err = cfg(&[("RETENTION_AUDIT_DAYS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("RETENTION_AUDIT_DAYS"));
     }
 
     #[test]

@@ -289,9 +289,9 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
         ensure_attributes(state, &inst.attio, adapter).await?;
         // An adapter may name an object the Attio webhook does not filter on yet.
         crate::installations::ensure_webhook_covers(state, &inst, &adapter.attio_object).await?;
-        if let Ok(mut s) = state.caches.ensured.lock() {
-            s.insert(key);
-        }
+        state
+            .caches
+            .remember_ensured(key, state.config.retention.cache_max_entries);
     }
     let auth_id = match event.data.get(&id_attr) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),

@@ -4,8 +4,16 @@
 //! one process, its single writer makes the claim atomic); a claim is a lease, so a job of a
 //! crashed worker is taken over when the lease ends; jobs with the same `ordering_key` (one
 //! record) run one at a time in id order; failures retry with exponential backoff until
-//! [`MAX_ATTEMPTS`], then the job is `dead` with its last error kept. Finished jobs are
-//! deleted; their dedupe keys stay in `job_keys` for [`KEY_TTL_MS`].
+//! [`MAX_ATTEMPTS`], then the job is `dead` with its last error kept (only that record's
+//! later jobs wait behind a retrying job; a dead one holds nothing back). Finished jobs are
+//! deleted; their dedupe keys stay in `job_keys` for the retention period (7 days).
+//!
+//! Fairness (every tenant is a possible attacker): a claim never takes a job of an
+//! installation that already has `max_running` jobs running, and prefers the installation
+//! with the fewest running jobs (then the oldest job). So one tenant's flood against a slow
+//! plugin occupies at most `max_running` workers, and the others serve every other tenant.
+//! On PostgreSQL two instances may claim at the same moment and overshoot the cap by one
+//! each; it stays a bound.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +29,9 @@ use crate::error::{Error, Result};
 pub const MAX_ATTEMPTS: i64 = 12;
 /// How long a claim holds before another worker may take the job over.
 pub const LEASE_MS: i64 = 60_000;
-/// How long a dedupe key is remembered (Attio redelivers for about 3 days).
+/// Default cap of running jobs per installation (`QUEUE_MAX_RUNNING_PER_INSTALLATION`).
+pub const DEFAULT_MAX_RUNNING: i64 = 2;
+/// Default of how long a dedupe key is remembered (Attio redelivers for about 3 days).
 pub const KEY_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// What a job does.
@@ -33,6 +43,8 @@ pub enum JobKind {
     PluginEvent,
     /// One page of a backfill.
     Backfill,
+    /// A bulk action that continues after its request answered 202.
+    BulkAction,
 }
 
 impl JobKind {
@@ -42,6 +54,7 @@ impl JobKind {
             JobKind::AttioWebhook => "attio-webhook",
             JobKind::PluginEvent => "plugin-event",
             JobKind::Backfill => "backfill",
+            JobKind::BulkAction => "bulk-action",
         }
     }
 
@@ -50,6 +63,7 @@ impl JobKind {
             "attio-webhook" => Some(JobKind::AttioWebhook),
             "plugin-event" => Some(JobKind::PluginEvent),
             "backfill" => Some(JobKind::Backfill),
+            "bulk-action" => Some(JobKind::BulkAction),
             _ => None,
         }
     }
@@ -76,16 +90,46 @@ pub struct Queue {
     db: Db,
     worker_id: Arc<str>,
     notify: Arc<Notify>,
+    max_running: i64,
+}
+
+/// A dead job, as the installation's dead-letter list shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadJob {
+    /// Row id.
+    pub id: i64,
+    /// `attio-webhook`, `plugin-event`, `backfill`, `bulk-action`.
+    pub kind: String,
+    /// The record it was about (its ordering key), if any.
+    pub ordering_key: Option<String>,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The last error (never holds a secret).
+    pub last_error: Option<String>,
+    /// When it was queued, unix ms.
+    pub created_at: i64,
+    /// When it was given up, unix ms.
+    pub died_at: i64,
 }
 
 impl Queue {
-    /// A queue over `db`; this process's workers share one random worker id.
+    /// A queue over `db`; this process's workers share one random worker id. At most
+    /// [`DEFAULT_MAX_RUNNING`] jobs of one installation run at a time.
     pub fn new(db: Db) -> Self {
         Queue {
             db,
             worker_id: uuid::Uuid::new_v4().to_string().into(),
             notify: Arc::new(Notify::new()),
+            max_running: DEFAULT_MAX_RUNNING,
         }
+    }
+
+    /// The same queue with at most `max_running` jobs of one installation running at a
+    /// time (at least 1).
+    pub fn with_max_running(mut self, max_running: usize) -> Self {
+        self.max_running = i64::try_from(max_running.max(1)).unwrap_or(i64::MAX);
+        self
     }
 
     /// Wait until something was enqueued here or `timeout` passed.
@@ -106,12 +150,6 @@ impl Queue {
         let now = now_ms();
         let mut tx = self.db.pool.begin().await?;
         if let Some(key) = dedupe_key {
-            if rand::random::<u8>() == 0 {
-                sqlx::query("delete from job_keys where created_at < $1")
-                    .bind(now - KEY_TTL_MS)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             let fresh = sqlx::query(
                 "insert into job_keys (key, created_at) values ($1, $2) on conflict (key) do nothing",
             )
@@ -150,22 +188,28 @@ impl Queue {
         Ok(inserted)
     }
 
-    /// Claim the next runnable job, if any.
+    /// Claim the next runnable job, if any: the oldest runnable job of the installation with
+    /// the fewest running jobs, among installations under the cap; a job waits for earlier
+    /// jobs of its record (`ordering_key`) that are queued or running.
     pub async fn claim(&self) -> Result<Option<Job>> {
         let now = now_ms();
         let lock = match self.db.kind {
-            DbKind::Postgres => "for update skip locked",
+            DbKind::Postgres => "for update of j skip locked",
             DbKind::Sqlite => "",
         };
         let sql = format!(
             "update jobs set status = 'running', locked_until = $1, locked_by = $2, \
              attempts = attempts + 1, updated_at = $3 \
              where id = (select j.id from jobs j \
-                 where ((j.status = 'queued' and j.run_at <= $4) \
-                        or (j.status = 'running' and j.locked_until < $5)) \
+                 left join (select installation_id, count(*) as n from jobs \
+                     where status = 'running' and locked_until >= $4 \
+                     group by installation_id) r on r.installation_id = j.installation_id \
+                 where ((j.status = 'queued' and j.run_at <= $5) \
+                        or (j.status = 'running' and j.locked_until < $6)) \
+                   and coalesce(r.n, 0) < $7 \
                    and not exists (select 1 from jobs e where e.ordering_key = j.ordering_key \
                         and e.id < j.id and e.status in ('queued', 'running')) \
-                 order by j.id limit 1 {lock}) \
+                 order by coalesce(r.n, 0), j.id limit 1 {lock}) \
              returning id, installation_id, kind, payload, attempts"
         );
         let row = sqlx::query(&sql)
@@ -174,6 +218,8 @@ impl Queue {
             .bind(now)
             .bind(now)
             .bind(now)
+            .bind(now)
+            .bind(self.max_running)
             .fetch_optional(&self.db.pool)
             .await?;
         let Some(row) = row else {
@@ -230,6 +276,66 @@ impl Queue {
             .await?;
         }
         Ok(())
+    }
+
+    /// Put the job back for later without counting the attempt: its tenant's Attio budget
+    /// is spent for `wait`, and a worker does not sleep on one tenant's budget while other
+    /// tenants have work.
+    pub async fn defer(&self, job: &Job, wait: Duration) -> Result<()> {
+        let now = now_ms();
+        let wait = i64::try_from(wait.as_millis())
+            .unwrap_or(i64::MAX)
+            .min(60_000);
+        sqlx::query(
+            "update jobs set status = 'queued', run_at = $1, locked_until = null, \
+             locked_by = null, attempts = attempts - 1, updated_at = $2 where id = $3",
+        )
+        .bind(now.saturating_add(wait))
+        .bind(now)
+        .bind(job.id)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Extend the lease of a long job this worker holds (bulk actions), so that no other
+    /// worker takes it over while it makes progress.
+    pub async fn extend_lease(&self, id: i64) -> Result<()> {
+        sqlx::query(
+            "update jobs set locked_until = $1 where id = $2 and locked_by = $3 \
+             and status = 'running'",
+        )
+        .bind(now_ms().saturating_add(LEASE_MS))
+        .bind(id)
+        .bind(self.worker_id.as_ref())
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The installation's dead jobs (its dead letters), newest first, at most `limit`.
+    pub async fn dead_jobs(&self, installation_id: &str, limit: i64) -> Result<Vec<DeadJob>> {
+        let rows = sqlx::query(
+            "select id, kind, ordering_key, attempts, last_error, created_at, updated_at \
+             from jobs where installation_id = $1 and status = 'dead' order by id desc limit $2",
+        )
+        .bind(installation_id)
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(DeadJob {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                ordering_key: r.try_get("ordering_key")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                created_at: r.try_get("created_at")?,
+                died_at: r.try_get("updated_at")?,
+            });
+        }
+        Ok(out)
     }
 
     /// Put this worker's running jobs back (graceful shutdown after the grace period).

@@ -48,6 +48,7 @@ pub async fn render(
         ),
         ("attio_auth_job_retries_total", m.jobs_retried.get()),
         ("attio_auth_jobs_dead_total", m.jobs_dead.get()),
+        ("attio_auth_jobs_deferred_total", m.jobs_deferred.get()),
         ("attio_auth_jobs_done_total", m.jobs_done.get()),
     ];
     for (name, v) in counters {

@@ -41,6 +41,8 @@ pub struct ErrorDetail {
         crate::oauth::confirm,
         crate::actions::handle,
         crate::actions::audit_list,
+        crate::actions::jobs_list,
+        crate::actions::bulk_status,
         crate::backfill::post,
         crate::backfill::get,
         crate::webhooks::receive,

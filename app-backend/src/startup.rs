@@ -113,7 +113,8 @@ impl Application {
             },
             config.plugin_max_response_bytes,
         );
-        let queue = Queue::new(db.clone());
+        let queue =
+            Queue::new(db.clone()).with_max_running(config.queue_max_running_per_installation);
         let state = AppState {
             queue,
             caches: Arc::new(Caches::default()),
@@ -203,6 +204,11 @@ pub fn router(state: AppState, oauth: Router<AppState>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/v1/installations", post(installations::create))
         .route("/v1/installations/{id}/audit", get(actions::audit_list))
+        .route("/v1/installations/{id}/jobs", get(actions::jobs_list))
+        .route(
+            "/v1/installations/{id}/jobs/{job_id}",
+            get(actions::bulk_status),
+        )
         .route(
             "/v1/installations/{id}/backfill",
             get(backfill::get).post(backfill::post),

@@ -280,6 +280,7 @@ async fn process_one(state: &AppState, job: &Job) -> Result<(), Failure> {
                         message: "waiting for the auth server's pending change to this record"
                             .into(),
                         transient: true,
+                        defer: None,
                     });
                 }
             }

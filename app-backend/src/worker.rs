@@ -2,6 +2,11 @@
 //! drain the queue deterministically), runs it, and records the outcome. On shutdown the
 //! workers stop claiming, finish the job in hand, and anything still marked running by this
 //! process is put back in the queue.
+//!
+//! A job whose tenant's Attio budget is spent is put back for later (not counted as an
+//! attempt) rather than holding the worker ([`crate::attio::with_budget_wait_max`]). The
+//! workers also prune old rows and bound the in-memory caches ([`prune`], every
+//! `PRUNE_INTERVAL_SECS`), so nothing grows without bound.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -15,7 +20,7 @@ use attio_auth_shared::sync::AttioObject;
 use crate::error::{Error, Result};
 use crate::jobs::JobKind;
 use crate::startup::AppState;
-use crate::{backfill, events, webhooks};
+use crate::{actions, attio, backfill, events, webhooks};
 
 /// Why a job step failed, and whether to try again later.
 #[derive(Debug)]
@@ -24,6 +29,9 @@ pub struct Failure {
     pub message: String,
     /// Retry with backoff (`true`) or give up (`false`).
     pub transient: bool,
+    /// Not a failure: the tenant's Attio budget is spent for this long; run it later
+    /// without counting the attempt.
+    pub defer: Option<Duration>,
 }
 
 impl Failure {
@@ -32,12 +40,17 @@ impl Failure {
         Failure {
             message: message.into(),
             transient: false,
+            defer: None,
         }
     }
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
+        let defer = match &e {
+            Error::Attio(crate::attio::AttioError::Busy { wait }) => Some(*wait),
+            _ => None,
+        };
         let transient = match &e {
             Error::Attio(a) => a.is_transient(),
             Error::Plugin(p) => p.is_transient(),
@@ -47,6 +60,7 @@ impl From<Error> for Failure {
         Failure {
             message: e.to_string(),
             transient,
+            defer,
         }
     }
 }
@@ -76,6 +90,132 @@ pub struct Caches {
     pub objects: Mutex<HashMap<String, (Instant, Vec<AttioObject>)>>,
     /// Installation/object/schema keys whose attributes were ensured.
     pub ensured: Mutex<HashSet<String>>,
+}
+
+impl Caches {
+    /// Remember that `key`'s attributes were ensured; the set is emptied when it reaches
+    /// `max` (a hostile plugin may vary its schema on every event: forgetting only costs a
+    /// re-check).
+    pub fn remember_ensured(&self, key: String, max: usize) {
+        if let Ok(mut s) = self.ensured.lock() {
+            if s.len() >= max {
+                s.clear();
+            }
+            s.insert(key);
+        }
+    }
+
+    /// Drop stale entries and keep each cache under `max` entries; how many were dropped.
+    pub fn prune(&self, max: usize) -> usize {
+        let mut dropped = 0;
+        if let Ok(mut m) = self.objects.lock() {
+            let before = m.len();
+            m.retain(|_, (at, _)| at.elapsed() < webhooks::OBJECTS_TTL);
+            if m.len() > max {
+                m.clear();
+            }
+            dropped += before - m.len();
+        }
+        if let Ok(mut s) = self.ensured.lock()
+            && s.len() > max
+        {
+            dropped += s.len();
+            s.clear();
+        }
+        dropped
+    }
+}
+
+/// What one [`prune`] deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// Audit entries older than the audit retention.
+    pub audit: u64,
+    /// Dead jobs older than the dead-job retention.
+    pub dead_jobs: u64,
+    /// Finished bulk jobs older than the dead-job retention.
+    pub bulk_jobs: u64,
+    /// Dedupe keys older than their retention.
+    pub dedupe_keys: u64,
+    /// Expired OAuth states.
+    pub oauth_states: u64,
+    /// Expired replay ids.
+    pub replay_ids: u64,
+    /// In-memory cache entries.
+    pub cache_entries: u64,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Delete what the retention settings say is old, as of `now` (unix ms; the workers pass
+/// the wall clock, tests a chosen instant). Each step runs on its own: one failing (a table
+/// another component replaced) does not stop the others.
+pub async fn prune(state: &AppState, now: i64) -> Pruned {
+    let r = state.config.retention;
+    let pool = &state.db.pool;
+    let step = |name: &'static str,
+                res: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>| {
+        match res {
+            Ok(done) => done.rows_affected(),
+            Err(e) => {
+                tracing::warn!(error = %e, step = name, "prune step failed");
+                0
+            }
+        }
+    };
+    let audit = step(
+        "audit",
+        sqlx::query("delete from audit_log where at < $1")
+            .bind(now.saturating_sub(ms(r.audit)))
+            .execute(pool)
+            .await,
+    );
+    let dead_jobs = step(
+        "dead jobs",
+        sqlx::query("delete from jobs where status = 'dead' and updated_at < $1")
+            .bind(now.saturating_sub(ms(r.dead_jobs)))
+            .execute(pool)
+            .await,
+    );
+    let bulk_jobs = step(
+        "bulk jobs",
+        sqlx::query("delete from bulk_jobs where status = 'done' and updated_at < $1")
+            .bind(now.saturating_sub(ms(r.dead_jobs)))
+            .execute(pool)
+            .await,
+    );
+    let dedupe_keys = step(
+        "dedupe keys",
+        sqlx::query("delete from job_keys where created_at < $1")
+            .bind(now.saturating_sub(ms(r.dedupe_keys)))
+            .execute(pool)
+            .await,
+    );
+    let oauth_states = step(
+        "oauth states",
+        sqlx::query("delete from oauth_states where expires_at < $1")
+            .bind(now)
+            .execute(pool)
+            .await,
+    );
+    let replay_ids = step(
+        "replay ids",
+        sqlx::query("delete from replay_ids where expires_at < $1")
+            .bind(now)
+            .execute(pool)
+            .await,
+    );
+    Pruned {
+        audit,
+        dead_jobs,
+        bulk_jobs,
+        dedupe_keys,
+        oauth_states,
+        replay_ids,
+        cache_entries: u64::try_from(state.caches.prune(r.cache_max_entries)).unwrap_or(0),
+    }
 }
 
 /// A monotonically increasing counter.
@@ -116,6 +256,8 @@ pub struct Metrics {
     pub jobs_dead: Counter,
     /// Jobs completed.
     pub jobs_done: Counter,
+    /// Jobs put back because their tenant's Attio budget was spent.
+    pub jobs_deferred: Counter,
     /// Actions forwarded (any outcome).
     pub actions: Counter,
     /// Sum of action latencies, microseconds.
@@ -147,15 +289,30 @@ pub async fn run_one(state: &AppState) -> Result<bool> {
     let Some(job) = state.queue.claim().await? else {
         return Ok(false);
     };
+    let wait_max = state.config.queue_budget_wait_max;
     let outcome = match job.kind {
-        JobKind::AttioWebhook => webhooks::process(state, &job).await,
-        JobKind::PluginEvent => events::apply(state, &job).await,
-        JobKind::Backfill => backfill::run_page(state, &job).await,
+        JobKind::AttioWebhook => {
+            attio::with_budget_wait_max(wait_max, webhooks::process(state, &job)).await
+        }
+        JobKind::PluginEvent => {
+            attio::with_budget_wait_max(wait_max, events::apply(state, &job)).await
+        }
+        JobKind::Backfill => {
+            attio::with_budget_wait_max(wait_max, backfill::run_page(state, &job)).await
+        }
+        // Per-record results are written as it goes; it waits on budgets like a request.
+        JobKind::BulkAction => actions::run_bulk(state, &job).await,
     };
     match outcome {
         Ok(()) => {
             state.queue.complete(job.id).await?;
             state.metrics.jobs_done.inc();
+        }
+        Err(Failure {
+            defer: Some(wait), ..
+        }) => {
+            state.metrics.jobs_deferred.inc();
+            state.queue.defer(&job, wait).await?;
         }
         Err(f) => {
             tracing::warn!(job = job.id, kind = job.kind.as_str(), attempts = job.attempts,
@@ -183,6 +340,20 @@ pub async fn drain(state: &AppState) -> Result<usize> {
 /// Start `count` workers; they stop when the shutdown token is cancelled.
 pub fn spawn(state: &AppState, count: usize) -> JoinSet<()> {
     let mut set = JoinSet::new();
+    if count > 0 {
+        let state = state.clone();
+        set.spawn(async move {
+            let interval = state.config.retention.interval;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = state.shutdown.cancelled() => break,
+                }
+                let p = prune(&state, crate::db::now_ms()).await;
+                tracing::info!(?p, "pruned old rows");
+            }
+        });
+    }
     for _ in 0..count {
         let state = state.clone();
         set.spawn(async move {

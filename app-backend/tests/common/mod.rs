@@ -365,6 +365,11 @@ pub struct PluginFakeState {
     pub export_users: Vec<Value>,
     /// Organizations for `export` (all on the page after the last users).
     pub export_orgs: Vec<Value>,
+    /// Action -> gate: a call of that action is recorded, then waits for a permit before it
+    /// is answered (a slow auth server, released by the test).
+    pub gates: HashMap<String, Arc<tokio::sync::Semaphore>>,
+    /// Action -> how long each of its calls takes (a slow auth server, for benchmarks).
+    pub delays: HashMap<String, std::time::Duration>,
 }
 
 #[derive(Clone)]
@@ -375,6 +380,17 @@ pub struct FakePlugin {
 }
 
 impl FakePlugin {
+    /// Hold every call of `action` until the test adds permits to the returned gate.
+    pub fn gate(&self, action: &str) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        self.state
+            .lock()
+            .unwrap()
+            .gates
+            .insert(action.to_owned(), gate.clone());
+        gate
+    }
+
     pub fn calls(&self, action: &str) -> Vec<PluginCall> {
         self.state
             .lock()
@@ -417,6 +433,19 @@ async fn plugin_route(
         if action == "ping" && st.no_ping {
             return StatusCode::NOT_FOUND.into_response();
         }
+    }
+    let (gate, delay) = {
+        let st = s.lock().unwrap();
+        (
+            st.gates.get(&action).cloned(),
+            st.delays.get(&action).copied(),
+        )
+    };
+    if let Some(gate) = gate {
+        gate.acquire().await.unwrap().forget();
+    }
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
     match conn.protocol {
         Protocol::SignedV1 => {

@@ -39,6 +39,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: crate::sync::outbox::MIGRATION_SQLITE,
         postgres: crate::sync::outbox::MIGRATION_POSTGRES,
     },
+    Migration {
+        version: 3,
+        name: "outbox_record_order",
+        sqlite: crate::sync::outbox::MIGRATION_RECORD_ORDER_SQLITE,
+        postgres: crate::sync::outbox::MIGRATION_RECORD_ORDER_POSTGRES,
+    },
 ];
 
 /// The Better Auth tables for servers that start without them.

@@ -4,8 +4,10 @@
 //! Guarantees: each delivery keeps one `webhook-id` on every attempt, so a backend that
 //! remembers ids (DESIGN.md: at least 10 minutes) acts on each event exactly once per link,
 //! even when a worker dies after the backend answered and the delivery is sent again. Events
-//! of one link are sent in order (the next waits until the previous is delivered or given
-//! up), other links are not held up. A delivery is leased while being sent, so several
+//! of one record are sent in order on each link (the next waits until the previous is
+//! delivered or given up); a failing event holds back only its own record's later events,
+//! not the other records of the link nor other links. Given-up deliveries stay as `dead`
+//! with their last error ([`super::outbox::OutboxDb::deliveries`]) until pruned. A delivery is leased while being sent, so several
 //! workers (instances) can share one database. All state is in the database: a restarted
 //! worker continues where the previous one stopped.
 
@@ -27,7 +29,7 @@ use super::outbox::{LinkTable, OutboxDb, OutboxError, now_ms, on_pool};
 /// 60 s; finished deliveries kept 7 days.
 ///
 /// A backend answer that says the event itself is unacceptable (400, 413, 415, 422) is not
-/// retried: it would fail the same way for days and hold up the link's later events. Every
+/// retried: it would fail the same way for days and hold up its record's later events. Every
 /// other failure (connection errors, timeouts, 5xx, 401/403 while a secret is being fixed,
 /// 404/410 while an installation moves, 429 honoring `Retry-After`) is retried.
 #[derive(Debug, Clone)]
@@ -231,9 +233,9 @@ impl DeliveryWorker {
         tokio::spawn(self.run(cancel))
     }
 
-    /// One pass: for every link (concurrently), sends its oldest pending deliveries in
-    /// order, up to `batch`, until one is not due yet, is leased by another worker, or
-    /// fails (it is then retried later and the link's later events wait for it).
+    /// One pass: for every link (concurrently), sends up to `batch` due deliveries, each the
+    /// oldest pending one of its record, oldest first. One that fails is retried later;
+    /// only its record's later events wait for it.
     pub async fn run_once(&self) -> Result<PassStats, OutboxError> {
         let mut by_link: BTreeMap<String, Vec<Due>> = BTreeMap::new();
         for d in self.window().await? {
@@ -252,17 +254,17 @@ impl DeliveryWorker {
         Ok(stats)
     }
 
-    /// Sends one link's deliveries, oldest first, stopping where order requires.
+    /// Sends one link's due deliveries (heads of distinct records), oldest first.
     async fn run_link(&self, deliveries: Vec<Due>) -> Result<PassStats, OutboxError> {
         let mut stats = PassStats::default();
         for d in deliveries {
             let now = now_ms();
             if d.next_attempt_at > now || d.locked_until.is_some_and(|l| l >= now) {
-                break;
+                continue;
             }
             if !self.claim(&d, now).await? {
-                // Another worker took it: it carries on with this link.
-                break;
+                // Another worker took it: it carries on with this record.
+                continue;
             }
             let Some(url) = d.url.clone() else {
                 self.finish(&d, "dropped", None, Some("link removed"))
@@ -292,7 +294,6 @@ impl DeliveryWorker {
                         tracing::debug!(link = %d.link_id, message_id = %d.message_id, attempts, %error, ?delay, "sync delivery will be retried");
                         self.retry_later(&d, status, &error, delay).await?;
                         stats.retrying += 1;
-                        break;
                     }
                 }
             }
@@ -300,8 +301,9 @@ impl DeliveryWorker {
         Ok(stats)
     }
 
-    /// The `batch` oldest pending deliveries of every link, by link then order, with their
-    /// schedule and lease (a link's head decides whether the rest may go).
+    /// Up to `batch` due deliveries of every link, by link then order: each is pending, due,
+    /// not leased, and the oldest pending delivery of its record on its link (events
+    /// without a record key are not ordered).
     async fn window(&self) -> Result<Vec<Due>, OutboxError> {
         let sql = format!(
             "select x.seq, x.link_id, x.message_id, x.attempts, x.next_attempt_at, \
@@ -310,17 +312,26 @@ impl DeliveryWorker {
                           cast(d.attempts as bigint) as attempts, d.next_attempt_at, \
                           d.locked_until, \
                           row_number() over (partition by d.link_id order by d.seq) as rn \
-                   from attio_outbox_delivery d where d.status = 'pending') x \
+                   from attio_outbox_delivery d join attio_outbox od on od.seq = d.seq \
+                   where d.status = 'pending' and d.next_attempt_at <= $1 \
+                     and (d.locked_until is null or d.locked_until < $2) \
+                     and not exists (select 1 from attio_outbox_delivery e \
+                          join attio_outbox eo on eo.seq = e.seq \
+                          where e.link_id = d.link_id and e.status = 'pending' \
+                            and e.seq < d.seq and eo.record_key = od.record_key)) x \
              join attio_outbox o on o.seq = x.seq \
              left join \"{table}\" l on l.\"{id}\" = x.link_id \
-             where x.rn <= $1 \
+             where x.rn <= $3 \
              order by x.link_id, x.seq",
             url = self.links.url,
             table = self.links.table,
             id = self.links.id,
         );
+        let now = now_ms();
         on_pool!(&self.db, |p| {
             let rows = sqlx::query(&sql)
+                .bind(now)
+                .bind(now)
                 .bind(self.config.batch)
                 .fetch_all(p)
                 .await?;

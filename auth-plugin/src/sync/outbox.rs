@@ -20,6 +20,12 @@ pub const MIGRATION_SQLITE: &str =
 /// The outbox migration for PostgreSQL.
 pub const MIGRATION_POSTGRES: &str =
     include_str!("../../../migrations/plugin/postgres/0002_outbox.sql");
+/// Per-record delivery order (`attio_outbox.record_key`), SQLite.
+pub const MIGRATION_RECORD_ORDER_SQLITE: &str =
+    include_str!("../../../migrations/plugin/sqlite/0003_outbox_record_order.sql");
+/// Per-record delivery order (`attio_outbox.record_key`), PostgreSQL.
+pub const MIGRATION_RECORD_ORDER_POSTGRES: &str =
+    include_str!("../../../migrations/plugin/postgres/0003_outbox_record_order.sql");
 
 /// Errors of the outbox and its delivery worker.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +170,8 @@ pub async fn enqueue<'c>(
         }
     };
     let model = event.adapter.better_auth_model.clone();
+    // Deliveries are ordered per record: one failing event holds back only its record.
+    let record_key = event.ordering_key();
     let now = now_ms();
     let conn = conn.into();
     on_conn!(conn, |c| {
@@ -174,13 +182,14 @@ pub async fn enqueue<'c>(
             return Ok(0);
         }
         let seq: i64 = sqlx::query_scalar(
-            "insert into attio_outbox (event_id, model, payload, created_at) \
-             values ($1, $2, $3, $4) returning seq",
+            "insert into attio_outbox (event_id, model, payload, created_at, record_key) \
+             values ($1, $2, $3, $4, $5) returning seq",
         )
         .bind(&event_id)
         .bind(&model)
         .bind(&payload)
         .bind(now)
+        .bind(&record_key)
         .fetch_one(&mut *c)
         .await?;
         for link in &link_ids {
@@ -216,6 +225,8 @@ pub struct DeliveryState {
     pub attempts: i64,
     /// Last HTTP status received.
     pub last_status: Option<i64>,
+    /// The last error (a dead delivery's reason: its dead letter).
+    pub last_error: Option<String>,
 }
 
 impl OutboxDb {
@@ -223,14 +234,35 @@ impl OutboxDb {
     /// the same SQL; this is for hosts and tests that use the outbox alone).
     pub async fn create_tables(&self) -> Result<(), OutboxError> {
         match self {
-            OutboxDb::Sqlite(p) => sqlx::raw_sql(MIGRATION_SQLITE)
-                .execute(p)
-                .await
-                .map(|_| ())?,
-            OutboxDb::Postgres(p) => sqlx::raw_sql(MIGRATION_POSTGRES)
-                .execute(p)
-                .await
-                .map(|_| ())?,
+            OutboxDb::Sqlite(p) => {
+                sqlx::raw_sql(MIGRATION_SQLITE).execute(p).await?;
+                let has: i64 = sqlx::query_scalar(
+                    "select count(*) from pragma_table_info('attio_outbox') \
+                     where name = 'record_key'",
+                )
+                .fetch_one(p)
+                .await?;
+                if has == 0 {
+                    sqlx::raw_sql(MIGRATION_RECORD_ORDER_SQLITE)
+                        .execute(p)
+                        .await?;
+                }
+            }
+            OutboxDb::Postgres(p) => {
+                sqlx::raw_sql(MIGRATION_POSTGRES).execute(p).await?;
+                let has: i64 = sqlx::query_scalar(
+                    "select count(*) from information_schema.columns \
+                     where table_schema = current_schema() and table_name = 'attio_outbox' \
+                     and column_name = 'record_key'",
+                )
+                .fetch_one(p)
+                .await?;
+                if has == 0 {
+                    sqlx::raw_sql(MIGRATION_RECORD_ORDER_POSTGRES)
+                        .execute(p)
+                        .await?;
+                }
+            }
         }
         Ok(())
     }
@@ -247,7 +279,7 @@ impl OutboxDb {
     pub async fn deliveries(&self) -> Result<Vec<DeliveryState>, OutboxError> {
         let sql = "select o.event_id, d.link_id, d.message_id, d.status, \
                    cast(d.attempts as bigint) as attempts, \
-                   cast(d.last_status as bigint) as last_status \
+                   cast(d.last_status as bigint) as last_status, d.last_error \
                    from attio_outbox_delivery d join attio_outbox o on o.seq = d.seq \
                    order by d.seq, d.link_id";
         on_pool!(self, |p| {
@@ -261,6 +293,7 @@ impl OutboxDb {
                         status: r.try_get("status")?,
                         attempts: r.try_get("attempts")?,
                         last_status: r.try_get("last_status")?,
+                        last_error: r.try_get("last_error")?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()
