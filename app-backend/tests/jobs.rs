@@ -483,9 +483,8 @@ async fn a_slow_bulk_ban_continues_as_an_audited_job(db: DbChoice) {
         targets.push(json!({"object": "users", "recordId": rid}));
     }
     let gate = w.plugin.gate("update-ban-status");
-    let body = serde_json::to_vec(&json!({"action": "update-ban-status",
-        "actor": {"email": "admin@acme.com"}, "targets": targets,
-        "params": {"banned": true}}))
+    let body = serde_json::to_vec(&with_actor(json!({"action": "update-ban-status",
+        "targets": targets, "params": {"banned": true}})))
     .unwrap();
     let headers = app_headers(&w.plugin.connection, &body);
     let send = || {
