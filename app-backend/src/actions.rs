@@ -96,6 +96,19 @@ pub struct ActionCall {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub params: Map<String, Value>,
+    /// Why the person acts (the ban dialog's reason): recorded in the audit log only, never
+    /// forwarded; trimmed and cut to [`AUDIT_REASON_MAX_CHARS`].
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Longest audit reason kept: free text from the client, bounded like everything stored.
+pub const AUDIT_REASON_MAX_CHARS: usize = 500;
+
+/// The reason as stored: trimmed, cut to [`AUDIT_REASON_MAX_CHARS`] characters, none when empty.
+fn audit_reason(reason: Option<&str>) -> Option<String> {
+    let r = reason?.trim();
+    (!r.is_empty()).then(|| r.chars().take(AUDIT_REASON_MAX_CHARS).collect())
 }
 
 /// `POST /v1/actions/{action}`.
@@ -222,6 +235,7 @@ async fn dispatch(
             })?;
             let mut call = call;
             call.actor = resolve_actor(state, inst, &call.actor).await?;
+            call.reason = audit_reason(call.reason.as_deref());
             forward(state, inst, action, fields, call).await
         }
     }
@@ -242,6 +256,8 @@ struct Ctx<'a> {
     fields: &'static [Field],
     /// The bulk job the calls belong to, if any.
     bulk_id: Option<&'a str>,
+    /// The audit reason the caller gave (already bounded by [`audit_reason`]).
+    reason: Option<&'a str>,
 }
 
 /// Bulk actions that make one plugin call per record: these continue as a job when they
@@ -349,6 +365,7 @@ async fn forward(
         action,
         fields,
         bulk_id: None,
+        reason: call.reason.as_deref(),
     };
 
     let outcomes: Vec<Outcome> = match action {
@@ -768,8 +785,9 @@ async fn audit_begin(ctx: &Ctx<'_>, target: Option<&Target>, auth_id: Option<&st
     let row = sqlx::query(
         "insert into audit_log (installation_id, at, actor_email, actor_member_id, action, \
          target_object, target_record_id, auth_id, ok, http_status, message, duration_ms, \
-         state, bulk_id) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 'pending', 0, 'pending', $9) returning id",
+         state, bulk_id, reason) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 'pending', 0, 'pending', $9, $10) \
+         returning id",
     )
     .bind(&ctx.inst.id)
     .bind(now_ms())
@@ -780,6 +798,7 @@ async fn audit_begin(ctx: &Ctx<'_>, target: Option<&Target>, auth_id: Option<&st
     .bind(target.map(|t| t.record_id.clone()))
     .bind(auth_id.map(str::to_owned))
     .bind(ctx.bulk_id.map(str::to_owned))
+    .bind(ctx.reason.map(str::to_owned))
     .fetch_one(&ctx.state.db.pool)
     .await?;
     Ok(row.try_get("id")?)
@@ -854,7 +873,7 @@ pub async fn audit_list(
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let rows = sqlx::query(
         "select id, at, actor_email, actor_member_id, action, target_object, target_record_id, \
-         auth_id, ok, http_status, message, duration_ms, state from audit_log \
+         auth_id, ok, http_status, message, duration_ms, state, reason from audit_log \
          where installation_id = $1 and id < $2 order by id desc limit $3",
     )
     .bind(&id)
@@ -882,6 +901,7 @@ pub async fn audit_list(
             "message": r.try_get::<String, _>("message")?,
             "durationMs": r.try_get::<i64, _>("duration_ms")?,
             "state": r.try_get::<String, _>("state")?,
+            "reason": r.try_get::<Option<String>, _>("reason")?,
         }));
     }
     let next_before = if i64::try_from(entries.len()).unwrap_or(0) == limit {
@@ -912,6 +932,8 @@ struct BulkPayload {
     #[serde(default)]
     params: Map<String, Value>,
     targets: Vec<Target>,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 /// How long a bulk request waits for its job before answering 202: two thirds of the
@@ -949,6 +971,7 @@ async fn start_bulk(
         "action": action,
         "actor": {"email": call.actor.email, "workspaceMemberId": call.actor.workspace_member_id},
         "params": call.params,
+        "reason": call.reason,
         "targets": targets.iter()
             .map(|t| json!({"object": t.object, "recordId": t.record_id}))
             .collect::<Vec<_>>(),
@@ -1088,6 +1111,7 @@ pub async fn run_bulk(state: &AppState, job: &Job) -> Result<(), Failure> {
         action: &p.action,
         fields,
         bulk_id: Some(&p.bulk_id),
+        reason: p.reason.as_deref(),
     };
     let mut datas = vec![Value::Null; done.min(p.targets.len())];
     for t in p.targets.iter().skip(done) {

@@ -248,6 +248,31 @@ async fn action_is_forwarded_signed_with_the_resolved_user_id_and_audited(db: Db
     assert_eq!(entries[1]["target"]["recordId"], "rec-alice");
     assert_eq!(entries[1]["authId"], "auth-alice");
     assert_eq!(entries[1]["ok"], true);
+    assert_eq!(entries[1]["reason"], Value::Null);
+
+    // The reason the app sends (the ban dialog's) is audited, bounded, never forwarded.
+    let long = "spam ".repeat(200);
+    let (status, body) = call_action(
+        &w,
+        "update-ban-status",
+        json!({"action": "update-ban-status",
+               "target": {"object": "users", "recordId": "rec-alice"},
+               "params": {"banned": true, "banReason": "spam"}, "reason": long}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let forwarded = &w.plugin.calls("update-ban-status")[0];
+    assert!(forwarded.body.get("reason").is_none(), "{}", forwarded.body);
+    let mut req = w.app.http.get(w.app.url(&path));
+    for (k, v) in app_headers(&w.plugin.connection, b"") {
+        req = req.header(k, v);
+    }
+    let audit: Value = req.send().await.unwrap().json().await.unwrap();
+    let ban = &audit["entries"][0];
+    assert_eq!(ban["action"], "update-ban-status");
+    let reason = ban["reason"].as_str().unwrap();
+    assert_eq!(reason.chars().count(), 500);
+    assert!(reason.starts_with("spam spam"));
     // Unsigned audit read is refused.
     let r = w
         .app
