@@ -17,8 +17,9 @@
 //! loops); missing attributes are created from `attioSchema`; creates and updates assert the
 //! record by the adapter's id attribute and keep the `record_id` link (an update writes only
 //! the fields Attio does not already hold, and the agreed hash is stored only when Attio did
-//! not change otherwise: a concurrent Attio edit is neither overwritten nor taken for an echo); deletes delete the record (found by the
-//! event's `record_id`, the link, or a query by id).
+//! not change otherwise: a concurrent Attio edit is neither overwritten nor taken for an
+//! echo); deletes delete the record (found by the event's `record_id`, the link, or a query
+//! by id).
 
 use std::collections::{BTreeMap, BTreeSet};
 
