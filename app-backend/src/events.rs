@@ -15,8 +15,11 @@
 //!
 //! Applying: events that came from Attio (`origin: "attio"`) are not written back (no
 //! loops); missing attributes are created from `attioSchema`; creates and updates assert the
-//! record by the adapter's id attribute and keep the `record_id` link; deletes delete the
-//! record (found by the event's `record_id`, the link, or a query by id).
+//! record by the adapter's id attribute and keep the `record_id` link (an update writes only
+//! the fields Attio does not already hold, and the agreed hash is stored only when Attio did
+//! not change otherwise: a concurrent Attio edit is neither overwritten nor taken for an
+//! echo); deletes delete the record (found by the event's `record_id`, the link, or a query
+//! by id).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,14 +27,14 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 use subtle::ConstantTimeEq;
 
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
-use attio_auth_shared::sync::{AdapterInfo, Origin, SyncEvent, SyncEventKind};
+use attio_auth_shared::sync::{AdapterInfo, AttioRecord, Origin, SyncEvent, SyncEventKind};
 
 use crate::actions::link_record_hashed;
 use crate::db::{Db, now_secs};
@@ -346,12 +349,12 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
         }
         SyncEventKind::Create | SyncEventKind::Update => {
             let mut data = event.data.clone();
-            // When Attio holds newer values than this event, the record is not what both
-            // sides agree on: its hash is not stored, so the Attio change still reaches the
-            // auth server.
-            let mut attio_is_newer = false;
-            if event.event == SyncEventKind::Update {
-                attio_is_newer = drop_stale_fields(
+            // An update is compared with the record as Attio holds it now (see
+            // [`reconcile_update`]): fields Attio changed later are left out, and so are
+            // fields Attio already holds, so the write touches only what the auth server
+            // changed.
+            let before = if event.event == SyncEventKind::Update {
+                reconcile_update(
                     state,
                     &inst,
                     &event,
@@ -359,8 +362,10 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
                     auth_id.as_deref(),
                     &mut data,
                 )
-                .await?;
-            }
+                .await?
+            } else {
+                Reconciled::default()
+            };
             let (matching, body) = adapter
                 .assert_request(&data)
                 .map_err(|e| Failure::permanent(e.to_string()))?;
@@ -373,13 +378,15 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
                 .assert_user_record(&inst.attio, &object, &matching, &body, first_write)
                 .await?;
             if let Some(auth_id) = auth_id {
+                let written: BTreeSet<&str> = data.attributes().map(|(k, _)| k.as_str()).collect();
+                let agreed = before.agreed_after(&record, &written);
                 link_record_hashed(
                     state,
                     &inst.id,
                     &object,
                     &auth_id,
                     &record.id.record_id,
-                    (!attio_is_newer).then(|| record_hash(&record)).as_deref(),
+                    agreed.then(|| record_hash(&record)).as_deref(),
                 )
                 .await?;
             }
@@ -389,26 +396,66 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
     }
 }
 
+/// What an update event's pre-write read of its Attio record found.
+#[derive(Debug, Default)]
+struct Reconciled {
+    /// Attio holds a value changed after the event (left out of the write).
+    attio_is_newer: bool,
+    /// The record as read before the write, and whether its values were the ones both sides
+    /// last agreed on (`record_links.synced_hash`). `None`: not read (no record known yet).
+    read: Option<(AttioRecord, bool)>,
+}
+
+impl Reconciled {
+    /// Whether the record Attio answered the write with holds only values both sides agree
+    /// on, so that its hash may be stored and its echo skipped. Not when Attio held newer
+    /// values, nor when the record read before the write held changes not yet forwarded to
+    /// the auth server, nor when an attribute this write left alone changed between that
+    /// read and the write (someone edited the record meanwhile: their `record.updated` is
+    /// queued, and storing this hash would drop it as an echo, losing the edit).
+    fn agreed_after(&self, written_record: &AttioRecord, written: &BTreeSet<&str>) -> bool {
+        if self.attio_is_newer {
+            return false;
+        }
+        let Some((read, was_agreed)) = &self.read else {
+            return true; // a first write: the record holds what was just written
+        };
+        if !was_agreed {
+            return false;
+        }
+        let untouched = |values: Map<String, Value>| -> Map<String, Value> {
+            values
+                .into_iter()
+                .filter(|(k, _)| !written.contains(k.as_str()))
+                .collect()
+        };
+        untouched(read.plain_values()) == untouched(written_record.plain_values())
+    }
+}
+
 fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }
 
+/// Reconcile an update event with the record as Attio holds it now, before writing it.
+///
 /// Last writer wins, per field: an update event made before a value was last changed in
 /// Attio must not overwrite that newer value (events can arrive late: the plugin retries).
 /// Fields whose current Attio value became active after the event's `timestamp` are left
-/// out of the write. Needs the record: from the event's `record_id` or our link. Returns
-/// whether any field was left out.
-async fn drop_stale_fields(
+/// out of the write. Fields whose value Attio already holds are left out too: the auth
+/// server's events carry the whole row, and rewriting an unchanged field would overwrite an
+/// edit made in Attio between this read and the write (that edit's webhook then reads our
+/// write back and takes it for an echo: the edit is lost on both sides). Needs the record:
+/// from the event's `record_id` or our link.
+async fn reconcile_update(
     state: &AppState,
     inst: &Installation,
     event: &SyncEvent,
     id_attr: &str,
     auth_id: Option<&str>,
     data: &mut attio_auth_shared::sync::SyncData,
-) -> Result<bool, Failure> {
-    let Some(event_at) = parse_time(&event.timestamp) else {
-        return Ok(false);
-    };
+) -> Result<Reconciled, Failure> {
+    let event_at = parse_time(&event.timestamp);
     let object = &event.adapter.attio_object;
     let mut record_id = data.record_id().map(str::to_owned);
     if record_id.is_none()
@@ -427,32 +474,58 @@ async fn drop_stale_fields(
         .transpose()?;
     }
     let Some(record_id) = record_id else {
-        return Ok(false);
+        return Ok(Reconciled::default());
     };
     let Some(record) = state
         .attio
         .get_record(&inst.attio, object, &record_id)
         .await?
     else {
-        return Ok(false);
+        return Ok(Reconciled::default());
     };
-    let stale: Vec<String> = data
-        .attributes()
-        .filter(|(slug, _)| slug.as_str() != id_attr)
-        .filter(|(slug, _)| {
-            record.values.get(slug.as_str()).is_some_and(|values| {
-                values
-                    .iter()
-                    .filter(|v| v.is_active())
-                    .filter_map(|v| v.active_from.as_deref().and_then(parse_time))
-                    .any(|changed| changed > event_at)
-            })
+    let newer = |slug: &str| {
+        let Some(event_at) = event_at else {
+            return false;
+        };
+        record.values.get(slug).is_some_and(|values| {
+            values
+                .iter()
+                .filter(|v| v.is_active())
+                .filter_map(|v| v.active_from.as_deref().and_then(parse_time))
+                .any(|changed| changed > event_at)
         })
-        .map(|(slug, _)| slug.clone())
-        .collect();
-    let dropped = !stale.is_empty();
-    for slug in stale {
+    };
+    let mut attio_is_newer = false;
+    let mut left_out = Vec::new();
+    for (slug, value) in data.attributes() {
+        if slug.as_str() == id_attr {
+            continue;
+        }
+        if newer(slug) {
+            attio_is_newer = true;
+            left_out.push(slug.clone());
+        } else if record.plain(slug) == *value {
+            left_out.push(slug.clone());
+        }
+    }
+    for slug in left_out {
         data.0.remove(&slug);
     }
-    Ok(dropped)
+    let linked_hash = sqlx::query(
+        "select synced_hash from record_links where installation_id = $1 \
+         and attio_object = $2 and record_id = $3",
+    )
+    .bind(&inst.id)
+    .bind(object)
+    .bind(&record_id)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .map(|r| r.try_get::<Option<String>, _>("synced_hash"))
+    .transpose()?
+    .flatten();
+    let was_agreed = linked_hash.as_deref() == Some(record_hash(&record).as_str());
+    Ok(Reconciled {
+        attio_is_newer,
+        read: Some((record, was_agreed)),
+    })
 }

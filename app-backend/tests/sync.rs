@@ -12,7 +12,7 @@ use attio_auth_backend::jobs::{JobKind, Queue};
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::Signer;
 use attio_sandbox::{
-    Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
+    FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
 };
 use common::*;
 use serde_json::{Value, json};
@@ -49,6 +49,7 @@ both!(
     restart_mid_queue_finishes_the_work,
     two_instances_never_claim_the_same_job,
     a_late_auth_event_does_not_overwrite_a_newer_attio_value,
+    an_attio_edit_during_an_auth_write_is_neither_overwritten_nor_taken_for_an_echo,
     backfill_pages_through_export_and_reports_progress,
     backfill_post_is_route_bound_and_replay_guarded,
     plugin_events_for_undeclared_objects_are_refused,
@@ -926,5 +927,87 @@ async fn a_late_auth_event_does_not_overwrite_a_newer_attio_value(db: DbChoice) 
         plain(rec, "email_verified"),
         true,
         "the rest of the late event applies"
+    );
+}
+
+/// An auth-side update (the whole row, as the plugin sends it, here after an unban: nothing
+/// Attio shows changed but `email_verified`) is read against Attio, then written; a person
+/// renames the user in Attio between that read and the write (made deterministic: the
+/// write fails twice with 503, and the rename is made after the first failure, before the
+/// backend's retry). The write must not put the old name back, and the rename's webhook
+/// must not be dropped as the echo of our write: it reaches the plugin.
+async fn an_attio_edit_during_an_auth_write_is_neither_overwritten_nor_taken_for_an_echo(
+    db: DbChoice,
+) {
+    let w = world(db).await;
+    post_event(
+        &w,
+        &user_event("evt_r1", "create", "u20", "Bob Member", "auth"),
+    )
+    .await;
+    eventually("user in Attio", || async {
+        attio_users(&w).await.len() == 1
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    let record_id = attio_users(&w).await[0]["id"]["record_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let failed_puts = || {
+        w.sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.starts_with("/v2/objects/users/records"))
+            .filter(|r| r.status == 503)
+            .count()
+    };
+    assert!(w.sandbox.add_fault_rule(FaultRule {
+        method: "PUT".into(),
+        path_contains: "/v2/objects/users/records".into(),
+        status: 503,
+        times: Some(2),
+    }));
+    let mut update = user_event("evt_r2", "update", "u20", "Bob Member", "auth");
+    update["data"]["email_verified"] = json!(true);
+    post_event(&w, &update).await;
+    eventually("the write read the record and failed once", || async {
+        failed_puts() >= 1
+    })
+    .await;
+    let r = reqwest::Client::new()
+        .patch(format!(
+            "{}/v2/objects/users/records/{record_id}",
+            w.sandbox.base_url()
+        ))
+        .bearer_auth(&w.creds.token)
+        .json(&json!({"data": {"values": {"name": "Robert"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    eventually("rename forwarded to the plugin", || async {
+        w.plugin
+            .calls("webhook")
+            .iter()
+            .any(|c| plain(&c.body["events"][0]["record"], "name") == "Robert")
+    })
+    .await;
+    eventually("queue drained", || queue_idle(&w)).await;
+    // The race was set up: the rename came after the read and before the retried write.
+    let log = w.sandbox.requests();
+    let rename = log.iter().position(|r| r.method == "PATCH").unwrap();
+    let first_failure = log.iter().position(|r| r.status == 503).unwrap();
+    let write = log
+        .iter()
+        .rposition(|r| r.method == "PUT" && r.path.starts_with("/v2/objects/users/records"))
+        .unwrap();
+    assert!(first_failure < rename && rename < write, "{log:?}");
+    let rec = &attio_users(&w).await[0];
+    assert_eq!(plain(rec, "name"), "Robert", "the rename stays in Attio");
+    assert_eq!(
+        plain(rec, "email_verified"),
+        true,
+        "the auth change applies"
     );
 }
