@@ -180,6 +180,17 @@ pub(crate) fn parse_js_iso(text: &str) -> Result<OffsetDateTime, DateError> {
         .ok_or(DateError::OutOfRange)
 }
 
+/// Whether an ISO 8601 text names a year before 1 (`-YYYYYY-...` or `+000000-...`), the
+/// side of [`DateError::OutOfRange`] that lies in the past.
+pub(crate) fn before_year_one(text: &str) -> bool {
+    let t = text.trim();
+    match t.as_bytes().first() {
+        Some(b'-') => true,
+        Some(b'+') => t.get(1..7).is_some_and(|y| y.bytes().all(|b| b == b'0')),
+        _ => t.get(0..4) == Some("0000"),
+    }
+}
+
 /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`);
 /// exact for the expanded years JavaScript accepts (±275760) in `i64`.
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
@@ -233,6 +244,24 @@ impl Cursor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn years_before_one_are_past_and_beyond_9999_future() {
+        for past in [
+            "-000001-01-01T00:00:00.000Z",
+            "+000000-06-01T00:00:00Z",
+            "0000-01-01",
+        ] {
+            assert!(before_year_one(past), "{past}");
+        }
+        for future in [
+            "+275760-09-13T00:00:00.000Z",
+            "2030-01-01",
+            "+010000-01-01T00:00:00Z",
+        ] {
+            assert!(!before_year_one(future), "{future}");
+        }
+    }
 
     #[test]
     fn canonical_form_round_trips() {

@@ -835,6 +835,33 @@ fn patch_node_rows(s: &mut Sides, table: &str, field: &str) -> bool {
     changed
 }
 
+/// Whether the two sides' changed rows differ only in `fields` of `table` (every other
+/// change the same).
+fn rows_differ_only_in(s: &Sides, table: &str, fields: &[&str]) -> bool {
+    let masked = |rows: &[Value]| -> Vec<Value> {
+        let mut out: Vec<Value> = rows
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if r["table"] == json!(table) {
+                    for side in ["before", "after"] {
+                        if let Some(o) = r[side].as_object_mut() {
+                            for f in fields {
+                                o.remove(*f);
+                            }
+                        }
+                    }
+                }
+                r
+            })
+            .filter(|r| r["before"] != r["after"])
+            .collect();
+        out.sort_by_key(|r| r.to_string());
+        out
+    };
+    s.node_rows != s.rust_rows && masked(&s.node_rows) == masked(&s.rust_rows)
+}
+
 /// `user-details` of a user both call not banned: ours shows no `key` (reason or expiry)
 /// for them, the original shows what an unban left behind.
 fn unbanned_details(c: &Ctx<'_>, s: &mut Sides, key: &str) -> bool {
@@ -1217,35 +1244,30 @@ const RULES: &[Rule] = &[
     },
     Rule {
         name: "unban-drops-expiry",
-        why: "update-ban-status with banned: false and a banExpires: ours stores no expiry",
+        why: "update-ban-status with banned: false and a banExpires: ours stores no expiry (and clears one left from an earlier ban)",
         apply: |c, s| {
-            (c.step.endpoint == "update-ban-status"
+            let unban_with_expiry = c.step.endpoint == "update-ban-status"
                 && c.field("banned") == Some(&json!(false))
-                && c.field("banExpires").is_some()
-                && patch_node_rows(s, "user", "banExpires"))
+                && c.field("banExpires").is_some();
+            (unban_with_expiry && patch_node_rows(s, "user", "banExpires"))
+                || (unban_with_expiry
+                    && rows_differ_only_in(s, "user", &["banExpires", "banReason"])
+                    && accept_rows(s))
                 || unbanned_details(c, s, "bannedUntil")
         },
     },
     Rule {
         name: "expired-ban-not-banned",
-        why: "user-details on a user whose ban has run out: ours says not banned (and lifts it)",
+        why: "user-details or sessions of a user whose ban has run out: ours says not banned and lifts it in the database (the original lifts it only when it next acts on the user)",
         apply: |c, s| {
             let expired = c
                 .user(c.str_field("userId").unwrap_or(""))
                 .is_some_and(|u| {
                     u["banned"] == json!(1)
-                        && u["banExpires"]
-                            .as_str()
-                            .and_then(|d| {
-                                time::OffsetDateTime::parse(
-                                    d,
-                                    &time::format_description::well_known::Rfc3339,
-                                )
-                                .ok()
-                            })
-                            .is_some_and(|d| d < c.now)
+                        && (ban_ran_out(u, c.now)
+                            || u["banExpires"].as_str().is_some_and(|d| d.starts_with('-')))
                 });
-            if c.step.endpoint != "user-details"
+            if !matches!(c.step.endpoint, "user-details" | "sessions")
                 || !expired
                 || s.node.status != 200
                 || s.rust.status != 200

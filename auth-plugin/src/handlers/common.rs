@@ -13,10 +13,16 @@ pub(crate) fn ban_in_force(user: &User) -> bool {
     if user.banned != Some(true) {
         return false;
     }
-    // A stored expiry that cannot be read (or lies beyond the store's range) keeps the ban.
-    match user.ban_expires.as_deref().map(crate::time::parse_js_iso) {
-        Some(Ok(until)) => until > time::OffsetDateTime::now_utc(),
-        Some(Err(_)) | None => true,
+    // A stored expiry that cannot be read, or lies beyond the store's range, keeps the ban;
+    // one before the range (year 0 or a negative year, which the original can have stored)
+    // has run out, as the original's `Date` sees it.
+    match user.ban_expires.as_deref() {
+        None => true,
+        Some(text) => match crate::time::parse_js_iso(text) {
+            Ok(until) => until > time::OffsetDateTime::now_utc(),
+            Err(crate::time::DateError::OutOfRange) => !crate::time::before_year_one(text),
+            Err(crate::time::DateError::Invalid) => true,
+        },
     }
 }
 
