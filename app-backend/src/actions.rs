@@ -17,7 +17,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sqlx::Row as _;
 
-use attio_auth_shared::actions::{self as wire, Action, Envelope, Field, validate_fields};
+use attio_auth_shared::actions::{
+    self as wire, Action, ActionInfo, AppCall, Envelope, validate_fields,
+};
 use attio_auth_shared::connection::Protocol;
 
 use crate::app_auth;
@@ -33,26 +35,16 @@ use attio_auth_shared::signing::{ReplayStatus, SigningError};
 /// Lifecycle actions handled by the backend itself.
 pub const LIFECYCLE_ACTIONS: [&str; 2] = ["connection-check", "uninstall"];
 
-/// Plugin actions the app may call, with their fields.
-pub fn plugin_action_fields(action: &str) -> Option<&'static [Field]> {
-    Some(match action {
-        wire::UserDetailsRequest::NAME => wire::UserDetailsRequest::FIELDS,
-        wire::UpdateBanStatusRequest::NAME => wire::UpdateBanStatusRequest::FIELDS,
-        wire::SendPasswordResetRequest::NAME => wire::SendPasswordResetRequest::FIELDS,
-        wire::SessionsRequest::NAME => wire::SessionsRequest::FIELDS,
-        wire::RevokeSessionRequest::NAME => wire::RevokeSessionRequest::FIELDS,
-        wire::RevokeAllSessionsRequest::NAME => wire::RevokeAllSessionsRequest::FIELDS,
-        wire::ImpersonateRequest::NAME => wire::ImpersonateRequest::FIELDS,
-        wire::ListOrgInvitationsRequest::NAME => wire::ListOrgInvitationsRequest::FIELDS,
-        wire::CreateOrgInvitationRequest::NAME => wire::CreateOrgInvitationRequest::FIELDS,
-        wire::CancelOrgInvitationRequest::NAME => wire::CancelOrgInvitationRequest::FIELDS,
-        wire::SearchUsersRequest::NAME => wire::SearchUsersRequest::FIELDS,
-        wire::GetOrgRolesRequest::NAME => wire::GetOrgRolesRequest::FIELDS,
-        wire::CreateUserRequest::NAME => wire::CreateUserRequest::FIELDS,
-        wire::CreateOrganizationRequest::NAME => wire::CreateOrganizationRequest::FIELDS,
-        _ => return None,
-    })
+/// The plugin action the Attio app may call by this name, from the shared list of actions
+/// ([`wire::ACTIONS`]): its fields and how its records are resolved ([`AppCall`]).
+pub fn app_action(action: &str) -> Option<&'static ActionInfo> {
+    wire::action_info(action).filter(|i| i.from_app())
 }
+
+/// Request fields that take the acting member's email: the resolved actor's email is put
+/// there, whatever `params` claim (`adminEmail` of `impersonate`, `inviterEmail` of
+/// `create-org-invitation`).
+const ACTOR_EMAIL_FIELDS: [&str; 2] = ["adminEmail", "inviterEmail"];
 
 /// The acting Attio user.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -230,13 +222,13 @@ async fn dispatch(
             ))
         }
         _ => {
-            let fields = plugin_action_fields(action).ok_or_else(|| {
+            let info = app_action(action).ok_or_else(|| {
                 Error::not_found("UNKNOWN_ACTION", format!("There is no action `{action}`."))
             })?;
             let mut call = call;
             call.actor = resolve_actor(state, inst, &call.actor).await?;
             call.reason = audit_reason(call.reason.as_deref());
-            forward(state, inst, action, fields, call).await
+            forward(state, inst, info, call).await
         }
     }
 }
@@ -253,7 +245,8 @@ struct Ctx<'a> {
     inst: &'a Installation,
     actor: &'a ActorInfo,
     action: &'a str,
-    fields: &'static [Field],
+    /// The action's row of the shared list (fields, how records are resolved).
+    info: &'static ActionInfo,
     /// The bulk job the calls belong to, if any.
     bulk_id: Option<&'a str>,
     /// The audit reason the caller gave (already bounded by [`audit_reason`]).
@@ -262,17 +255,8 @@ struct Ctx<'a> {
 
 /// Bulk actions that make one plugin call per record: these continue as a job when they
 /// cannot finish within the request deadline.
-fn per_target(action: &str) -> bool {
-    !matches!(
-        action,
-        wire::RevokeAllSessionsRequest::NAME
-            | wire::RevokeSessionRequest::NAME
-            | wire::CancelOrgInvitationRequest::NAME
-            | wire::SearchUsersRequest::NAME
-            | wire::GetOrgRolesRequest::NAME
-            | wire::CreateUserRequest::NAME
-            | wire::CreateOrganizationRequest::NAME
-    )
+fn per_target(info: &ActionInfo) -> bool {
+    matches!(info.app, AppCall::PerRecord { .. })
 }
 
 /// Who is acting, as Attio knows them (issue 13, item 8): the workspace member id the app
@@ -336,10 +320,10 @@ pub async fn resolve_actor(
 async fn forward(
     state: &AppState,
     inst: &Installation,
-    action: &str,
-    fields: &'static [Field],
+    info: &'static ActionInfo,
     call: ActionCall,
 ) -> Result<(StatusCode, Value)> {
+    let action = info.name;
     let bulk = call.targets.is_some();
     let targets: Vec<Target> = match (&call.targets, &call.target) {
         (Some(ts), _) => ts.clone(),
@@ -355,7 +339,7 @@ async fn forward(
             "At most 1000 records per call.",
         ));
     }
-    if bulk && per_target(action) {
+    if bulk && per_target(info) {
         return start_bulk(state, inst, action, &call, &targets).await;
     }
     let ctx = Ctx {
@@ -363,19 +347,19 @@ async fn forward(
         inst,
         actor: &call.actor,
         action,
-        fields,
+        info,
         bulk_id: None,
         reason: call.reason.as_deref(),
     };
 
-    let outcomes: Vec<Outcome> = match action {
+    let outcomes: Vec<Outcome> = match info.app {
         // One call for every target together.
-        wire::RevokeAllSessionsRequest::NAME => {
+        AppCall::AllRecords { object, id_field } => {
             let started = Instant::now();
             let mut ids = Vec::new();
             let mut resolve_error = None;
             for t in &targets {
-                match resolve(state, inst, t, "users").await {
+                match resolve(state, inst, t, object).await {
                     Ok(id) => ids.push(Value::String(id)),
                     Err(e) => {
                         resolve_error = Some(e);
@@ -393,17 +377,14 @@ async fn forward(
                 }
                 None => {
                     let mut f = call.params.clone();
-                    f.insert("userIds".into(), Value::Array(ids.clone()));
+                    f.insert(id_field.into(), Value::Array(ids.clone()));
                     send(&ctx, target.as_ref(), auth_id.as_deref(), f).await
                 }
             };
             vec![Outcome { target, result }]
         }
         // Actions that need no record.
-        wire::RevokeSessionRequest::NAME
-        | wire::CancelOrgInvitationRequest::NAME
-        | wire::SearchUsersRequest::NAME
-        | wire::GetOrgRolesRequest::NAME => {
+        AppCall::NoRecord => {
             let mut f = call.params.clone();
             if action == wire::RevokeSessionRequest::NAME
                 && inst.connection.protocol == Protocol::SignedV1
@@ -421,7 +402,7 @@ async fn forward(
             }]
         }
         // Creations: the record (if any) becomes the new row's attioId.
-        wire::CreateUserRequest::NAME | wire::CreateOrganizationRequest::NAME => {
+        AppCall::Creates => {
             let mut f = call.params.clone();
             if let Some(t) = &call.target {
                 f.insert("attioId".into(), Value::String(t.record_id.clone()));
@@ -433,7 +414,7 @@ async fn forward(
             }]
         }
         // One call per target record.
-        _ => {
+        AppCall::PerRecord { .. } => {
             if targets.is_empty() {
                 return Err(Error::bad_request(
                     "NO_TARGET",
@@ -449,6 +430,13 @@ async fn forward(
                 });
             }
             outcomes
+        }
+        // Not reachable from the app ([`app_action`] leaves them out).
+        AppCall::Internal => {
+            return Err(Error::not_found(
+                "UNKNOWN_ACTION",
+                format!("There is no action `{action}`."),
+            ));
         }
     };
 
@@ -499,13 +487,11 @@ fn bulk_answer(action: &str, outcomes: Vec<Outcome>) -> Value {
 
 /// Resolve one target record and make its plugin call (audited).
 async fn run_target(ctx: &Ctx<'_>, params: &Map<String, Value>, t: &Target) -> Result<Value> {
-    let action = ctx.action;
-    let (object, id_field) = match action {
-        wire::ListOrgInvitationsRequest::NAME | wire::CreateOrgInvitationRequest::NAME => {
-            ("workspaces", "organizationId")
-        }
-        wire::ImpersonateRequest::NAME => ("users", "targetUserId"),
-        _ => ("users", "userId"),
+    let AppCall::PerRecord { object, id_field } = ctx.info.app else {
+        return Err(Error::Internal(format!(
+            "action `{}` is not made per record",
+            ctx.action
+        )));
     };
     let started = Instant::now();
     match resolve(ctx.state, ctx.inst, t, object).await {
@@ -513,15 +499,12 @@ async fn run_target(ctx: &Ctx<'_>, params: &Map<String, Value>, t: &Target) -> R
             let mut f = params.clone();
             f.insert(id_field.into(), Value::String(id.clone()));
             // The resolved actor's email, whatever `params` claim.
-            if action == wire::ImpersonateRequest::NAME
-                && let Some(email) = &ctx.actor.email
-            {
-                f.insert("adminEmail".into(), Value::String(email.clone()));
-            }
-            if action == wire::CreateOrgInvitationRequest::NAME
-                && let Some(email) = &ctx.actor.email
-            {
-                f.insert("inviterEmail".into(), Value::String(email.clone()));
+            if let Some(email) = &ctx.actor.email {
+                for key in ACTOR_EMAIL_FIELDS {
+                    if ctx.info.fields.iter().any(|field| field.name == key) {
+                        f.insert(key.into(), Value::String(email.clone()));
+                    }
+                }
             }
             send(ctx, Some(t), Some(&id), f).await
         }
@@ -596,7 +579,11 @@ async fn send(
     let started = Instant::now();
     let mut tagged = fields.clone();
     tagged.insert("action".into(), Value::String(ctx.action.to_owned()));
-    if let Err(e) = validate_fields(Some(&Value::Object(tagged)), Envelope::Signed, ctx.fields) {
+    if let Err(e) = validate_fields(
+        Some(&Value::Object(tagged)),
+        Envelope::Signed,
+        ctx.info.fields,
+    ) {
         let e = Error::bad_request("INVALID_PARAMS", e.message);
         return audit_unsent(ctx, target, auth_id, started, e).await;
     }
@@ -1082,7 +1069,7 @@ pub async fn run_bulk(state: &AppState, job: &Job) -> Result<(), Failure> {
     let Some(inst) = Installation::find(state, &job.installation_id).await? else {
         return Ok(());
     };
-    let fields = plugin_action_fields(&p.action)
+    let info = app_action(&p.action)
         .ok_or_else(|| Failure::permanent(format!("unknown action {}", p.action)))?;
     sqlx::query("update bulk_jobs set status = 'running', updated_at = $1 where id = $2")
         .bind(now_ms())
@@ -1109,7 +1096,7 @@ pub async fn run_bulk(state: &AppState, job: &Job) -> Result<(), Failure> {
         inst: &inst,
         actor: &p.actor,
         action: &p.action,
-        fields,
+        info,
         bulk_id: Some(&p.bulk_id),
         reason: p.reason.as_deref(),
     };
