@@ -11,7 +11,7 @@ use serde_json::json;
 use attio_auth_shared::signing::SigningError;
 
 use crate::attio::AttioError;
-use crate::plugin::PluginError;
+use crate::plugin::PluginCallError;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -52,7 +52,7 @@ pub enum Error {
     Attio(#[from] AttioError),
     /// The auth plugin refused or failed a call.
     #[error("{0}")]
-    Plugin(#[from] PluginError),
+    Plugin(#[from] PluginCallError),
     /// Something that should not happen; logged, answered opaquely.
     #[error("internal: {0}")]
     Internal(String),

@@ -29,7 +29,7 @@ use crate::attio::{AttioAuth, AttioError};
 use crate::db::now_ms;
 use crate::error::{Error, Result};
 use crate::peer::{ClientIp, ip_key};
-use crate::plugin::PluginError;
+use crate::plugin::PluginCallError;
 use crate::startup::AppState;
 
 /// The Attio objects the default adapters write to; both are off by default in Attio.
@@ -659,7 +659,7 @@ pub async fn ping_plugin(
 ) -> Result<Option<PingResponse>> {
     match state.plugin.call(connection, &PingRequest {}).await {
         Ok(p) => Ok(Some(p)),
-        Err(PluginError::Refused { status: 404, .. })
+        Err(PluginCallError::Refused { status: 404, .. })
             if connection.protocol == attio_auth_shared::connection::Protocol::Legacy =>
         {
             Ok(None)
@@ -785,7 +785,7 @@ pub async fn uninstall(state: &AppState, inst: &Installation) -> Result<Vec<Stri
             )
             .await
         {
-            Ok(_) | Err(PluginError::Refused { status: 404, .. }) => {}
+            Ok(_) | Err(PluginCallError::Refused { status: 404, .. }) => {}
             Err(e) => warnings.push(format!("The auth server was not unlinked: {e}")),
         }
     }

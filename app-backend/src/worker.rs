@@ -77,8 +77,8 @@ impl From<crate::attio::AttioError> for Failure {
     }
 }
 
-impl From<crate::plugin::PluginError> for Failure {
-    fn from(e: crate::plugin::PluginError) -> Self {
+impl From<crate::plugin::PluginCallError> for Failure {
+    fn from(e: crate::plugin::PluginCallError) -> Self {
         Error::from(e).into()
     }
 }
