@@ -24,12 +24,13 @@ use attio_auth_shared::connection::Protocol;
 
 use crate::app_auth;
 use crate::attio::AttioError;
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::{self, Installation};
+use crate::jobs::Failure;
 use crate::jobs::{Job, JobKind};
-use crate::startup::AppState;
-use crate::worker::Failure;
+use crate::record_links::{RecordRef, resolve};
+use crate::state::AppState;
 use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 /// Lifecycle actions handled by the backend itself.
@@ -233,6 +234,14 @@ async fn dispatch(
     }
 }
 
+/// The record a target names.
+fn record_ref(t: &Target) -> RecordRef<'_> {
+    RecordRef {
+        object: &t.object,
+        record_id: &t.record_id,
+    }
+}
+
 /// One forwarded plugin call's outcome, for bulk results.
 struct Outcome {
     target: Option<Target>,
@@ -359,7 +368,7 @@ async fn forward(
             let mut ids = Vec::new();
             let mut resolve_error = None;
             for t in &targets {
-                match resolve(state, inst, t, object).await {
+                match resolve(state, inst, record_ref(t), object).await {
                     Ok(id) => ids.push(Value::String(id)),
                     Err(e) => {
                         resolve_error = Some(e);
@@ -494,7 +503,7 @@ async fn run_target(ctx: &Ctx<'_>, params: &Map<String, Value>, t: &Target) -> R
         )));
     };
     let started = Instant::now();
-    match resolve(ctx.state, ctx.inst, t, object).await {
+    match resolve(ctx.state, ctx.inst, record_ref(t), object).await {
         Ok(id) => {
             let mut f = params.clone();
             f.insert(id_field.into(), Value::String(id.clone()));
@@ -538,7 +547,7 @@ async fn legacy_session_by_token(
             "Revoking a session by id on an original (legacy) plugin needs the user's `target` record.",
         )
     })?;
-    let user_id = resolve(state, inst, target, "users").await?;
+    let user_id = resolve(state, inst, record_ref(target), "users").await?;
     let mut query = Map::new();
     query.insert("userId".into(), Value::String(user_id));
     let answer = state
@@ -620,130 +629,6 @@ async fn audit_unsent(
         Err(e) => tracing::error!(error = %e, "could not write the audit entry"),
     }
     result
-}
-
-/// The auth id of an Attio record: from `record_links`, else read from the record
-/// (`user_id` / `workspace_id`) and remembered.
-pub async fn resolve(
-    state: &AppState,
-    inst: &Installation,
-    target: &Target,
-    expected_object: &str,
-) -> Result<String> {
-    if target.object != expected_object {
-        return Err(Error::bad_request(
-            "WRONG_OBJECT",
-            format!(
-                "This action works on `{expected_object}` records, not `{}`.",
-                target.object
-            ),
-        ));
-    }
-    let id_attribute = match expected_object {
-        "users" => "user_id",
-        "workspaces" => "workspace_id",
-        other => {
-            return Err(Error::bad_request(
-                "UNSUPPORTED_OBJECT",
-                format!("Records of `{other}` cannot be acted on."),
-            ));
-        }
-    };
-    let row = sqlx::query(
-        "select auth_id from record_links where installation_id = $1 and attio_object = $2 \
-         and record_id = $3",
-    )
-    .bind(&inst.id)
-    .bind(expected_object)
-    .bind(&target.record_id)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    if let Some(row) = row {
-        return Ok(row.try_get("auth_id")?);
-    }
-    let record = state
-        .attio
-        .get_record(&inst.attio, expected_object, &target.record_id)
-        .await?
-        .ok_or_else(|| {
-            Error::not_found(
-                "RECORD_NOT_FOUND",
-                "The Attio record does not exist (deleted?).",
-            )
-        })?;
-    let auth_id = match record.plain(id_attribute) {
-        Value::String(s) if !s.is_empty() => s,
-        _ => {
-            return Err(Error::unprocessable(
-                "RECORD_NOT_LINKED",
-                format!(
-                    "This Attio record has no `{id_attribute}`: it is not linked to the auth \
-                     server yet."
-                ),
-            ));
-        }
-    };
-    link_record(
-        state,
-        &inst.id,
-        expected_object,
-        &auth_id,
-        &target.record_id,
-    )
-    .await?;
-    Ok(auth_id)
-}
-
-/// Remember that `record_id` in `object` is `auth_id`.
-pub async fn link_record(
-    state: &AppState,
-    installation_id: &str,
-    object: &str,
-    auth_id: &str,
-    record_id: &str,
-) -> Result<()> {
-    link_record_hashed(state, installation_id, object, auth_id, record_id, None).await
-}
-
-/// [`link_record`], also storing the hash of the values both sides now agree on
-/// (`record_links.synced_hash`), in one transaction.
-pub async fn link_record_hashed(
-    state: &AppState,
-    installation_id: &str,
-    object: &str,
-    auth_id: &str,
-    record_id: &str,
-    synced_hash: Option<&str>,
-) -> Result<()> {
-    let mut tx = state.db.pool.begin().await?;
-    // Another auth id may have held this record before (a re-created user): drop it first.
-    sqlx::query(
-        "delete from record_links where installation_id = $1 and attio_object = $2 \
-         and record_id = $3 and auth_id <> $4",
-    )
-    .bind(installation_id)
-    .bind(object)
-    .bind(record_id)
-    .bind(auth_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "insert into record_links (installation_id, attio_object, auth_id, record_id, updated_at, \
-         synced_hash) values ($1, $2, $3, $4, $5, $6) \
-         on conflict (installation_id, attio_object, auth_id) do update set \
-         record_id = excluded.record_id, updated_at = excluded.updated_at, \
-         synced_hash = coalesce(excluded.synced_hash, record_links.synced_hash)",
-    )
-    .bind(installation_id)
-    .bind(object)
-    .bind(auth_id)
-    .bind(record_id)
-    .bind(now_ms())
-    .bind(synced_hash)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 fn success_message(action: &str, data: &Value, _n: usize) -> String {

@@ -24,15 +24,15 @@ use sqlx::Row as _;
 use attio_auth_shared::actions::{ExportRequest, OrganizationRecord, UserRecord};
 use attio_auth_shared::sync::{AdapterInfo, SyncData};
 
-use crate::actions::link_record_hashed;
 use crate::app_auth;
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::Installation;
+use crate::jobs::Failure;
 use crate::jobs::{Job, JobKind};
-use crate::startup::AppState;
-use crate::webhooks::record_hash;
-use crate::worker::Failure;
+use crate::record_links::link_record_hashed;
+use crate::record_links::record_hash;
+use crate::state::AppState;
 use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 /// Records per `export` page.

@@ -33,14 +33,15 @@ use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
 use attio_auth_shared::sync::{AdapterInfo, Origin, SyncEvent, SyncEventKind};
 
-use crate::actions::link_record_hashed;
-use crate::db::{Db, now_secs};
+use crate::clock::now_secs;
+use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::installations::{Installation, ensure_attributes};
+use crate::jobs::Failure;
 use crate::jobs::{Job, JobKind};
-use crate::startup::AppState;
-use crate::webhooks::record_hash;
-use crate::worker::Failure;
+use crate::record_links::link_record_hashed;
+use crate::record_links::record_hash;
+use crate::state::AppState;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers

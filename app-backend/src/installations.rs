@@ -26,11 +26,11 @@ use attio_auth_shared::connection::Connection;
 use attio_auth_shared::sync::{AdapterInfo, AttributeType};
 
 use crate::attio::{AttioAuth, AttioError};
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::peer::{ClientIp, ip_key};
 use crate::plugin::PluginCallError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The Attio objects the default adapters write to; both are off by default in Attio.
 pub const REQUIRED_OBJECTS: [&str; 2] = ["users", "workspaces"];

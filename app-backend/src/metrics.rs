@@ -15,7 +15,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::error::{Error, Result};
 use crate::peer::ClientIp;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::worker::LATENCY_BUCKETS_MS;
 
 /// Render every metric.

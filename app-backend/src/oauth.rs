@@ -41,12 +41,13 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 use attio_auth_shared::connection::Connection;
 
 use crate::attio::{AttioAuth, AttioError};
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::db::{DbKind, now_ms};
+use crate::db::DbKind;
 use crate::error::{Error, Result};
 use crate::installations;
 use crate::peer::{ClientIp, ip_key};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Name of the session cookie of the install flow.
 pub const SESSION_COOKIE: &str = "attio_auth_oauth";

@@ -11,7 +11,7 @@ use attio_auth_shared::actions::{Action, ErrorBody};
 use attio_auth_shared::connection::{Connection, Protocol};
 use attio_auth_shared::signing::{Signer, SigningError};
 
-use crate::db::now_secs;
+use crate::clock::now_secs;
 use crate::egress::{self, EgressPolicy, ReadError};
 
 /// Why a plugin call failed. Never contains the secret.
