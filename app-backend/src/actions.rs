@@ -116,11 +116,11 @@ fn audit_reason(reason: Option<&str>) -> Option<String> {
     request_body = ActionCall,
     responses(
         (status = 200, description = "`{ok: true, message, data}`; bulk adds `results: [{recordId, ok, message}]`", body = Object),
-        (status = 400, description = "Bad body, params or headers", body = crate::openapi::ErrorResponse),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
-        (status = 404, description = "Workspace not installed, record or user not found", body = crate::openapi::ErrorResponse),
-        (status = 422, description = "Same message id with another body, or a record not linked to the auth server", body = crate::openapi::ErrorResponse),
-        (status = 502, description = "The auth server or Attio failed", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Bad body, params or headers", body = crate::error::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
+        (status = 404, description = "Workspace not installed, record or user not found", body = crate::error::ErrorResponse),
+        (status = 422, description = "Same message id with another body, or a record not linked to the auth server", body = crate::error::ErrorResponse),
+        (status = 502, description = "The auth server or Attio failed", body = crate::error::ErrorResponse),
     ))]
 pub async fn handle(
     State(state): State<AppState>,
@@ -727,7 +727,7 @@ pub struct AuditQuery {
         ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
     responses(
         (status = 200, description = "`{ok, entries: [{id, at, actor, action, target, authId, ok, status, message, durationMs}], nextBefore}`", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
     ))]
 pub async fn audit_list(
     State(state): State<AppState>,
@@ -1045,8 +1045,8 @@ async fn verified_installation(state: &AppState, headers: &HeaderMap, id: &str) 
         ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
     responses(
         (status = 200, description = "`{ok, job: {id, action, status, total, done}, results: [{recordId, ok, message, code}], answer}` (`answer`: the final bulk answer once `status` is `done`)", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
-        (status = 404, description = "No such job for this installation", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
+        (status = 404, description = "No such job for this installation", body = crate::error::ErrorResponse),
     ))]
 pub async fn bulk_status(
     State(state): State<AppState>,
@@ -1095,7 +1095,7 @@ pub struct JobsQuery {
         ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
     responses(
         (status = 200, description = "`{ok, counts: {queued, running, dead}, dead: [{id, kind, orderingKey, attempts, lastError, createdAt, diedAt}]}`", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
     ))]
 pub async fn jobs_list(
     State(state): State<AppState>,

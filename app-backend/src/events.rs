@@ -56,8 +56,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         ("token" = String, Path, description = "The event token given to the plugin by `link`")),
     request_body(content = Object, description = "A sync event `{id, event, data, timestamp, adapter, origin}`"),
     responses((status = 200, description = "`{ok, queued}` (false for a repeat)", body = Object),
-        (status = 400, description = "Not a sync event, or signature headers missing", body = crate::openapi::ErrorResponse),
-        (status = 401, description = "Bad token or signature", body = crate::openapi::ErrorResponse)))]
+        (status = 400, description = "Not a sync event, or signature headers missing", body = crate::error::ErrorResponse),
+        (status = 401, description = "Bad token or signature", body = crate::error::ErrorResponse)))]
 pub async fn receive(
     State(state): State<AppState>,
     Path((installation_id, token)): Path<(String, String)>,

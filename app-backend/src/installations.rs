@@ -178,11 +178,11 @@ pub struct CreateInstallation {
     request_body = CreateInstallation,
     responses(
         (status = 201, description = "Installed: `{ok, message, installation, plugin, attributesCreated}`", body = Object),
-        (status = 400, description = "Bad connection string or Attio token, the token lacks a scope (`ATTIO_TOKEN_SCOPES` names each), or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::openapi::ErrorResponse),
-        (status = 409, description = "The workspace is installed already", body = crate::openapi::ErrorResponse),
-        (status = 422, description = "The users/workspaces objects are disabled in Attio (the message says how to enable them), or `PUBLIC_URL` is not https while Attio itself is the API (`PUBLIC_URL_NOT_HTTPS`)", body = crate::openapi::ErrorResponse),
-        (status = 429, description = "Too many install attempts from this client or with this token (`INSTALL_RATE_LIMITED`)", body = crate::openapi::ErrorResponse),
-        (status = 502, description = "The auth server or Attio failed", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Bad connection string or Attio token, the token lacks a scope (`ATTIO_TOKEN_SCOPES` names each), or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::error::ErrorResponse),
+        (status = 409, description = "The workspace is installed already", body = crate::error::ErrorResponse),
+        (status = 422, description = "The users/workspaces objects are disabled in Attio (the message says how to enable them), or `PUBLIC_URL` is not https while Attio itself is the API (`PUBLIC_URL_NOT_HTTPS`)", body = crate::error::ErrorResponse),
+        (status = 429, description = "Too many install attempts from this client or with this token (`INSTALL_RATE_LIMITED`)", body = crate::error::ErrorResponse),
+        (status = 502, description = "The auth server or Attio failed", body = crate::error::ErrorResponse),
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -47,7 +47,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         ("idempotency-key" = String, Header, description = "Same across Attio's retries")),
     request_body(content = Object, description = "Attio's `{webhook_id, events}`"),
     responses((status = 200, description = "`{ok, queued}`", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse)))]
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse)))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(installation_id): Path<String>,
