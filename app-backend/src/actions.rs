@@ -1119,3 +1119,72 @@ pub async fn jobs_list(
     }
     Ok(Json(json!({"ok": true, "counts": counts, "dead": dead})))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the Attio app may call, as it was before the list moved to the shared crate.
+    const APP_ACTIONS: [&str; 14] = [
+        "user-details",
+        "update-ban-status",
+        "send-password-reset",
+        "sessions",
+        "revoke-session",
+        "revoke-all-sessions",
+        "impersonate",
+        "list-org-invitations",
+        "create-org-invitation",
+        "cancel-org-invitation",
+        "search-users",
+        "get-org-roles",
+        "create-user",
+        "create-organization",
+    ];
+
+    #[test]
+    fn the_app_reaches_every_non_internal_action_and_no_other() {
+        for name in APP_ACTIONS {
+            assert!(app_action(name).is_some(), "{name} is forwarded");
+        }
+        for name in ["link", "unlink", "webhook", "export", "ping", "nope"] {
+            assert!(app_action(name).is_none(), "{name} is not forwarded");
+        }
+        let forwarded = wire::ACTIONS.iter().filter(|i| i.from_app()).count();
+        assert_eq!(forwarded, APP_ACTIONS.len());
+    }
+
+    #[test]
+    fn only_per_record_actions_continue_as_jobs() {
+        let jobs: Vec<&str> = APP_ACTIONS
+            .into_iter()
+            .filter(|n| app_action(n).is_some_and(per_target))
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                "user-details",
+                "update-ban-status",
+                "send-password-reset",
+                "sessions",
+                "impersonate",
+                "list-org-invitations",
+                "create-org-invitation",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_actor_email_goes_where_the_action_takes_it() {
+        let takes = |name: &str| -> Vec<&str> {
+            let fields = app_action(name).map_or(&[][..], |i| i.fields);
+            ACTOR_EMAIL_FIELDS
+                .into_iter()
+                .filter(|k| fields.iter().any(|f| f.name == *k))
+                .collect()
+        };
+        assert_eq!(takes("impersonate"), ["adminEmail"]);
+        assert_eq!(takes("create-org-invitation"), ["inviterEmail"]);
+        assert!(takes("update-ban-status").is_empty());
+    }
+}
