@@ -17,42 +17,35 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sqlx::Row as _;
 
-use attio_auth_shared::actions::{self as wire, Action, Envelope, Field, validate_fields};
+use attio_auth_shared::actions::{
+    self as wire, Action, ActionInfo, AppCall, Envelope, validate_fields,
+};
 use attio_auth_shared::connection::Protocol;
 
 use crate::app_auth;
 use crate::attio::AttioError;
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::{self, Installation};
+use crate::jobs::Failure;
 use crate::jobs::{Job, JobKind};
-use crate::startup::AppState;
-use crate::worker::Failure;
+use crate::record_links::{RecordRef, resolve};
+use crate::state::AppState;
 use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 /// Lifecycle actions handled by the backend itself.
 pub const LIFECYCLE_ACTIONS: [&str; 2] = ["connection-check", "uninstall"];
 
-/// Plugin actions the app may call, with their fields.
-pub fn plugin_action_fields(action: &str) -> Option<&'static [Field]> {
-    Some(match action {
-        wire::UserDetailsRequest::NAME => wire::UserDetailsRequest::FIELDS,
-        wire::UpdateBanStatusRequest::NAME => wire::UpdateBanStatusRequest::FIELDS,
-        wire::SendPasswordResetRequest::NAME => wire::SendPasswordResetRequest::FIELDS,
-        wire::SessionsRequest::NAME => wire::SessionsRequest::FIELDS,
-        wire::RevokeSessionRequest::NAME => wire::RevokeSessionRequest::FIELDS,
-        wire::RevokeAllSessionsRequest::NAME => wire::RevokeAllSessionsRequest::FIELDS,
-        wire::ImpersonateRequest::NAME => wire::ImpersonateRequest::FIELDS,
-        wire::ListOrgInvitationsRequest::NAME => wire::ListOrgInvitationsRequest::FIELDS,
-        wire::CreateOrgInvitationRequest::NAME => wire::CreateOrgInvitationRequest::FIELDS,
-        wire::CancelOrgInvitationRequest::NAME => wire::CancelOrgInvitationRequest::FIELDS,
-        wire::SearchUsersRequest::NAME => wire::SearchUsersRequest::FIELDS,
-        wire::GetOrgRolesRequest::NAME => wire::GetOrgRolesRequest::FIELDS,
-        wire::CreateUserRequest::NAME => wire::CreateUserRequest::FIELDS,
-        wire::CreateOrganizationRequest::NAME => wire::CreateOrganizationRequest::FIELDS,
-        _ => return None,
-    })
+/// The plugin action the Attio app may call by this name, from the shared list of actions
+/// ([`wire::ACTIONS`]): its fields and how its records are resolved ([`AppCall`]).
+pub fn app_action(action: &str) -> Option<&'static ActionInfo> {
+    wire::action_info(action).filter(|i| i.from_app())
 }
+
+/// Request fields that take the acting member's email: the resolved actor's email is put
+/// there, whatever `params` claim (`adminEmail` of `impersonate`, `inviterEmail` of
+/// `create-org-invitation`).
+const ACTOR_EMAIL_FIELDS: [&str; 2] = ["adminEmail", "inviterEmail"];
 
 /// The acting Attio user.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -123,11 +116,11 @@ fn audit_reason(reason: Option<&str>) -> Option<String> {
     request_body = ActionCall,
     responses(
         (status = 200, description = "`{ok: true, message, data}`; bulk adds `results: [{recordId, ok, message}]`", body = Object),
-        (status = 400, description = "Bad body, params or headers", body = crate::openapi::ErrorResponse),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
-        (status = 404, description = "Workspace not installed, record or user not found", body = crate::openapi::ErrorResponse),
-        (status = 422, description = "Same message id with another body, or a record not linked to the auth server", body = crate::openapi::ErrorResponse),
-        (status = 502, description = "The auth server or Attio failed", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Bad body, params or headers", body = crate::error::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
+        (status = 404, description = "Workspace not installed, record or user not found", body = crate::error::ErrorResponse),
+        (status = 422, description = "Same message id with another body, or a record not linked to the auth server", body = crate::error::ErrorResponse),
+        (status = 502, description = "The auth server or Attio failed", body = crate::error::ErrorResponse),
     ))]
 pub async fn handle(
     State(state): State<AppState>,
@@ -230,14 +223,22 @@ async fn dispatch(
             ))
         }
         _ => {
-            let fields = plugin_action_fields(action).ok_or_else(|| {
+            let info = app_action(action).ok_or_else(|| {
                 Error::not_found("UNKNOWN_ACTION", format!("There is no action `{action}`."))
             })?;
             let mut call = call;
             call.actor = resolve_actor(state, inst, &call.actor).await?;
             call.reason = audit_reason(call.reason.as_deref());
-            forward(state, inst, action, fields, call).await
+            forward(state, inst, info, call).await
         }
+    }
+}
+
+/// The record a target names.
+fn record_ref(t: &Target) -> RecordRef<'_> {
+    RecordRef {
+        object: &t.object,
+        record_id: &t.record_id,
     }
 }
 
@@ -253,7 +254,8 @@ struct Ctx<'a> {
     inst: &'a Installation,
     actor: &'a ActorInfo,
     action: &'a str,
-    fields: &'static [Field],
+    /// The action's row of the shared list (fields, how records are resolved).
+    info: &'static ActionInfo,
     /// The bulk job the calls belong to, if any.
     bulk_id: Option<&'a str>,
     /// The audit reason the caller gave (already bounded by [`audit_reason`]).
@@ -262,17 +264,8 @@ struct Ctx<'a> {
 
 /// Bulk actions that make one plugin call per record: these continue as a job when they
 /// cannot finish within the request deadline.
-fn per_target(action: &str) -> bool {
-    !matches!(
-        action,
-        wire::RevokeAllSessionsRequest::NAME
-            | wire::RevokeSessionRequest::NAME
-            | wire::CancelOrgInvitationRequest::NAME
-            | wire::SearchUsersRequest::NAME
-            | wire::GetOrgRolesRequest::NAME
-            | wire::CreateUserRequest::NAME
-            | wire::CreateOrganizationRequest::NAME
-    )
+fn per_target(info: &ActionInfo) -> bool {
+    matches!(info.app, AppCall::PerRecord { .. })
 }
 
 /// Who is acting, as Attio knows them (issue 13, item 8): the workspace member id the app
@@ -336,10 +329,10 @@ pub async fn resolve_actor(
 async fn forward(
     state: &AppState,
     inst: &Installation,
-    action: &str,
-    fields: &'static [Field],
+    info: &'static ActionInfo,
     call: ActionCall,
 ) -> Result<(StatusCode, Value)> {
+    let action = info.name;
     let bulk = call.targets.is_some();
     let targets: Vec<Target> = match (&call.targets, &call.target) {
         (Some(ts), _) => ts.clone(),
@@ -355,7 +348,7 @@ async fn forward(
             "At most 1000 records per call.",
         ));
     }
-    if bulk && per_target(action) {
+    if bulk && per_target(info) {
         return start_bulk(state, inst, action, &call, &targets).await;
     }
     let ctx = Ctx {
@@ -363,19 +356,19 @@ async fn forward(
         inst,
         actor: &call.actor,
         action,
-        fields,
+        info,
         bulk_id: None,
         reason: call.reason.as_deref(),
     };
 
-    let outcomes: Vec<Outcome> = match action {
+    let outcomes: Vec<Outcome> = match info.app {
         // One call for every target together.
-        wire::RevokeAllSessionsRequest::NAME => {
+        AppCall::AllRecords { object, id_field } => {
             let started = Instant::now();
             let mut ids = Vec::new();
             let mut resolve_error = None;
             for t in &targets {
-                match resolve(state, inst, t, "users").await {
+                match resolve(state, inst, record_ref(t), object).await {
                     Ok(id) => ids.push(Value::String(id)),
                     Err(e) => {
                         resolve_error = Some(e);
@@ -393,17 +386,14 @@ async fn forward(
                 }
                 None => {
                     let mut f = call.params.clone();
-                    f.insert("userIds".into(), Value::Array(ids.clone()));
+                    f.insert(id_field.into(), Value::Array(ids.clone()));
                     send(&ctx, target.as_ref(), auth_id.as_deref(), f).await
                 }
             };
             vec![Outcome { target, result }]
         }
         // Actions that need no record.
-        wire::RevokeSessionRequest::NAME
-        | wire::CancelOrgInvitationRequest::NAME
-        | wire::SearchUsersRequest::NAME
-        | wire::GetOrgRolesRequest::NAME => {
+        AppCall::NoRecord => {
             let mut f = call.params.clone();
             if action == wire::RevokeSessionRequest::NAME
                 && inst.connection.protocol == Protocol::SignedV1
@@ -421,7 +411,7 @@ async fn forward(
             }]
         }
         // Creations: the record (if any) becomes the new row's attioId.
-        wire::CreateUserRequest::NAME | wire::CreateOrganizationRequest::NAME => {
+        AppCall::Creates => {
             let mut f = call.params.clone();
             if let Some(t) = &call.target {
                 f.insert("attioId".into(), Value::String(t.record_id.clone()));
@@ -433,7 +423,7 @@ async fn forward(
             }]
         }
         // One call per target record.
-        _ => {
+        AppCall::PerRecord { .. } => {
             if targets.is_empty() {
                 return Err(Error::bad_request(
                     "NO_TARGET",
@@ -449,6 +439,13 @@ async fn forward(
                 });
             }
             outcomes
+        }
+        // Not reachable from the app ([`app_action`] leaves them out).
+        AppCall::Internal => {
+            return Err(Error::not_found(
+                "UNKNOWN_ACTION",
+                format!("There is no action `{action}`."),
+            ));
         }
     };
 
@@ -499,29 +496,24 @@ fn bulk_answer(action: &str, outcomes: Vec<Outcome>) -> Value {
 
 /// Resolve one target record and make its plugin call (audited).
 async fn run_target(ctx: &Ctx<'_>, params: &Map<String, Value>, t: &Target) -> Result<Value> {
-    let action = ctx.action;
-    let (object, id_field) = match action {
-        wire::ListOrgInvitationsRequest::NAME | wire::CreateOrgInvitationRequest::NAME => {
-            ("workspaces", "organizationId")
-        }
-        wire::ImpersonateRequest::NAME => ("users", "targetUserId"),
-        _ => ("users", "userId"),
+    let AppCall::PerRecord { object, id_field } = ctx.info.app else {
+        return Err(Error::Internal(format!(
+            "action `{}` is not made per record",
+            ctx.action
+        )));
     };
     let started = Instant::now();
-    match resolve(ctx.state, ctx.inst, t, object).await {
+    match resolve(ctx.state, ctx.inst, record_ref(t), object).await {
         Ok(id) => {
             let mut f = params.clone();
             f.insert(id_field.into(), Value::String(id.clone()));
             // The resolved actor's email, whatever `params` claim.
-            if action == wire::ImpersonateRequest::NAME
-                && let Some(email) = &ctx.actor.email
-            {
-                f.insert("adminEmail".into(), Value::String(email.clone()));
-            }
-            if action == wire::CreateOrgInvitationRequest::NAME
-                && let Some(email) = &ctx.actor.email
-            {
-                f.insert("inviterEmail".into(), Value::String(email.clone()));
+            if let Some(email) = &ctx.actor.email {
+                for key in ACTOR_EMAIL_FIELDS {
+                    if ctx.info.fields.iter().any(|field| field.name == key) {
+                        f.insert(key.into(), Value::String(email.clone()));
+                    }
+                }
             }
             send(ctx, Some(t), Some(&id), f).await
         }
@@ -555,7 +547,7 @@ async fn legacy_session_by_token(
             "Revoking a session by id on an original (legacy) plugin needs the user's `target` record.",
         )
     })?;
-    let user_id = resolve(state, inst, target, "users").await?;
+    let user_id = resolve(state, inst, record_ref(target), "users").await?;
     let mut query = Map::new();
     query.insert("userId".into(), Value::String(user_id));
     let answer = state
@@ -596,7 +588,11 @@ async fn send(
     let started = Instant::now();
     let mut tagged = fields.clone();
     tagged.insert("action".into(), Value::String(ctx.action.to_owned()));
-    if let Err(e) = validate_fields(Some(&Value::Object(tagged)), Envelope::Signed, ctx.fields) {
+    if let Err(e) = validate_fields(
+        Some(&Value::Object(tagged)),
+        Envelope::Signed,
+        ctx.info.fields,
+    ) {
         let e = Error::bad_request("INVALID_PARAMS", e.message);
         return audit_unsent(ctx, target, auth_id, started, e).await;
     }
@@ -633,130 +629,6 @@ async fn audit_unsent(
         Err(e) => tracing::error!(error = %e, "could not write the audit entry"),
     }
     result
-}
-
-/// The auth id of an Attio record: from `record_links`, else read from the record
-/// (`user_id` / `workspace_id`) and remembered.
-pub async fn resolve(
-    state: &AppState,
-    inst: &Installation,
-    target: &Target,
-    expected_object: &str,
-) -> Result<String> {
-    if target.object != expected_object {
-        return Err(Error::bad_request(
-            "WRONG_OBJECT",
-            format!(
-                "This action works on `{expected_object}` records, not `{}`.",
-                target.object
-            ),
-        ));
-    }
-    let id_attribute = match expected_object {
-        "users" => "user_id",
-        "workspaces" => "workspace_id",
-        other => {
-            return Err(Error::bad_request(
-                "UNSUPPORTED_OBJECT",
-                format!("Records of `{other}` cannot be acted on."),
-            ));
-        }
-    };
-    let row = sqlx::query(
-        "select auth_id from record_links where installation_id = $1 and attio_object = $2 \
-         and record_id = $3",
-    )
-    .bind(&inst.id)
-    .bind(expected_object)
-    .bind(&target.record_id)
-    .fetch_optional(&state.db.pool)
-    .await?;
-    if let Some(row) = row {
-        return Ok(row.try_get("auth_id")?);
-    }
-    let record = state
-        .attio
-        .get_record(&inst.attio, expected_object, &target.record_id)
-        .await?
-        .ok_or_else(|| {
-            Error::not_found(
-                "RECORD_NOT_FOUND",
-                "The Attio record does not exist (deleted?).",
-            )
-        })?;
-    let auth_id = match record.plain(id_attribute) {
-        Value::String(s) if !s.is_empty() => s,
-        _ => {
-            return Err(Error::unprocessable(
-                "RECORD_NOT_LINKED",
-                format!(
-                    "This Attio record has no `{id_attribute}`: it is not linked to the auth \
-                     server yet."
-                ),
-            ));
-        }
-    };
-    link_record(
-        state,
-        &inst.id,
-        expected_object,
-        &auth_id,
-        &target.record_id,
-    )
-    .await?;
-    Ok(auth_id)
-}
-
-/// Remember that `record_id` in `object` is `auth_id`.
-pub async fn link_record(
-    state: &AppState,
-    installation_id: &str,
-    object: &str,
-    auth_id: &str,
-    record_id: &str,
-) -> Result<()> {
-    link_record_hashed(state, installation_id, object, auth_id, record_id, None).await
-}
-
-/// [`link_record`], also storing the hash of the values both sides now agree on
-/// (`record_links.synced_hash`), in one transaction.
-pub async fn link_record_hashed(
-    state: &AppState,
-    installation_id: &str,
-    object: &str,
-    auth_id: &str,
-    record_id: &str,
-    synced_hash: Option<&str>,
-) -> Result<()> {
-    let mut tx = state.db.pool.begin().await?;
-    // Another auth id may have held this record before (a re-created user): drop it first.
-    sqlx::query(
-        "delete from record_links where installation_id = $1 and attio_object = $2 \
-         and record_id = $3 and auth_id <> $4",
-    )
-    .bind(installation_id)
-    .bind(object)
-    .bind(record_id)
-    .bind(auth_id)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "insert into record_links (installation_id, attio_object, auth_id, record_id, updated_at, \
-         synced_hash) values ($1, $2, $3, $4, $5, $6) \
-         on conflict (installation_id, attio_object, auth_id) do update set \
-         record_id = excluded.record_id, updated_at = excluded.updated_at, \
-         synced_hash = coalesce(excluded.synced_hash, record_links.synced_hash)",
-    )
-    .bind(installation_id)
-    .bind(object)
-    .bind(auth_id)
-    .bind(record_id)
-    .bind(now_ms())
-    .bind(synced_hash)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 fn success_message(action: &str, data: &Value, _n: usize) -> String {
@@ -855,7 +727,7 @@ pub struct AuditQuery {
         ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
     responses(
         (status = 200, description = "`{ok, entries: [{id, at, actor, action, target, authId, ok, status, message, durationMs}], nextBefore}`", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
     ))]
 pub async fn audit_list(
     State(state): State<AppState>,
@@ -1082,7 +954,7 @@ pub async fn run_bulk(state: &AppState, job: &Job) -> Result<(), Failure> {
     let Some(inst) = Installation::find(state, &job.installation_id).await? else {
         return Ok(());
     };
-    let fields = plugin_action_fields(&p.action)
+    let info = app_action(&p.action)
         .ok_or_else(|| Failure::permanent(format!("unknown action {}", p.action)))?;
     sqlx::query("update bulk_jobs set status = 'running', updated_at = $1 where id = $2")
         .bind(now_ms())
@@ -1109,7 +981,7 @@ pub async fn run_bulk(state: &AppState, job: &Job) -> Result<(), Failure> {
         inst: &inst,
         actor: &p.actor,
         action: &p.action,
-        fields,
+        info,
         bulk_id: Some(&p.bulk_id),
         reason: p.reason.as_deref(),
     };
@@ -1173,8 +1045,8 @@ async fn verified_installation(state: &AppState, headers: &HeaderMap, id: &str) 
         ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
     responses(
         (status = 200, description = "`{ok, job: {id, action, status, total, done}, results: [{recordId, ok, message, code}], answer}` (`answer`: the final bulk answer once `status` is `done`)", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
-        (status = 404, description = "No such job for this installation", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
+        (status = 404, description = "No such job for this installation", body = crate::error::ErrorResponse),
     ))]
 pub async fn bulk_status(
     State(state): State<AppState>,
@@ -1223,7 +1095,7 @@ pub struct JobsQuery {
         ("attio-workspace-id" = String, Header, description = "The Attio workspace id")),
     responses(
         (status = 200, description = "`{ok, counts: {queued, running, dead}, dead: [{id, kind, orderingKey, attempts, lastError, createdAt, diedAt}]}`", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
     ))]
 pub async fn jobs_list(
     State(state): State<AppState>,
@@ -1246,4 +1118,73 @@ pub async fn jobs_list(
         counts[status] = json!(r.try_get::<i64, _>("n")?);
     }
     Ok(Json(json!({"ok": true, "counts": counts, "dead": dead})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the Attio app may call, as it was before the list moved to the shared crate.
+    const APP_ACTIONS: [&str; 14] = [
+        "user-details",
+        "update-ban-status",
+        "send-password-reset",
+        "sessions",
+        "revoke-session",
+        "revoke-all-sessions",
+        "impersonate",
+        "list-org-invitations",
+        "create-org-invitation",
+        "cancel-org-invitation",
+        "search-users",
+        "get-org-roles",
+        "create-user",
+        "create-organization",
+    ];
+
+    #[test]
+    fn the_app_reaches_every_non_internal_action_and_no_other() {
+        for name in APP_ACTIONS {
+            assert!(app_action(name).is_some(), "{name} is forwarded");
+        }
+        for name in ["link", "unlink", "webhook", "export", "ping", "nope"] {
+            assert!(app_action(name).is_none(), "{name} is not forwarded");
+        }
+        let forwarded = wire::ACTIONS.iter().filter(|i| i.from_app()).count();
+        assert_eq!(forwarded, APP_ACTIONS.len());
+    }
+
+    #[test]
+    fn only_per_record_actions_continue_as_jobs() {
+        let jobs: Vec<&str> = APP_ACTIONS
+            .into_iter()
+            .filter(|n| app_action(n).is_some_and(per_target))
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                "user-details",
+                "update-ban-status",
+                "send-password-reset",
+                "sessions",
+                "impersonate",
+                "list-org-invitations",
+                "create-org-invitation",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_actor_email_goes_where_the_action_takes_it() {
+        let takes = |name: &str| -> Vec<&str> {
+            let fields = app_action(name).map_or(&[][..], |i| i.fields);
+            ACTOR_EMAIL_FIELDS
+                .into_iter()
+                .filter(|k| fields.iter().any(|f| f.name == *k))
+                .collect()
+        };
+        assert_eq!(takes("impersonate"), ["adminEmail"]);
+        assert_eq!(takes("create-org-invitation"), ["inviterEmail"]);
+        assert!(takes("update-ban-status").is_empty());
+    }
 }

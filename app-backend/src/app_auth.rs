@@ -19,10 +19,10 @@ use attio_auth_shared::signing::{
     HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus, Verifier,
 };
 
-use crate::db::{now_ms, now_secs};
+use crate::clock::{now_ms, now_secs};
 use crate::error::{Error, Result};
 use crate::installations::Installation;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Header naming the Attio workspace of a call.
 pub const HEADER_WORKSPACE: &str = "attio-workspace-id";

@@ -24,15 +24,15 @@ use sqlx::Row as _;
 use attio_auth_shared::actions::{ExportRequest, OrganizationRecord, UserRecord};
 use attio_auth_shared::sync::{AdapterInfo, SyncData};
 
-use crate::actions::link_record_hashed;
 use crate::app_auth;
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::Installation;
+use crate::jobs::Failure;
 use crate::jobs::{Job, JobKind};
-use crate::startup::AppState;
-use crate::webhooks::record_hash;
-use crate::worker::Failure;
+use crate::record_links::link_record_hashed;
+use crate::record_links::record_hash;
+use crate::state::AppState;
 use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 /// Records per `export` page.
@@ -85,10 +85,10 @@ pub struct BackfillCall {
     params(("id" = String, Path, description = "Installation id")),
     request_body(content = BackfillCall, description = "`{\"action\": \"backfill\"}` (signed like actions)"),
     responses((status = 200, description = "Started; `data` is the progress", body = Object),
-        (status = 400, description = "The body is not `{\"action\": \"backfill\"}`", body = crate::openapi::ErrorResponse),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse),
-        (status = 409, description = "The same message id is still being handled", body = crate::openapi::ErrorResponse),
-        (status = 422, description = "Same message id with another body", body = crate::openapi::ErrorResponse)))]
+        (status = 400, description = "The body is not `{\"action\": \"backfill\"}`", body = crate::error::ErrorResponse),
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse),
+        (status = 409, description = "The same message id is still being handled", body = crate::error::ErrorResponse),
+        (status = 422, description = "Same message id with another body", body = crate::error::ErrorResponse)))]
 pub async fn post(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -168,7 +168,7 @@ async fn verify_post(
 #[utoipa::path(get, path = "/v1/installations/{id}/backfill", tag = "sync",
     params(("id" = String, Path, description = "Installation id")),
     responses((status = 200, description = "`data: {status, usersDone, organizationsDone, lastError, startedAt, updatedAt}`", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse)))]
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse)))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,

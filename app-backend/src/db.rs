@@ -6,7 +6,7 @@
 //! statements that differ (the job queue's row locking) branch on [`Db::kind`].
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
@@ -152,19 +152,6 @@ fn sqlite_path(url: &str) -> Option<&Path> {
     } else {
         Some(Path::new(path))
     }
-}
-
-/// Now, unix milliseconds (what every time column holds).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Now, unix seconds (for signatures).
-pub fn now_secs() -> i64 {
-    now_ms() / 1000
 }
 
 #[cfg(test)]

@@ -6,12 +6,52 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::Value;
 
 use attio_auth_shared::signing::SigningError;
 
 use crate::attio::AttioError;
-use crate::plugin::PluginError;
+use crate::plugin::PluginCallError;
+
+/// Every failure's body: `{"ok": false, "error": {"code", "message"}}`. Built only here
+/// (and by the few answers that are not an [`Error`], like `/readyz`), and also the OpenAPI
+/// schema of every error response.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    /// Always `false`.
+    pub ok: bool,
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The `error` of an [`ErrorResponse`].
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable SNAKE_CASE code.
+    pub code: String,
+    /// A sentence for a person.
+    pub message: String,
+}
+
+impl ErrorResponse {
+    /// The body of a failure with this code and message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+
+    /// As a JSON value (for answers that are stored or wrapped before they are sent).
+    pub fn to_value(&self) -> Value {
+        // Only strings and a bool: serializing cannot fail.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -52,7 +92,7 @@ pub enum Error {
     Attio(#[from] AttioError),
     /// The auth plugin refused or failed a call.
     #[error("{0}")]
-    Plugin(#[from] PluginError),
+    Plugin(#[from] PluginCallError),
     /// Something that should not happen; logged, answered opaquely.
     #[error("internal: {0}")]
     Internal(String),
@@ -133,9 +173,14 @@ impl Error {
     }
 
     /// The JSON body of this error.
-    pub fn body(&self) -> serde_json::Value {
+    pub fn body(&self) -> Value {
+        self.response().to_value()
+    }
+
+    /// The typed body of this error.
+    pub fn response(&self) -> ErrorResponse {
         let (_, code, message) = self.parts();
-        json!({"ok": false, "error": {"code": code, "message": message}})
+        ErrorResponse::new(code, message)
     }
 }
 
@@ -147,6 +192,6 @@ impl IntoResponse for Error {
         } else {
             tracing::info!(error = %self, status = status.as_u16(), "request refused");
         }
-        (status, Json(self.body())).into_response()
+        (status, Json(self.response())).into_response()
     }
 }

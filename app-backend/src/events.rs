@@ -36,14 +36,15 @@ use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
 use attio_auth_shared::sync::{AdapterInfo, AttioRecord, Origin, SyncEvent, SyncEventKind};
 
-use crate::actions::link_record_hashed;
-use crate::db::{Db, now_secs};
+use crate::clock::now_secs;
+use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::installations::{Installation, ensure_attributes};
+use crate::jobs::Failure;
 use crate::jobs::{Job, JobKind};
-use crate::startup::AppState;
-use crate::webhooks::record_hash;
-use crate::worker::Failure;
+use crate::record_links::link_record_hashed;
+use crate::record_links::record_hash;
+use crate::state::AppState;
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers
@@ -58,8 +59,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         ("token" = String, Path, description = "The event token given to the plugin by `link`")),
     request_body(content = Object, description = "A sync event `{id, event, data, timestamp, adapter, origin}`"),
     responses((status = 200, description = "`{ok, queued}` (false for a repeat)", body = Object),
-        (status = 400, description = "Not a sync event, or signature headers missing", body = crate::openapi::ErrorResponse),
-        (status = 401, description = "Bad token or signature", body = crate::openapi::ErrorResponse)))]
+        (status = 400, description = "Not a sync event, or signature headers missing", body = crate::error::ErrorResponse),
+        (status = 401, description = "Bad token or signature", body = crate::error::ErrorResponse)))]
 pub async fn receive(
     State(state): State<AppState>,
     Path((installation_id, token)): Path<(String, String)>,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::db::Db;
+use crate::error::ErrorResponse;
 
 /// Liveness: always 200 while the process serves.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "`{ok: true}`", body = Object)))]
@@ -24,7 +25,8 @@ pub async fn readyz(State(db): State<Db>) -> (StatusCode, Json<Value>) {
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(
-                    json!({"ok": false, "error": {"code": "DATABASE_UNAVAILABLE", "message": "The database does not answer."}}),
+                    ErrorResponse::new("DATABASE_UNAVAILABLE", "The database does not answer.")
+                        .to_value(),
                 ),
             )
         }

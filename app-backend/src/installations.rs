@@ -26,11 +26,11 @@ use attio_auth_shared::connection::Connection;
 use attio_auth_shared::sync::{AdapterInfo, AttributeType};
 
 use crate::attio::{AttioAuth, AttioError};
-use crate::db::now_ms;
+use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::peer::{ClientIp, ip_key};
-use crate::plugin::PluginError;
-use crate::startup::AppState;
+use crate::plugin::PluginCallError;
+use crate::state::AppState;
 
 /// The Attio objects the default adapters write to; both are off by default in Attio.
 pub const REQUIRED_OBJECTS: [&str; 2] = ["users", "workspaces"];
@@ -178,11 +178,11 @@ pub struct CreateInstallation {
     request_body = CreateInstallation,
     responses(
         (status = 201, description = "Installed: `{ok, message, installation, plugin, attributesCreated}`", body = Object),
-        (status = 400, description = "Bad connection string or Attio token, the token lacks a scope (`ATTIO_TOKEN_SCOPES` names each), or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::openapi::ErrorResponse),
-        (status = 409, description = "The workspace is installed already", body = crate::openapi::ErrorResponse),
-        (status = 422, description = "The users/workspaces objects are disabled in Attio (the message says how to enable them), or `PUBLIC_URL` is not https while Attio itself is the API (`PUBLIC_URL_NOT_HTTPS`)", body = crate::openapi::ErrorResponse),
-        (status = 429, description = "Too many install attempts from this client or with this token (`INSTALL_RATE_LIMITED`)", body = crate::openapi::ErrorResponse),
-        (status = 502, description = "The auth server or Attio failed", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Bad connection string or Attio token, the token lacks a scope (`ATTIO_TOKEN_SCOPES` names each), or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::error::ErrorResponse),
+        (status = 409, description = "The workspace is installed already", body = crate::error::ErrorResponse),
+        (status = 422, description = "The users/workspaces objects are disabled in Attio (the message says how to enable them), or `PUBLIC_URL` is not https while Attio itself is the API (`PUBLIC_URL_NOT_HTTPS`)", body = crate::error::ErrorResponse),
+        (status = 429, description = "Too many install attempts from this client or with this token (`INSTALL_RATE_LIMITED`)", body = crate::error::ErrorResponse),
+        (status = 502, description = "The auth server or Attio failed", body = crate::error::ErrorResponse),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -659,7 +659,7 @@ pub async fn ping_plugin(
 ) -> Result<Option<PingResponse>> {
     match state.plugin.call(connection, &PingRequest {}).await {
         Ok(p) => Ok(Some(p)),
-        Err(PluginError::Refused { status: 404, .. })
+        Err(PluginCallError::Refused { status: 404, .. })
             if connection.protocol == attio_auth_shared::connection::Protocol::Legacy =>
         {
             Ok(None)
@@ -785,7 +785,7 @@ pub async fn uninstall(state: &AppState, inst: &Installation) -> Result<Vec<Stri
             )
             .await
         {
-            Ok(_) | Err(PluginError::Refused { status: 404, .. }) => {}
+            Ok(_) | Err(PluginCallError::Refused { status: 404, .. }) => {}
             Err(e) => warnings.push(format!("The auth server was not unlinked: {e}")),
         }
     }

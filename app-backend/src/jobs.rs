@@ -22,7 +22,8 @@ use serde_json::Value;
 use sqlx::Row as _;
 use tokio::sync::Notify;
 
-use crate::db::{Db, DbKind, now_ms};
+use crate::clock::now_ms;
+use crate::db::{Db, DbKind};
 use crate::error::{Error, Result};
 
 /// Attempts before a job is given up (`dead`).
@@ -379,5 +380,66 @@ impl Queue {
             }
         }
         Ok(out)
+    }
+}
+
+/// Why a job step failed, and whether to try again later.
+#[derive(Debug)]
+pub struct Failure {
+    /// What happened (no secrets).
+    pub message: String,
+    /// Retry with backoff (`true`) or give up (`false`).
+    pub transient: bool,
+    /// Not a failure: the tenant's Attio budget is spent for this long; run it later
+    /// without counting the attempt.
+    pub defer: Option<Duration>,
+}
+
+impl Failure {
+    /// A failure that retrying cannot fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            transient: false,
+            defer: None,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let defer = match &e {
+            Error::Attio(crate::attio::AttioError::Busy { wait }) => Some(*wait),
+            _ => None,
+        };
+        let transient = match &e {
+            Error::Attio(a) => a.is_transient(),
+            Error::Plugin(p) => p.is_transient(),
+            Error::Database(_) | Error::Io(_) => true,
+            _ => false,
+        };
+        Failure {
+            message: e.to_string(),
+            transient,
+            defer,
+        }
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<crate::attio::AttioError> for Failure {
+    fn from(e: crate::attio::AttioError) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<crate::plugin::PluginCallError> for Failure {
+    fn from(e: crate::plugin::PluginCallError) -> Self {
+        Error::from(e).into()
     }
 }

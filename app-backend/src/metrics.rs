@@ -15,14 +15,14 @@ use subtle::ConstantTimeEq as _;
 
 use crate::error::{Error, Result};
 use crate::peer::ClientIp;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::worker::LATENCY_BUCKETS_MS;
 
 /// Render every metric.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
     (status = 200, description = "Prometheus text format", content_type = "text/plain"),
-    (status = 401, description = "`METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::openapi::ErrorResponse),
-    (status = 403, description = "`METRICS_TOKEN` is unset and the client is not on loopback", body = crate::openapi::ErrorResponse)))]
+    (status = 401, description = "`METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::error::ErrorResponse),
+    (status = 403, description = "`METRICS_TOKEN` is unset and the client is not on loopback", body = crate::error::ErrorResponse)))]
 pub async fn render(
     State(state): State<AppState>,
     client: ClientIp,

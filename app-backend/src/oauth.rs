@@ -41,12 +41,13 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 use attio_auth_shared::connection::Connection;
 
 use crate::attio::{AttioAuth, AttioError};
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::db::{DbKind, now_ms};
+use crate::db::DbKind;
 use crate::error::{Error, Result};
 use crate::installations;
 use crate::peer::{ClientIp, ip_key};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Name of the session cookie of the install flow.
 pub const SESSION_COOKIE: &str = "attio_auth_oauth";
@@ -185,9 +186,9 @@ pub struct StartBody {
 #[utoipa::path(post, path = "/v1/oauth/start", tag = "installations", request_body = StartBody,
     responses(
         (status = 200, description = "`{ok, authorizeUrl}`: open it in this browser to authorize the app in Attio; sets the session cookie `attio_auth_oauth`", body = Object),
-        (status = 400, description = "Bad connection string, or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::openapi::ErrorResponse),
-        (status = 429, description = "Too many starts from this client (`OAUTH_START_RATE_LIMITED`)", body = crate::openapi::ErrorResponse),
-        (status = 501, description = "OAuth is not configured on this backend", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Bad connection string, or a plugin URL this backend does not call (`PLUGIN_URL_NOT_ALLOWED`)", body = crate::error::ErrorResponse),
+        (status = 429, description = "Too many starts from this client (`OAUTH_START_RATE_LIMITED`)", body = crate::error::ErrorResponse),
+        (status = 501, description = "OAuth is not configured on this backend", body = crate::error::ErrorResponse),
     ))]
 pub async fn start(
     State(state): State<AppState>,
@@ -269,8 +270,8 @@ pub struct CallbackQuery {
 #[utoipa::path(get, path = "/v1/oauth/callback", tag = "installations", params(CallbackQuery),
     responses(
         (status = 200, description = "The confirmation page (HTML): the Attio workspace and the auth server URL, and a form to confirm", content_type = "text/html"),
-        (status = 400, description = "Refused, expired, or a code Attio refused", body = crate::openapi::ErrorResponse),
-        (status = 403, description = "`OAUTH_STATE_MISMATCH`: not the browser that started the flow, or already used", body = crate::openapi::ErrorResponse),
+        (status = 400, description = "Refused, expired, or a code Attio refused", body = crate::error::ErrorResponse),
+        (status = 403, description = "`OAUTH_STATE_MISMATCH`: not the browser that started the flow, or already used", body = crate::error::ErrorResponse),
     ))]
 pub async fn callback(
     State(state): State<AppState>,
@@ -366,8 +367,8 @@ pub async fn callback(
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`csrf=<the confirmation page's token>`"),
     responses(
         (status = 201, description = "Installed (HTML page)", content_type = "text/html"),
-        (status = 403, description = "`OAUTH_STATE_MISMATCH` (no confirmation pending in this session) or `CSRF_MISMATCH`", body = crate::openapi::ErrorResponse),
-        (status = 400, description = "Expired", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "`OAUTH_STATE_MISMATCH` (no confirmation pending in this session) or `CSRF_MISMATCH`", body = crate::error::ErrorResponse),
+        (status = 400, description = "Expired", body = crate::error::ErrorResponse),
     ))]
 pub async fn confirm(
     State(state): State<AppState>,

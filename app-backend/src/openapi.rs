@@ -4,25 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-/// Every failure: `{"ok": false, "error": {"code", "message"}}`.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorResponse {
-    /// Always `false`.
-    ok: bool,
-    /// What went wrong.
-    error: ErrorDetail,
-}
-
-/// The `error` of an [`ErrorResponse`].
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorDetail {
-    /// Stable SNAKE_CASE code.
-    code: String,
-    /// A sentence for a person.
-    message: String,
-}
+use crate::error::{ErrorDetail, ErrorResponse};
 
 /// The document.
 #[derive(OpenApi)]

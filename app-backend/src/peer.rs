@@ -16,7 +16,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
 use crate::config::Config;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The client IP of a request; `None` when the server was not started with peer addresses
 /// (a router driven directly, in tests).

@@ -11,12 +11,12 @@ use attio_auth_shared::actions::{Action, ErrorBody};
 use attio_auth_shared::connection::{Connection, Protocol};
 use attio_auth_shared::signing::{Signer, SigningError};
 
-use crate::db::now_secs;
+use crate::clock::now_secs;
 use crate::egress::{self, EgressPolicy, ReadError};
 
 /// Why a plugin call failed. Never contains the secret.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum PluginError {
+pub enum PluginCallError {
     /// No answer (refused connection, timeout).
     #[error("the auth server at {url} could not be reached ({reason})")]
     Unreachable {
@@ -59,26 +59,26 @@ pub enum PluginError {
     },
 }
 
-impl PluginError {
+impl PluginCallError {
     /// Status, code and message for our own JSON answer. The plugin's 4xx pass through
     /// (403 banned or not allowed, 404 user not found, 501 feature missing..); an
     /// authentication refusal (401: bad signature or secret) becomes 502 because it is the
     /// connection that is wrong, not the caller.
     pub fn parts(&self) -> (StatusCode, String, String) {
         match self {
-            PluginError::Unreachable { .. } => (
+            PluginCallError::Unreachable { .. } => (
                 StatusCode::BAD_GATEWAY,
                 "PLUGIN_UNREACHABLE".into(),
                 self.to_string(),
             ),
-            PluginError::Refused { status: 401, .. } => (
+            PluginCallError::Refused { status: 401, .. } => (
                 StatusCode::BAD_GATEWAY,
                 "PLUGIN_UNAUTHORIZED".into(),
                 "The auth server refused our request: the connection string's secret does not \
                  match the auth server's."
                     .into(),
             ),
-            PluginError::Refused {
+            PluginCallError::Refused {
                 status,
                 code,
                 message,
@@ -95,27 +95,27 @@ impl PluginError {
                     message.clone(),
                 )
             }
-            PluginError::Decode(_) => (
+            PluginCallError::Decode(_) => (
                 StatusCode::BAD_GATEWAY,
                 "PLUGIN_BAD_RESPONSE".into(),
                 self.to_string(),
             ),
-            PluginError::Signing(_) => (
+            PluginCallError::Signing(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "CONNECTION_SECRET_UNUSABLE".into(),
                 "The connection string's secret cannot sign requests.".into(),
             ),
-            PluginError::UrlNotAllowed(_) => (
+            PluginCallError::UrlNotAllowed(_) => (
                 StatusCode::BAD_REQUEST,
                 "PLUGIN_URL_NOT_ALLOWED".into(),
                 self.to_string(),
             ),
-            PluginError::Redirect { .. } => (
+            PluginCallError::Redirect { .. } => (
                 StatusCode::BAD_GATEWAY,
                 "PLUGIN_REDIRECT".into(),
                 self.to_string(),
             ),
-            PluginError::TooLarge { .. } => (
+            PluginCallError::TooLarge { .. } => (
                 StatusCode::BAD_GATEWAY,
                 "PLUGIN_RESPONSE_TOO_LARGE".into(),
                 self.to_string(),
@@ -126,8 +126,8 @@ impl PluginError {
     /// Whether a later attempt may succeed (the queue retries these).
     pub fn is_transient(&self) -> bool {
         match self {
-            PluginError::Unreachable { .. } => true,
-            PluginError::Refused { status, .. } => *status >= 500 || *status == 429,
+            PluginCallError::Unreachable { .. } => true,
+            PluginCallError::Refused { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
     }
@@ -182,11 +182,11 @@ impl PluginClient {
 
     /// The full check of a connection's URL, DNS included, before a flow that would call
     /// it (install, OAuth start, `connection-check`): refused before anything is sent.
-    pub async fn check_url(&self, conn: &Connection) -> Result<(), PluginError> {
+    pub async fn check_url(&self, conn: &Connection) -> Result<(), PluginCallError> {
         self.policy
             .check(&conn.url())
             .await
-            .map_err(|e| PluginError::UrlNotAllowed(e.0))
+            .map_err(|e| PluginCallError::UrlNotAllowed(e.0))
     }
 
     /// The exact body bytes of `action` with `fields` in the connection's protocol.
@@ -212,13 +212,13 @@ impl PluginClient {
         conn: &Connection,
         action: &str,
         fields: Map<String, Value>,
-    ) -> Result<Value, PluginError> {
+    ) -> Result<Value, PluginCallError> {
         let base = conn.url();
         let url = format!("{base}/attio/{action}");
         // IP literals never reach the resolver that enforces the policy at connect time.
         self.policy
             .check_static(&url)
-            .map_err(|e| PluginError::UrlNotAllowed(e.0))?;
+            .map_err(|e| PluginCallError::UrlNotAllowed(e.0))?;
         let body = Self::body(conn, action, fields);
         let mut req = self
             .http
@@ -236,8 +236,8 @@ impl PluginClient {
             .send()
             .await
             .map_err(|e| match egress::refusal_in(&e) {
-                Some(refused) => PluginError::UrlNotAllowed(refused.0),
-                None => PluginError::Unreachable {
+                Some(refused) => PluginCallError::UrlNotAllowed(refused.0),
+                None => PluginCallError::Unreachable {
                     url: base.clone(),
                     reason: if e.is_timeout() {
                         "timed out".into()
@@ -251,15 +251,15 @@ impl PluginClient {
         let status = resp.status();
         if status.is_redirection() {
             // Dropped unread: nothing of a redirect's body or target reaches the caller.
-            return Err(PluginError::Redirect {
+            return Err(PluginCallError::Redirect {
                 status: status.as_u16(),
             });
         }
         let bytes = egress::read_capped(resp, self.max_response_bytes)
             .await
             .map_err(|e| match e {
-                ReadError::TooLarge { limit } => PluginError::TooLarge { limit },
-                ReadError::Transport(_) => PluginError::Unreachable {
+                ReadError::TooLarge { limit } => PluginCallError::TooLarge { limit },
+                ReadError::Transport(_) => PluginCallError::Unreachable {
                     url: base.clone(),
                     reason: "answer cut off".into(),
                 },
@@ -273,7 +273,7 @@ impl PluginClient {
                     status.canonical_reason().unwrap_or("error").to_owned(),
                 ),
             };
-            return Err(PluginError::Refused {
+            return Err(PluginCallError::Refused {
                 status: status.as_u16(),
                 code,
                 message,
@@ -282,7 +282,7 @@ impl PluginClient {
         if bytes.is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_slice(&bytes).map_err(|e| PluginError::Decode(e.to_string()))
+        serde_json::from_slice(&bytes).map_err(|e| PluginCallError::Decode(e.to_string()))
     }
 
     /// A typed call of one [`Action`].
@@ -290,14 +290,14 @@ impl PluginClient {
         &self,
         conn: &Connection,
         request: &A,
-    ) -> Result<A::Response, PluginError> {
+    ) -> Result<A::Response, PluginCallError> {
         let fields = match serde_json::to_value(request) {
             Ok(Value::Object(m)) => m,
             Ok(_) => Map::new(),
-            Err(e) => return Err(PluginError::Decode(e.to_string())),
+            Err(e) => return Err(PluginCallError::Decode(e.to_string())),
         };
         let v = self.call_raw(conn, A::NAME, fields).await?;
-        serde_json::from_value(v).map_err(|e| PluginError::Decode(e.to_string()))
+        serde_json::from_value(v).map_err(|e| PluginCallError::Decode(e.to_string()))
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,48 +23,11 @@ use crate::error::Result;
 use crate::jobs::Queue;
 use crate::peer::Limits;
 use crate::plugin::PluginClient;
+use crate::state::{AppState, PublicUrl};
 use crate::worker::{Caches, Metrics};
 use crate::{
     actions, backfill, events, health, installations, metrics, oauth, openapi, webhooks, worker,
 };
-
-/// Shared handles of every request handler. Cheap to clone.
-#[derive(Debug, Clone, FromRef)]
-pub struct AppState {
-    /// Database.
-    pub db: Db,
-    /// Configuration.
-    pub config: Arc<Config>,
-    /// Secrets at rest.
-    pub secrets: SecretBox,
-    /// Attio API client (rate-aware).
-    pub attio: AttioClient,
-    /// Auth plugin client.
-    pub plugin: PluginClient,
-    /// Base URL Attio and the plugin reach us at (no trailing slash).
-    pub public_url: PublicUrl,
-    /// Cancelled on shutdown.
-    pub shutdown: CancellationToken,
-    /// The durable job queue.
-    pub queue: Queue,
-    /// Worker caches.
-    pub caches: Arc<Caches>,
-    /// Counters for `/metrics`.
-    pub metrics: Arc<Metrics>,
-    /// Per-client limits of the unauthenticated routes.
-    pub limits: Arc<Limits>,
-}
-
-/// The public base URL, as its own type so handlers can extract it.
-#[derive(Debug, Clone)]
-pub struct PublicUrl(pub Arc<str>);
-
-impl PublicUrl {
-    /// `{public}{path}`.
-    pub fn join(&self, path: &str) -> String {
-        format!("{}{}", self.0, path)
-    }
-}
 
 /// A built, bound, not yet running service.
 #[derive(Debug)]

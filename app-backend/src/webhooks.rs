@@ -26,24 +26,15 @@ use subtle::ConstantTimeEq;
 
 use attio_auth_shared::sync::{AttioObject, AttioRecord, WebhookEvent};
 
-use crate::actions::link_record_hashed;
 use crate::error::{Error, Result};
 use crate::installations::Installation;
+use crate::jobs::Failure;
 use crate::jobs::{Job, JobKind};
-use crate::startup::AppState;
-use crate::worker::Failure;
+use crate::record_links::{id_attribute, link_record_hashed, record_hash};
+use crate::state::AppState;
 
 /// How long the object list of a workspace is cached.
 pub const OBJECTS_TTL: Duration = Duration::from_secs(300);
-
-/// The auth-id attribute of the objects we sync.
-pub fn id_attribute(object: &str) -> Option<&'static str> {
-    match object {
-        "users" => Some("user_id"),
-        "workspaces" => Some("workspace_id"),
-        _ => None,
-    }
-}
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -56,7 +47,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         ("idempotency-key" = String, Header, description = "Same across Attio's retries")),
     request_body(content = Object, description = "Attio's `{webhook_id, events}`"),
     responses((status = 200, description = "`{ok, queued}`", body = Object),
-        (status = 401, description = "Signature refused", body = crate::openapi::ErrorResponse)))]
+        (status = 401, description = "Signature refused", body = crate::error::ErrorResponse)))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(installation_id): Path<String>,
@@ -128,12 +119,6 @@ pub async fn receive(
         }
     }
     Ok(Json(json!({"ok": true, "queued": queued})))
-}
-
-/// Hash of a record's values as plain values: equal hashes mean nothing changed.
-pub fn record_hash(record: &AttioRecord) -> String {
-    let plain: Map<String, Value> = record.plain_values();
-    hex::encode(Sha256::digest(Value::Object(plain).to_string().as_bytes()))
 }
 
 async fn objects(state: &AppState, inst: &Installation) -> Result<Vec<AttioObject>> {
@@ -398,7 +383,7 @@ async fn move_merged_link(
              where installation_id = $3 and attio_object = $4 and record_id = $5",
         )
         .bind(survivor)
-        .bind(crate::db::now_ms())
+        .bind(crate::clock::now_ms())
         .bind(installation_id)
         .bind(slug)
         .bind(duplicate)

@@ -17,71 +17,10 @@ use tokio::task::JoinSet;
 
 use attio_auth_shared::sync::AttioObject;
 
-use crate::error::{Error, Result};
-use crate::jobs::JobKind;
-use crate::startup::AppState;
+use crate::error::Result;
+use crate::jobs::{Failure, JobKind};
+use crate::state::AppState;
 use crate::{actions, attio, backfill, events, webhooks};
-
-/// Why a job step failed, and whether to try again later.
-#[derive(Debug)]
-pub struct Failure {
-    /// What happened (no secrets).
-    pub message: String,
-    /// Retry with backoff (`true`) or give up (`false`).
-    pub transient: bool,
-    /// Not a failure: the tenant's Attio budget is spent for this long; run it later
-    /// without counting the attempt.
-    pub defer: Option<Duration>,
-}
-
-impl Failure {
-    /// A failure that retrying cannot fix.
-    pub fn permanent(message: impl Into<String>) -> Self {
-        Failure {
-            message: message.into(),
-            transient: false,
-            defer: None,
-        }
-    }
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        let defer = match &e {
-            Error::Attio(crate::attio::AttioError::Busy { wait }) => Some(*wait),
-            _ => None,
-        };
-        let transient = match &e {
-            Error::Attio(a) => a.is_transient(),
-            Error::Plugin(p) => p.is_transient(),
-            Error::Database(_) | Error::Io(_) => true,
-            _ => false,
-        };
-        Failure {
-            message: e.to_string(),
-            transient,
-            defer,
-        }
-    }
-}
-
-impl From<sqlx::Error> for Failure {
-    fn from(e: sqlx::Error) -> Self {
-        Error::from(e).into()
-    }
-}
-
-impl From<crate::attio::AttioError> for Failure {
-    fn from(e: crate::attio::AttioError) -> Self {
-        Error::from(e).into()
-    }
-}
-
-impl From<crate::plugin::PluginError> for Failure {
-    fn from(e: crate::plugin::PluginError) -> Self {
-        Error::from(e).into()
-    }
-}
 
 /// In-process caches of the workers.
 #[derive(Debug, Default)]
@@ -349,7 +288,7 @@ pub fn spawn(state: &AppState, count: usize) -> JoinSet<()> {
                     _ = tokio::time::sleep(interval) => {}
                     _ = state.shutdown.cancelled() => break,
                 }
-                let p = prune(&state, crate::db::now_ms()).await;
+                let p = prune(&state, crate::clock::now_ms()).await;
                 tracing::info!(?p, "pruned old rows");
             }
         });
