@@ -14,8 +14,6 @@ pub mod backfill;
 pub mod config;
 pub mod crypto;
 pub mod db;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod egress;
 pub mod error;
 pub mod events;
