@@ -46,9 +46,11 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 (cd generator-site/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cargo run -q -p xtask -- site
 
-step "build the attio-auth binary"
+step "build the attio-auth and attio-auth-demo binaries"
 cargo build -q -p attio-auth-backend --bin attio-auth
 export ATTIO_AUTH_BIN="$root/target/debug/attio-auth"
+cargo build -q -p attio-auth-demo --bin attio-auth-demo
+export ATTIO_AUTH_DEMO_BIN="$root/target/debug/attio-auth-demo"
 
 step "Attio app: npm ci, type check, tests"
 [ -d /usr/include/node ] && export npm_config_nodedir=/usr

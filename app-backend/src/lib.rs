@@ -15,8 +15,6 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod egress;
 pub mod error;
 pub mod events;

@@ -35,12 +35,6 @@ enum Command {
     /// Run the backend service (configured through the environment: see app-backend's
     /// README). Stops gracefully on SIGINT/SIGTERM.
     Serve(attio_auth_backend::serve::ServeArgs),
-    /// The whole system on this machine: Attio sandbox, demo auth server with the plugin,
-    /// app-backend on SQLite and the generator site; seeds users and an organization,
-    /// prints what to try and a "ready" line, stops on Ctrl-C. `demo act <action>` sends a
-    /// record action to it, signed as the Attio app signs it.
-    #[cfg(feature = "demo")]
-    Demo(attio_auth_backend::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,7 +45,5 @@ fn main() -> ExitCode {
         Command::Sign(args) => cli::sign(args),
         Command::Verify(args) => cli::verify(args),
         Command::Serve(args) => attio_auth_backend::serve::run(args),
-        #[cfg(feature = "demo")]
-        Command::Demo(args) => attio_auth_backend::demo::main(args),
     }
 }

@@ -10,8 +10,6 @@
 #![warn(unreachable_pub)]
 
 mod auth;
-#[cfg(feature = "demo")]
-pub mod demo;
 mod error;
 mod handlers;
 mod ids;

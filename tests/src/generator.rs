@@ -1,6 +1,6 @@
 //! The generator site as a person uses it, for the end-to-end tests. The Attio app's side
-//! (signed record actions, reads of Attio records) is app-backend's own demo client:
-//! [`attio_auth_backend::demo::client`].
+//! (signed record actions, reads of Attio records) is the demo's client:
+//! [`attio_auth_demo::client`].
 
 /// Makes a connection string the way a person does: the generator site's form, posted
 /// without JavaScript (`POST /` with `uri` and `base`), read from the answered page.

@@ -12,7 +12,7 @@
 //! - [`backend`] runs app-backend in-process and installs workspaces on it, [`auth_host`]
 //!   a restartable auth server, [`generator`] uses the generator site as a person does and
 //!   [`wait`] polls until the chain settles (the end-to-end tests; the Attio app's side is
-//!   app-backend's own [`attio_auth_backend::demo::client`]).
+//!   the demo's [`attio_auth_demo::client`]).
 
 pub mod auth_host;
 pub mod backend;

@@ -6,7 +6,7 @@
 //!
 //! Needs Node.js >= 20 and `cd tests/compat && npm ci` (scripts/test.sh does both).
 
-use attio_auth_backend::demo::client::{AppClient, AttioReader, plain_value, record_id};
+use attio_auth_demo::client::{AppClient, AttioReader, plain_value, record_id};
 use attio_auth_shared::signing::Signer;
 use attio_auth_tests::backend::{BackendServer, install};
 use attio_auth_tests::node_peer::NodePeer;
@@ -64,7 +64,7 @@ async fn our_backend_drives_the_original_plugin() {
         enable_objects: vec!["users".into(), "workspaces".into()],
         ..Default::default()
     });
-    attio_auth_backend::demo::client::add_demo_member(creds.workspace_id);
+    attio_auth_demo::client::add_demo_member(creds.workspace_id);
     let attio_api = format!("{}/v2", sandbox.base_url());
     let attio = AttioReader {
         http: http.clone(),
@@ -176,7 +176,7 @@ async fn our_backend_drives_the_original_plugin() {
     let (status, body) = app
         .call(
             "revoke-all-sessions",
-            &json!({"action": "revoke-all-sessions", "actor": {"email": actor, "workspaceMemberId": attio_auth_backend::demo::client::DEMO_MEMBER},
+            &json!({"action": "revoke-all-sessions", "actor": {"email": actor, "workspaceMemberId": attio_auth_demo::client::DEMO_MEMBER},
                     "targets": [{"object": "users", "recordId": erin_rid}], "params": {}}),
         )
         .await
@@ -351,7 +351,7 @@ fn app_body(
 
 /// The Attio workspace member the app says acts (`getCurrentUser().id`): the demo member,
 /// which the test registers in the sandbox.
-const APP_MEMBER: &str = attio_auth_backend::demo::client::DEMO_MEMBER;
+const APP_MEMBER: &str = attio_auth_demo::client::DEMO_MEMBER;
 
 /// Sends the exact bytes as the app's `callBackend` does: signed (with the connection's
 /// secret; a legacy one through its derived key), `attio-workspace-id`, JSON.
@@ -440,7 +440,7 @@ async fn the_generators_typescript_string_drives_the_original_for_every_app_acti
     let attio_api = format!("{}/v2", sandbox.base_url());
     // The member the app names as the actor (APP_MEMBER), as Attio knows them: the backend
     // resolves the actor through Attio's workspace members API.
-    attio_auth_backend::demo::client::add_demo_member(creds.workspace_id);
+    attio_auth_demo::client::add_demo_member(creds.workspace_id);
     let attio = AttioReader {
         http: http.clone(),
         api_url: attio_api.clone(),

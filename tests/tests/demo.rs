@@ -1,7 +1,7 @@
-//! `attio-auth demo` as a new user runs it: the real `attio-auth` binary (app-backend's,
-//! built by `cargo build -p attio-auth-backend`) starts everything on free ports, prints
-//! its ready line, an action through the chain works (`attio-auth demo act`), a sign-up on
-//! the demo auth server reaches the Attio sandbox, and Ctrl-C (SIGINT) stops it cleanly.
+//! `attio-auth-demo` as a new user runs it: the real binary (the demo crate's, built by
+//! `cargo build -p attio-auth-demo`) starts everything on free ports, prints its ready
+//! line, an action through the chain works (`attio-auth-demo act`), a sign-up on the demo
+//! auth server reaches the Attio sandbox, and Ctrl-C (SIGINT) stops it cleanly.
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -10,19 +10,19 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-/// The binary: `ATTIO_AUTH_BIN` (scripts/test.sh sets it), else the workspace's
-/// `target/debug/attio-auth`. Cargo builds another package's binary for this test only
-/// when asked (`cargo test --workspace` does; `-p attio-auth-tests` alone does not).
-fn attio_auth_bin() -> PathBuf {
-    let path = std::env::var_os("ATTIO_AUTH_BIN")
+/// The binary: `ATTIO_AUTH_DEMO_BIN` (scripts/test.sh sets it), else the workspace's
+/// `target/debug/attio-auth-demo`. Cargo builds another package's binary for this test
+/// only when asked (`cargo test --workspace` does; `-p attio-auth-tests` alone does not).
+fn demo_bin() -> PathBuf {
+    let path = std::env::var_os("ATTIO_AUTH_DEMO_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/attio-auth")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/attio-auth-demo")
         });
     assert!(
         path.is_file(),
-        "the attio-auth binary is missing at {}: run `cargo build -p attio-auth-backend` \
-         (or scripts/test.sh, which builds it and sets ATTIO_AUTH_BIN)",
+        "the attio-auth-demo binary is missing at {}: run `cargo build -p attio-auth-demo` \
+         (or scripts/test.sh, which builds it and sets ATTIO_AUTH_DEMO_BIN)",
         path.display()
     );
     path
@@ -30,11 +30,10 @@ fn attio_auth_bin() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_starts_serves_an_action_and_stops() {
-    let bin = attio_auth_bin();
+    let bin = demo_bin();
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("demo");
     let mut child = Command::new(&bin)
-        .arg("demo")
         .arg("--data-dir")
         .arg(&data_dir)
         .args([
@@ -71,7 +70,7 @@ async fn demo_starts_serves_an_action_and_stops() {
         "no ready line; output:\n{printed}"
     );
     assert!(
-        printed.starts_with("\nattio-auth demo") || printed.contains("attio-auth demo ready"),
+        printed.starts_with("\nattio-auth-demo") && printed.contains("attio-auth-demo ready"),
         "{printed}"
     );
     assert!(printed.contains("Try:"), "the guide is printed:\n{printed}");
@@ -87,7 +86,6 @@ async fn demo_starts_serves_an_action_and_stops() {
 
     // One action through the chain, with the demo's own `act` command.
     let out = Command::new(&bin)
-        .arg("demo")
         .arg("--data-dir")
         .arg(&data_dir)
         .args(["act", "user-details", "--email", "bob@example.com"])

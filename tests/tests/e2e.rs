@@ -5,7 +5,7 @@
 //! auth database agree. Faults: the auth server down for a while, Attio answering 429/5xx,
 //! the backend restarted with events in its queue.
 
-use attio_auth_backend::demo::client::{AppClient, AttioReader, plain_value};
+use attio_auth_demo::client::{AppClient, AttioReader, plain_value};
 use attio_auth_plugin::store::User;
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
@@ -64,7 +64,7 @@ impl Stack {
             enable_objects: vec!["users".into(), "workspaces".into()],
             ..Default::default()
         });
-        attio_auth_backend::demo::client::add_demo_member(creds.workspace_id);
+        attio_auth_demo::client::add_demo_member(creds.workspace_id);
         // The auth server's address is known before the connection string is made, as a
         // customer knows their domain: bind first on port 0, then make the string.
         let probe = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -166,7 +166,7 @@ impl Stack {
         self.backend.as_ref().expect("backend running").url.clone()
     }
 
-    /// The Attio app (app-backend's own demo client) calling the running backend.
+    /// The Attio app (the demo's client) calling the running backend.
     fn app(&self) -> AppClient {
         AppClient {
             http: self.http.clone(),
@@ -476,7 +476,7 @@ async fn install_sync_and_every_action_through_the_chain() {
     let (status, body) = stack
         .signed_call(
             "revoke-all-sessions",
-            json!({"action": "revoke-all-sessions", "actor": {"email": ACTOR_EMAIL, "workspaceMemberId": attio_auth_backend::demo::client::DEMO_MEMBER},
+            json!({"action": "revoke-all-sessions", "actor": {"email": ACTOR_EMAIL, "workspaceMemberId": attio_auth_demo::client::DEMO_MEMBER},
                    "targets": [{"object": "users", "recordId": bob_rid}, {"object": "users", "recordId": alice_rid}],
                    "params": {}}),
         )
@@ -492,7 +492,7 @@ async fn install_sync_and_every_action_through_the_chain() {
     let (status, body) = stack
         .signed_call(
             "update-ban-status",
-            json!({"action": "update-ban-status", "actor": {"email": ACTOR_EMAIL, "workspaceMemberId": attio_auth_backend::demo::client::DEMO_MEMBER},
+            json!({"action": "update-ban-status", "actor": {"email": ACTOR_EMAIL, "workspaceMemberId": attio_auth_demo::client::DEMO_MEMBER},
                    "targets": [{"object": "users", "recordId": bob_rid},
                                {"object": "users", "recordId": "00000000-0000-4000-8000-000000000000"}],
                    "params": {"banned": false}}),
@@ -504,7 +504,7 @@ async fn install_sync_and_every_action_through_the_chain() {
 
     // A retried call (same webhook-id, same body) gets the stored answer; the same id with
     // another body is refused.
-    let call = json!({"action": "get-org-roles", "actor": {"email": ACTOR_EMAIL, "workspaceMemberId": attio_auth_backend::demo::client::DEMO_MEMBER}, "params": {}});
+    let call = json!({"action": "get-org-roles", "actor": {"email": ACTOR_EMAIL, "workspaceMemberId": attio_auth_demo::client::DEMO_MEMBER}, "params": {}});
     let bytes = call.to_string().into_bytes();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let h = stack.signer.headers(&bytes, now).expect("sign");
@@ -535,7 +535,7 @@ async fn install_sync_and_every_action_through_the_chain() {
         "a retry gets the stored answer"
     );
     let other =
-        json!({"action": "get-org-roles", "actor": {"email": "mallory@example.com", "workspaceMemberId": attio_auth_backend::demo::client::DEMO_MEMBER}, "params": {}})
+        json!({"action": "get-org-roles", "actor": {"email": "mallory@example.com", "workspaceMemberId": attio_auth_demo::client::DEMO_MEMBER}, "params": {}})
             .to_string()
             .into_bytes();
     let other_signature = stack.signer.sign(&h.id, h.timestamp, &other);

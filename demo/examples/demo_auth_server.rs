@@ -1,16 +1,16 @@
-//! The demo auth server ([`attio_auth_plugin::demo`]) as a command: a small, real auth
+//! The demo auth server ([`attio_auth_demo::auth_server`]) as a command: a small, real auth
 //! server with the Attio plugin mounted under `/api/auth` (email + password sign-up and
 //! sign-in, sessions, an admin role, organizations; see the module and
 //! examples/README.md for its routes).
 //!
-//! Run: `ATTIO_AUTH_SECRET=whsec_... cargo run -p attio-auth-plugin --features demo
-//! --example demo_auth_server -- --port 4100` (see `--help`; every flag has an env
+//! Run: `ATTIO_AUTH_SECRET=whsec_... cargo run -p attio-auth-demo --example
+//! demo_auth_server -- --port 4100` (see `--help`; every flag has an env
 //! variable). It prints one `listening on http://<addr>` line, and stops on Ctrl-C.
 
 use std::net::IpAddr;
 
 use anyhow::Context;
-use attio_auth_plugin::demo::{DemoConfig, DemoServer};
+use attio_auth_demo::auth_server::{DemoConfig, DemoServer};
 use clap::Parser;
 use secrecy::SecretString;
 

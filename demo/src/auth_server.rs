@@ -1,7 +1,7 @@
-//! A small, real auth server with the Attio plugin mounted (feature `demo`): what a
-//! customer's Rust auth server looks like, and what `attio-auth demo` and the end-to-end
-//! tests run. [`DemoServer::start`] binds, migrates and serves it until
-//! [`DemoServer::shutdown`]; `examples/demo_auth_server.rs` is the same as a command.
+//! A small, real auth server with the Attio plugin mounted: what a customer's Rust auth
+//! server looks like, and what `attio-auth-demo` runs. [`DemoServer::start`] binds,
+//! migrates and serves it until [`DemoServer::shutdown`]; `examples/demo_auth_server.rs` is
+//! the same as a command.
 //!
 //! - Email + password sign-up and sign-in (argon2id), sessions in the database, a session
 //!   cookie (`better-auth.session_token`, the bare token, as the plugin expects by default);
@@ -25,16 +25,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::SqlxStore;
-use crate::sync::{
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use attio_auth_plugin::store::SqlxStore;
+use attio_auth_plugin::sync::{
     Adapters, DeliveryConfig, DeliveryWorker, EventKind, LinkTable, Origin, OutboxConn, OutboxDb,
     SyncReporter,
 };
-use crate::{
+use attio_auth_plugin::{
     AttioPlugin, InvitationEmail, MailError, Mailer, MemoryMailer, PasswordResetEmail, SentMail,
 };
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use attio_auth_shared::signing::{SECRET_PREFIX, Signer};
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
@@ -257,8 +257,8 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<crate::sync::OutboxError> for ApiError {
-    fn from(e: crate::sync::OutboxError) -> Self {
+impl From<attio_auth_plugin::sync::OutboxError> for ApiError {
+    fn from(e: attio_auth_plugin::sync::OutboxError) -> Self {
         Self::Internal(e.to_string())
     }
 }
@@ -738,7 +738,7 @@ struct CreateOrg {
 }
 
 fn slugify(name: &str) -> String {
-    crate::sync::inbound::slugify(name)
+    attio_auth_plugin::sync::inbound::slugify(name)
 }
 
 async fn create_org(
@@ -1513,7 +1513,7 @@ mod tests {
     #[tokio::test]
     async fn demo_postgres() {
         let base = std::env::var("TEST_POSTGRES_URL").expect(
-            "TEST_POSTGRES_URL is not set: run scripts/test.sh (or `source /tmp/team/pg.env`)",
+            "TEST_POSTGRES_URL is not set: run scripts/test.sh (or `source scripts/postgres.sh`)",
         );
         let admin = PgPool::connect(&base).await.unwrap();
         let name = format!("t_{}", random_id().to_lowercase());

@@ -1,17 +1,20 @@
-//! `attio-auth demo`: the whole system on this machine in one command (feature `demo`, on
-//! by default). It starts the Attio sandbox, the demo auth server with the plugin
-//! ([`attio_auth_plugin::demo`]: email + password sign-up, sessions, admin role,
-//! organizations), app-backend on SQLite and the generator site, all on 127.0.0.1; makes a
-//! fresh connection string and installs the demo workspace with it; seeds three users and
-//! an organization through the chain; prints what to open and what to try, then a line
-//! starting with [`READY`]; and runs until Ctrl-C (SIGINT) or SIGTERM, then stops
-//! everything.
+//! `attio-auth-demo`: the whole system on this machine in one command. It starts the Attio
+//! sandbox, the demo auth server with the plugin ([`auth_server`]: email + password
+//! sign-up, sessions, admin role, organizations), app-backend on SQLite and the generator
+//! site, all on 127.0.0.1; makes a fresh connection string and installs the demo workspace
+//! with it; seeds three users and an organization through the chain; prints what to open
+//! and what to try, then a line starting with [`READY`]; and runs until Ctrl-C (SIGINT) or
+//! SIGTERM, then stops everything.
 //!
-//! `attio-auth demo act <action> --email <user>` is the "try it" half: a record action
+//! `attio-auth-demo act <action> --email <user>` is the "try it" half: a record action
 //! signed as the Attio app signs it, sent to the running demo (read from its `demo.json`).
 //!
-//! This is a command, not a library API: its errors are `anyhow` chains printed once.
+//! Its own crate so that the shipped backend (`attio-auth`) and the plugin carry none of
+//! it: no sandbox, no generator site, no password hashing. The command is not a library
+//! API: its errors are `anyhow` chains printed once. [`client`] is the Attio app's side
+//! (signed record actions, reads of Attio records), which the end-to-end tests use too.
 
+pub mod auth_server;
 pub mod client;
 
 use std::collections::HashMap;
@@ -21,7 +24,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use attio_auth_plugin::demo::{DemoConfig, DemoServer};
+use attio_auth_backend::{Application, Config};
 use attio_auth_plugin::sync::DeliveryConfig;
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
@@ -30,11 +33,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::{Application, Config};
+use auth_server::{DemoConfig, DemoServer};
 use client::{AppClient, AttioReader, record_id};
 
 /// The start of the line printed once everything is up (tests wait for it).
-pub const READY: &str = "attio-auth demo ready";
+pub const READY: &str = "attio-auth-demo ready";
 
 /// Default ports; a default that is taken is replaced by a free one (the guide prints
 /// every address), a port given with a flag must be free.
@@ -46,8 +49,12 @@ const DEFAULT_GENERATOR_PORT: u16 = 3000;
 /// The seeded users' password (a local, throwaway demo).
 pub const DEMO_PASSWORD: &str = "demo-password-1";
 
-/// Arguments of `attio-auth demo`.
-#[derive(Debug, clap::Args)]
+/// attio-auth-demo: the whole system on this machine (Attio sandbox, demo auth server with
+/// the plugin, app-backend on SQLite, generator site); seeds users and an organization,
+/// prints what to try and a "ready" line, stops on Ctrl-C. `act <action>` sends a record
+/// action to it, signed as the Attio app signs it.
+#[derive(Debug, clap::Parser)]
+#[command(name = "attio-auth-demo", version, about)]
 pub struct DemoArgs {
     /// The demo's files (databases, demo.json); the demo's own files in it are replaced at
     /// each start.
@@ -103,7 +110,7 @@ pub struct DemoOptions {
     pub backend_port: Option<u16>,
     /// Generator site port (`None`: 3000 or a free one).
     pub generator_port: Option<u16>,
-    /// How the guide tells people to run `act` (e.g. `attio-auth demo`).
+    /// How the guide tells people to run `act` (e.g. `attio-auth-demo`).
     pub command: String,
 }
 
@@ -130,7 +137,7 @@ pub struct DemoInfo {
     pub connection: String,
 }
 
-/// Runs `attio-auth demo` (its own tokio runtime); Ctrl-C or SIGTERM stops it.
+/// Runs `attio-auth-demo` (its own tokio runtime); Ctrl-C or SIGTERM stops it.
 pub fn main(args: DemoArgs) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -148,7 +155,7 @@ pub fn main(args: DemoArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("attio-auth demo: cannot start the runtime: {e}");
+            eprintln!("attio-auth-demo: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -189,7 +196,7 @@ pub fn main(args: DemoArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("attio-auth demo: {e:#}");
+            eprintln!("attio-auth-demo: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -223,12 +230,12 @@ fn command_line(data_dir: &Path) -> String {
             Ok(rel) => format!("./{}", rel.display()),
             Err(_) => exe.display().to_string(),
         },
-        _ => "attio-auth".to_owned(),
+        _ => "attio-auth-demo".to_owned(),
     };
     if data_dir == Path::new("data/demo") {
-        format!("{exe} demo")
+        exe
     } else {
-        format!("{exe} demo --data-dir {}", data_dir.display())
+        format!("{exe} --data-dir {}", data_dir.display())
     }
 }
 
@@ -472,7 +479,7 @@ pub async fn run(options: DemoOptions, cancel: CancellationToken) -> anyhow::Res
     backend_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(25), backend_task).await;
     if let Err(e) = auth.shutdown().await {
-        eprintln!("attio-auth demo: the auth server stopped with an error: {e}");
+        eprintln!("attio-auth-demo: the auth server stopped with an error: {e}");
     }
     let _ = site_task.await;
     sandbox.shutdown().await;
@@ -487,7 +494,7 @@ fn print_guide(info: &DemoInfo, data_dir: &Path, command: &str) {
     let dir = data_dir.display();
     println!(
         r#"
-attio-auth demo: everything runs on this machine (127.0.0.1).
+attio-auth-demo: everything runs on this machine (127.0.0.1).
 
   Attio (sandbox)   {api}   token {token}
   auth server       {auth}   (the plugin is under /attio/*)
@@ -602,7 +609,7 @@ mod tests {
             auth_port: Some(0),
             backend_port: Some(0),
             generator_port: Some(0),
-            command: "attio-auth demo".into(),
+            command: "attio-auth-demo".into(),
         };
         let demo = tokio::spawn(run(options, cancel.clone()));
         wait_for("demo.json", 120, || async {

@@ -2,8 +2,8 @@
 //! app sends them (`POST /v1/actions/{action}` with `attio-workspace-id` and Standard
 //! Webhooks headers signed with the connection secret), and reads of Attio records.
 //!
-//! Public (behind the `demo` feature) because the end-to-end tests (`attio-auth-tests`)
-//! play the Attio app with this very client, so the demo and the tests sign alike.
+//! Public because the end-to-end tests (`attio-auth-tests`) play the Attio app with this
+//! very client, so the demo and the tests sign alike.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
