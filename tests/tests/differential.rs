@@ -1222,12 +1222,13 @@ const RULES: &[Rule] = &[
     },
     Rule {
         name: "webhook-empty-name-kept",
-        why: "record updated with an empty name: ours keeps the old name (the original blanks it)",
+        why: "record updated with an empty or blank name: ours keeps the old name (the original blanks it)",
         apply: |c, s| {
-            let empty = c
-                .events()
-                .iter()
-                .any(|e| e["record"]["values"]["name"][0]["value"] == json!(""));
+            let empty = c.events().iter().any(|e| {
+                e["record"]["values"]["name"][0]["value"]
+                    .as_str()
+                    .is_some_and(|n| n.trim().is_empty())
+            });
             c.step.endpoint == "webhook" && empty && patch_node_rows(s, "user", "name")
         },
     },
