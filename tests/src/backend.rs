@@ -106,7 +106,7 @@ pub async fn fresh_postgres_url() -> anyhow::Result<String> {
     let base = std::env::var("TEST_POSTGRES_URL").map_err(|_| {
         anyhow::anyhow!(
             "TEST_POSTGRES_URL is not set: the PostgreSQL tests need it. Run scripts/test.sh \
-             (it starts a throwaway server), or `source /tmp/team/pg.env` on the team machine."
+             (it starts a throwaway server), or `source scripts/postgres.sh` first."
         )
     })?;
     let mut conn = sqlx::PgConnection::connect(&base).await?;

@@ -574,7 +574,7 @@ pub async fn fresh_postgres_url() -> String {
     let base = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| {
         panic!(
             "TEST_POSTGRES_URL is not set: PostgreSQL tests need it. Run scripts/test.sh, or \
-             `source /tmp/team/pg.env` on the team machine."
+             `source scripts/postgres.sh` first (it starts a throwaway server)."
         )
     });
     use sqlx::Connection as _;
