@@ -1189,12 +1189,16 @@ const RULES: &[Rule] = &[
     },
     Rule {
         name: "webhook-created-mixed-case-email",
-        why: "record created (or updated, without user_id) with a mixed-case email of an existing user: ours links that user (the original creates a duplicate account)",
+        why: "record created (or updated without a user_id, or with one no user has) with a mixed-case email of an existing user: ours links that user (the original creates a duplicate account)",
         apply: |c, s| {
             let users = c.before.get("user").cloned().unwrap_or_default();
+            let unknown_user_id = |e: &Value| {
+                let id = e["record"]["values"]["user_id"][0]["value"].as_str();
+                !event_has_user_id(e) || id.is_some_and(|id| c.user(id).is_none())
+            };
             let mixed = c.events().iter().any(|e| {
                 (event_kind(e) == "record.created"
-                    || (event_kind(e) == "record.updated" && !event_has_user_id(e)))
+                    || (event_kind(e) == "record.updated" && unknown_user_id(e)))
                     && event_email(e).is_some_and(|m| {
                         users.iter().any(|u| {
                             u["email"]

@@ -289,11 +289,16 @@ impl AuthStore for MemoryStore {
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        Ok(self
-            .data()
-            .users
-            .values()
-            .find(|u| u.email.eq_ignore_ascii_case(email.trim()))
+        let email = email.trim();
+        let data = self.data();
+        // The exact address first (a database the original wrote may hold two cases).
+        let exact = data.users.values().find(|u| u.email == email);
+        Ok(exact
+            .or_else(|| {
+                data.users
+                    .values()
+                    .find(|u| u.email.eq_ignore_ascii_case(email))
+            })
             .cloned())
     }
 

@@ -813,8 +813,47 @@ pub async fn panics_answer_500_and_the_server_lives(b: Backend) {
     assert_eq!(status, 200, "the server still serves");
 }
 
+/// A database the original plugin wrote can hold one address in two cases (it compared
+/// emails exactly, and created a second account for a mixed-case Attio email). A lookup by
+/// email prefers the exact address: the admin `alice@example.com` still acts as herself.
+pub async fn an_exact_email_wins_over_a_case_variant(b: Backend) {
+    let app = spawn(b).await;
+    let s = app.seed.clone();
+    app.store
+        .create_user(
+            attio_auth_plugin::store::NewUser {
+                id: "aliceUpperCaseDuplicateAAAAAAAAA".to_owned(),
+                name: "Alice Duplicate".to_owned(),
+                email: "ALICE@EXAMPLE.COM".to_owned(),
+                email_verified: false,
+                image: None,
+                role: None,
+                attio_id: None,
+                now: common::iso(-10),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let found = app.store.user_by_email("alice@example.com").await.unwrap();
+    assert_eq!(found.map(|u| u.id), Some(s.alice.clone()));
+    let found = app.store.user_by_email("ALICE@EXAMPLE.COM").await.unwrap();
+    assert_eq!(
+        found.map(|u| u.id).as_deref(),
+        Some("aliceUpperCaseDuplicateAAAAAAAAA")
+    );
+    let r = app
+        .call(
+            "impersonate",
+            json!({"targetUserId": s.bob, "adminEmail": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
 both!(
     deleted_record_never_edits,
+    an_exact_email_wins_over_a_case_variant,
     impersonate_refuses_a_banned_user,
     expired_ban_is_lifted_by_impersonate,
     expired_ban_is_lifted_by_user_details_and_sessions,

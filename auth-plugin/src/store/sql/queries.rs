@@ -25,7 +25,9 @@ impl AuthStore for SqlxStore {
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
         let sql = format!(
-            r#"select {} from "user" where lower("email") = lower($1)"#,
+            // Emails compare case-insensitively; a database the original plugin wrote can
+            // hold the same address in two cases (it compared exactly): the exact one wins.
+            r#"select {} from "user" where lower("email") = lower($1) order by case when "email" = $1 then 0 else 1 end, "id" limit 1"#,
             self.user_cols("")
         );
         Ok(self
