@@ -1248,6 +1248,15 @@ const RULES: &[Rule] = &[
         },
     },
     Rule {
+        name: "ban-empty-reason-is-none",
+        why: "update-ban-status with banReason \"\": ours stores no reason (null), the original stores the empty string",
+        apply: |c, s| {
+            c.step.endpoint == "update-ban-status"
+                && c.str_field("banReason") == Some("")
+                && patch_node_rows(s, "user", "banReason")
+        },
+    },
+    Rule {
         name: "unban-drops-expiry",
         why: "update-ban-status with banned: false and a banExpires: ours stores no expiry (and clears one left from an earlier ban)",
         apply: |c, s| {
