@@ -142,7 +142,7 @@ fn private_file(_path: &Path) -> Result<()> {
 }
 
 /// The file path of a `sqlite://path?...` / `sqlite:path` URL (none for in-memory).
-fn sqlite_path(url: &str) -> Option<&Path> {
+pub(crate) fn sqlite_path(url: &str) -> Option<&Path> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
