@@ -30,7 +30,9 @@ fn command(args: &[&str]) -> Command {
 
 /// `serve` on all interfaces (not loopback) at a free port, data in `dir`, plus `env`.
 fn serve(port: u16, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Child {
-    let mut cmd = command(&[&["serve"], args].concat());
+    let mut all = vec!["serve"];
+    all.extend_from_slice(args);
+    let mut cmd = command(&all);
     cmd.env("BIND_ADDR", format!("0.0.0.0:{port}"))
         .env("DATA_DIR", dir)
         .env("RUST_LOG", "warn");
