@@ -13,7 +13,12 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
     /// The service's address; an unspecified IP (`0.0.0.0`, `::`) is asked on loopback.
-    #[arg(long, value_name = "ADDR", env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "BIND_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     addr: SocketAddr,
     /// The path asked.
     #[arg(long, value_name = "PATH", default_value = "/readyz")]

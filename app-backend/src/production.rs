@@ -126,10 +126,7 @@ pub fn ephemeral(path: &Path, host: &Host) -> Option<String> {
         PathBuf::from("/dev/shm"),
     ];
     if let Some(temp) = temps.iter().find(|t| path.starts_with(t)) {
-        return Some(format!(
-            "under the temporary directory {}",
-            temp.display()
-        ));
+        return Some(format!("under the temporary directory {}", temp.display()));
     }
     let (mount_point, fs_type) = host
         .mountinfo
@@ -282,13 +279,19 @@ mod tests {
             check(&cfg(&pairs), &host()).warnings
         };
         assert!(with(("DATA_DIR", "/srv/data")).is_empty(), "a volume");
-        assert!(with(("DATA_DIR", "/srv/my disk/a")).is_empty(), "escaped mount point");
+        assert!(
+            with(("DATA_DIR", "/srv/my disk/a")).is_empty(),
+            "escaped mount point"
+        );
         assert!(with(("DATA_DIR", "/srv/data/ram"))[0].contains("tmpfs"));
         assert!(with(("DATA_DIR", "/tmp/attio"))[0].contains("temporary directory"));
         assert!(with(("DATA_DIR", "/srv/data/../app"))[0].contains("overlay"));
         let memory = with(("DATABASE_URL", "sqlite::memory:"));
         assert!(memory[0].contains("in memory"), "{memory:?}");
-        assert!(with(("DATABASE_URL", "postgres://db/attio")).len() == 1, "key file only");
+        assert!(
+            with(("DATABASE_URL", "postgres://db/attio")).len() == 1,
+            "key file only"
+        );
     }
 
     #[test]

@@ -39,20 +39,68 @@ pub struct Setting {
     pub kind: Kind,
 }
 
-const fn set(env: &'static str, flag: &'static str, default: &'static str, help: &'static str) -> Setting {
-    Setting { env, flag, default, literal: true, help, kind: Kind::Value }
+const fn set(
+    env: &'static str,
+    flag: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        env,
+        flag,
+        default,
+        literal: true,
+        help,
+        kind: Kind::Value,
+    }
 }
 
-const fn note(env: &'static str, flag: &'static str, default: &'static str, help: &'static str) -> Setting {
-    Setting { env, flag, default, literal: false, help, kind: Kind::Value }
+const fn note(
+    env: &'static str,
+    flag: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        env,
+        flag,
+        default,
+        literal: false,
+        help,
+        kind: Kind::Value,
+    }
 }
 
-const fn secret(env: &'static str, flag: &'static str, default: &'static str, help: &'static str) -> Setting {
-    Setting { env, flag, default, literal: false, help, kind: Kind::Secret }
+const fn secret(
+    env: &'static str,
+    flag: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        env,
+        flag,
+        default,
+        literal: false,
+        help,
+        kind: Kind::Secret,
+    }
 }
 
-const fn switch(env: &'static str, flag: &'static str, default: &'static str, help: &'static str) -> Setting {
-    Setting { env, flag, default, literal: true, help, kind: Kind::Switch }
+const fn switch(
+    env: &'static str,
+    flag: &'static str,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        env,
+        flag,
+        default,
+        literal: true,
+        help,
+        kind: Kind::Switch,
+    }
 }
 
 /// Settings read by `serve` for its logs, not by [`Config`].
@@ -207,7 +255,13 @@ mod tests {
             }
             let c = Config::from_lookup(|k| (k == s.env).then(|| s.default.to_owned()))
                 .unwrap_or_else(|e| panic!("{}={}: {e}", s.env, s.default));
-            assert_eq!(format!("{c:?}"), defaults, "{} default {}", s.env, s.default);
+            assert_eq!(
+                format!("{c:?}"),
+                defaults,
+                "{} default {}",
+                s.env,
+                s.default
+            );
         }
     }
 
@@ -239,6 +293,9 @@ mod tests {
         assert_eq!(c.bind.to_string(), "0.0.0.0:9");
         assert!(c.allow_generated_key);
         assert!(!c.attio_link_people);
-        assert!(!format!("{v:?}").contains("0.0.0.0"), "values never in Debug");
+        assert!(
+            !format!("{v:?}").contains("0.0.0.0"),
+            "values never in Debug"
+        );
     }
 }

@@ -147,7 +147,10 @@ fn off_loopback_without_public_url_refuses_naming_it() {
     let status = exit_of(&mut child);
     let err = stderr_of(&mut child);
     assert!(!status.success(), "{err}");
-    assert!(err.contains("refusing to start: PUBLIC_URL is not set"), "{err}");
+    assert!(
+        err.contains("refusing to start: PUBLIC_URL is not set"),
+        "{err}"
+    );
     assert!(!err.contains("ENCRYPTION_KEY is not set"), "{err}");
     assert!(!err.contains(KEY), "the key is never printed");
     assert!(!dir.path().join("attio-auth.db").exists());
@@ -194,7 +197,10 @@ fn allow_generated_key_flag_starts_with_a_key_file() {
     wait_ready(&mut child, port);
     assert!(dir.path().join("encryption.key").exists());
     let err = stop(&mut child);
-    assert!(err.contains("ENCRYPTION_KEY is not set: generated a key file"), "{err}");
+    assert!(
+        err.contains("ENCRYPTION_KEY is not set: generated a key file"),
+        "{err}"
+    );
     assert!(err.contains("the generated key file"), "{err}");
 }
 
@@ -211,8 +217,16 @@ fn serve_help_lists_every_setting_with_its_variable_and_default() {
     // Compare with the line breaks of any terminal width removed.
     let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
     for s in SETTINGS {
-        assert!(flat.contains(&format!("--{}", s.flag)), "--{}: {help}", s.flag);
-        assert!(flat.contains(&format!("[env: {}", s.env)), "{}: {help}", s.env);
+        assert!(
+            flat.contains(&format!("--{}", s.flag)),
+            "--{}: {help}",
+            s.flag
+        );
+        assert!(
+            flat.contains(&format!("[env: {}", s.env)),
+            "{}: {help}",
+            s.env
+        );
         let default = s.default.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             flat.contains(&format!("[default: {default}]")),
@@ -233,10 +247,13 @@ fn serve_help_lists_every_setting_with_its_variable_and_default() {
 #[test]
 fn container_files_match_the_binary() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+    let read =
+        |f: &str| std::fs::read_to_string(root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
     let dockerfile = read("Dockerfile");
     let script = read("scripts/build-release.sh");
-    assert!(script.contains("cargo build --release --locked -p attio-auth-backend --bin attio-auth"));
+    assert!(
+        script.contains("cargo build --release --locked -p attio-auth-backend --bin attio-auth")
+    );
     assert!(dockerfile.contains("scripts/build-release.sh backend /stage"));
     assert!(read(".ci/run").contains("scripts/build-release.sh"));
     let workspace = read("Cargo.toml");
@@ -245,7 +262,10 @@ fn container_files_match_the_binary() {
         .find_map(|l| l.strip_prefix("rust-version = \""))
         .and_then(|v| v.strip_suffix('"'))
         .expect("workspace rust-version");
-    assert!(dockerfile.contains(&format!("ARG RUST_VERSION={msrv}")), "MSRV {msrv}");
+    assert!(
+        dockerfile.contains(&format!("ARG RUST_VERSION={msrv}")),
+        "MSRV {msrv}"
+    );
 
     // The backend stage is the last one (the default target).
     let backend = &dockerfile[dockerfile.rfind("\nFROM ").expect("stages")..];
@@ -256,7 +276,11 @@ fn container_files_match_the_binary() {
     // `ENV A=1 \` continued on the following lines.
     let mut env_lines = Vec::new();
     for line in backend.lines().skip_while(|l| !l.starts_with("ENV ")) {
-        env_lines.push(line.trim_start_matches("ENV ").trim().trim_end_matches('\\'));
+        env_lines.push(
+            line.trim_start_matches("ENV ")
+                .trim()
+                .trim_end_matches('\\'),
+        );
         if !line.ends_with('\\') {
             break;
         }
@@ -289,6 +313,9 @@ fn container_files_match_the_binary() {
     }
     let ignore = read(".dockerignore");
     for entry in ["target", ".env", ".git", "data"] {
-        assert!(ignore.lines().any(|l| l == entry), ".dockerignore lacks {entry}");
+        assert!(
+            ignore.lines().any(|l| l == entry),
+            ".dockerignore lacks {entry}"
+        );
     }
 }

@@ -330,22 +330,51 @@ fn the_server_binary_logs_nothing_but_its_start_line() {
     let pasted = Connection::generate("https://other.example.com", None).expect("generate");
     let inspected = post(
         "/inspect",
-        &format!("connection={}", pasted.encode().replace('+', "%2B").replace('=', "%3D").replace('/', "%2F")),
+        &format!(
+            "connection={}",
+            pasted
+                .encode()
+                .replace('+', "%2B")
+                .replace('=', "%3D")
+                .replace('/', "%2F")
+        ),
     );
     assert!(inspected.starts_with("HTTP/1.1 200"), "{inspected}");
-    assert!(request("GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into()).starts_with("HTTP/1.1 404"));
+    assert!(
+        request("GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into())
+            .starts_with("HTTP/1.1 404")
+    );
 
     child.kill().expect("kill");
     let _ = child.wait();
     let mut out = String::new();
     let mut err = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut out).expect("read");
-    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read");
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
     assert_eq!(out, "", "nothing on stdout");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one start line only: {err}");
-    assert!(lines[0].starts_with("attio-auth-generator listening on http://127.0.0.1:"), "{err}");
-    for leaked in [secret.as_str(), &connection, &pasted.encode(), pasted.secret().expose_secret(), "app.example.com"] {
+    assert!(
+        lines[0].starts_with("attio-auth-generator listening on http://127.0.0.1:"),
+        "{err}"
+    );
+    for leaked in [
+        secret.as_str(),
+        &connection,
+        &pasted.encode(),
+        pasted.secret().expose_secret(),
+        "app.example.com",
+    ] {
         assert!(!err.contains(leaked), "{leaked} in the output");
     }
 }

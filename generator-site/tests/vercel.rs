@@ -88,7 +88,10 @@ fn vercel_json_follows_the_official_rust_runtime_layout() {
             .expect("api/<name>.rs");
         let bin = format!("[[bin]]\nname = \"{stem}\"\npath = \"{stem}.rs\"");
         assert!(manifest.contains(&bin), "{file} is not the [[bin]] {stem}");
-        assert!(settings.get("runtime").is_none(), "{file}: no community runtime");
+        assert!(
+            settings.get("runtime").is_none(),
+            "{file}: no community runtime"
+        );
         let duration = settings["maxDuration"].as_u64().expect("maxDuration");
         assert!((1..=60).contains(&duration));
     }
@@ -97,12 +100,18 @@ fn vercel_json_follows_the_official_rust_runtime_layout() {
 
     // Rewrites send the page's own routes to a function that exists.
     let rewrites = config["rewrites"].as_array().expect("rewrites");
-    let sources: Vec<&str> = rewrites.iter().filter_map(|r| r["source"].as_str()).collect();
+    let sources: Vec<&str> = rewrites
+        .iter()
+        .filter_map(|r| r["source"].as_str())
+        .collect();
     assert_eq!(sources, ["/", "/inspect", "/healthz"]);
     for rewrite in rewrites {
         let destination = rewrite["destination"].as_str().expect("destination");
         let file = format!("{}.rs", destination.trim_start_matches('/'));
-        assert!(functions.contains_key(&file), "{destination} is not a function");
+        assert!(
+            functions.contains_key(&file),
+            "{destination} is not a function"
+        );
     }
 }
 
@@ -143,8 +152,14 @@ fn vercel_build_puts_the_wasm_in_the_static_output_and_the_function_builds() {
         }
     }
     assert!(assets.iter().any(|a| a == "boot.js"), "{assets:?}");
-    for asset in assets.iter().filter(|a| !a.is_empty() && !a.starts_with('#')) {
-        assert!(output.join(asset).is_file(), "/{asset} not in the static output");
+    for asset in assets
+        .iter()
+        .filter(|a| !a.is_empty() && !a.starts_with('#'))
+    {
+        assert!(
+            output.join(asset).is_file(),
+            "/{asset} not in the static output"
+        );
     }
     let boot = std::fs::read_to_string(output.join("boot.js")).expect("boot.js");
     assert!(boot.contains("/pkg/attio_auth_generator.js"));
@@ -210,7 +225,10 @@ async fn vercel_headers_are_the_servers_headers() {
     // Every security header the server sends is set for Vercel's static files, with the
     // server's value, and Vercel sets nothing the server does not.
     for name in SECURITY_HEADERS {
-        assert!(listed.iter().any(|(k, _)| k == name), "vercel.json lacks {name}");
+        assert!(
+            listed.iter().any(|(k, _)| k == name),
+            "vercel.json lacks {name}"
+        );
     }
     for (key, value) in &listed {
         for headers in &responses {
