@@ -14,7 +14,7 @@ async fn page_has_the_form_and_security_headers() {
     let app = spawn_app(Config::default_site_root()).await;
     let res = reqwest::get(&app.url).await.expect("GET /");
     assert_eq!(res.status(), 200);
-    let h = res.headers();
+    let h = res.headers().clone();
     // The policy as sent, directive by directive (not compared with the crate's constant).
     let csp = h["content-security-policy"].to_str().expect("ascii");
     let mut directives: Vec<&str> = csp.split(';').map(str::trim).collect();
