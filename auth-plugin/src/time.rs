@@ -92,6 +92,7 @@ pub(crate) fn parse_iso(s: &str) -> Option<Instant> {
     let month = p.digits(2).ok()?;
     p.expect(b'-').ok()?;
     let day = p.digits(2).ok()?;
+    // Any one byte between date and time (RFC 3339 allows a space for `T`).
     p.peek()?;
     p.i += 1;
     let hour = p.digits(2).ok()?;
