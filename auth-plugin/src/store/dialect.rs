@@ -1,12 +1,17 @@
-//! One SQL text for both backends and both column namings.
+//! One SQL text for every backend and both column namings.
 //!
 //! Queries are written once with camelCase quoted identifiers (Better Auth's default) and
 //! `$n` placeholders, which both SQLite and PostgreSQL accept. [`Dialect::sql`] then
 //! rewrites them for the actual database:
 //! - snake_case naming: every quoted identifier `"emailVerified"` becomes `"email_verified"`;
 //! - `@ts($n)`: a timestamp parameter, bound as ISO-8601 text: `$n` on SQLite (where dates
-//!   are ISO text, which compares correctly as text), `$n::timestamptz` on PostgreSQL;
-//! - `@rts("col")`: a timestamp read back as ISO-8601 text with milliseconds and `Z`.
+//!   are ISO text, which compares correctly as text), `$n::timestamptz` on PostgreSQL, a
+//!   cast to `datetime(3)` on MySQL;
+//! - `@rts("col")`: a timestamp read back as ISO-8601 text with milliseconds and `Z`;
+//! - MySQL: `escape '\\'` for `escape '\'` (a backslash escapes in MySQL's strings).
+//!
+//! MySQL's backtick quoting and `?` placeholders are applied when the statement is bound
+//! ([`super::db::mysql_text`]), so the outbox's own statements get them too.
 
 /// How the host's Better Auth tables name their columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,6 +28,8 @@ pub enum ColumnNaming {
 pub(crate) enum Backend {
     Sqlite,
     Postgres,
+    /// MySQL 8 or MariaDB 10.5+.
+    MySql,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +70,12 @@ impl Dialect {
         } else {
             text.to_owned()
         };
-        self.expand_markers(&named)
+        let out = self.expand_markers(&named);
+        if self.backend == Backend::MySql {
+            out.replace(r"escape '\'", r"escape '\\'")
+        } else {
+            out
+        }
     }
 
     fn expand_markers(&self, text: &str) -> String {
@@ -90,6 +102,18 @@ impl Dialect {
                 (Backend::Postgres, true) => {
                     out.push_str(arg);
                     out.push_str("::timestamptz");
+                }
+                (Backend::MySql, true) => {
+                    // ISO text (`2026-11-23T08:49:06.382Z`) as a `datetime(3)` value in UTC
+                    // (the connection's time zone is `+00:00`, sqlx's default).
+                    out.push_str("cast(replace(replace(");
+                    out.push_str(arg);
+                    out.push_str(", 'T', ' '), 'Z', '') as datetime(3))");
+                }
+                (Backend::MySql, false) => {
+                    out.push_str("concat(left(date_format(");
+                    out.push_str(arg);
+                    out.push_str(", '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z')");
                 }
                 (Backend::Postgres, false) => {
                     // The cast makes `timestamp` columns (older Better Auth schemas) read back
@@ -174,6 +198,14 @@ mod tests {
         assert_eq!(
             lite.sql(r#"select @rts("createdAt") where "expiresAt" > @ts($2)"#),
             r#"select "created_at" where "expires_at" > $2"#
+        );
+        let my = Dialect {
+            backend: Backend::MySql,
+            naming: ColumnNaming::CamelCase,
+        };
+        assert_eq!(
+            my.sql(r#"select @rts("createdAt") where "expiresAt" > @ts($2) and x like $1 escape '\'"#),
+            r#"select concat(left(date_format("createdAt", '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z') where "expiresAt" > cast(replace(replace($2, 'T', ' '), 'Z', '') as datetime(3)) and x like $1 escape '\\'"#
         );
     }
 }

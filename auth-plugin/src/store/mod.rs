@@ -7,10 +7,10 @@
 //! user's sessions; an impersonation token is read and deleted) the implementation does
 //! them atomically, so a handler never leaves the database half changed.
 
-mod db;
+pub(crate) mod db;
 mod dialect;
 mod memory;
-mod migrate;
+pub(crate) mod migrate;
 mod sql;
 
 pub use db::DbPool;

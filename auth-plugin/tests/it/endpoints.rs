@@ -1030,7 +1030,7 @@ pub async fn snake_case_database(b: Backend) {
     );
 }
 
-both!(
+every!(
     every_action_is_routed_and_answers,
     bad_requests_change_nothing,
     replayed_ids_answer_once,

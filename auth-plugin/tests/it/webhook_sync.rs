@@ -399,7 +399,7 @@ pub async fn plugin_changes_are_reported(b: Backend) {
     assert_eq!(r.status, 404);
 }
 
-both!(
+every!(
     users_created_updated_deleted_from_attio,
     ignored_and_refused_events,
     concurrent_webhooks,

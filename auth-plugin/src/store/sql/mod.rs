@@ -1,5 +1,5 @@
-//! [`SqlxStore`]: the [`AuthStore`] over Better Auth's tables, on SQLite or PostgreSQL,
-//! with runtime SQL (the host needs no database at compile time).
+//! [`SqlxStore`]: the [`AuthStore`] over Better Auth's tables, on SQLite, PostgreSQL or
+//! MySQL/MariaDB, with runtime SQL (the host needs no database at compile time).
 
 use crate::store::db::*;
 use crate::store::dialect::{Backend, ColumnNaming, Dialect};
@@ -14,11 +14,12 @@ use crate::sync::{EventKind, FieldSource, InboundPlan, ModelAdapter, RecordEvent
 use async_trait::async_trait;
 use attio_auth_shared::signing::ReplayStatus;
 use serde_json::{Map, Value};
+use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -31,7 +32,8 @@ use self::sync::*;
 #[cfg(test)]
 mod tests;
 
-/// The [`AuthStore`] over Better Auth's tables with sqlx, on SQLite or PostgreSQL.
+/// The [`AuthStore`] over Better Auth's tables with sqlx, on SQLite, PostgreSQL or
+/// MySQL/MariaDB.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,11 +49,20 @@ pub struct SqlxStore {
     dialect: Dialect,
     admin: Arc<AtomicBool>,
     organizations: Arc<AtomicBool>,
+    /// What [`SqlxStore::detect_features`] found about the host's columns.
+    detected: Arc<RwLock<Detected>>,
     /// SQLite has one writer at a time: writers that find the lock taken sleep in SQLite's
     /// busy handler (1, 2, 5, 10 ... 100 ms) and retry, which made the p99 of a write
     /// under load tens of milliseconds. The plugin's writes queue here instead (a fair
     /// async mutex), so the lock is handed straight to the next writer. None on PostgreSQL.
     write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// What the store found out about the host's columns at start-up.
+#[derive(Debug, Default)]
+struct Detected {
+    /// Tables (camelCase) whose `updatedAt` is NOT NULL.
+    updated_at_required: Vec<&'static str>,
 }
 
 impl SqlxStore {
@@ -67,6 +78,13 @@ impl SqlxStore {
         Self::new(DbPool::Postgres(pool), Backend::Postgres)
     }
 
+    /// A store over a MySQL 8 or MariaDB 10.5+ pool (Better Auth's MySQL layout:
+    /// `datetime(3)` dates in UTC, `boolean` (tinyint) flags). The pool's connections keep
+    /// sqlx's defaults (time zone `+00:00`). Call [`SqlxStore::migrate`] before use.
+    pub fn mysql(pool: MySqlPool) -> Self {
+        Self::new(DbPool::MySql(pool), Backend::MySql)
+    }
+
     fn new(pool: DbPool, backend: Backend) -> Self {
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         Self {
@@ -78,7 +96,23 @@ impl SqlxStore {
             },
             admin: Arc::new(AtomicBool::new(true)),
             organizations: Arc::new(AtomicBool::new(true)),
+            detected: Arc::default(),
         }
+    }
+
+    fn set_updated_at_required(&self, tables: Vec<&'static str>) {
+        let mut d = self.detected.write().unwrap_or_else(PoisonError::into_inner);
+        d.updated_at_required = tables;
+    }
+
+    /// Whether `table` has an `updatedAt` column that refuses null: a new row then gets
+    /// its creation time there (Better Auth writes null).
+    pub(crate) fn updated_at_required(&self, table: &str) -> bool {
+        self.detected
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .updated_at_required
+            .contains(&table)
     }
 
     /// The SQLite connection options this store is meant for: WAL (readers never wait for
@@ -138,7 +172,7 @@ impl SqlxStore {
     pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
         match &self.pool {
             DbPool::Sqlite(p) => Some(p),
-            DbPool::Postgres(_) => None,
+            _ => None,
         }
     }
 
@@ -146,8 +180,21 @@ impl SqlxStore {
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.pool {
             DbPool::Postgres(p) => Some(p),
-            DbPool::Sqlite(_) => None,
+            _ => None,
         }
+    }
+
+    /// The MySQL pool, when this store is on MySQL or MariaDB.
+    pub fn mysql_pool(&self) -> Option<&MySqlPool> {
+        match &self.pool {
+            DbPool::MySql(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The pool, whatever the backend (for the outbox, which lives in the same database).
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
     }
 
     /// Whether the store is on PostgreSQL.
@@ -177,6 +224,7 @@ impl SqlxStore {
                 Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
             }
             DbPool::Postgres(p) => Tx::Postgres(p.begin().await?),
+            DbPool::MySql(p) => Tx::MySql(p.begin().await?),
         })
     }
 
@@ -218,6 +266,15 @@ impl SqlxStore {
                 .into_iter()
                 .map(DbRow::Postgres)
                 .collect(),
+            DbPool::MySql(p) => {
+                let (sql, params) = mysql_query(&sql, params);
+                bind_mysql(sqlx::query(&sql), params)
+                    .fetch_all(p)
+                    .await?
+                    .into_iter()
+                    .map(DbRow::MySql)
+                    .collect()
+            }
         })
     }
 
@@ -244,6 +301,13 @@ impl SqlxStore {
                 .execute(p)
                 .await?
                 .rows_affected(),
+            DbPool::MySql(p) => {
+                let (sql, params) = mysql_query(&sql, params);
+                bind_mysql(sqlx::query(&sql), params)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
         })
     }
 }

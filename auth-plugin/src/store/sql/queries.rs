@@ -254,12 +254,31 @@ impl AuthStore for SqlxStore {
         identifier: &str,
         now: &str,
     ) -> StoreResult<Option<String>> {
-        let rows = self
-            .all(
+        let rows = if self.dialect.backend == Backend::MySql {
+            // No `delete ... returning` on MySQL: read, then delete what was read.
+            let mut tx = self.begin().await?;
+            let rows = tx
+                .all(
+                    &self.q(r#"select "value", @rts("expiresAt"), "id" from "verification" where "identifier" = $1 for update"#),
+                    params![identifier],
+                )
+                .await?;
+            for r in &rows {
+                tx.exec(
+                    &self.q(r#"delete from "verification" where "id" = $1"#),
+                    params![r.s(2)?],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            rows
+        } else {
+            self.all(
                 r#"delete from "verification" where "identifier" = $1 returning "value", @rts("expiresAt")"#,
                 params![identifier],
             )
-            .await?;
+            .await?
+        };
         let now = crate::time::parse_iso(now);
         for r in rows {
             let expires = crate::time::parse_iso(&r.s(1)?);
@@ -314,15 +333,24 @@ impl AuthStore for SqlxStore {
         report: Option<Report<'_>>,
     ) -> StoreResult<Organization> {
         let mut tx = self.begin().await?;
+        let updated = |table| {
+            if self.updated_at_required(table) {
+                (r#", "updatedAt""#, ", @ts($5)")
+            } else {
+                ("", "")
+            }
+        };
+        let (col, val) = updated("organization");
         tx.exec(
-            &self.q(r#"insert into "organization" ("id", "name", "slug", "logo", "createdAt", "attioId") values ($1, $2, $3, $4, @ts($5), $6)"#),
+            &self.q(&format!(r#"insert into "organization" ("id", "name", "slug", "logo", "createdAt", "attioId"{col}) values ($1, $2, $3, $4, @ts($5), $6{val})"#)),
             params![&o.id, o.name, o.slug, o.logo, &o.now, o.attio_id],
         )
         .await
         .map_err(conflict("an organization with this slug or Attio record exists"))?;
         if let Some((member_id, user_id)) = o.owner {
+            let (col, val) = updated("member");
             tx.exec(
-                &self.q(r#"insert into "member" ("id", "organizationId", "userId", "role", "createdAt") values ($1, $2, $3, 'owner', @ts($4))"#),
+                &self.q(&format!(r#"insert into "member" ("id", "organizationId", "userId", "role", "createdAt"{col}) values ($1, $2, $3, 'owner', @ts($4){val})"#).replace("$5", "$4")),
                 params![member_id, &o.id, user_id, &o.now],
             )
             .await
@@ -392,8 +420,13 @@ impl AuthStore for SqlxStore {
     }
 
     async fn create_invitation(&self, i: InvitationRow) -> StoreResult<()> {
+        let (col, val) = if self.updated_at_required("invitation") {
+            (r#", "updatedAt""#, ", @ts($7)")
+        } else {
+            ("", "")
+        };
         self.exec(
-            r#"insert into "invitation" ("id", "organizationId", "email", "role", "status", "expiresAt", "createdAt", "inviterId") values ($1, $2, $3, $4, $5, @ts($6), @ts($7), $8)"#,
+            &format!(r#"insert into "invitation" ("id", "organizationId", "email", "role", "status", "expiresAt", "createdAt", "inviterId"{col}) values ($1, $2, $3, $4, $5, @ts($6), @ts($7), $8{val})"#),
             params![i.id, i.organization_id, i.email, i.role, i.status, i.expires_at, i.created_at, i.inviter_id],
         )
         .await
@@ -524,11 +557,12 @@ impl AuthStore for SqlxStore {
     }
 
     async fn create_link(&self, id: &str, webhook_url: &str) -> StoreResult<Link> {
-        self.exec(
-            r#"insert into "attioIntegration" ("id", "webhookUrl") values ($1, $2) on conflict ("webhookUrl") do nothing"#,
-            params![id, webhook_url],
-        )
-        .await?;
+        let insert = if self.dialect.backend == Backend::MySql {
+            r#"insert into "attioIntegration" ("id", "webhookUrl") values ($1, $2) on duplicate key update "id" = "id""#
+        } else {
+            r#"insert into "attioIntegration" ("id", "webhookUrl") values ($1, $2) on conflict ("webhookUrl") do nothing"#
+        };
+        self.exec(insert, params![id, webhook_url]).await?;
         let row = self
             .opt(
                 r#"select "id", "webhookUrl" from "attioIntegration" where "webhookUrl" = $1"#,
@@ -582,12 +616,27 @@ impl AuthStore for SqlxStore {
             params![now],
         )
         .await?;
-        let inserted = tx
-            .exec(
+        let inserted = if self.dialect.backend == Backend::MySql {
+            // MySQL counts a no-op `on duplicate key update` as a row found: insert, and
+            // take a duplicate key as "already there" (the transaction goes on after it).
+            match tx
+                .exec(
+                    &self.q(r#"insert into "attioReplay" ("id", "bodyHash", "expiresAt") values ($1, $2, $3)"#),
+                    params![id, body_sha256, expires_at],
+                )
+                .await
+            {
+                Ok(n) => n,
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => 0,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            tx.exec(
                 &self.q(r#"insert into "attioReplay" ("id", "bodyHash", "expiresAt") values ($1, $2, $3) on conflict ("id") do nothing"#),
                 params![id, body_sha256, expires_at],
             )
-            .await?;
+            .await?
+        };
         let out = if inserted > 0 {
             ReplayStatus::Fresh
         } else {
