@@ -11,7 +11,7 @@
 create table if not exists "attioIntegration" (
   "id" varchar(255) not null primary key,
   "webhookUrl" varchar(768) not null unique
-) character set utf8mb4 collate utf8mb4_bin;
+) character set utf8mb4;
 
 -- The Attio record each user / organization is linked to.
 alter table "user" add column "attioId" varchar(255);
@@ -31,4 +31,4 @@ create table if not exists "attioReplay" (
   "response" mediumtext,
   "expiresAt" bigint not null,
   index "attioReplay_expiresAt_idx" ("expiresAt")
-) character set utf8mb4 collate utf8mb4_bin;
+) character set utf8mb4;

@@ -9,7 +9,7 @@ create table if not exists attio_outbox (
     model varchar(255) not null,
     payload mediumtext not null,
     created_at bigint not null
-) character set utf8mb4 collate utf8mb4_bin;
+) character set utf8mb4;
 
 create table if not exists attio_outbox_delivery (
     seq bigint not null,
@@ -25,4 +25,4 @@ create table if not exists attio_outbox_delivery (
     primary key (seq, link_id),
     index attio_outbox_delivery_pending (status, link_id, seq),
     foreign key (seq) references attio_outbox (seq) on delete cascade
-) character set utf8mb4 collate utf8mb4_bin;
+) character set utf8mb4;

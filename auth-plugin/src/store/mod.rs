@@ -14,7 +14,7 @@ pub(crate) mod migrate;
 mod sql;
 
 pub use db::DbPool;
-pub use dialect::ColumnNaming;
+pub use dialect::{ColumnNaming, DateStorage};
 pub use memory::MemoryStore;
 pub use migrate::{MIGRATIONS, Migration};
 pub use sql::SqlxStore;

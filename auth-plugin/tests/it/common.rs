@@ -30,13 +30,19 @@ pub enum Backend {
     /// PostgreSQL with Better Auth's camelCase schema plus nullable `updatedAt` columns
     /// on the organization tables.
     PostgresUpdatedAtNullable,
+    /// SQLite shaped like Better Auth on Cloudflare D1 through Drizzle: snake_case, every
+    /// date an integer of seconds, and `updated_at integer not null` on the organization
+    /// tables.
+    SqliteD1,
 }
 
 impl Backend {
     /// The database family under the variant.
     pub fn family(self) -> Backend {
         match self {
-            Backend::Sqlite | Backend::SqliteUpdatedAtNotNull => Backend::Sqlite,
+            Backend::Sqlite | Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 => {
+                Backend::Sqlite
+            }
             Backend::Postgres | Backend::PostgresUpdatedAtNullable => Backend::Postgres,
             Backend::MariaDb => Backend::MariaDb,
         }
@@ -45,7 +51,7 @@ impl Backend {
     /// The column naming the variant forces, if any.
     fn forced_naming(self) -> Option<ColumnNaming> {
         match self {
-            Backend::SqliteUpdatedAtNotNull => Some(ColumnNaming::SnakeCase),
+            Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 => Some(ColumnNaming::SnakeCase),
             _ => None,
         }
     }
@@ -56,6 +62,7 @@ impl Backend {
         match self {
             Backend::SqliteUpdatedAtNotNull => Some(("text", true)),
             Backend::PostgresUpdatedAtNullable => Some(("timestamptz", false)),
+            Backend::SqliteD1 => Some(("integer", true)),
             _ => None,
         }
     }
@@ -231,6 +238,9 @@ async fn install_schema(store: &SqlxStore, backend: Backend, organizations: bool
             continue;
         }
         let mut sql = line.trim_end_matches(';').to_owned();
+        if backend == Backend::SqliteD1 {
+            sql = sql.replace(" date", " integer");
+        }
         for table in ["organization", "member", "invitation"] {
             let head = format!(r#"create table if not exists "{table}" ("#);
             if sql.starts_with(&head) {
@@ -266,9 +276,16 @@ fn snake_quoted(sql: &str) -> String {
     out
 }
 
-/// A `$n` timestamp parameter (ISO text) as the store's database takes it.
+/// A `$n` timestamp parameter (ISO text) for `table.column` as the store's database
+/// takes it.
 pub fn ts_param(store: &SqlxStore, n: usize) -> String {
-    if store.is_postgres() {
+    let integer = store
+        .date_storage()
+        .iter()
+        .any(|(k, _)| k == "member.createdAt");
+    if integer && store.sqlite_pool().is_some() {
+        format!("cast(strftime('%s', ${n}) as integer)")
+    } else if store.is_postgres() {
         format!("${n}::timestamptz")
     } else if store.mysql_pool().is_some() {
         format!("cast(replace(replace(${n}, 'T', ' '), 'Z', '') as datetime(3))")
@@ -724,9 +741,9 @@ macro_rules! both {
     };
 }
 
-/// The suite on every backend and schema variant: [`both!`], MariaDB, and Better Auth
-/// schemas with `updatedAt` on the organization tables (NOT NULL on a snake_case SQLite
-/// one, nullable on a camelCase PostgreSQL one).
+/// The suite on every backend and schema variant: [`both!`], MariaDB, Better Auth schemas
+/// with `updatedAt` on the organization tables (NOT NULL on a snake_case SQLite one,
+/// nullable on a camelCase PostgreSQL one), and a D1-shaped one (integer dates).
 macro_rules! every {
     ($($name:ident),* $(,)?) => {
         both!($($name),*);
@@ -738,6 +755,9 @@ macro_rules! every {
         }
         mod postgres_updated_at_nullable {
             suite!(super::Backend::PostgresUpdatedAtNullable, $($name),*);
+        }
+        mod sqlite_d1 {
+            suite!(super::Backend::SqliteD1, $($name),*);
         }
     };
 }

@@ -67,6 +67,95 @@ impl SqlxStore {
         })
     }
 
+    /// The declared type (lowercase) and default of a column; `None` when it does not exist.
+    async fn column_type_in(
+        &self,
+        tx: &mut Tx,
+        table_camel: &str,
+        column_camel: &str,
+    ) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+        let table = self.dialect.ident(table_camel);
+        let column = self.dialect.ident(column_camel);
+        let sql = match self.dialect.backend {
+            Backend::Sqlite => {
+                r#"select lower("type"), "dflt_value" from pragma_table_info($1) where name = $2"#
+            }
+            Backend::Postgres => {
+                "select lower(data_type::text), column_default::text from information_schema.columns where table_schema = current_schema() and table_name::text = $1 and column_name::text = $2"
+            }
+            Backend::MySql => {
+                "select lower(cast(data_type as char)), cast(column_default as char) from information_schema.columns where table_schema = database() and table_name = $1 and column_name = $2"
+            }
+        };
+        Ok(match tx.opt(sql, params![table, column]).await? {
+            Some(row) => Some((row.s(0)?, row.os(1)?)),
+            None => None,
+        })
+    }
+
+    /// Which of the date columns the store touches hold integers (Cloudflare D1 through
+    /// Drizzle), and in which unit: milliseconds when a stored value is past 10^11 (1973
+    /// in milliseconds, year 5138 in seconds) or the default multiplies by 1000, seconds
+    /// when values are below; a column with no value and no telling default takes the
+    /// unit of the others, or the configured one ([`SqlxStore::with_integer_dates`]).
+    async fn detect_dates_in(&self, tx: &mut Tx) -> Result<DateColumns, sqlx::Error> {
+        const DATES: &[(&str, &[&str])] = &[
+            ("user", &["createdAt", "updatedAt", "banExpires"]),
+            ("session", &["expiresAt", "createdAt", "updatedAt"]),
+            ("verification", &["expiresAt", "createdAt", "updatedAt"]),
+            ("organization", &["createdAt", "updatedAt"]),
+            ("member", &["createdAt", "updatedAt"]),
+            ("invitation", &["expiresAt", "createdAt", "updatedAt"]),
+        ];
+        let mut known = DateColumns::default();
+        let mut unknown = Vec::new();
+        for (table, columns) in DATES {
+            for column in *columns {
+                let Some((ty, default)) = self.column_type_in(tx, table, column).await? else {
+                    continue;
+                };
+                if !ty.contains("int") {
+                    continue;
+                }
+                let key = format!("{table}.{column}");
+                let max = tx
+                    .opt(
+                        &self.q(&format!(
+                            r#"select cast(max("{column}") as bigint) from "{table}""#
+                        )),
+                        vec![],
+                    )
+                    .await?
+                    .map(|r| r.oi(0))
+                    .transpose()?
+                    .flatten();
+                let unit = match (max, default.as_deref()) {
+                    (Some(v), _) if v > 100_000_000_000 => Some(DateStorage::Millis),
+                    (Some(_), _) => Some(DateStorage::Seconds),
+                    (None, Some(d)) if d.contains("1000") => Some(DateStorage::Millis),
+                    _ => None,
+                };
+                match unit {
+                    Some(u) => {
+                        known.0.insert(key, u);
+                    }
+                    None => unknown.push(key),
+                }
+            }
+        }
+        let millis = known.0.values().filter(|u| **u == DateStorage::Millis).count();
+        let seconds = known.0.len() - millis;
+        let fallback = match (millis, seconds) {
+            (0, 0) => self.integer_dates,
+            (m, s) if m > s => DateStorage::Millis,
+            _ => DateStorage::Seconds,
+        };
+        for key in unknown {
+            known.0.insert(key, fallback);
+        }
+        Ok(known)
+    }
+
     /// Looks at the database and records which optional Better Auth parts it has (the
     /// admin plugin's columns, the organization plugin's tables). [`SqlxStore::migrate`]
     /// calls it.
@@ -92,8 +181,10 @@ impl SqlxStore {
                 updated_at_required.push(table);
             }
         }
+        let dates = self.detect_dates_in(&mut tx).await?;
         tx.commit().await?;
         self.set_updated_at_required(updated_at_required);
+        self.set_dates(dates);
         self.admin.store(admin, Ordering::Relaxed);
         self.organizations.store(organizations, Ordering::Relaxed);
         Ok(StoreFeatures {

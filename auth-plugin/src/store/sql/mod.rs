@@ -2,7 +2,7 @@
 //! MySQL/MariaDB, with runtime SQL (the host needs no database at compile time).
 
 use crate::store::db::*;
-use crate::store::dialect::{Backend, ColumnNaming, Dialect};
+use crate::store::dialect::{Backend, ColumnNaming, DateColumns, DateStorage, Dialect};
 use crate::store::migrate::{self, MIGRATIONS, Statement};
 use crate::store::{
     AuthStore, BanUpdate, InboundOutcome, InvitationRow, Link, Member, NewOrganization, NewSession,
@@ -49,6 +49,8 @@ pub struct SqlxStore {
     dialect: Dialect,
     admin: Arc<AtomicBool>,
     organizations: Arc<AtomicBool>,
+    /// The unit of integer date columns that hold no value yet to tell it by.
+    integer_dates: DateStorage,
     /// What [`SqlxStore::detect_features`] found about the host's columns.
     detected: Arc<RwLock<Detected>>,
     /// SQLite has one writer at a time: writers that find the lock taken sleep in SQLite's
@@ -63,6 +65,8 @@ pub struct SqlxStore {
 struct Detected {
     /// Tables (camelCase) whose `updatedAt` is NOT NULL.
     updated_at_required: Vec<&'static str>,
+    /// Date columns stored as integers.
+    dates: DateColumns,
 }
 
 impl SqlxStore {
@@ -97,12 +101,57 @@ impl SqlxStore {
             admin: Arc::new(AtomicBool::new(true)),
             organizations: Arc::new(AtomicBool::new(true)),
             detected: Arc::default(),
+            integer_dates: DateStorage::Seconds,
         }
+    }
+
+    /// The unit of integer date columns (Cloudflare D1 with Drizzle) that
+    /// [`SqlxStore::detect_features`] cannot tell from their values or default, because
+    /// their tables are empty: [`DateStorage::Seconds`] (Drizzle's `mode: 'timestamp'`,
+    /// the default) or [`DateStorage::Millis`] (`mode: 'timestamp_ms'`).
+    pub fn with_integer_dates(mut self, unit: DateStorage) -> Self {
+        if unit != DateStorage::Native {
+            self.integer_dates = unit;
+        }
+        self
+    }
+
+    fn set_dates(&self, dates: DateColumns) {
+        let mut d = self.detected.write().unwrap_or_else(PoisonError::into_inner);
+        d.dates = dates;
+    }
+
+    /// The columns of `table` (camelCase) that hold integer dates.
+    pub(crate) fn integer_date_columns(&self, table: &str) -> Vec<String> {
+        let d = self.detected.read().unwrap_or_else(PoisonError::into_inner);
+        let prefix = format!("{table}.");
+        d.dates
+            .0
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect()
+    }
+
+    /// The storage of each date column that is not the backend's native one (integer
+    /// seconds or milliseconds), by `table.column`, as detected at start-up.
+    pub fn date_storage(&self) -> Vec<(String, DateStorage)> {
+        let d = self.detected.read().unwrap_or_else(PoisonError::into_inner);
+        d.dates.0.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     fn set_updated_at_required(&self, tables: Vec<&'static str>) {
         let mut d = self.detected.write().unwrap_or_else(PoisonError::into_inner);
         d.updated_at_required = tables;
+    }
+
+    /// The `updatedAt` column and value (timestamp parameter `$n`) an insert into `table`
+    /// adds, when the column refuses null; empty otherwise.
+    pub(crate) fn updated_at_column(&self, table: &str, n: usize) -> (&'static str, String) {
+        if self.updated_at_required(table) {
+            (r#", "updatedAt""#, format!(", @ts({table}.updatedAt, ${n})"))
+        } else {
+            ("", String::new())
+        }
     }
 
     /// Whether `table` has an `updatedAt` column that refuses null: a new row then gets
@@ -208,9 +257,11 @@ impl SqlxStore {
     }
 
     /// A query in this store's dialect and naming (camelCase identifiers, `$n`
-    /// placeholders, `@ts($n)` / `@rts("col")` timestamp markers).
+    /// placeholders, `@ts(table.column, $n)` / `@rts(table.column, "column")` timestamp
+    /// markers, which convert to and from the column's storage).
     pub(crate) fn q(&self, text: &str) -> String {
-        self.dialect.sql(text)
+        let detected = self.detected.read().unwrap_or_else(PoisonError::into_inner);
+        self.dialect.sql_with(text, &detected.dates)
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {

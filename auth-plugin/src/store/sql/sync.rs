@@ -145,15 +145,16 @@ impl SqlxStore {
                 if cols.is_empty() {
                     return Ok(None);
                 }
+                // Dates read back as ISO text: MySQL's native ones, and integer ones.
                 let dates = match self.dialect.backend {
                     Backend::MySql => self.date_columns_in(tx, table).await?,
-                    _ => Vec::new(),
+                    _ => self.integer_date_columns(table),
                 };
                 let pairs: Vec<String> = cols
                     .iter()
                     .map(|c| {
                         if dates.contains(c) {
-                            format!(r#"'{c}', @rts("{c}")"#)
+                            format!(r#"'{c}', @rts({table}.{c}, "{c}")"#)
                         } else {
                             format!(r#"'{c}', "{c}""#)
                         }
@@ -282,7 +283,7 @@ impl SqlxStore {
             if has(ts) {
                 names.push(format!(r#""{ts}""#));
                 params.push(P::S(now.clone()));
-                values.push(format!("@ts(${})", params.len()));
+                values.push(format!("@ts({table}.{ts}, ${})", params.len()));
             }
         }
         let sql = self.q(&format!(
@@ -329,7 +330,10 @@ impl SqlxStore {
         }
         if has("updatedAt") {
             params.push(P::S(crate::time::now_iso()));
-            sets.push(format!(r#""updatedAt" = @ts(${})"#, params.len()));
+            sets.push(format!(
+                r#""updatedAt" = @ts({table}.updatedAt, ${})"#,
+                params.len()
+            ));
         }
         params.push(P::S(id.to_owned()));
         let sql = self.q(&format!(
@@ -375,13 +379,9 @@ impl SqlxStore {
                 )
                 .await?;
             let Some(user) = user else { continue };
-            let (col, val) = if self.updated_at_required("member") {
-                (r#", "updatedAt""#, ", @ts($4)")
-            } else {
-                ("", "")
-            };
+            let (col, val) = self.updated_at_column("member", 4);
             tx.exec(
-                &self.q(&format!(r#"insert into "member" ("id", "organizationId", "userId", "role", "createdAt"{col}) values ($1, $2, $3, 'member', @ts($4){val})"#)),
+                &self.q(&format!(r#"insert into "member" ("id", "organizationId", "userId", "role", "createdAt"{col}) values ($1, $2, $3, 'member', @ts(member.createdAt, $4){val})"#)),
                 params![crate::ids::new_id(), org_id, user.s(0)?, &now],
             )
             .await?;
