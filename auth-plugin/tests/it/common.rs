@@ -334,7 +334,12 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
     store.migrate().await.unwrap();
     // migrate() twice is a no-op.
     store.migrate().await.unwrap();
-    let seed = seed(&store, opts.organizations).await;
+    let seed = seed(
+        &store,
+        opts.organizations,
+        backend.org_updated_at().is_some_and(|(_, not_null)| not_null),
+    )
+    .await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -390,7 +395,8 @@ pub fn iso(offset_secs: i64) -> String {
     t.format(&fmt).unwrap()
 }
 
-async fn seed(store: &SqlxStore, organizations: bool) -> Seed {
+/// `updated_at_required`: the host's own member insert writes `updatedAt` (NOT NULL).
+async fn seed(store: &SqlxStore, organizations: bool, updated_at_required: bool) -> Seed {
     let mk = |id: &str, name: &str, email: &str, role: &str| NewUser {
         id: id.to_owned(),
         name: name.to_owned(),
@@ -482,8 +488,13 @@ async fn seed(store: &SqlxStore, organizations: bool) -> Seed {
                 ("member", "organization_id", "user_id", "role", "created_at")
             }
         };
+        let (extra_col, extra_val) = match (updated_at_required, store.naming()) {
+            (false, _) => (String::new(), String::new()),
+            (true, ColumnNaming::CamelCase) => (r#", "updatedAt""#.to_owned(), format!(", {ts}")),
+            (true, ColumnNaming::SnakeCase) => (r#", "updated_at""#.to_owned(), format!(", {ts}")),
+        };
         let sql = format!(
-            r#"insert into "{m}" ("id", "{o}", "{u}", "{r}", "{c}") values ($1, $2, $3, 'member', {ts})"#
+            r#"insert into "{m}" ("id", "{o}", "{u}", "{r}", "{c}"{extra_col}) values ($1, $2, $3, 'member', {ts}{extra_val})"#
         );
         exec(
             store,
