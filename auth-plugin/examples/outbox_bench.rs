@@ -112,7 +112,11 @@ async fn main() -> anyhow::Result<()> {
         OutboxDb::Postgres(p) => {
             sqlx::query(links_sql).execute(p).await?;
         }
-        OutboxDb::MySql(_) => return Err(anyhow::anyhow!("the benchmark runs on SQLite or PostgreSQL")),
+        OutboxDb::MySql(_) => {
+            return Err(anyhow::anyhow!(
+                "the benchmark runs on SQLite or PostgreSQL"
+            ));
+        }
     }
     db.create_tables().await?;
     for n in 0..args.links {

@@ -271,7 +271,9 @@ mod tests {
             naming: ColumnNaming::CamelCase,
         };
         assert_eq!(
-            my.sql(r#"select @rts("createdAt") where "expiresAt" > @ts($2) and x like $1 escape '\'"#),
+            my.sql(
+                r#"select @rts("createdAt") where "expiresAt" > @ts($2) and x like $1 escape '\'"#
+            ),
             r#"select concat(left(date_format("createdAt", '%Y-%m-%dT%H:%i:%s.%f'), 23), 'Z') where "expiresAt" > cast(replace(replace($2, 'T', ' '), 'Z', '') as datetime(3)) and x like $1 escape '\\'"#
         );
     }
@@ -288,8 +290,12 @@ mod storage_tests {
             naming: ColumnNaming::SnakeCase,
         };
         let mut dates = DateColumns::default();
-        dates.0.insert("user.createdAt".into(), DateStorage::Seconds);
-        dates.0.insert("session.expiresAt".into(), DateStorage::Millis);
+        dates
+            .0
+            .insert("user.createdAt".into(), DateStorage::Seconds);
+        dates
+            .0
+            .insert("session.expiresAt".into(), DateStorage::Millis);
         assert_eq!(
             lite.sql_with(
                 r#"select @rts(user.createdAt, u."createdAt") from "user" u where @ts(session.expiresAt, $1) > @ts(user.createdAt, $2) and @ts(user.updatedAt, $3) is null"#,

@@ -86,9 +86,7 @@ impl TestDb {
             .await
             .unwrap();
         admin.close().await;
-        let (server, _) = base
-            .rsplit_once('/')
-            .expect("database in TEST_MARIADB_URL");
+        let (server, _) = base.rsplit_once('/').expect("database in TEST_MARIADB_URL");
         Self {
             url: format!("{server}/{name}"),
             postgres: false,
@@ -116,9 +114,9 @@ async fn setup(db: &OutboxDb, links: &[(&str, String)]) {
     db.create_tables().await.unwrap();
     for (id, url) in links {
         on_pool!(db, |p| {
-            sqlx::query(&p.fit(
-                "insert into \"attioIntegration\" (\"id\", \"webhookUrl\") values ($1, $2)",
-            ))
+            sqlx::query(
+                &p.fit("insert into \"attioIntegration\" (\"id\", \"webhookUrl\") values ($1, $2)"),
+            )
             .bind(*id)
             .bind(url)
             .execute(p)
@@ -855,9 +853,9 @@ async fn a_failing_event_holds_back_only_its_record(test_db: TestDb) {
     }
     // An hour later (moved in the database, not waited for) e1 fails again: given up.
     on_pool!(&db, |p| {
-        sqlx::query(&p.fit(
-            "update attio_outbox_delivery set next_attempt_at = 0 where status = 'pending'",
-        ))
+        sqlx::query(
+            &p.fit("update attio_outbox_delivery set next_attempt_at = 0 where status = 'pending'"),
+        )
         .execute(p)
         .await
         .unwrap();

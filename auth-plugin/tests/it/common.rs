@@ -176,9 +176,9 @@ pub async fn mysql_pool() -> sqlx::MySqlPool {
             "TEST_MARIADB_URL is not set: run scripts/test.sh (it starts a throwaway MariaDB and sets it), or `source scripts/mariadb.sh`"
         )
     });
-    let admin = sqlx::MySqlPool::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to TEST_MARIADB_URL ({e}): run scripts/test.sh"));
+    let admin = sqlx::MySqlPool::connect(&url).await.unwrap_or_else(|e| {
+        panic!("cannot connect to TEST_MARIADB_URL ({e}): run scripts/test.sh")
+    });
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("create database {name} character set utf8mb4"))
         .execute(&admin)
@@ -200,7 +200,10 @@ impl Backend {
                 SqlxStore::postgres(pg_pool().await).with_naming(naming),
                 None,
             ),
-            Backend::MariaDb => (SqlxStore::mysql(mysql_pool().await).with_naming(naming), None),
+            Backend::MariaDb => (
+                SqlxStore::mysql(mysql_pool().await).with_naming(naming),
+                None,
+            ),
             _ => {
                 let (s, d) = sqlite_store(naming).await;
                 (s, Some(d))
@@ -213,7 +216,10 @@ impl Backend {
 /// same text changed (here, with `updatedAt` columns on the organization tables).
 async fn install_schema(store: &SqlxStore, backend: Backend, organizations: bool) {
     let Some((ty, not_null)) = backend.org_updated_at() else {
-        store.install_better_auth_schema(organizations).await.unwrap();
+        store
+            .install_better_auth_schema(organizations)
+            .await
+            .unwrap();
         return;
     };
     let text = match backend.family() {
@@ -337,7 +343,9 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
     let seed = seed(
         &store,
         opts.organizations,
-        backend.org_updated_at().is_some_and(|(_, not_null)| not_null),
+        backend
+            .org_updated_at()
+            .is_some_and(|(_, not_null)| not_null),
     )
     .await;
 

@@ -51,9 +51,7 @@ impl SqlxStore {
         let table = self.dialect.ident(table_camel);
         let column = self.dialect.ident(column_camel);
         let sql = match self.dialect.backend {
-            Backend::Sqlite => {
-                r#"select "notnull" from pragma_table_info($1) where name = $2"#
-            }
+            Backend::Sqlite => r#"select "notnull" from pragma_table_info($1) where name = $2"#,
             Backend::Postgres => {
                 "select case when is_nullable = 'NO' then 1 else 0 end::bigint from information_schema.columns where table_schema = current_schema() and table_name::text = $1 and column_name::text = $2"
             }
@@ -143,7 +141,11 @@ impl SqlxStore {
                 }
             }
         }
-        let millis = known.0.values().filter(|u| **u == DateStorage::Millis).count();
+        let millis = known
+            .0
+            .values()
+            .filter(|u| **u == DateStorage::Millis)
+            .count();
         let seconds = known.0.len() - millis;
         let fallback = match (millis, seconds) {
             (0, 0) => self.integer_dates,

@@ -117,7 +117,10 @@ impl SqlxStore {
     }
 
     fn set_dates(&self, dates: DateColumns) {
-        let mut d = self.detected.write().unwrap_or_else(PoisonError::into_inner);
+        let mut d = self
+            .detected
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         d.dates = dates;
     }
 
@@ -140,7 +143,10 @@ impl SqlxStore {
     }
 
     fn set_updated_at_required(&self, tables: Vec<&'static str>) {
-        let mut d = self.detected.write().unwrap_or_else(PoisonError::into_inner);
+        let mut d = self
+            .detected
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         d.updated_at_required = tables;
     }
 
@@ -148,7 +154,10 @@ impl SqlxStore {
     /// adds, when the column refuses null; empty otherwise.
     pub(crate) fn updated_at_column(&self, table: &str, n: usize) -> (&'static str, String) {
         if self.updated_at_required(table) {
-            (r#", "updatedAt""#, format!(", @ts({table}.updatedAt, ${n})"))
+            (
+                r#", "updatedAt""#,
+                format!(", @ts({table}.updatedAt, ${n})"),
+            )
         } else {
             ("", String::new())
         }
@@ -275,7 +284,13 @@ impl SqlxStore {
                 Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
             }
             DbPool::Postgres(p) => Tx::Postgres(p.begin().await?),
-            DbPool::MySql(p) => Tx::MySql(p.begin().await?),
+            // READ COMMITTED: InnoDB's default REPEATABLE READ takes gap locks on every
+            // range a statement scans (the replay guard's expiry delete, lookups by email),
+            // and concurrent requests then deadlock (error 1213) instead of queueing.
+            DbPool::MySql(p) => Tx::MySql(
+                p.begin_with("set transaction isolation level read committed; start transaction")
+                    .await?,
+            ),
         })
     }
 

@@ -99,8 +99,7 @@ impl SqlxStore {
         })
     }
 
-    pub(super) const ORG_COLS: &'static str =
-        r#""id", "name", "slug", "logo", @rts(organization.createdAt, "createdAt"), "metadata", "attioId""#;
+    pub(super) const ORG_COLS: &'static str = r#""id", "name", "slug", "logo", @rts(organization.createdAt, "createdAt"), "metadata", "attioId""#;
 
     pub(super) fn org_from(r: &DbRow) -> Result<Organization, sqlx::Error> {
         Ok(Organization {
