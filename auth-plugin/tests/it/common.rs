@@ -34,15 +34,19 @@ pub enum Backend {
     /// date an integer of seconds, and `updated_at integer not null` on the organization
     /// tables.
     SqliteD1,
+    /// The same with Drizzle's `mode: 'timestamp_ms'`: integers of milliseconds, told by
+    /// the columns' default (`unixepoch('subsecond') * 1000`).
+    SqliteD1Millis,
 }
 
 impl Backend {
     /// The database family under the variant.
     pub fn family(self) -> Backend {
         match self {
-            Backend::Sqlite | Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 => {
-                Backend::Sqlite
-            }
+            Backend::Sqlite
+            | Backend::SqliteUpdatedAtNotNull
+            | Backend::SqliteD1
+            | Backend::SqliteD1Millis => Backend::Sqlite,
             Backend::Postgres | Backend::PostgresUpdatedAtNullable => Backend::Postgres,
             Backend::MariaDb => Backend::MariaDb,
         }
@@ -51,7 +55,9 @@ impl Backend {
     /// The column naming the variant forces, if any.
     fn forced_naming(self) -> Option<ColumnNaming> {
         match self {
-            Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 => Some(ColumnNaming::SnakeCase),
+            Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 | Backend::SqliteD1Millis => {
+                Some(ColumnNaming::SnakeCase)
+            }
             _ => None,
         }
     }
@@ -63,6 +69,10 @@ impl Backend {
             Backend::SqliteUpdatedAtNotNull => Some(("text", true)),
             Backend::PostgresUpdatedAtNullable => Some(("timestamptz", false)),
             Backend::SqliteD1 => Some(("integer", true)),
+            Backend::SqliteD1Millis => Some((
+                "integer default (cast(unixepoch('subsecond') * 1000 as integer))",
+                true,
+            )),
             _ => None,
         }
     }
@@ -244,8 +254,15 @@ async fn install_schema(store: &SqlxStore, backend: Backend, organizations: bool
             continue;
         }
         let mut sql = line.trim_end_matches(';').to_owned();
-        if backend == Backend::SqliteD1 {
-            sql = sql.replace(" date", " integer");
+        match backend {
+            Backend::SqliteD1 => sql = sql.replace(" date", " integer"),
+            Backend::SqliteD1Millis => {
+                sql = sql.replace(
+                    " date",
+                    " integer default (cast(unixepoch('subsecond') * 1000 as integer))",
+                )
+            }
+            _ => {}
         }
         for table in ["organization", "member", "invitation"] {
             let head = format!(r#"create table if not exists "{table}" ("#);
@@ -287,9 +304,12 @@ fn snake_quoted(sql: &str) -> String {
 pub fn ts_param(store: &SqlxStore, n: usize) -> String {
     let integer = store
         .date_storage()
-        .iter()
-        .any(|(k, _)| k == "member.createdAt");
-    if integer && store.sqlite_pool().is_some() {
+        .into_iter()
+        .find(|(k, _)| k == "member.createdAt")
+        .map(|(_, s)| s);
+    if integer == Some(attio_auth_plugin::store::DateStorage::Millis) {
+        format!("cast(round((julianday(${n}) - 2440587.5) * 86400000.0) as integer)")
+    } else if integer.is_some() && store.sqlite_pool().is_some() {
         format!("cast(strftime('%s', ${n}) as integer)")
     } else if store.is_postgres() {
         format!("${n}::timestamptz")
@@ -777,6 +797,9 @@ macro_rules! every {
         }
         mod sqlite_d1 {
             suite!(super::Backend::SqliteD1, $($name),*);
+        }
+        mod sqlite_d1_millis {
+            suite!(super::Backend::SqliteD1Millis, $($name),*);
         }
     };
 }

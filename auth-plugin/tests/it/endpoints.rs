@@ -865,8 +865,8 @@ pub async fn create_user_and_organization(b: Backend) {
 
 /// How the rows the plugin writes are stored: a new organization's, member's and
 /// invitation's `updatedAt` holds the creation time where the column is NOT NULL and null
-/// where it is nullable (as Better Auth writes it); on the D1 shape every date the plugin
-/// writes is an integer of seconds, read back as ISO text.
+/// where it is nullable (as Better Auth writes it); on the D1 shapes every date the plugin
+/// writes is an integer of seconds (or milliseconds), read back as ISO text.
 pub async fn stored_dates_and_updated_at(b: Backend) {
     let app = spawn(b).await;
     let r = app
@@ -937,18 +937,25 @@ pub async fn stored_dates_and_updated_at(b: Backend) {
     ] {
         let updated = r.get(&key("updatedAt"));
         match b {
-            Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 => assert_eq!(
-                updated,
-                r.get(&key("createdAt")),
-                "{table}: the creation time in a NOT NULL updatedAt"
-            ),
+            Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 | Backend::SqliteD1Millis => {
+                assert_eq!(
+                    updated,
+                    r.get(&key("createdAt")),
+                    "{table}: the creation time in a NOT NULL updatedAt"
+                )
+            }
             Backend::PostgresUpdatedAtNullable => {
                 assert_eq!(updated, Some(&Value::Null), "{table}: null, as Better Auth")
             }
             _ => assert_eq!(updated, None, "{table}: no updatedAt column"),
         }
     }
-    if b == Backend::SqliteD1 {
+    if matches!(b, Backend::SqliteD1 | Backend::SqliteD1Millis) {
+        let unit = if b == Backend::SqliteD1Millis {
+            1000
+        } else {
+            1
+        };
         let now = now();
         for (what, v) in [
             ("user.created_at", &user["created_at"]),
@@ -959,13 +966,14 @@ pub async fn stored_dates_and_updated_at(b: Backend) {
         ] {
             let secs = v
                 .as_i64()
-                .unwrap_or_else(|| panic!("{what}: {v} is no integer"));
+                .unwrap_or_else(|| panic!("{what}: {v} is no integer"))
+                / unit;
             assert!(
                 (now - 60..=now + 60).contains(&secs),
                 "{what}: {secs} is not now in seconds"
             );
         }
-        let expires = invitation["expires_at"].as_i64().unwrap();
+        let expires = invitation["expires_at"].as_i64().unwrap() / unit;
         assert!(
             expires > now + 3600,
             "invitation.expires_at in seconds: {expires}"
@@ -978,9 +986,24 @@ pub async fn stored_dates_and_updated_at(b: Backend) {
             .unwrap()
             .unwrap();
         let created = u.created_at.as_str();
+        assert_eq!(created.len(), 24, "{created}");
+        if b == Backend::SqliteD1 {
+            assert!(created.ends_with(".000Z"), "whole seconds: {created}");
+        }
+        let unit_storage = if unit == 1 {
+            attio_auth_plugin::store::DateStorage::Seconds
+        } else {
+            attio_auth_plugin::store::DateStorage::Millis
+        };
+        let detected = app.store.date_storage();
+        assert_eq!(
+            detected.len(),
+            16,
+            "every date column the store touches: {detected:?}"
+        );
         assert!(
-            created.ends_with(".000Z") && created.len() == 24,
-            "{created}"
+            detected.iter().all(|(_, s)| *s == unit_storage),
+            "every date column detected in its unit: {detected:?}"
         );
     }
 }
