@@ -1,4 +1,4 @@
-//! The plugin's own migrations: SQL files under `migrations/plugin/{sqlite,postgres}/`,
+//! The plugin's own migrations: SQL files under `migrations/{sqlite,postgres}/` of this crate,
 //! applied by [`SqlxStore::migrate`](super::SqlxStore::migrate) and recorded in the table
 //! `attio_plugin_migrations`, never in the host's `_sqlx_migrations` (sqlx refuses to start
 //! when that table lists migrations it does not know, sqlx issue #1189).
@@ -30,8 +30,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "core",
-        sqlite: include_str!("../../../migrations/plugin/sqlite/0001_core.sql"),
-        postgres: include_str!("../../../migrations/plugin/postgres/0001_core.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0001_core.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_core.sql"),
     },
     Migration {
         version: 2,
