@@ -18,9 +18,9 @@ use std::net::SocketAddr;
 use async_trait::async_trait;
 use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::{
-    AuthStore, BanUpdate, InboundOutcome, InvitationRow, Link, Member, NewOrganization,
-    NewSession, NewUser, Organization, Report, Session, SessionRef, StoreError, StoreFeatures,
-    StoreResult, StoredResponse, User,
+    AuthStore, BanUpdate, InboundOutcome, InvitationRow, Link, Member, NewOrganization, NewSession,
+    NewUser, Organization, Report, Session, SessionRef, StoreError, StoreFeatures, StoreResult,
+    StoredResponse, User,
 };
 use attio_auth_plugin::sync::{
     CancellationToken, EventKind, InboundPlan, ModelAdapter, RecordEvent,
@@ -106,19 +106,29 @@ fn conflict(e: sqlx::Error, what: &str) -> StoreError {
 
 /// What this host does not have (`features()` says so; the plugin never gets here).
 fn no_organizations<T>() -> StoreResult<T> {
-    Err(StoreError::Rejected("this host has no organizations".to_owned()))
+    Err(StoreError::Rejected(
+        "this host has no organizations".to_owned(),
+    ))
 }
 
 impl AcmeStore {
     async fn account(&self, no: i64) -> StoreResult<Option<User>> {
         let sql = format!("select {ACCOUNT_COLUMNS} from accounts where account_no = ?");
-        let row = sqlx::query(&sql).bind(no).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(no)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(user).transpose()?)
     }
 
     /// The account an Attio event is about, as the adapter's lookup keys say (`attioId`,
     /// `id`, `email`), with Better Auth's field names.
-    async fn find(&self, conn: &mut SqliteConnection, key: &str, value: &Value) -> StoreResult<Option<User>> {
+    async fn find(
+        &self,
+        conn: &mut SqliteConnection,
+        key: &str,
+        value: &Value,
+    ) -> StoreResult<Option<User>> {
         let Some(value) = value.as_str() else {
             return Ok(None);
         };
@@ -128,7 +138,8 @@ impl AcmeStore {
             "email" => "login_email",
             _ => return Ok(None),
         };
-        let sql = format!("select {ACCOUNT_COLUMNS} from accounts where {column} = ? collate nocase");
+        let sql =
+            format!("select {ACCOUNT_COLUMNS} from accounts where {column} = ? collate nocase");
         let row = sqlx::query(&sql).bind(value).fetch_optional(conn).await?;
         Ok(row.as_ref().map(user).transpose()?)
     }
@@ -191,7 +202,7 @@ impl AuthStore for AcmeStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(user).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(user).collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn create_user(&self, u: NewUser, report: Option<Report<'_>>) -> StoreResult<User> {
@@ -247,7 +258,7 @@ impl AuthStore for AcmeStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(user).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(user).collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
@@ -261,7 +272,7 @@ impl AuthStore for AcmeStore {
         .bind(no)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(session).collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(session).collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn session_by_token(&self, token: &str) -> StoreResult<Option<Session>> {
@@ -450,7 +461,9 @@ impl AuthStore for AcmeStore {
             return Err(StoreError::Rejected("no sync outbox".to_owned()));
         }
         if adapter.better_auth_model != "user" {
-            return Ok(InboundOutcome::Ignored("this host keeps users only".to_owned()));
+            return Ok(InboundOutcome::Ignored(
+                "this host keeps users only".to_owned(),
+            ));
         }
         let mut tx = self.pool.begin().await?;
         let mut stored = None;
@@ -461,11 +474,13 @@ impl AuthStore for AcmeStore {
             }
         }
         let stored = stored.as_ref().map(user_fields);
-        let text = |f: &Map<String, Value>, k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
+        let text =
+            |f: &Map<String, Value>, k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
         let now = now_iso(&mut tx).await?;
-        let outcome = match adapter.plan_inbound(event, stored.as_ref()) {
-            InboundPlan::Create { fields, .. } => {
-                let no: i64 = sqlx::query_scalar(
+        let outcome =
+            match adapter.plan_inbound(event, stored.as_ref()) {
+                InboundPlan::Create { fields, .. } => {
+                    let no: i64 = sqlx::query_scalar(
                     "insert into accounts (login_email, full_name, email_confirmed, avatar_url, \
                      attio_record, created, updated) values (lower(?), ?, ?, ?, ?, ?, ?) \
                      returning account_no",
@@ -480,57 +495,61 @@ impl AuthStore for AcmeStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| conflict(e, "account"))?;
-                InboundOutcome::Created(no.to_string())
-            }
-            InboundPlan::Update { id, fields, .. } => {
-                let no = account_no(&id).ok_or_else(|| StoreError::NotFound(id.clone()))?;
-                for (field, value) in &fields {
-                    let column = match field.as_str() {
-                        "name" => "full_name",
-                        "email" => "login_email",
-                        "emailVerified" => "email_confirmed",
-                        "image" => "avatar_url",
-                        "attioId" => "attio_record",
-                        _ => continue, // a field this host does not keep
-                    };
-                    let sql = format!("update accounts set {column} = ?, updated = ? where account_no = ?");
-                    let q = sqlx::query(&sql);
-                    let q = match value {
-                        Value::Bool(b) => q.bind(*b),
-                        Value::String(s) if column == "login_email" => q.bind(s.to_lowercase()),
-                        Value::String(s) => q.bind(s.clone()),
-                        _ => q.bind(None::<String>),
-                    };
-                    q.bind(&now)
-                        .bind(no)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| conflict(e, "account"))?;
+                    InboundOutcome::Created(no.to_string())
                 }
-                InboundOutcome::Updated(id)
-            }
-            InboundPlan::Delete { id } => {
-                if let Some(no) = account_no(&id) {
-                    sqlx::query("delete from accounts where account_no = ?")
-                        .bind(no)
-                        .execute(&mut *tx)
-                        .await?;
+                InboundPlan::Update { id, fields, .. } => {
+                    let no = account_no(&id).ok_or_else(|| StoreError::NotFound(id.clone()))?;
+                    for (field, value) in &fields {
+                        let column = match field.as_str() {
+                            "name" => "full_name",
+                            "email" => "login_email",
+                            "emailVerified" => "email_confirmed",
+                            "image" => "avatar_url",
+                            "attioId" => "attio_record",
+                            _ => continue, // a field this host does not keep
+                        };
+                        let sql = format!(
+                            "update accounts set {column} = ?, updated = ? where account_no = ?"
+                        );
+                        let q = sqlx::query(&sql);
+                        let q = match value {
+                            Value::Bool(b) => q.bind(*b),
+                            Value::String(s) if column == "login_email" => q.bind(s.to_lowercase()),
+                            Value::String(s) => q.bind(s.clone()),
+                            _ => q.bind(None::<String>),
+                        };
+                        q.bind(&now)
+                            .bind(no)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| conflict(e, "account"))?;
+                    }
+                    InboundOutcome::Updated(id)
                 }
-                InboundOutcome::Deleted(id)
-            }
-            InboundPlan::NoChange { id } => InboundOutcome::Unchanged(id),
-            InboundPlan::Ignore { reason } => InboundOutcome::Ignored(reason),
-        };
+                InboundPlan::Delete { id } => {
+                    if let Some(no) = account_no(&id) {
+                        sqlx::query("delete from accounts where account_no = ?")
+                            .bind(no)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    InboundOutcome::Deleted(id)
+                }
+                InboundPlan::NoChange { id } => InboundOutcome::Unchanged(id),
+                InboundPlan::Ignore { reason } => InboundOutcome::Ignored(reason),
+            };
         tx.commit().await?;
         Ok(outcome)
     }
 
     async fn create_link(&self, id: &str, webhook_url: &str) -> StoreResult<Link> {
-        sqlx::query("insert into attio_links (link_id, url) values (?, ?) on conflict (url) do nothing")
-            .bind(id)
-            .bind(webhook_url)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "insert into attio_links (link_id, url) values (?, ?) on conflict (url) do nothing",
+        )
+        .bind(id)
+        .bind(webhook_url)
+        .execute(&self.pool)
+        .await?;
         let id: String = sqlx::query_scalar("select link_id from attio_links where url = ?")
             .bind(webhook_url)
             .fetch_one(&self.pool)
@@ -561,7 +580,7 @@ impl AuthStore for AcmeStore {
                     webhook_url: r.try_get("url")?,
                 })
             })
-            .collect::<Result<_, sqlx::Error>>()?)
+            .collect::<Result<Vec<Link>, sqlx::Error>>()?)
     }
 
     async fn replay_check(
@@ -656,10 +675,16 @@ async fn now_iso(conn: &mut SqliteConnection) -> Result<String, sqlx::Error> {
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 /// A signed call as the backend makes it; answers the status and the JSON.
-async fn call(addr: SocketAddr, action: &str, mut params: Value) -> Result<(u16, Value), Box<dyn std::error::Error>> {
+async fn call(
+    addr: SocketAddr,
+    action: &str,
+    mut params: Value,
+) -> Result<(u16, Value), Box<dyn std::error::Error>> {
     params["action"] = json!(action);
     let body = params.to_string();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
     let signed = Signer::new(&[SECRET])?.headers(body.as_bytes(), i64::try_from(now)?)?;
     let mut req = reqwest::Client::new()
         .post(format!("http://{addr}/api/auth/attio/{action}"))
@@ -693,8 +718,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = tokio::spawn(async move { server.await });
 
     let (status, ping) = call(addr, "ping", json!({})).await?;
@@ -704,7 +732,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let (status, found) = call(addr, "search-users", json!({"search": "ada"})).await?;
     println!("search-users: {status} {found}");
     assert_eq!(status, 200);
-    assert_eq!(found["users"][0]["id"], json!("1"), "our integer key, as the user id");
+    assert_eq!(
+        found["users"][0]["id"],
+        json!("1"),
+        "our integer key, as the user id"
+    );
 
     let (status, created) = call(
         addr,
@@ -714,9 +746,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     println!("create-user: {status} {created}");
     assert_eq!(status, 200);
-    let stored: String = sqlx::query_scalar("select login_email from accounts where attio_record = 'rec-grace'")
-        .fetch_one(&pool)
-        .await?;
+    assert_eq!(created["user"]["id"], json!("2"));
+    let stored: String =
+        sqlx::query_scalar("select login_email from accounts where attio_record = 'rec-grace'")
+            .fetch_one(&pool)
+            .await?;
     assert_eq!(stored, "grace@example.com");
 
     // What needs admin roles answers 501: the Attio app says the host lacks it.

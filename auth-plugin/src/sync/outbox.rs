@@ -15,11 +15,9 @@ use sqlx::{PgConnection, Row, SqliteConnection};
 use super::event::SyncEvent;
 
 /// The outbox migration for SQLite.
-pub const MIGRATION_SQLITE: &str =
-    include_str!("../../migrations/sqlite/0002_outbox.sql");
+pub const MIGRATION_SQLITE: &str = include_str!("../../migrations/sqlite/0002_outbox.sql");
 /// The outbox migration for PostgreSQL.
-pub const MIGRATION_POSTGRES: &str =
-    include_str!("../../migrations/postgres/0002_outbox.sql");
+pub const MIGRATION_POSTGRES: &str = include_str!("../../migrations/postgres/0002_outbox.sql");
 /// Per-record delivery order (`attio_outbox.record_key`), SQLite.
 pub const MIGRATION_RECORD_ORDER_SQLITE: &str =
     include_str!("../../migrations/sqlite/0003_outbox_record_order.sql");

@@ -39,11 +39,7 @@ impl AttioPlugin {
     /// Errors with [`ConfigError::NoSyncWorker`] when the plugin was built without
     /// [`.sync()`](crate::AttioPluginBuilder::sync) or its store has no outbox.
     pub fn spawn_sync(&self, shutdown: CancellationToken) -> Result<JoinHandle<()>, ConfigError> {
-        let worker = self
-            .state
-            .worker
-            .clone()
-            .ok_or(ConfigError::NoSyncWorker)?;
+        let worker = self.state.worker.clone().ok_or(ConfigError::NoSyncWorker)?;
         Ok(worker.spawn(shutdown))
     }
 }

@@ -77,7 +77,7 @@ async fn delivers(backend: Backend, naming: ColumnNaming) {
     let event: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(event["event"], json!("create"));
     assert_eq!(event["origin"], json!("auth"));
-    assert_eq!(event["data"]["email"], json!("dora@example.com"));
+    assert_eq!(event["data"]["primary_email_address"], json!("dora@example.com"));
 
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(60), worker)
@@ -93,8 +93,8 @@ pub async fn the_plugin_delivers_its_events(b: Backend) {
 }
 
 pub async fn a_snake_case_store_needs_no_snake_case_reporter(b: Backend) {
-    // `spawn_with` gives a snake_case store a snake_case reporter; this plugin gets a plain
-    // one and must still fan out to `attio_integration`.
+    // The plugin gets a plain reporter (as `spawn_with` gives it too) and must still fan
+    // out to `attio_integration`.
     let app = spawn_with(
         b,
         Opts {
