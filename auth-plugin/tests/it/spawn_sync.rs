@@ -77,7 +77,10 @@ async fn delivers(backend: Backend, naming: ColumnNaming) {
     let event: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(event["event"], json!("create"));
     assert_eq!(event["origin"], json!("auth"));
-    assert_eq!(event["data"]["primary_email_address"], json!("dora@example.com"));
+    assert_eq!(
+        event["data"]["primary_email_address"],
+        json!("dora@example.com")
+    );
 
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(60), worker)
