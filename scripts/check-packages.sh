@@ -5,10 +5,12 @@
 #   - no include_str!/include_bytes!/sqlx::migrate! path in the crate leaves its folder;
 #   - the crates.io metadata is complete;
 #   - their docs build without a warning (`#![deny(missing_docs)]` is on in both);
-#   - `cargo publish --dry-run` of attio-auth-shared builds it from its .crate alone.
-# The plugin can only be fully verified once attio-auth-shared of the same version is on
-# crates.io (publish order: shared first, then the plugin; auth-plugin/README.md).
-# CI (.ci/run) runs it; it takes a minute once the workspace is built.
+#   - `cargo publish --dry-run` of both builds each from its .crate alone: cargo packages
+#     attio-auth-shared first and verifies the plugin against that .crate (a dry-run of the
+#     plugin alone needs shared on crates.io: publish shared first; auth-plugin/README.md).
+# CI (.ci/run) runs it. The verify build uses the packaged crates' own features, so its
+# first run builds their dependencies once more (about 5 minutes on 2 cores); later runs
+# reuse target/package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -78,6 +80,6 @@ print("complete")
 echo "== cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -q -p attio-auth-shared -p attio-auth-plugin
 
-echo "== cargo publish --dry-run -p attio-auth-shared"
-cargo publish --dry-run --allow-dirty --locked -q -p attio-auth-shared
+echo "== cargo publish --dry-run -p attio-auth-shared -p attio-auth-plugin"
+cargo publish --dry-run --allow-dirty --locked -q -p attio-auth-shared -p attio-auth-plugin
 echo "check-packages: ok"
