@@ -4,7 +4,8 @@
 //! serves the original Better Auth plugin's endpoints (`{base}/attio/*`) with its JSON
 //! shapes, authenticated by Standard Webhooks signatures (or, when enabled, the original's
 //! body secret). Storage goes through [`store::AuthStore`]; [`store::SqlxStore`] implements
-//! it over the Better Auth schema on SQLite and PostgreSQL, [`store::MemoryStore`] in memory
+//! it over the Better Auth schema on SQLite, PostgreSQL and MySQL/MariaDB,
+//! [`store::MemoryStore`] in memory
 //! (the reference for a store over other tables). Sync events leave through the outbox of
 //! [`sync`], delivered by the worker [`AttioPlugin::spawn_sync`] starts.
 //!
