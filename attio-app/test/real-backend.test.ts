@@ -246,8 +246,10 @@ describe("server functions against attio-auth-demo (sandbox + auth server + app-
         const second = await signIn("bob@example.com")
         assert.equal(first.status, 200)
         assert.ok(first.token !== null && second.token !== null)
+        // Bob's sign-up left a session too.
         const inDb = sessionIds(String(bob.id))
-        assert.equal(inDb.length, 2, "two sessions in the auth database")
+        const tokens = db(`select "token" from "session" where "userId" = ?`, String(bob.id)).map((r) => r.token)
+        assert.ok(tokens.includes(first.token) && tokens.includes(second.token), "both sessions are in the auth database")
         const data = ok("list-sessions.server", await listSessions({recordId: bobRecord, actorEmail: ALICE})) as {sessions: Array<Row>}
         assert.deepEqual(data.sessions.map((s) => String(s.id)).sort(), inDb)
 
@@ -298,16 +300,20 @@ describe("server functions against attio-auth-demo (sandbox + auth server + app-
     })
 
     it("impersonate gives a single-use link that opens a session as the user, by the admin", async () => {
+        const before = new Set(sessionIds(String(carol.id)))
         const data = ok("impersonate.server", await impersonate({recordId: carolRecord, actorEmail: ALICE}))
         assert.ok(data.url.startsWith(info.authUrl.replace(/\/api\/auth$/, "")), data.url)
-        const before = new Set(sessionIds(String(carol.id)))
         const res = await fetch(data.url, {redirect: "manual"})
         assert.equal(res.status, 302, "the link sets the session and redirects")
+        assert.doesNotMatch(res.headers.get("location") ?? "", /error=/)
         const added = db(`select * from "session" where "userId" = ?`, String(carol.id)).filter((s) => !before.has(String(s.id)))
         assert.equal(added.length, 1, "one new session for Carol")
         assert.equal(added[0].impersonatedBy, alice.id, "impersonated by Alice")
+        const cookies = res.headers.getSetCookie().join("\n")
+        assert.ok(cookies.includes(String(added[0].token)), `the browser gets that session: ${cookies}`)
+        assert.equal(await sessionUser(String(added[0].token)), carol.id)
         const again = await fetch(data.url, {redirect: "manual"})
-        assert.notEqual(again.status, 302, "the link works once")
+        assert.match(again.headers.get("location") ?? "", /error=invalid_or_used_session/, "the link works once")
     })
 
     it("revoke-all-sessions ends every session of each record (bulk)", async () => {
