@@ -36,7 +36,7 @@ import sendPasswordReset from "../src/server/send-password-reset.server"
 import updateBanStatus from "../src/server/update-ban-status.server"
 import getUserDetails from "../src/server/user-details.server"
 import {fake} from "./fakes/attio-server.ts"
-import {newSecret, workspaceConnection} from "./helpers.ts"
+import {newSecret, nodeVerifies, workspaceConnection} from "./helpers.ts"
 
 /** The demo's Attio workspace member (demo/src/client.rs `DEMO_MEMBER`): Alice, an admin. */
 const DEMO_MEMBER = "50cf242c-7fa3-4cad-87d0-75b1af71c57b"
@@ -60,6 +60,32 @@ let dataDir = ""
 let info: DemoInfo
 /** The server functions and events called, for the coverage check at the end. */
 const called = new Set<string>()
+
+/** One call the app's code made to the backend, as sent, and the backend's status. */
+interface Sent {
+    action: string
+    body: string
+    headers: Headers
+    status: number
+}
+const sent: Array<Sent> = []
+
+/**
+ * Records the app's own requests to the backend (the exact body bytes and headers it
+ * signed) and the answers' statuses, passing them through unchanged.
+ */
+function recordBackendCalls(): void {
+    const realFetch = globalThis.fetch
+    globalThis.fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+        const response = await realFetch(input, init)
+        const url = input instanceof Request ? input.url : String(input)
+        const prefix = `${info.backendUrl}/v1/actions/`
+        if (url.startsWith(prefix) && typeof init?.body === "string") {
+            sent.push({action: url.slice(prefix.length), body: init.body, headers: new Headers(init.headers), status: response.status})
+        }
+        return response
+    }
+}
 
 function demoBinary(): string {
     const bin = process.env.ATTIO_AUTH_DEMO_BIN
@@ -214,6 +240,7 @@ describe("server functions against attio-auth-demo (sandbox + auth server + app-
 
     before(async () => {
         await startDemo()
+        recordBackendCalls()
         installDemoAttio()
         alice = userByEmail(ALICE)
         bob = userByEmail("bob@example.com")
@@ -379,6 +406,32 @@ describe("server functions against attio-auth-demo (sandbox + auth server + app-
         const outcome = await getUserDetails({recordId: bobRecord, actorEmail: ALICE})
         assert.equal(outcome.ok, false)
         assert.equal((outcome as {code: string}).code, "NOT_INSTALLED", JSON.stringify(outcome))
+    })
+
+    it("every call was the app's own signed bytes, and the backend accepted each one signed with the installed secret", () => {
+        const secret = String((JSON.parse(Buffer.from(info.connection, "base64").toString("utf8")) as Row).secret)
+        const ownSecret = sent.filter((c) => {
+            const [id, timestamp, signature] = ["webhook-id", "webhook-timestamp", "webhook-signature"].map((h) => c.headers.get(h) ?? "")
+            return nodeVerifies(secret, id, timestamp, signature, c.body)
+        })
+        // The refused connection-check (another secret) and the call after `uninstall` are
+        // the only ones not accepted.
+        const refused = sent.filter((c) => c.status !== 200).map((c) => `${c.action} ${c.status}`)
+        assert.equal(refused.length, 2, `refused: ${refused.join(", ")}`)
+        assert.equal(ownSecret.length, sent.length - 1, "all but the deliberately wrong string are signed with the installed secret")
+        for (const c of ownSecret.slice(0, -1)) {
+            assert.equal(c.status, 200, `${c.action} was accepted`)
+            assert.equal(c.headers.get("attio-workspace-id"), info.workspaceId)
+            assert.equal((JSON.parse(c.body) as {action: string}).action, c.action)
+        }
+        const actions = new Set(ownSecret.map((c) => c.action))
+        for (const action of [
+            "connection-check", "user-details", "sessions", "revoke-session", "update-ban-status", "send-password-reset",
+            "impersonate", "revoke-all-sessions", "search-users", "get-org-roles", "create-user", "create-organization",
+            "create-org-invitation", "list-org-invitations", "cancel-org-invitation", "uninstall",
+        ]) {
+            assert.ok(actions.has(action), `${action} was sent`)
+        }
     })
 
     it("every server function and event was run against the real stack", () => {
