@@ -105,6 +105,10 @@ async function startDemo(): Promise<void> {
     const args = ["--data-dir", dataDir, "--sandbox-port", "0", "--auth-port", "0", "--backend-port", "0", "--generator-port", "0"]
     const child = spawn(bin, args, {stdio: ["ignore", "pipe", "pipe"], env: {...process.env, RUST_LOG: process.env.RUST_LOG ?? "error"}})
     demo = child
+    // Never leave the stack running when this process ends early.
+    process.on("exit", () => {
+        if (child.exitCode === null) child.kill("SIGKILL")
+    })
     let out = ""
     let err = ""
     await new Promise<void>((resolve, reject) => {
