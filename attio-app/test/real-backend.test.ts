@@ -157,6 +157,15 @@ function installDemoAttio(connection = info.connection): void {
 
 /** Rows of a read-only query on the auth server's SQLite database. */
 function db(sql: string, ...params: Array<string | number>): Array<Row> {
+    return query(join(dataDir, "auth.db"), sql, params)
+}
+
+/** Rows of a read-only query on app-backend's SQLite database (its audit log). */
+function backendDb(sql: string, ...params: Array<string | number>): Array<Row> {
+    return query(join(dataDir, "backend", "attio-auth.db"), sql, params)
+}
+
+function query(file: string, sql: string, params: Array<string | number>): Array<Row> {
     const python = process.env.INTEROP_PYTHON || "python3"
     const script = [
         "import json, sqlite3, sys",
@@ -164,9 +173,9 @@ function db(sql: string, ...params: Array<string | number>): Array<Row> {
         "c.row_factory = sqlite3.Row",
         "print(json.dumps([dict(r) for r in c.execute(sys.argv[2], json.loads(sys.argv[3]))]))",
     ].join("\n")
-    const result = spawnSync(python, ["-c", script, join(dataDir, "auth.db"), sql, JSON.stringify(params)], {encoding: "utf8", timeout: 20_000})
-    if (result.error) throw new Error(`could not run ${python} to read the auth database: ${result.error.message}`)
-    if (result.status !== 0) throw new Error(`reading the auth database failed: ${result.stderr}`)
+    const result = spawnSync(python, ["-c", script, file, sql, JSON.stringify(params)], {encoding: "utf8", timeout: 20_000})
+    if (result.error) throw new Error(`could not run ${python} to read ${file}: ${result.error.message}`)
+    if (result.status !== 0) throw new Error(`reading ${file} failed: ${result.stderr}`)
     return JSON.parse(result.stdout) as Array<Row>
 }
 
@@ -306,6 +315,11 @@ describe("server functions against attio-auth-demo (sandbox + auth server + app-
         assert.ok(expires >= before + week - 2000 && expires <= after + week + 2000, `banExpires ${String(banned.banExpires)} is a week on`)
         assert.deepEqual(sessionIds(String(bob.id)), [], "a ban ends the sessions")
         assert.equal((await signIn("bob@example.com")).status, 403, "a banned user cannot sign in")
+        const audit = backendDb(`select * from audit_log where action = 'update-ban-status' order by id desc limit 1`)[0]
+        assert.equal(audit.reason, "spam", "the reason is in app-backend's audit log too")
+        assert.equal(audit.target_record_id, bobRecord)
+        assert.equal(audit.actor_member_id, DEMO_MEMBER)
+        assert.equal(Number(audit.ok), 1)
 
         ok("update-ban-status.server", await updateBanStatus({recordId: bobRecord, actorEmail: ALICE, banned: false}))
         const unbanned = userByEmail("bob@example.com")
@@ -406,7 +420,9 @@ describe("server functions against attio-auth-demo (sandbox + auth server + app-
         called.add("connection-removed.event")
         const connection = workspaceConnection(info.connection)
         connection.ownedBy = {type: "workspace", id: info.workspaceId}
+        assert.equal(db(`select count(*) as n from "attioIntegration"`)[0].n, 1, "linked before")
         await connectionRemoved({connection})
+        assert.equal(db(`select count(*) as n from "attioIntegration"`)[0].n, 0, "uninstall unlinks the plugin in the auth database")
         const outcome = await getUserDetails({recordId: bobRecord, actorEmail: ALICE})
         assert.equal(outcome.ok, false)
         assert.equal((outcome as {code: string}).code, "NOT_INSTALLED", JSON.stringify(outcome))
