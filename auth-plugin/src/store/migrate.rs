@@ -1,6 +1,5 @@
-//! The plugin's own migrations: SQL files under `migrations/plugin/{sqlite,postgres}/` and
-//! `auth-plugin/migrations/mysql/`,
-//! applied by [`SqlxStore::migrate`](super::SqlxStore::migrate) and recorded in the table
+//! The plugin's own migrations: SQL files under `migrations/{sqlite,postgres,mysql}/` of
+//! this crate, applied by [`SqlxStore::migrate`](super::SqlxStore::migrate) and recorded in the table
 //! `attio_plugin_migrations`, never in the host's `_sqlx_migrations` (sqlx refuses to start
 //! when that table lists migrations it does not know, sqlx issue #1189).
 //!
@@ -33,8 +32,8 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "core",
-        sqlite: include_str!("../../../migrations/plugin/sqlite/0001_core.sql"),
-        postgres: include_str!("../../../migrations/plugin/postgres/0001_core.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0001_core.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_core.sql"),
         mysql: include_str!("../../migrations/mysql/0001_core.sql"),
     },
     Migration {

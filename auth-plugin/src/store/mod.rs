@@ -324,6 +324,14 @@ pub trait AuthStore: Send + Sync + 'static {
         true
     }
 
+    /// The database holding this store's sync outbox (the plugin's `attio_outbox` tables)
+    /// and where its integration links are: what the delivery worker of
+    /// [`AttioPlugin::spawn_sync`](crate::AttioPlugin::spawn_sync) reads. `None` (the
+    /// default): no outbox the plugin's worker can deliver from.
+    fn outbox(&self) -> Option<(crate::sync::OutboxDb, crate::sync::LinkTable)> {
+        None
+    }
+
     // users
     /// A user by id.
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;

@@ -124,8 +124,11 @@ impl DeliveryHandle {
     }
 }
 
-/// Sends outbox deliveries. Build one per process with [`DeliveryWorker::new`], start it
-/// with [`DeliveryWorker::spawn`]; tests may drive it with [`DeliveryWorker::run_once`].
+/// Sends outbox deliveries. A plugin built with `.sync()` on a [`SqlxStore`](crate::store::SqlxStore)
+/// makes its own: start it with [`AttioPlugin::spawn_sync`](crate::AttioPlugin::spawn_sync).
+/// Hosts that use the outbox without the plugin's router build one with
+/// [`DeliveryWorker::new`] and start it with [`DeliveryWorker::spawn`]; tests may drive it
+/// with [`DeliveryWorker::run_once`].
 #[derive(Debug, Clone)]
 pub struct DeliveryWorker {
     db: OutboxDb,
@@ -190,6 +193,12 @@ impl DeliveryWorker {
             config,
             handle: DeliveryHandle::default(),
         })
+    }
+
+    /// This worker woken by `handle` (the plugin's reporter's) instead of its own.
+    pub(crate) fn with_handle(mut self, handle: DeliveryHandle) -> Self {
+        self.handle = handle;
+        self
     }
 
     /// The handle that wakes this worker.

@@ -4,7 +4,7 @@
 //! roll back together, and nothing is lost when the backend is down or the server restarts.
 //!
 //! Tables: `attio_outbox` and `attio_outbox_delivery`, created by
-//! `migrations/plugin/{sqlite,postgres}/0002_outbox.sql` (the plugin's `migrate()` applies
+//! `migrations/{sqlite,postgres}/0002_outbox.sql` of this crate (the plugin's `migrate()` applies
 //! them; [`MIGRATION_SQLITE`] and [`MIGRATION_POSTGRES`] hold the same text). Links are read
 //! from the integration links table that `link`/`unlink` fill ([`LinkTable`]).
 
@@ -16,17 +16,15 @@ use super::event::SyncEvent;
 use crate::store::db::FitSql;
 
 /// The outbox migration for SQLite.
-pub const MIGRATION_SQLITE: &str =
-    include_str!("../../../migrations/plugin/sqlite/0002_outbox.sql");
+pub const MIGRATION_SQLITE: &str = include_str!("../../migrations/sqlite/0002_outbox.sql");
 /// The outbox migration for PostgreSQL.
-pub const MIGRATION_POSTGRES: &str =
-    include_str!("../../../migrations/plugin/postgres/0002_outbox.sql");
+pub const MIGRATION_POSTGRES: &str = include_str!("../../migrations/postgres/0002_outbox.sql");
 /// Per-record delivery order (`attio_outbox.record_key`), SQLite.
 pub const MIGRATION_RECORD_ORDER_SQLITE: &str =
-    include_str!("../../../migrations/plugin/sqlite/0003_outbox_record_order.sql");
+    include_str!("../../migrations/sqlite/0003_outbox_record_order.sql");
 /// Per-record delivery order (`attio_outbox.record_key`), PostgreSQL.
 pub const MIGRATION_RECORD_ORDER_POSTGRES: &str =
-    include_str!("../../../migrations/plugin/postgres/0003_outbox_record_order.sql");
+    include_str!("../../migrations/postgres/0003_outbox_record_order.sql");
 /// The outbox migration for MySQL/MariaDB.
 pub const MIGRATION_MYSQL: &str = include_str!("../../migrations/mysql/0002_outbox.sql");
 /// Per-record delivery order (`attio_outbox.record_key`), MySQL/MariaDB.

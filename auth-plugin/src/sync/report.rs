@@ -55,6 +55,11 @@ impl SyncReporter {
         self
     }
 
+    /// The handle that wakes the worker, when one is set.
+    pub(crate) fn handle(&self) -> Option<&DeliveryHandle> {
+        self.handle.as_ref()
+    }
+
     /// The adapters.
     pub fn adapters(&self) -> &Adapters {
         &self.adapters

@@ -386,11 +386,8 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
         b = b.base_url(url.clone());
     }
     if opts.sync {
-        let mut reporter = SyncReporter::new(Adapters::default());
-        if opts.naming == ColumnNaming::SnakeCase {
-            reporter = reporter.snake_case();
-        }
-        b = b.sync(reporter);
+        // A snake_case store gets a snake_case reporter from the builder (not said twice).
+        b = b.sync(SyncReporter::new(Adapters::default()));
     }
     let plugin = b.build().unwrap();
     let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());

@@ -11,6 +11,14 @@ impl AuthStore for SqlxStore {
         }
     }
 
+    fn outbox(&self) -> Option<(crate::sync::OutboxDb, crate::sync::LinkTable)> {
+        let links = match self.dialect.naming {
+            ColumnNaming::CamelCase => crate::sync::LinkTable::camel_case(),
+            ColumnNaming::SnakeCase => crate::sync::LinkTable::snake_case(),
+        };
+        Some((self.pool.clone(), links))
+    }
+
     async fn user(&self, id: &str) -> StoreResult<Option<User>> {
         let sql = format!(
             r#"select {} from "user" where "id" = $1"#,
