@@ -256,7 +256,7 @@ async fn assert_one(
         .assert_request(&data)
         .map_err(|e| Failure::permanent(e.to_string()))?;
     let first_write =
-        !crate::installations::is_linked(state, &inst.id, &adapter.attio_object, &auth_id).await?;
+        !crate::record_links::is_linked(state, &inst.id, &adapter.attio_object, &auth_id).await?;
     let record = state
         .attio
         .assert_user_record(

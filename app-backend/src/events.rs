@@ -371,7 +371,7 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
                 .assert_request(&data)
                 .map_err(|e| Failure::permanent(e.to_string()))?;
             let first_write = match &auth_id {
-                Some(a) => !crate::installations::is_linked(state, &inst.id, &object, a).await?,
+                Some(a) => !crate::record_links::is_linked(state, &inst.id, &object, a).await?,
                 None => false,
             };
             let record = state
