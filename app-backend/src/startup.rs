@@ -166,11 +166,14 @@ pub fn router(state: AppState, oauth: Router<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/installations", post(installations::create))
-        .route("/v1/installations/{id}/audit", get(actions::audit_list))
-        .route("/v1/installations/{id}/jobs", get(actions::jobs_list))
+        .route(
+            "/v1/installations/{id}/audit",
+            get(actions::audit::audit_list),
+        )
+        .route("/v1/installations/{id}/jobs", get(actions::bulk::jobs_list))
         .route(
             "/v1/installations/{id}/jobs/{job_id}",
-            get(actions::bulk_status),
+            get(actions::bulk::bulk_status),
         )
         .route(
             "/v1/installations/{id}/backfill",

@@ -240,7 +240,7 @@ pub async fn run_one(state: &AppState) -> Result<bool> {
             attio::with_budget_wait_max(wait_max, backfill::run_page(state, &job)).await
         }
         // Per-record results are written as it goes; it waits on budgets like a request.
-        JobKind::BulkAction => actions::run_bulk(state, &job).await,
+        JobKind::BulkAction => actions::bulk::run_bulk(state, &job).await,
     };
     match outcome {
         Ok(()) => {
