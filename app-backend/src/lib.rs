@@ -11,6 +11,7 @@ pub mod actions;
 pub mod app_auth;
 pub mod attio;
 pub mod backfill;
+pub mod caches;
 pub mod clock;
 pub mod config;
 pub mod crypto;

@@ -15,16 +15,17 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::attio::AttioClient;
+use crate::caches::Caches;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::egress::{self, EgressPolicy};
 use crate::error::Result;
 use crate::jobs::Queue;
+use crate::metrics::Metrics;
 use crate::peer::Limits;
 use crate::plugin::PluginClient;
 use crate::state::{AppState, PublicUrl};
-use crate::worker::{Caches, Metrics};
 use crate::{
     actions, backfill, events, health, installations, metrics, oauth, openapi, webhooks, worker,
 };
