@@ -45,6 +45,14 @@ pub fn app_action(action: &str) -> Option<&'static ActionInfo> {
     wire::action_info(action).filter(|i| i.from_app())
 }
 
+/// The names of the plugin actions the Attio app may call, in the shared list's order.
+pub fn action_names() -> impl Iterator<Item = &'static str> {
+    wire::ACTIONS
+        .iter()
+        .filter(|i| i.from_app())
+        .map(|i| i.name)
+}
+
 /// Request fields that take the acting member's email: the resolved actor's email is put
 /// there, whatever `params` claim (`adminEmail` of `impersonate`, `inviterEmail` of
 /// `create-org-invitation`).
@@ -110,7 +118,8 @@ fn audit_reason(reason: Option<&str>) -> Option<String> {
 /// `POST /v1/actions/{action}`.
 #[utoipa::path(post, path = "/v1/actions/{action}", tag = "actions",
     params(
-        ("action" = String, Path, description = "A plugin action (`user-details`, `update-ban-status`, `send-password-reset`, `sessions`, `revoke-session`, `revoke-all-sessions`, `impersonate`, `list-org-invitations`, `create-org-invitation`, `cancel-org-invitation`, `search-users`, `get-org-roles`, `create-user`, `create-organization`) or `connection-check` / `uninstall`"),
+        // The names are filled in from the shared list (`crate::openapi`).
+        ("action" = String, Path, description = "A plugin action or a lifecycle action"),
         ("attio-workspace-id" = String, Header, description = "The Attio workspace id"),
         ("webhook-id" = String, Header, description = "Standard Webhooks message id"),
         ("webhook-timestamp" = String, Header, description = "Unix seconds"),
