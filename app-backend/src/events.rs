@@ -61,6 +61,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     responses((status = 200, description = "`{ok, queued}` (false for a repeat)", body = Object),
         (status = 400, description = "Not a sync event, or signature headers missing", body = crate::error::ErrorResponse),
         (status = 401, description = "Bad token or signature", body = crate::error::ErrorResponse)))]
+#[tracing::instrument(name = "plugin_event", skip_all, fields(installation = %installation_id))]
 pub async fn receive(
     State(state): State<AppState>,
     Path((installation_id, token)): Path<(String, String)>,

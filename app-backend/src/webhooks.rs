@@ -43,6 +43,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     request_body(content = Object, description = "Attio's `{webhook_id, events}`"),
     responses((status = 200, description = "`{ok, queued}`", body = Object),
         (status = 401, description = "Signature refused", body = crate::error::ErrorResponse)))]
+#[tracing::instrument(name = "attio_webhook", skip_all, fields(installation = %installation_id))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(installation_id): Path<String>,

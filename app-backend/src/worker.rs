@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 
 use crate::error::Result;
-use crate::jobs::{Failure, JobKind};
+use crate::jobs::{Failure, Job, JobKind};
 use crate::state::AppState;
 use crate::{actions, attio, backfill, events, webhooks};
 
@@ -114,6 +114,23 @@ pub async fn run_one(state: &AppState) -> Result<bool> {
     let Some(job) = state.queue.claim().await? else {
         return Ok(false);
     };
+    run_job(state, job).await?;
+    Ok(true)
+}
+
+/// Run a claimed job and record its outcome. The span names the job, not its payload (a
+/// record's values).
+#[tracing::instrument(
+    name = "job",
+    skip_all,
+    fields(
+        job_id = job.id,
+        kind = job.kind.as_str(),
+        installation = %job.installation_id,
+        attempt = job.attempts,
+    )
+)]
+async fn run_job(state: &AppState, job: Job) -> Result<()> {
     let wait_max = state.config.queue_budget_wait_max;
     let outcome = match job.kind {
         JobKind::AttioWebhook => {
@@ -150,7 +167,7 @@ pub async fn run_one(state: &AppState) -> Result<bool> {
             }
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Run every job that is runnable now (tests).

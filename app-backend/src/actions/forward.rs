@@ -312,7 +312,13 @@ pub(super) fn elapsed_ms(started: Instant) -> i64 {
 /// Validate `fields` against the action and call the plugin. The audit row is written
 /// (`pending`) before the call and completed after: no plugin call goes unaudited, even
 /// when the request is cut short while the call is in flight. When the row cannot be
-/// written, the call is not made.
+/// written, the call is not made. The span names the call, not its fields (they may hold
+/// emails and reasons).
+#[tracing::instrument(
+    name = "plugin_call",
+    skip_all,
+    fields(action = ctx.action, installation = %ctx.inst.id, bulk_id = ctx.bulk_id, auth_id = auth_id)
+)]
 async fn send(
     ctx: &Ctx<'_>,
     target: Option<&Target>,

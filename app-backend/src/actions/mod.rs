@@ -134,6 +134,11 @@ fn audit_reason(reason: Option<&str>) -> Option<String> {
         (status = 422, description = "Same message id with another body, or a record not linked to the auth server", body = crate::error::ErrorResponse),
         (status = 502, description = "The auth server or Attio failed", body = crate::error::ErrorResponse),
     ))]
+#[tracing::instrument(
+    name = "action",
+    skip_all,
+    fields(action = %action, installation = tracing::field::Empty)
+)]
 pub async fn handle(
     State(state): State<AppState>,
     Path(action): Path<String>,
@@ -145,6 +150,7 @@ pub async fn handle(
         Err(e) => return e.into_response(),
     };
     let inst = call.installation;
+    tracing::Span::current().record("installation", inst.id.as_str());
     match app_auth::check_replay(&state, &inst.id, &call.message_id, &body).await {
         Ok(ReplayStatus::Fresh) => {}
         Ok(ReplayStatus::Repeat(Some((status, stored)))) => {

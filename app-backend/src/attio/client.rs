@@ -125,7 +125,18 @@ impl AttioClient {
         self.base == "https://api.attio.com" || self.base.starts_with("https://api.attio.com/")
     }
 
-    /// One call with budget, retries and error mapping. `Ok(None)` for an empty body.
+    /// One call with budget, retries and error mapping. `Ok(None)` for an empty body. Its
+    /// span names the workspace, method and path (no query, no body, never the token).
+    #[tracing::instrument(
+        name = "attio_call",
+        skip_all,
+        fields(
+            workspace = %auth.workspace,
+            method = %method,
+            path = path.split('?').next().unwrap_or(""),
+            write = matches!(budget, Budget::Write),
+        )
+    )]
     pub(super) async fn call(
         &self,
         auth: &AttioAuth,
