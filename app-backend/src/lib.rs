@@ -5,6 +5,7 @@
 //! under its rate limits. Start it with [`startup::Application::build`] and
 //! [`startup::Application::run_until_stopped`] (the `attio-auth serve` command).
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod actions;
