@@ -10,14 +10,35 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
+use attio_auth_shared::actions::ActionInfo;
+
 use crate::app_auth;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
+use crate::installations::Installation;
 use crate::state::AppState;
 
-use super::Target;
-use super::forward::{Ctx, elapsed_ms};
 use super::messages::success_message;
+use super::{ActorInfo, Target};
+
+/// What every audited call of one action shares: who acts, on what, for which action.
+pub(super) struct Ctx<'a> {
+    pub(super) state: &'a AppState,
+    pub(super) inst: &'a Installation,
+    pub(super) actor: &'a ActorInfo,
+    pub(super) action: &'a str,
+    /// The action's row of the shared list (fields, how records are resolved).
+    pub(super) info: &'static ActionInfo,
+    /// The bulk job the calls belong to, if any.
+    pub(super) bulk_id: Option<&'a str>,
+    /// The audit reason the caller gave (already bounded by [`super::audit_reason`]).
+    pub(super) reason: Option<&'a str>,
+}
+
+/// Milliseconds since `started`, as audit rows keep durations.
+pub(super) fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
 
 /// Audit a call that was refused before reaching the plugin; gives back the error.
 pub(super) async fn audit_unsent(

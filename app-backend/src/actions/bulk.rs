@@ -18,7 +18,8 @@ use crate::installations::Installation;
 use crate::jobs::{Failure, Job, JobKind};
 use crate::state::AppState;
 
-use super::forward::{Ctx, run_target};
+use super::audit::Ctx;
+use super::forward::run_target;
 use super::messages::summary;
 use super::{ActionCall, ActorInfo, Target, app_action};
 

@@ -17,10 +17,9 @@ use crate::installations::Installation;
 use crate::record_links::{RecordRef, resolve};
 use crate::state::AppState;
 
-use super::audit::{audit_begin, audit_finish, audit_unsent};
-use super::bulk::start_bulk;
+use super::audit::{Ctx, audit_begin, audit_finish, audit_unsent, elapsed_ms};
 use super::messages::{success_message, summary};
-use super::{ACTOR_EMAIL_FIELDS, ActionCall, ActorInfo, Target};
+use super::{ACTOR_EMAIL_FIELDS, ActionCall, Target};
 
 /// The record a target names.
 fn record_ref(t: &Target) -> RecordRef<'_> {
@@ -36,40 +35,20 @@ struct Outcome {
     result: Result<Value>,
 }
 
-/// What every audited call of one action shares.
-pub(super) struct Ctx<'a> {
-    pub(super) state: &'a AppState,
-    pub(super) inst: &'a Installation,
-    pub(super) actor: &'a ActorInfo,
-    pub(super) action: &'a str,
-    /// The action's row of the shared list (fields, how records are resolved).
-    pub(super) info: &'static ActionInfo,
-    /// The bulk job the calls belong to, if any.
-    pub(super) bulk_id: Option<&'a str>,
-    /// The audit reason the caller gave (already bounded by [`audit_reason`]).
-    pub(super) reason: Option<&'a str>,
-}
-
 /// Bulk actions that make one plugin call per record: these continue as a job when they
 /// cannot finish within the request deadline.
 pub(super) fn per_target(info: &ActionInfo) -> bool {
     matches!(info.app, AppCall::PerRecord { .. })
 }
 
-pub(super) async fn forward(
-    state: &AppState,
-    inst: &Installation,
-    info: &'static ActionInfo,
-    call: ActionCall,
-) -> Result<(StatusCode, Value)> {
-    let action = info.name;
-    let bulk = call.targets.is_some();
+/// The records of a call: `targets` (bulk), else `target`, else none; at most 1000.
+pub(super) fn targets(call: &ActionCall) -> Result<Vec<Target>> {
     let targets: Vec<Target> = match (&call.targets, &call.target) {
         (Some(ts), _) => ts.clone(),
         (None, Some(t)) => vec![t.clone()],
         (None, None) => Vec::new(),
     };
-    if bulk && targets.is_empty() {
+    if call.targets.is_some() && targets.is_empty() {
         return Err(Error::bad_request("NO_TARGETS", "`targets` is empty."));
     }
     if targets.len() > 1000 {
@@ -78,9 +57,21 @@ pub(super) async fn forward(
             "At most 1000 records per call.",
         ));
     }
-    if bulk && per_target(info) {
-        return start_bulk(state, inst, action, &call, &targets).await;
-    }
+    Ok(targets)
+}
+
+/// Forwards a call within the request: per record, for all records together, or with no
+/// record, as the action's [`AppCall`] says. (A bulk per-record call is a job instead:
+/// [`super::bulk::start_bulk`].)
+pub(super) async fn forward(
+    state: &AppState,
+    inst: &Installation,
+    info: &'static ActionInfo,
+    call: ActionCall,
+    targets: Vec<Target>,
+) -> Result<(StatusCode, Value)> {
+    let action = info.name;
+    let bulk = call.targets.is_some();
     let ctx = Ctx {
         state,
         inst,
@@ -303,10 +294,6 @@ async fn legacy_session_by_token(
     fields.remove("sessionId");
     fields.insert("sessionToken".into(), Value::String(token.to_owned()));
     Ok(())
-}
-
-pub(super) fn elapsed_ms(started: Instant) -> i64 {
-    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Validate `fields` against the action and call the plugin. The audit row is written

@@ -34,7 +34,6 @@ use crate::installations::{self, Installation};
 use crate::state::AppState;
 
 pub use actor::resolve_actor;
-use forward::forward;
 
 /// Lifecycle actions handled by the backend itself.
 pub const LIFECYCLE_ACTIONS: [&str; 2] = ["connection-check", "uninstall"];
@@ -247,7 +246,11 @@ async fn dispatch(
             let mut call = call;
             call.actor = resolve_actor(state, inst, &call.actor).await?;
             call.reason = audit_reason(call.reason.as_deref());
-            forward(state, inst, info, call).await
+            let targets = forward::targets(&call)?;
+            if call.targets.is_some() && forward::per_target(info) {
+                return bulk::start_bulk(state, inst, info.name, &call, &targets).await;
+            }
+            forward::forward(state, inst, info, call, targets).await
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::egress::{ReadError, read_capped};
 
-use super::workspace::{MEMBER_CACHE_CAPACITY, MEMBER_CACHE_TTL_DEFAULT, MemberCache};
+use super::members::{MEMBER_CACHE_CAPACITY, MEMBER_CACHE_TTL_DEFAULT, MemberCache};
 use super::{AttioAuth, AttioError, DEFAULT_MAX_RESPONSE_BYTES, budget_wait_max};
 
 /// Counters of Attio calls, for `/metrics`.

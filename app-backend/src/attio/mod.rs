@@ -7,13 +7,14 @@
 //!   number of seconds is accepted too), 5xx and connection failures with exponential
 //!   backoff and jitter, up to `max_attempts`. A 429 was not processed, so every method may
 //!   retry it; 5xx is retried only for idempotent calls (GET, PUT, DELETE, query).
-
 //!
 //! Here: the errors, the budget scope of queue jobs and the credentials. [`AttioClient`] and
 //! its call loop are in `client`; its calls by concern in `objects` (objects, attributes,
-//! select options), `records`, `webhooks` and `workspace` (the token's workspace, members).
+//! select options), `records`, `webhooks` and `workspace` (the token's workspace, members);
+//! `members` holds the member types and their cache.
 
 mod client;
+mod members;
 mod objects;
 mod records;
 mod webhooks;
@@ -24,12 +25,13 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 pub use client::{AttioClient, AttioStats, backoff, retry_after};
+pub use members::{
+    MEMBER_CACHE_CAPACITY, MEMBER_CACHE_TTL_DEFAULT, WorkspaceMember, WorkspaceMemberId,
+};
 pub use objects::AttributeInfo;
 pub use records::values_as_arrays;
 pub use webhooks::CreatedWebhook;
-pub use workspace::{
-    MEMBER_CACHE_CAPACITY, MEMBER_CACHE_TTL_DEFAULT, TokenInfo, WorkspaceMember, WorkspaceMemberId,
-};
+pub use workspace::TokenInfo;
 
 /// `ATTIO_MAX_RESPONSE_BYTES`' default, for clients made without a configuration.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;

@@ -23,9 +23,12 @@
 //! [`DemoConfig::dev_mailbox`]), and the plugin's `attio/*`. `GET /health` answers ok.
 //!
 //! Modules: `server` (binding and the routes), `state` (what routes share), `store` (the
-//! SQLite/PostgreSQL layer), `sessions`, `users`, `orgs`, `passwords` (hashes and the reset
-//! flow), `mail` (the dev mailbox) and `error` (Better Auth's error shape).
+//! SQLite/PostgreSQL layer), `users` (the user row), `sessions`, `account` (sign-up,
+//! profile), `admin`, `orgs`, `passwords` (hashes and the reset flow), `mail` (the dev
+//! mailbox) and `error` (Better Auth's error shape).
 
+mod account;
+mod admin;
 mod error;
 mod mail;
 mod orgs;

@@ -16,13 +16,14 @@ use sqlx::{PgPool, SqlitePool};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::account::{sign_up, update_user};
+use super::admin::{remove_user, set_role};
 use super::mail::{DemoMailer, dev_mailbox};
 use super::orgs::{add_member, create_org, remove_member};
 use super::passwords::{reset_password, reset_password_link};
 use super::sessions::{get_session, sign_in, sign_out};
 use super::state::AppState;
 use super::store::Db;
-use super::users::{remove_user, set_role, sign_up, update_user};
 use super::{DemoConfig, DemoError, ctx};
 
 /// The demo server, built and bound but not yet serving.
