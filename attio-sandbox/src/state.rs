@@ -239,7 +239,12 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
-    pub(crate) fn check(&mut self, token: Uuid, write: bool, limits: &RateLimits) -> Result<(), ApiError> {
+    pub(crate) fn check(
+        &mut self,
+        token: Uuid,
+        write: bool,
+        limits: &RateLimits,
+    ) -> Result<(), ApiError> {
         if !limits.enabled {
             return Ok(());
         }
