@@ -26,7 +26,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use attio_auth_shared::actions::{self as wire, ActionInfo};
-use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 use crate::app_auth;
 use crate::error::{Error, Result};
@@ -150,21 +149,8 @@ pub async fn handle(
     };
     let inst = call.installation;
     tracing::Span::current().record("installation", inst.id.as_str());
-    match app_auth::check_replay(&state, &inst.id, &call.message_id, &body).await {
-        Ok(ReplayStatus::Fresh) => {}
-        Ok(ReplayStatus::Repeat(Some((status, stored)))) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            return (status, [(header::CONTENT_TYPE, "application/json")], stored).into_response();
-        }
-        Ok(ReplayStatus::Repeat(None)) => {
-            return Error::conflict(
-                "IN_PROGRESS",
-                "This request is still being handled; retry in a moment.",
-            )
-            .into_response();
-        }
-        Ok(ReplayStatus::Conflict) => return Error::from(SigningError::Conflict).into_response(),
-        Err(e) => return e.into_response(),
+    if let Some(answer) = app_auth::replay_answer(&state, &inst.id, &call.message_id, &body).await {
+        return answer;
     }
     let started = Instant::now();
     let outcome = dispatch(&state, &inst, &action, &body).await;
