@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::{LinkTable, OutboxDb, OutboxError, now_ms, on_pool};
+use crate::store::db::FitSql;
 
 /// How the worker sends and retries. Defaults: first retry after 1 s, doubling up to an
 /// hour, 80 attempts (about 3 days of retries, so a backend outage loses nothing) before a
@@ -329,7 +330,7 @@ impl DeliveryWorker {
         );
         let now = now_ms();
         on_pool!(&self.db, |p| {
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(&p.fit(&sql))
                 .bind(now)
                 .bind(now)
                 .bind(self.config.batch)
@@ -359,7 +360,7 @@ impl DeliveryWorker {
         let sql = "update attio_outbox_delivery set locked_until = $1 \
                    where seq = $2 and link_id = $3 and status = 'pending' \
                    and (locked_until is null or locked_until < $4)";
-        let done = on_pool!(&self.db, |p| sqlx::query(sql)
+        let done = on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(until)
             .bind(d.seq)
             .bind(&d.link_id)
@@ -427,7 +428,7 @@ impl DeliveryWorker {
                    last_status = $3, last_error = $4, delivered_at = $5, locked_until = null \
                    where seq = $6 and link_id = $7";
         let attempted: i32 = if status == "dropped" { 0 } else { 1 };
-        on_pool!(&self.db, |p| sqlx::query(sql)
+        on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(status)
             .bind(attempted)
             .bind(http_status.map(i32::from))
@@ -452,7 +453,7 @@ impl DeliveryWorker {
         let sql = "update attio_outbox_delivery set attempts = attempts + 1, \
                    next_attempt_at = $1, last_status = $2, last_error = $3, locked_until = null \
                    where seq = $4 and link_id = $5";
-        on_pool!(&self.db, |p| sqlx::query(sql)
+        on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(next)
             .bind(http_status.map(i32::from))
             .bind(error)

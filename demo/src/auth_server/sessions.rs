@@ -100,8 +100,8 @@ pub(super) async fn new_session(
     headers: &HeaderMap,
 ) -> Result<String, ApiError> {
     let token = random_id();
-    let now = time::OffsetDateTime::now_utc();
-    let expires = now + time::Duration::days(SESSION_DAYS);
+    let now = chrono::Utc::now();
+    let expires = now + chrono::TimeDelta::days(SESSION_DAYS);
     let ua = headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())

@@ -153,14 +153,11 @@ pub(super) fn random_id() -> String {
         .collect()
 }
 
-/// Better Auth's timestamp text (`2026-01-02T03:04:05.678Z`).
-pub(super) fn iso(t: time::OffsetDateTime) -> String {
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&f).unwrap_or_default()
+/// Better Auth's timestamp form: `2026-11-23T08:49:05.810Z` (milliseconds, truncated).
+pub(super) fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 pub(super) fn now_iso() -> String {
-    iso(time::OffsetDateTime::now_utc())
+    iso(chrono::Utc::now())
 }

@@ -19,7 +19,15 @@ use tokio_util::sync::CancellationToken;
 use super::DemoConfig;
 use super::server::App;
 use super::sessions::COOKIE_NAME;
-use super::store::random_id;
+use super::store::{iso, now_iso, random_id};
+
+/// The demo writes the bytes Better Auth writes: three fraction digits, truncated.
+#[test]
+fn timestamps_are_better_auths() {
+    let t = chrono::DateTime::from_timestamp(1_795_423_745, 810_999_999).unwrap();
+    assert_eq!(iso(t), "2026-11-23T08:49:05.810Z");
+    assert_eq!(now_iso().len(), "2026-11-23T08:49:05.810Z".len());
+}
 
 /// A backend stand-in that keeps the events whose signature verifies.
 async fn start_receiver(secret: &str) -> (String, Arc<Mutex<Vec<Value>>>) {
@@ -38,7 +46,7 @@ async fn start_receiver(secret: &str) -> (String, Arc<Mutex<Vec<Value>>>) {
                         .unwrap_or("")
                         .to_owned()
                 };
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let now = chrono::Utc::now().timestamp();
                 if ver
                     .verify(
                         &h("webhook-id"),
@@ -100,7 +108,7 @@ async fn post_with_cookie(
 /// `POST {url}` signed with `secret` as a backend signs (Standard Webhooks headers over
 /// the body bytes); the plugin must answer 200.
 async fn post_signed_ok(http: &reqwest::Client, url: String, secret: &str, body: String) {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = chrono::Utc::now().timestamp();
     let signed = Signer::new(&[secret])
         .unwrap()
         .headers(body.as_bytes(), now)
