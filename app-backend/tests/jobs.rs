@@ -687,7 +687,7 @@ async fn retention_prunes_what_is_old_postgres() {
 /// The in-memory caches stay under their bound however many keys a hostile plugin makes.
 #[tokio::test]
 async fn caches_are_bounded() {
-    let caches = attio_auth_backend::worker::Caches::default();
+    let caches = attio_auth_backend::caches::Caches::default();
     for i in 0..1000 {
         caches.remember_ensured(format!("k{i}"), 100);
         assert!(caches.ensured.lock().unwrap().len() <= 100);

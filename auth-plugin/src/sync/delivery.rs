@@ -380,6 +380,13 @@ impl DeliveryWorker {
         Ok(done == 1)
     }
 
+    /// Posts one delivery. The span names the delivery, never the URL (it holds the
+    /// backend's event token) or the payload.
+    #[tracing::instrument(
+        name = "attio_sync_delivery",
+        skip_all,
+        fields(link = %d.link_id, message_id = %d.message_id, attempt = d.attempts + 1)
+    )]
     async fn send(&self, d: &Due, url: &str) -> Outcome {
         let timestamp = now_ms() / 1000;
         let mut req = self
