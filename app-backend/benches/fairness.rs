@@ -10,7 +10,7 @@
 //! Run: `cargo bench -p attio-auth-backend --bench fairness`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::sync::Arc;

@@ -1,7 +1,35 @@
 //! Test harness: the real backend on 127.0.0.1:0 with a fresh database (SQLite in a temp dir,
 //! or a fresh PostgreSQL database from TEST_POSTGRES_URL), a small fake of the Attio API and a
-//! small fake auth plugin, each on its own random port.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! small fake auth plugin, each on its own random port. The benchmarks include this file too.
+#![allow(dead_code, unused_macros, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// Each named scenario (`async fn name(db: DbChoice)` in the calling module) as two tests,
+/// `sqlite::name` and `postgres::name`. A leading attribute picks the test runtime
+/// (`#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`); the default is
+/// `#[tokio::test]`.
+macro_rules! both {
+    (#[$test:meta] $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($crate::common::DbChoice::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($crate::common::DbChoice::Postgres).await;
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        both!(#[tokio::test] $($name),*);
+    };
+}
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -604,7 +632,23 @@ pub fn test_config(dir: &std::path::Path, db: Option<String>, attio_url: &str) -
     c
 }
 
+/// `TEST_LOG=1` shows the backend's traces (filtered by `RUST_LOG`, `debug` by default) in
+/// the test output; without it the tests stay quiet.
+pub fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_none() {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+    // Several tests share the process: the first one installs the subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 pub async fn spawn_app_with(config: Config, dir: Arc<tempfile::TempDir>) -> TestApp {
+    init_tracing();
     let app = Application::build(config.clone()).await.unwrap();
     let addr = app.local_addr();
     let state = app.state().clone();

@@ -3,10 +3,7 @@
 //! openapi-requests.json`): the install (attributes, select options, webhook), the backfill
 //! (record asserts), record queries, attribute unarchiving, webhook subscription updates.
 //! The sandbox keeps each request's body in its log (`record_bodies`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-#[path = "../../attio-sandbox/tests/common/mod.rs"]
+#[path = "../../../attio-sandbox/tests/it/common/mod.rs"]
 mod sandbox_schema;
 
 use std::collections::BTreeSet;
@@ -16,7 +13,7 @@ use attio_auth_backend::attio::AttioAuth;
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::sync::{AttributeType, FieldConfig, FieldSchema};
 use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceOptions};
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// The spec operation of a sandbox request path (`/v2/objects/users/records?...`).

@@ -1,33 +1,9 @@
 //! The backend's HTTP API against a fake Attio and a fake plugin, on SQLite and PostgreSQL
 //! (each scenario is one async fn, run once per database by `both!`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use attio_auth_shared::connection::Protocol;
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::DbChoice::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::DbChoice::Postgres).await;
-                }
-            )*
-        }
-    };
-}
 
 both!(
     health_and_readiness,

@@ -1,9 +1,6 @@
 //! The backend with the real Rust auth plugin (attio-auth-plugin, mounted in a small axum
 //! server over its sqlx store on SQLite, with its outbox delivery worker) and attio-sandbox:
 //! install, actions, and both sync directions end to end.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -16,7 +13,7 @@ use attio_auth_plugin::sync::{
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
 use attio_sandbox::{RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
-use common::*;
+use crate::common::*;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 

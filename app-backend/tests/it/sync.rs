@@ -1,8 +1,5 @@
 //! Both sync directions through the durable queue, against attio-sandbox (which delivers real
 //! signed webhooks to the backend) and a fake plugin; on SQLite and PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,32 +11,12 @@ use attio_auth_shared::signing::Signer;
 use attio_sandbox::{
     FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
 };
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::DbChoice::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::DbChoice::Postgres).await;
-                }
-            )*
-        }
-    };
-}
-
 both!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     plugin_events_create_update_and_delete_attio_records,
     repeated_and_attio_origin_events_are_not_applied_twice_or_echoed,
     events_with_a_bad_token_or_signature_are_refused,

@@ -2,16 +2,13 @@
 //! missing token scopes, a disabled object answered as 404 or as a refused query, a
 //! single-select `users.workspace`, an http `PUBLIC_URL` with Attio's own API URL, and a
 //! fault at each remote step undone.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use attio_auth_shared::connection::Protocol;
 use attio_sandbox::{FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceOptions};
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn sandbox() -> (SandboxHandle, attio_sandbox::WorkspaceCredentials) {

@@ -1,9 +1,6 @@
 //! Issue 13's attacks on the outbound calls and the unauthenticated surface, each performed
 //! on 127.0.0.1 and shown to fail: SSRF through the plugin URL, redirects, oversized
 //! answers, install and OAuth-start floods, `/metrics` for anyone, the event token.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,28 +17,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use attio_auth_shared::connection::{Connection, Protocol};
-use common::*;
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::DbChoice::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::DbChoice::Postgres).await;
-                }
-            )*
-        }
-    };
-}
+use crate::common::*;
 
 both!(
     plugin_urls_of_private_addresses_are_refused_before_any_request,

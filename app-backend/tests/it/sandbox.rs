@@ -1,8 +1,5 @@
 //! The backend against attio-sandbox (the local Attio simulator): installation and the
 //! rate-aware Attio client under 429 and 5xx.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -10,7 +7,7 @@ use std::time::{Duration, Instant};
 use attio_auth_backend::attio::{AttioAuth, AttioClient};
 use attio_auth_shared::connection::Protocol;
 use attio_sandbox::{Faults, RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn sandbox_with(

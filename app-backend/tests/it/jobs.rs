@@ -2,9 +2,6 @@
 //! installations, no plugin call without an audit row, bulk actions that continue as a job,
 //! retention with an injected clock, per-record order and visible dead letters. Each
 //! scenario performs the attack on 127.0.0.1 and runs on SQLite and on PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,7 +13,7 @@ use attio_auth_backend::jobs::JobKind;
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::Signer;
 use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceCredentials, WorkspaceOptions};
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
