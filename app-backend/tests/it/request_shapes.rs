@@ -65,17 +65,11 @@ async fn every_request_body_the_backend_sends_matches_attios_request_schema() {
     // An https PUBLIC_URL, as a real install needs: the target then matches the schema's
     // `^https://` (deliveries to it fail here, which this test does not need).
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let mut config = test_config(dir.path(), None, &format!("{}/v2", sandbox.base_url()));
+    let mut config = test_config(dir.path(), None, &api_url(&sandbox));
     config.public_url = Some("https://auth-sync.example.test".into());
     let app = spawn_app_with(config, dir).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": creds.token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
+    assert_eq!(status, 201, "{body}");
     // The backfill asserts the organization last: wait for it.
     let mut asserted = false;
     for _ in 0..1000 {
@@ -92,10 +86,7 @@ async fn every_request_body_the_backend_sends_matches_attios_request_schema() {
     assert!(asserted, "the backfill reached Attio");
 
     // The client calls the install flow only makes in other states.
-    let auth = AttioAuth {
-        workspace: creds.workspace_id.to_string(),
-        token: secrecy::SecretString::from(creds.token.clone()),
-    };
+    let auth = attio_auth(&creds);
     let attio = &app.state.attio;
     let mut plan = FieldSchema::new(AttributeType::Select, "Plan", "Billing plan");
     plan.config = Some(FieldConfig {
@@ -127,15 +118,7 @@ async fn every_request_body_the_backend_sends_matches_attios_request_schema() {
         .into_iter()
         .find(|r| r.method == "POST" && r.path == "/v2/webhooks")
         .unwrap();
-    let hooks: Value = reqwest::Client::new()
-        .get(format!("{}/v2/webhooks", sandbox.base_url()))
-        .bearer_auth(&creds.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hooks = attio_get(&sandbox, &creds.token, "/v2/webhooks").await;
     let webhook_id = hooks["data"][0]["id"]["webhook_id"]
         .as_str()
         .unwrap()
