@@ -1,8 +1,8 @@
 //! The backend's HTTP API against a fake Attio and a fake plugin, on SQLite and PostgreSQL
 //! (each scenario is one async fn, run once per database by `both!`).
 
-use attio_auth_shared::connection::Protocol;
 use crate::common::*;
+use attio_auth_shared::connection::Protocol;
 use serde_json::{Value, json};
 
 both!(

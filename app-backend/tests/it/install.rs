@@ -6,9 +6,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::common::*;
 use attio_auth_shared::connection::Protocol;
 use attio_sandbox::{FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceOptions};
-use crate::common::*;
 use serde_json::{Value, json};
 
 /// Requests that changed something in the sandbox (anything but reads).
@@ -22,7 +22,12 @@ fn writes(sandbox: &SandboxHandle) -> Vec<String> {
 }
 
 async fn slugs(sandbox: &SandboxHandle, token: &str, object: &str, archived: bool) -> Vec<String> {
-    let v = attio_get(sandbox, token, &format!("/v2/objects/{object}/attributes?show_archived={archived}")).await;
+    let v = attio_get(
+        sandbox,
+        token,
+        &format!("/v2/objects/{object}/attributes?show_archived={archived}"),
+    )
+    .await;
     v["data"]
         .as_array()
         .unwrap()
@@ -392,7 +397,12 @@ async fn select_attributes_get_their_options_and_archived_ones_are_restored_or_r
         report.created.contains(&"users.plan".to_string()),
         "{report:?}"
     );
-    let options = attio_get(&sandbox, &creds.token, "/v2/objects/users/attributes/plan/options").await;
+    let options = attio_get(
+        &sandbox,
+        &creds.token,
+        "/v2/objects/users/attributes/plan/options",
+    )
+    .await;
     let titles: Vec<&str> = options["data"]
         .as_array()
         .unwrap()

@@ -7,13 +7,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use attio_auth_backend::AppState;
 use attio_auth_backend::attio::{AttioAuth, AttioClient, AttioError, with_budget_wait_max};
 use attio_auth_backend::jobs::JobKind;
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::Signer;
 use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceCredentials, WorkspaceOptions};
-use crate::common::*;
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
@@ -134,13 +134,7 @@ async fn a_flood_against_a_slow_plugin_does_not_hold_other_tenants_postgres() {
 async fn a_spent_budget_defers_the_job_instead_of_sleeping() {
     let (sandbox, creds) = sandbox_with(&["users"]).await;
     // One write per second: the second write right after the first must wait ~1 s.
-    let client = AttioClient::new(
-        reqwest::Client::new(),
-        &api_url(&sandbox),
-        1,
-        1000,
-        2,
-    );
+    let client = AttioClient::new(reqwest::Client::new(), &api_url(&sandbox), 1, 1000, 2);
     let auth = attio_auth(&creds);
     let body = |i: u32| {
         json!({"data": {"values": {"user_id": format!("u{i}"),

@@ -5,8 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use attio_auth_shared::connection::Protocol;
 use crate::common::*;
+use attio_auth_shared::connection::Protocol;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[derive(Clone, Default)]

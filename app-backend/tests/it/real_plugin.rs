@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::SqlxStore;
 use attio_auth_plugin::sync::{
@@ -13,7 +14,6 @@ use attio_auth_plugin::sync::{
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
 use attio_sandbox::{RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
-use crate::common::*;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -159,7 +159,14 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
     settled(&outbox, &app, &sandbox).await;
     let echoes_skipped = app.state.metrics.echoes_skipped.get();
     assert_eq!(
-        attio_write(&sandbox, &creds.token, reqwest::Method::PATCH, &format!("/v2/objects/users/records/{record_id}"), Some(&json!({"data": {"values": {"name": "Carol from Attio"}}}))).await,
+        attio_write(
+            &sandbox,
+            &creds.token,
+            reqwest::Method::PATCH,
+            &format!("/v2/objects/users/records/{record_id}"),
+            Some(&json!({"data": {"values": {"name": "Carol from Attio"}}}))
+        )
+        .await,
         200
     );
     eventually("the rename in the auth server", || async {
@@ -171,9 +178,10 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
         found.to_string().contains("Carol from Attio")
     })
     .await;
-    eventually("the auth server's event about the rename, skipped", || async {
-        app.state.metrics.echoes_skipped.get() > echoes_skipped
-    })
+    eventually(
+        "the auth server's event about the rename, skipped",
+        || async { app.state.metrics.echoes_skipped.get() > echoes_skipped },
+    )
     .await;
     settled(&outbox, &app, &sandbox).await;
     let log = sandbox.requests();
@@ -187,7 +195,10 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
         .filter(|r| !r.path.ends_with("/query"))
         .map(|r| format!("{} {} {}", r.method, r.path, r.status))
         .collect();
-    assert!(written_back.is_empty(), "the echo was written back to Attio: {written_back:?}");
+    assert!(
+        written_back.is_empty(),
+        "the echo was written back to Attio: {written_back:?}"
+    );
     let rec = users().await[0].clone();
     let record: attio_auth_shared::sync::AttioRecord = serde_json::from_value(rec).unwrap();
     assert_eq!(record.plain("name"), "Carol from Attio");
@@ -209,7 +220,14 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
     .await;
     assert!(found.to_string().contains("carol@example.com"), "{found}");
     assert_eq!(
-        attio_write(&sandbox, &creds.token, reqwest::Method::DELETE, &format!("/v2/objects/users/records/{record_id}"), None).await,
+        attio_write(
+            &sandbox,
+            &creds.token,
+            reqwest::Method::DELETE,
+            &format!("/v2/objects/users/records/{record_id}"),
+            None
+        )
+        .await,
         200
     );
     eventually("the user gone from the auth server", || async {

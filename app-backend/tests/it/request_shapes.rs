@@ -9,11 +9,11 @@ mod sandbox_schema;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::common::*;
 use attio_auth_backend::attio::AttioAuth;
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::sync::{AttributeType, FieldConfig, FieldSchema};
 use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceOptions};
-use crate::common::*;
 use serde_json::{Value, json};
 
 /// The spec operation of a sandbox request path (`/v2/objects/users/records?...`).

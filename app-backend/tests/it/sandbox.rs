@@ -4,10 +4,10 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use attio_auth_backend::attio::{AttioAuth, AttioClient};
 use attio_auth_shared::connection::Protocol;
 use attio_sandbox::{Faults, RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
-use crate::common::*;
 use serde_json::{Value, json};
 
 fn client(sandbox: &attio_sandbox::SandboxHandle, writes: u32, attempts: u32) -> AttioClient {
@@ -44,7 +44,12 @@ async fn install_against_the_sandbox_creates_attributes_and_webhook() {
             vec!["workspace_id", "name", "slug", "avatar_url", "users"],
         ),
     ] {
-        let attrs = attio_get(&sandbox, &creds.token, &format!("/v2/objects/{object}/attributes")).await;
+        let attrs = attio_get(
+            &sandbox,
+            &creds.token,
+            &format!("/v2/objects/{object}/attributes"),
+        )
+        .await;
         let slugs: Vec<&str> = attrs["data"]
             .as_array()
             .unwrap()
@@ -228,11 +233,7 @@ async fn oauth_world(db: DbChoice) -> OAuthWorld {
     let oauth = sandbox
         .register_oauth_client(creds.workspace_id, vec![redirect.clone()])
         .unwrap();
-    let db_url = match db {
-        DbChoice::Sqlite => None,
-        DbChoice::Postgres => Some(fresh_postgres_url().await),
-    };
-    let mut config = test_config(dir.path(), db_url, &api_url(&sandbox));
+    let mut config = test_config(dir.path(), db_url(db).await, &api_url(&sandbox));
     config.bind = addr;
     config.attio_oauth_url = sandbox.base_url();
     config.attio_client_id = Some(oauth.client_id.clone());

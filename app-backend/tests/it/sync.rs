@@ -5,13 +5,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use attio_auth_backend::jobs::{JobKind, Queue};
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::Signer;
 use attio_sandbox::{
     FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
 };
-use crate::common::*;
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
@@ -227,7 +227,14 @@ async fn attio_changes_reach_the_plugin_enriched_and_our_own_writes_do_not(db: D
         .unwrap()
         .to_owned();
     assert_eq!(
-        attio_write(&w.sandbox, &w.creds.token, reqwest::Method::PATCH, &format!("/v2/objects/users/records/{record_id}"), Some(&json!({"data": {"values": {"name": "Renamed in Attio"}}}))).await,
+        attio_write(
+            &w.sandbox,
+            &w.creds.token,
+            reqwest::Method::PATCH,
+            &format!("/v2/objects/users/records/{record_id}"),
+            Some(&json!({"data": {"values": {"name": "Renamed in Attio"}}}))
+        )
+        .await,
         200
     );
     eventually("webhook forwarded", || async {
@@ -257,7 +264,14 @@ async fn attio_deletes_reach_the_plugin_with_the_auth_id(db: DbChoice) {
         .unwrap()
         .to_owned();
     assert_eq!(
-        attio_write(&w.sandbox, &w.creds.token, reqwest::Method::DELETE, &format!("/v2/objects/users/records/{record_id}"), None).await,
+        attio_write(
+            &w.sandbox,
+            &w.creds.token,
+            reqwest::Method::DELETE,
+            &format!("/v2/objects/users/records/{record_id}"),
+            None
+        )
+        .await,
         200
     );
     eventually("delete forwarded", || async {
@@ -312,11 +326,7 @@ async fn restart_mid_queue_finishes_the_work(db: DbChoice) {
     // same database: it does the work.
     w.app.shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut config = test_config(
-        w.dir.path(),
-        w.db_url.clone(),
-        &api_url(&w.sandbox),
-    );
+    let mut config = test_config(w.dir.path(), w.db_url.clone(), &api_url(&w.sandbox));
     config.workers = 0;
     let paused = spawn_app_with(config.clone(), w.dir.clone()).await;
     let event_url = w
@@ -692,7 +702,13 @@ async fn shutdown_requeues_jobs_in_hand(db: DbChoice) {
     assert_eq!((held[0].0.as_str(), held[0].2), ("running", 1), "{held:?}");
     assert!(held[0].1.is_some());
     // Another worker cannot take it while it is held.
-    assert!(Queue::new(w.app.state.db.clone()).claim().await.unwrap().is_none());
+    assert!(
+        Queue::new(w.app.state.db.clone())
+            .claim()
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     w.app.shutdown.cancel();
     eventually("the job in hand back in the queue", || async {
@@ -714,8 +730,15 @@ async fn shutdown_requeues_jobs_in_hand(db: DbChoice) {
     })
     .await;
     let forwarded = w.plugin.calls("webhook");
-    assert_eq!(forwarded.len(), 2, "held once, then forwarded by the next instance");
-    assert_eq!(plain(&forwarded[1].body["events"][0]["record"], "user_id"), "u-held");
+    assert_eq!(
+        forwarded.len(),
+        2,
+        "held once, then forwarded by the next instance"
+    );
+    assert_eq!(
+        plain(&forwarded[1].body["events"][0]["record"], "user_id"),
+        "u-held"
+    );
 }
 
 /// Two backend instances on one PostgreSQL database share the queue: both apply events, and
@@ -761,7 +784,10 @@ async fn two_instances_on_postgres_apply_each_event_once() {
         w.app.state.metrics.events_applied.get(),
         second.state.metrics.events_applied.get(),
     );
-    assert!(first >= 1 && second >= 1, "both instances work: {first} and {second}");
+    assert!(
+        first >= 1 && second >= 1,
+        "both instances work: {first} and {second}"
+    );
     assert_eq!(first + second, 40, "each event applied exactly once");
     let writes = w
         .sandbox
@@ -789,7 +815,14 @@ async fn a_late_auth_event_does_not_overwrite_a_newer_attio_value(db: DbChoice) 
     tokio::time::sleep(Duration::from_millis(20)).await;
     // A person renames the user in Attio...
     assert_eq!(
-        attio_write(&w.sandbox, &w.creds.token, reqwest::Method::PATCH, &format!("/v2/objects/users/records/{record_id}"), Some(&json!({"data": {"values": {"name": "Renamed in Attio"}}}))).await,
+        attio_write(
+            &w.sandbox,
+            &w.creds.token,
+            reqwest::Method::PATCH,
+            &format!("/v2/objects/users/records/{record_id}"),
+            Some(&json!({"data": {"values": {"name": "Renamed in Attio"}}}))
+        )
+        .await,
         200
     );
     // ...and an auth-side update made before that rename arrives late.
@@ -864,7 +897,14 @@ async fn an_attio_edit_during_an_auth_write_is_neither_overwritten_nor_taken_for
     })
     .await;
     assert_eq!(
-        attio_write(&w.sandbox, &w.creds.token, reqwest::Method::PATCH, &format!("/v2/objects/users/records/{record_id}"), Some(&json!({"data": {"values": {"name": "Robert"}}}))).await,
+        attio_write(
+            &w.sandbox,
+            &w.creds.token,
+            reqwest::Method::PATCH,
+            &format!("/v2/objects/users/records/{record_id}"),
+            Some(&json!({"data": {"values": {"name": "Robert"}}}))
+        )
+        .await,
         200
     );
     eventually("rename forwarded to the plugin", || async {

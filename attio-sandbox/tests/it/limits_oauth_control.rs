@@ -3,8 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use attio_sandbox::{Faults, RateLimits, SandboxConfig};
 use crate::common::{assert_error, assert_schema, env, env_with};
+use attio_sandbox::{Faults, RateLimits, SandboxConfig};
 use serde_json::{Value, json};
 
 const WRITE: &str = "/v2/objects/people/records";

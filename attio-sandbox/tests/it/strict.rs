@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use attio_sandbox::{FaultRule, Noise, SandboxConfig};
 use crate::common::{Env, assert_error, assert_schema, env, env_with};
+use attio_sandbox::{FaultRule, Noise, SandboxConfig};
 use serde_json::{Value, json};
 
 /// A loopback target that answers 200 to everything; deliveries are read from the log.

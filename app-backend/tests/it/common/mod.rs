@@ -1,7 +1,13 @@
 //! Test harness: the real backend on 127.0.0.1:0 with a fresh database (SQLite in a temp dir,
 //! or a fresh PostgreSQL database from TEST_POSTGRES_URL), a small fake of the Attio API and a
 //! small fake auth plugin, each on its own random port. The benchmarks include this file too.
-#![allow(dead_code, unused_macros, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unused_macros,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 /// Each named scenario (`async fn name(db: DbChoice)` in the calling module) as two tests,
 /// `sqlite::name` and `postgres::name`. A leading attribute picks the test runtime
@@ -83,7 +89,8 @@ pub fn add_sandbox_member(workspace_id: uuid::Uuid) {
     ));
 }
 
-async fn serve(router: Router) -> SocketAddr {
+/// Serve `router` on a random loopback port.
+pub async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use attio_auth_backend::jobs::JobKind;
 use attio_auth_shared::connection::Protocol;
-use attio_sandbox::{Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions};
+use attio_sandbox::{
+    Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
+};
 use serde_json::{Value, json};
 
 use super::{
