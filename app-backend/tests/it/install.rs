@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::common::*;
 use attio_auth_shared::connection::Protocol;
-use attio_sandbox::{FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceOptions};
+use attio_sandbox::{FaultRule, SandboxHandle};
 use serde_json::{Value, json};
 
 /// Requests that changed something in the sandbox (anything but reads).
@@ -375,7 +375,6 @@ async fn record_merged_moves_the_merged_records_link_to_the_survivor() {
 
 #[tokio::test]
 async fn select_attributes_get_their_options_and_archived_ones_are_restored_or_reported() {
-    use attio_auth_backend::attio::AttioAuth;
     use attio_auth_backend::installations::{Undo, ensure_attributes_undoable};
     use attio_auth_shared::sync::{AdapterInfo, AttributeType, FieldConfig, FieldSchema};
 

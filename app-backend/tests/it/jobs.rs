@@ -3,17 +3,13 @@
 //! retention with an injected clock, per-record order and visible dead letters. Each
 //! scenario performs the attack on 127.0.0.1 and runs on SQLite and on PostgreSQL.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 use attio_auth_backend::AppState;
-use attio_auth_backend::attio::{AttioAuth, AttioClient, AttioError, with_budget_wait_max};
+use attio_auth_backend::attio::{AttioClient, AttioError, with_budget_wait_max};
 use attio_auth_backend::jobs::JobKind;
 use attio_auth_shared::connection::Protocol;
-use attio_auth_shared::signing::Signer;
-use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceCredentials, WorkspaceOptions};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 

@@ -2,8 +2,7 @@
 //! server over its sqlx store on SQLite, with its outbox delivery worker) and attio-sandbox:
 //! install, actions, and both sync directions end to end.
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 use attio_auth_plugin::AttioPlugin;
@@ -13,7 +12,7 @@ use attio_auth_plugin::sync::{
 };
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
-use attio_sandbox::{RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
+use attio_sandbox::RateLimits;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 

@@ -10,11 +10,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::common::*;
-use attio_auth_backend::attio::AttioAuth;
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::sync::{AttributeType, FieldConfig, FieldSchema};
 use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceOptions};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The spec operation of a sandbox request path (`/v2/objects/users/records?...`).
 fn operation(method: &str, path: &str) -> Option<String> {

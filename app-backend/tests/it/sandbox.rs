@@ -5,9 +5,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use attio_auth_backend::attio::{AttioAuth, AttioClient};
+use attio_auth_backend::attio::AttioClient;
 use attio_auth_shared::connection::Protocol;
-use attio_sandbox::{Faults, RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
+use attio_sandbox::{Faults, RateLimits};
 use serde_json::{Value, json};
 
 fn client(sandbox: &attio_sandbox::SandboxHandle, writes: u32, attempts: u32) -> AttioClient {
@@ -33,7 +33,6 @@ async fn install_against_the_sandbox_creates_attributes_and_webhook() {
     );
     let id = body["installation"]["id"].as_str().unwrap();
 
-    let http = reqwest::Client::new();
     for (object, wanted) in [
         (
             "users",

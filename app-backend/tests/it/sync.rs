@@ -1,17 +1,14 @@
 //! Both sync directions through the durable queue, against attio-sandbox (which delivers real
 //! signed webhooks to the backend) and a fake plugin; on SQLite and PostgreSQL.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 use attio_auth_backend::jobs::{JobKind, Queue};
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::signing::Signer;
-use attio_sandbox::{
-    FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceCredentials, WorkspaceOptions,
-};
+use attio_sandbox::{FaultRule, SandboxHandle, WorkspaceCredentials};
 use serde_json::{Value, json};
 use sqlx::Row as _;
 
