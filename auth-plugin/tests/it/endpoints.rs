@@ -93,6 +93,7 @@ pub async fn every_action_is_routed_and_answers(b: Backend) {
     for (action, params, _) in samples(&app) {
         let r = app.call(action, params).await;
         let expected = match action {
+            "unlink" => (404, "LINK_NOT_FOUND"),
             "cancel-org-invitation" => (404, "INVITATION_NOT_FOUND"),
             _ => (200, ""),
         };
