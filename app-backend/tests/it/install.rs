@@ -461,7 +461,7 @@ async fn backfill_users(
         })
         .collect();
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let mut config = test_config(dir.path(), None, &api_url(&sandbox));
+    let mut config = test_config(dir.path(), None, &api_url(sandbox));
     config.attio_link_people = link;
     config.attio_create_people = create;
     let app = spawn_app_with(config, dir).await;
