@@ -741,9 +741,7 @@ where
 
 /// Now as an RFC 3339 timestamp (a plugin event's `timestamp`).
 pub fn now_iso() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// Now in Unix seconds (a signature's timestamp).
