@@ -13,6 +13,7 @@ mod install;
 mod jobs;
 mod netsec;
 mod netsec_logs;
+mod production_guard;
 mod real_plugin;
 mod request_shapes;
 mod sandbox;
