@@ -85,16 +85,19 @@ fn without(v: &Value, field: &str, action: &str) -> Vec<u8> {
     serde_json::to_vec(&body).unwrap()
 }
 
+/// Every action reaches its handler and answers what the handler answers to its sample:
+/// 200, or the handler's own 404 with its error code where the sample names an unknown id
+/// (a route that is missing answers 404 with an empty body, which has no code).
 pub async fn every_action_is_routed_and_answers(b: Backend) {
     let app = spawn(b).await;
     for (action, params, _) in samples(&app) {
         let r = app.call(action, params).await;
-        assert!(
-            r.status == 200 || r.status == 404,
-            "{action}: {} {}",
-            r.status,
-            r.raw
-        );
+        let expected = match action {
+            "unlink" => (404, "LINK_NOT_FOUND"),
+            "cancel-org-invitation" => (404, "INVITATION_NOT_FOUND"),
+            _ => (200, ""),
+        };
+        assert_eq!((r.status, r.code()), expected, "{action}: {}", r.raw);
     }
 }
 

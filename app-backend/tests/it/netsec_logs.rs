@@ -1,13 +1,12 @@
 //! The plugin's event token is a credential in a URL path: it must not reach the logs,
-//! even at trace level. Its own test binary, because it installs a process-wide subscriber.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
+//! even at trace level. Other tests share this binary, so the capture is this test's own
+//! subscriber (`set_default`, for its thread), not a process-wide one: the test runs on a
+//! current-thread runtime, so the backend it starts serves and logs on that same thread.
 
 use std::sync::{Arc, Mutex};
 
+use crate::common::*;
 use attio_auth_shared::connection::Protocol;
-use common::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 #[derive(Clone, Default)]
@@ -29,15 +28,16 @@ impl Captured {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "current_thread")]
 async fn the_event_token_stays_out_of_the_logs() {
     let logs = Captured::default();
     let writer = logs.clone();
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
         .with_ansi(false)
         .with_writer(move || writer.clone())
-        .init();
+        .finish();
+    let _capture = tracing::subscriber::set_default(subscriber);
 
     let w = installed(DbChoice::Sqlite, Protocol::Legacy).await;
     let url = w.plugin.calls("link")[0].body["webhookUrl"]

@@ -1,33 +1,9 @@
 //! The backend's HTTP API against a fake Attio and a fake plugin, on SQLite and PostgreSQL
 //! (each scenario is one async fn, run once per database by `both!`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use attio_auth_shared::connection::Protocol;
-use common::*;
 use serde_json::{Value, json};
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::DbChoice::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::DbChoice::Postgres).await;
-                }
-            )*
-        }
-    };
-}
 
 both!(
     health_and_readiness,
@@ -55,6 +31,22 @@ async fn health_and_readiness(db: DbChoice) {
     let r = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["ok"], true);
+    // The database gone: not ready (503 with the JSON error body), while still alive.
+    app.state.db.pool.close().await;
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["ok"], false, "{body}");
+    assert_eq!(body["error"]["code"], "DATABASE_UNAVAILABLE", "{body}");
+    assert_eq!(body["error"]["message"], "The database does not answer.");
+    let r = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
 }
 
 async fn install_with_api_token_creates_attributes_webhook_and_link(db: DbChoice) {
@@ -108,16 +100,8 @@ async fn install_with_api_token_creates_attributes_webhook_and_link(db: DbChoice
     assert!(!token_enc.contains(ATTIO_TOKEN));
     assert!(!wh_enc.contains("attio-webhook-secret"));
     // Installing the same workspace twice is refused.
-    let r = w
-        .app
-        .http
-        .post(w.app.url("/v1/installations"))
-        .json(&json!({"connection": w.plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 409);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = install(&w.app, &w.plugin.connection, ATTIO_TOKEN).await;
+    assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "ALREADY_INSTALLED");
 }
 
@@ -126,15 +110,8 @@ async fn install_refuses_disabled_objects_and_changes_nothing(db: DbChoice) {
     attio.state.lock().unwrap().enabled_objects = vec!["people".into()];
     let plugin = spawn_plugin(Protocol::SignedV1).await;
     let app = spawn_app(db, &attio.url()).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = install(&app, &plugin.connection, ATTIO_TOKEN).await;
+    assert_eq!(status, 422, "{body}");
     assert_eq!(body["ok"], false);
     assert_eq!(body["error"]["code"], "ATTIO_OBJECTS_DISABLED");
     let msg = body["error"]["message"].as_str().unwrap();
@@ -159,15 +136,8 @@ async fn install_refuses_a_bad_token_and_a_bad_connection_string(db: DbChoice) {
     let attio = spawn_attio().await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
     let app = spawn_app(db, &attio.url()).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": "wrong"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = install(&app, &plugin.connection, "wrong").await;
+    assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "INVALID_ATTIO_TOKEN");
     assert!(!body.to_string().contains("wrong\""));
 
@@ -480,15 +450,7 @@ async fn legacy_connection_forwards_with_the_secret_in_the_body(db: DbChoice) {
     let plugin = spawn_plugin(Protocol::Legacy).await;
     plugin.state.lock().unwrap().no_ping = true;
     let app = spawn_app(db, &attio.url()).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
+    let (status, body) = install(&app, &plugin.connection, ATTIO_TOKEN).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["installation"]["protocol"], "legacy");
     assert_eq!(body["plugin"], Value::Null);
@@ -707,14 +669,7 @@ async fn default_database_is_a_sqlite_file_under_the_data_dir_and_survives_resta
     let app = spawn_app_with(config.clone(), dir.clone()).await;
     assert!(dir.path().join("attio-auth.db").exists());
     assert!(dir.path().join("encryption.key").exists());
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    install_ok(&app, &plugin.connection, ATTIO_TOKEN).await;
     app.shutdown.cancel();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // Restarted with the same directory: migrations are not re-run, secrets still decrypt.

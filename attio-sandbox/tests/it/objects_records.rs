@@ -1,9 +1,7 @@
 //! Objects, attributes and records: success and error shapes checked against Attio's
 //! OpenAPI response schemas, and the write semantics Attio documents.
 
-mod common;
-
-use common::{assert_error, assert_schema, env, env_with};
+use crate::common::{assert_error, assert_schema, env, env_with};
 use serde_json::{Value, json};
 
 fn slugs(list: &Value) -> Vec<String> {
@@ -807,7 +805,7 @@ fn the_schema_checker_catches_a_missing_field_and_a_wrong_type() {
     let schema =
         json!({"type": "object", "required": ["a", "b"], "properties": {"a": {"type": "string"}}});
     let mut errors = Vec::new();
-    common::check(&schema, &json!({"a": 1}), "$", &mut errors);
+    crate::common::check(&schema, &json!({"a": 1}), "$", &mut errors);
     assert_eq!(errors.len(), 2, "{errors:?}");
 }
 

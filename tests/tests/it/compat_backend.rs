@@ -392,23 +392,12 @@ async fn the_generators_typescript_string_drives_the_original_for_every_app_acti
     let http = reqwest::Client::new();
 
     // The auth server's address is known first, as a customer knows their domain.
-    let probe = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let node_port = attio_auth_tests::generator::free_port()
         .await
         .expect("port");
-    let node_port = probe.local_addr().expect("addr").port();
-    drop(probe);
-    let site_root = attio_auth_generator::server::Config::default_site_root();
-    let site = attio_auth_generator::server::router(
-        attio_auth_generator::server::AppState::new(&site_root),
-        &site_root,
-    );
-    let site_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let site_url = attio_auth_tests::generator::spawn_site()
         .await
-        .expect("site port");
-    let site_url = format!("http://{}", site_listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(site_listener, site).await;
-    });
+        .expect("the generator site");
     let (connection, secret) = attio_auth_tests::generator::generate_for_plugin(
         &http,
         &site_url,

@@ -2,46 +2,16 @@
 //! installations, no plugin call without an audit row, bulk actions that continue as a job,
 //! retention with an injected clock, per-record order and visible dead letters. Each
 //! scenario performs the attack on 127.0.0.1 and runs on SQLite and on PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use std::time::Duration;
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
+use crate::common::*;
 use attio_auth_backend::AppState;
-use attio_auth_backend::attio::{AttioAuth, AttioClient, AttioError, with_budget_wait_max};
+use attio_auth_backend::attio::{AttioClient, AttioError, with_budget_wait_max};
 use attio_auth_backend::jobs::JobKind;
 use attio_auth_shared::connection::Protocol;
-use attio_auth_shared::signing::Signer;
-use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceCredentials, WorkspaceOptions};
-use common::*;
 use serde_json::{Value, json};
 use sqlx::Row as _;
-
-/// Wait for a positive signal; the bound only turns a hang into a failure.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-async fn db_url(db: DbChoice) -> Option<String> {
-    match db {
-        DbChoice::Sqlite => None,
-        DbChoice::Postgres => Some(fresh_postgres_url().await),
-    }
-}
 
 /// The backend's state over a fresh database, with no worker running (the test claims).
 async fn bare_state(db: DbChoice) -> (AppState, tempfile::TempDir) {
@@ -110,137 +80,25 @@ async fn claims_are_fair_across_installations_postgres() {
     claims_are_fair_across_installations(DbChoice::Postgres).await;
 }
 
-fn user_event(id: &str, user_id: &str) -> Value {
-    json!({
-        "id": id, "event": "create",
-        "data": {"record_id": null, "user_id": user_id, "primary_email_address": format!("{user_id}@example.com"),
-                 "name": "B User", "email_verified": false},
-        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        "origin": "auth",
-        "adapter": serde_json::to_value(attio_auth_shared::sync::AdapterInfo::default_user()).unwrap(),
-    })
-}
-
-async fn install(app: &TestApp, plugin: &FakePlugin, creds: &WorkspaceCredentials) -> String {
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": creds.token}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    body["installation"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn users_in(sandbox: &str, creds: &WorkspaceCredentials) -> Vec<Value> {
-    let r: Value = reqwest::Client::new()
-        .post(format!("{sandbox}/v2/objects/users/records/query"))
-        .bearer_auth(&creds.token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["data"].as_array().cloned().unwrap_or_default()
-}
-
 /// Tenant A has 60 Attio webhooks queued against an auth server that does not answer;
 /// tenant B's sign-up still reaches Attio while A's flood waits, and A holds at most 2 of
 /// the 4 workers.
 async fn a_flood_against_a_slow_plugin_does_not_hold_other_tenants(db: DbChoice) {
-    let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
-    let opts = || WorkspaceOptions {
-        enable_objects: vec!["users".into(), "workspaces".into()],
-        ..Default::default()
-    };
-    let (creds_a, creds_b) = (
-        sandbox.create_workspace(opts()),
-        sandbox.create_workspace(opts()),
-    );
-    let plugin_a = spawn_plugin(Protocol::SignedV1).await;
-    let plugin_b = spawn_plugin(Protocol::SignedV1).await;
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = test_config(
-        dir.path(),
-        db_url(db).await,
-        &format!("{}/v2", sandbox.base_url()),
-    );
-    config.workers = 4;
-    config.http_timeout = Duration::from_secs(60);
-    let app = spawn_app_with(config, dir).await;
-    let inst_a = install(&app, &plugin_a, &creds_a).await;
-    let _inst_b = install(&app, &plugin_b, &creds_b).await;
-    eventually("install backfills done", || async {
-        app.state.queue.depth().await.unwrap() == 0
-    })
-    .await;
+    let w = two_tenants(db).await;
+    let (app, plugin_a) = (&w.app, &w.a.plugin);
 
     // A's auth server stops answering webhooks; 60 record deletions are queued for it.
     let gate = plugin_a.gate("webhook");
-    let objects: Value = reqwest::Client::new()
-        .get(format!("{}/v2/objects/users", sandbox.base_url()))
-        .bearer_auth(&creds_a.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let object_id = objects["data"]["id"]["object_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{objects}"))
-        .to_owned();
-    for i in 0..60 {
-        let record_id = format!("00000000-0000-4000-8000-{i:012}");
-        let event = json!({"webhook_id": "wh", "event": {"event_type": "record.deleted",
-            "id": {"workspace_id": creds_a.workspace_id.to_string(), "object_id": object_id,
-                   "record_id": record_id},
-            "actor": {"type": "workspace-member", "id": "member-a"}}});
-        app.state
-            .queue
-            .enqueue(
-                &inst_a,
-                JobKind::AttioWebhook,
-                Some(&format!("attio:{inst_a}:{record_id}")),
-                Some(&format!("flood{i}")),
-                &event,
-            )
-            .await
-            .unwrap();
-    }
+    w.flood_a(60).await;
     eventually("A's auth server holds 2 calls", || async {
         plugin_a.calls("webhook").len() == 2
     })
     .await;
 
     // Tenant B's sign-up, through the real event route.
-    let event_url = plugin_b.calls("link")[0].body["webhookUrl"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let body = serde_json::to_vec(&user_event("evt_b", "user-b")).unwrap();
-    let mut req = app
-        .http
-        .post(&event_url)
-        .header("content-type", "application/json");
-    let now = chrono::Utc::now().timestamp();
-    for (k, v) in Signer::from_secret(plugin_b.connection.secret())
-        .unwrap()
-        .headers(&body, now)
-        .unwrap()
-        .pairs()
-    {
-        req = req.header(k, v);
-    }
-    assert_eq!(req.body(body).send().await.unwrap().status(), 200);
-    let base = sandbox.base_url();
+    assert_eq!(w.sign_up_b().await, 200);
     eventually("tenant B's user in B's Attio", || async {
-        users_in(&base, &creds_b).await.len() == 1
+        w.b_users().await == 1
     })
     .await;
     // B was served while A's flood still waits: A's server has seen only the 2 held calls.
@@ -270,23 +128,10 @@ async fn a_flood_against_a_slow_plugin_does_not_hold_other_tenants_postgres() {
 /// instead of a sleep; outside (requests), the call waits its turn as before.
 #[tokio::test]
 async fn a_spent_budget_defers_the_job_instead_of_sleeping() {
-    let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
-    let creds = sandbox.create_workspace(WorkspaceOptions {
-        enable_objects: vec!["users".into()],
-        ..Default::default()
-    });
+    let (sandbox, creds) = sandbox_with(&["users"]).await;
     // One write per second: the second write right after the first must wait ~1 s.
-    let client = AttioClient::new(
-        reqwest::Client::new(),
-        &format!("{}/v2", sandbox.base_url()),
-        1,
-        1000,
-        2,
-    );
-    let auth = AttioAuth {
-        workspace: creds.workspace_id.to_string(),
-        token: secrecy::SecretString::from(creds.token.clone()),
-    };
+    let client = AttioClient::new(reqwest::Client::new(), &api_url(&sandbox), 1, 1000, 2);
+    let auth = attio_auth(&creds);
     let body = |i: u32| {
         json!({"data": {"values": {"user_id": format!("u{i}"),
             "primary_email_address": format!("u{i}@example.com")}}})
@@ -384,15 +229,6 @@ async fn a_failing_record_holds_back_only_itself_postgres() {
     a_failing_record_holds_back_only_itself(DbChoice::Postgres).await;
 }
 
-async fn signed_get(w: &World, path: &str) -> (u16, Value) {
-    let mut req = w.app.http.get(w.app.url(path));
-    for (k, v) in app_headers(&w.plugin.connection, b"") {
-        req = req.header(k, v);
-    }
-    let r = req.send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
 /// A plugin event the worker cannot apply dies at once (a permanent failure) and shows on
 /// `GET /v1/installations/{id}/jobs` with its error; unsigned reads are refused.
 async fn dead_letters_are_listed(db: DbChoice) {
@@ -449,31 +285,11 @@ async fn dead_letters_are_listed_postgres() {
 /// audit row; a replay gets the same 202 (not IN_PROGRESS); once the server answers, the job
 /// completes with 45 per-record results and 45 completed audit rows.
 async fn a_slow_bulk_ban_continues_as_an_audited_job(db: DbChoice) {
-    let attio = spawn_attio().await;
-    let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = test_config(dir.path(), db_url(db).await, &attio.url());
-    config.request_timeout = Duration::from_secs(3);
-    config.http_timeout = Duration::from_secs(60);
-    let app = spawn_app_with(config, dir).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let installation_id = r.json::<Value>().await.unwrap()["installation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let w = World {
-        app,
-        attio,
-        plugin,
-        installation_id,
-    };
+    let w = installed_with(db, Protocol::SignedV1, |config| {
+        config.request_timeout = Duration::from_secs(3);
+        config.http_timeout = Duration::from_secs(60);
+    })
+    .await;
     let mut targets = Vec::new();
     for i in 0..45 {
         let rid = format!("rec-{i}");

@@ -1,9 +1,6 @@
 //! Issue 13's attacks on the outbound calls and the unauthenticated surface, each performed
 //! on 127.0.0.1 and shown to fail: SSRF through the plugin URL, redirects, oversized
 //! answers, install and OAuth-start floods, `/metrics` for anyone, the event token.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,29 +16,8 @@ use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
+use crate::common::*;
 use attio_auth_shared::connection::{Connection, Protocol};
-use common::*;
-
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::DbChoice::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::DbChoice::Postgres).await;
-                }
-            )*
-        }
-    };
-}
 
 both!(
     plugin_urls_of_private_addresses_are_refused_before_any_request,
@@ -116,20 +92,6 @@ impl Recorder {
     }
 }
 
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
-
-async fn db_url_for(db: DbChoice) -> Option<String> {
-    match db {
-        DbChoice::Sqlite => None,
-        DbChoice::Postgres => Some(fresh_postgres_url().await),
-    }
-}
-
 /// A backend with `tweak` applied to the test configuration; no workers, so nothing but
 /// the request under test calls out.
 async fn app_with(
@@ -137,11 +99,11 @@ async fn app_with(
     attio_url: &str,
     tweak: impl FnOnce(&mut attio_auth_backend::Config),
 ) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let mut config = test_config(dir.path(), db_url_for(db).await, attio_url);
-    config.workers = 0;
-    tweak(&mut config);
-    spawn_app_with(config, dir).await
+    spawn_app_tweaked(db, attio_url, |config| {
+        config.workers = 0;
+        tweak(config);
+    })
+    .await
 }
 
 fn signed_connection(url: &str) -> Connection {
@@ -358,7 +320,7 @@ async fn connection_check_refuses_a_private_url_before_any_request(db: DbChoice)
     )
     .unwrap();
     let dir = Arc::new(tempfile::tempdir().unwrap());
-    let db_url = db_url_for(db).await;
+    let db_url = db_url(db).await;
     let mut config = test_config(dir.path(), db_url.clone(), &attio.url());
     config.workers = 0;
     let open = spawn_app_with(config.clone(), dir.clone()).await;

@@ -1,7 +1,6 @@
 //! Workspace members (`GET /v2/workspace_members[/{id}]`) in Attio's documented shape: the
 //! owner of every workspace, members added through `add_workspace_member`, 404 for others,
 //! and no member of another workspace.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use attio_sandbox::{
     Sandbox, SandboxConfig, WorkspaceMember, WorkspaceOptions, add_workspace_member,

@@ -1,7 +1,41 @@
 //! Test harness: the real backend on 127.0.0.1:0 with a fresh database (SQLite in a temp dir,
 //! or a fresh PostgreSQL database from TEST_POSTGRES_URL), a small fake of the Attio API and a
-//! small fake auth plugin, each on its own random port.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! small fake auth plugin, each on its own random port. The benchmarks include this file too.
+#![allow(
+    dead_code,
+    unused_macros,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+/// Each named scenario (`async fn name(db: DbChoice)` in the calling module) as two tests,
+/// `sqlite::name` and `postgres::name`. A leading attribute picks the test runtime
+/// (`#[tokio::test(flavor = "multi_thread", worker_threads = 2)]`); the default is
+/// `#[tokio::test]`.
+macro_rules! both {
+    (#[$test:meta] $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($crate::common::DbChoice::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[$test]
+                async fn $name() {
+                    super::$name($crate::common::DbChoice::Postgres).await;
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        both!(#[tokio::test] $($name),*);
+    };
+}
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +54,9 @@ use serde_json::{Value, json};
 use attio_auth_backend::{Application, Config};
 use attio_auth_shared::connection::{Connection, Protocol};
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, Verifier};
+
+mod sandbox;
+pub use sandbox::*;
 
 pub const WORKSPACE_ID: &str = "9a0b5c1e-0000-4000-8000-00000000a771";
 pub const ATTIO_TOKEN: &str = "attio-test-token";
@@ -52,7 +89,8 @@ pub fn add_sandbox_member(workspace_id: uuid::Uuid) {
     ));
 }
 
-async fn serve(router: Router) -> SocketAddr {
+/// Serve `router` on a random loopback port.
+pub async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -391,6 +429,14 @@ impl FakePlugin {
         gate
     }
 
+    /// The event URL the backend gave this plugin when it linked it.
+    pub fn event_url(&self) -> String {
+        self.calls("link")[0].body["webhookUrl"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub fn calls(&self, action: &str) -> Vec<PluginCall> {
         self.state
             .lock()
@@ -450,16 +496,12 @@ async fn plugin_route(
     match conn.protocol {
         Protocol::SignedV1 => {
             let v = Verifier::from_secret(conn.secret()).unwrap();
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_secs() as i64;
             if let Err(e) = v.verify(
                 &hdr(HEADER_ID),
                 &hdr(HEADER_TIMESTAMP),
                 &hdr(HEADER_SIGNATURE),
                 &body,
-                now,
+                now_secs(),
             ) {
                 return (
                     StatusCode::UNAUTHORIZED,
@@ -604,7 +646,23 @@ pub fn test_config(dir: &std::path::Path, db: Option<String>, attio_url: &str) -
     c
 }
 
+/// `TEST_LOG=1` shows the backend's traces (filtered by `RUST_LOG`, `debug` by default) in
+/// the test output; without it the tests stay quiet.
+pub fn init_tracing() {
+    if std::env::var_os("TEST_LOG").is_none() {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("debug"));
+    // Several tests share the process: the first one installs the subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 pub async fn spawn_app_with(config: Config, dir: Arc<tempfile::TempDir>) -> TestApp {
+    init_tracing();
     let app = Application::build(config.clone()).await.unwrap();
     let addr = app.local_addr();
     let state = app.state().clone();
@@ -620,13 +678,110 @@ pub async fn spawn_app_with(config: Config, dir: Arc<tempfile::TempDir>) -> Test
     }
 }
 
-pub async fn spawn_app(db: DbChoice, attio_url: &str) -> TestApp {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let url = match db {
+/// The `DATABASE_URL` of a test on `db`: none for SQLite (a file under the data dir), a
+/// fresh database for PostgreSQL.
+pub async fn db_url(db: DbChoice) -> Option<String> {
+    match db {
         DbChoice::Sqlite => None,
         DbChoice::Postgres => Some(fresh_postgres_url().await),
+    }
+}
+
+pub async fn spawn_app(db: DbChoice, attio_url: &str) -> TestApp {
+    spawn_app_tweaked(db, attio_url, |_| {}).await
+}
+
+/// A backend on `db` with `tweak` applied to the test configuration.
+pub async fn spawn_app_tweaked(
+    db: DbChoice,
+    attio_url: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let mut config = test_config(dir.path(), db_url(db).await, attio_url);
+    tweak(&mut config);
+    spawn_app_with(config, dir).await
+}
+
+/// `POST /v1/installations` with `connection` and an Attio API token: status and body.
+pub async fn install(app: &TestApp, connection: &Connection, token: &str) -> (u16, Value) {
+    let r = app
+        .http
+        .post(app.url("/v1/installations"))
+        .json(&json!({"connection": connection.encode(), "attioToken": token}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// [`install`], which must succeed: the installation's id.
+pub async fn install_ok(app: &TestApp, connection: &Connection, token: &str) -> String {
+    let (status, body) = install(app, connection, token).await;
+    assert_eq!(status, 201, "{body}");
+    body["installation"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Wait for a positive signal; the bound only turns a hang into a failure. Checks come 50 ms
+/// apart: many read attio-sandbox, whose read budget the backend's token shares.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Now as an RFC 3339 timestamp (a plugin event's `timestamp`).
+pub fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Now in Unix seconds (a signature's timestamp).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A plugin sync event about user `user_id` (`kind`: create, update or delete), as the
+/// plugin's outbox sends it.
+pub fn user_event(id: &str, kind: &str, user_id: &str, name: &str, origin: &str) -> Value {
+    let data = if kind == "delete" {
+        json!({"_deleted": true, "user_id": user_id})
+    } else {
+        json!({"record_id": null, "user_id": user_id, "primary_email_address": format!("{user_id}@example.com"),
+               "name": name, "email_verified": false})
     };
-    spawn_app_with(test_config(dir.path(), url, attio_url), dir).await
+    json!({
+        "id": id, "event": kind, "data": data, "timestamp": now_iso(), "origin": origin,
+        "adapter": serde_json::to_value(attio_auth_shared::sync::AdapterInfo::default_user()).unwrap(),
+    })
+}
+
+/// POST `event` to the backend's event `url`, signed with `connection`'s secret as the
+/// plugin signs it.
+pub async fn post_signed_event(
+    http: &reqwest::Client,
+    url: &str,
+    connection: &Connection,
+    event: &Value,
+) -> reqwest::Response {
+    let body = serde_json::to_vec(event).unwrap();
+    let signer = Signer::from_secret(connection.secret()).unwrap();
+    let mut req = http.post(url).header("content-type", "application/json");
+    for (k, v) in signer.headers(&body, now_secs()).unwrap().pairs() {
+        req = req.header(k, v);
+    }
+    req.body(body).send().await.unwrap()
 }
 
 /// Everything for an action test: an installed workspace.
@@ -638,20 +793,19 @@ pub struct World {
 }
 
 pub async fn installed(db: DbChoice, protocol: Protocol) -> World {
+    installed_with(db, protocol, |_| {}).await
+}
+
+/// [`installed`] on a backend with `tweak` applied to the test configuration.
+pub async fn installed_with(
+    db: DbChoice,
+    protocol: Protocol,
+    tweak: impl FnOnce(&mut Config),
+) -> World {
     let attio = spawn_attio().await;
     let plugin = spawn_plugin(protocol).await;
-    let app = spawn_app(db, &attio.url()).await;
-    let resp = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": ATTIO_TOKEN}))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    let installation_id = body["installation"]["id"].as_str().unwrap().to_owned();
+    let app = spawn_app_tweaked(db, &attio.url(), tweak).await;
+    let installation_id = install_ok(&app, &plugin.connection, ATTIO_TOKEN).await;
     World {
         app,
         attio,
@@ -669,11 +823,7 @@ pub fn app_headers(conn: &Connection, body: &[u8]) -> Vec<(String, String)> {
 pub fn app_headers_for(conn: &Connection, workspace: &str, body: &[u8]) -> Vec<(String, String)> {
     let secret = attio_auth_backend::app_auth::signing_secret(conn);
     let signer = Signer::from_secret(&secret).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let h = signer.headers(body, now).unwrap();
+    let h = signer.headers(body, now_secs()).unwrap();
     let mut out: Vec<(String, String)> = h
         .pairs()
         .into_iter()
@@ -681,6 +831,16 @@ pub fn app_headers_for(conn: &Connection, workspace: &str, body: &[u8]) -> Vec<(
         .collect();
     out.push(("attio-workspace-id".into(), workspace.into()));
     out
+}
+
+/// GET `path` signed as the app (an empty body); returns status and JSON.
+pub async fn signed_get(w: &World, path: &str) -> (u16, Value) {
+    let mut req = w.app.http.get(w.app.url(path));
+    for (k, v) in app_headers(&w.plugin.connection, b"") {
+        req = req.header(k, v);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 /// POST an action signed as the app; returns status and JSON.

@@ -3,7 +3,6 @@
 //! with both, warns about SQLite in a temp directory, and `serve --help` lists every
 //! setting with its environment variable and default. `attio-auth healthcheck` (the
 //! container's health check) is checked against the running service.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Read as _;
 use std::path::Path;

@@ -1,12 +1,10 @@
 //! Rate limits (429 with Retry-After as an HTTP date), the OAuth app flow and `/v2/self`,
 //! and the control API under `/_sandbox`.
 
-mod common;
-
 use std::time::{Duration, SystemTime};
 
+use crate::common::{assert_error, assert_schema, env, env_with};
 use attio_sandbox::{Faults, RateLimits, SandboxConfig};
-use common::{assert_error, assert_schema, env, env_with};
 use serde_json::{Value, json};
 
 const WRITE: &str = "/v2/objects/people/records";

@@ -2,15 +2,13 @@
 //! (hex HMAC-SHA256 of the raw body with the webhook secret), one event each, retried with the
 //! same Idempotency-Key.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{Env, assert_error, assert_schema, env};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use common::{Env, assert_error, assert_schema, env};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;

@@ -2,37 +2,14 @@
 //! missing token scopes, a disabled object answered as 404 or as a refused query, a
 //! single-select `users.workspace`, an http `PUBLIC_URL` with Attio's own API URL, and a
 //! fault at each remote step undone.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::common::*;
 use attio_auth_shared::connection::Protocol;
-use attio_sandbox::{FaultRule, Sandbox, SandboxConfig, SandboxHandle, WorkspaceOptions};
-use common::*;
+use attio_sandbox::{FaultRule, SandboxHandle};
 use serde_json::{Value, json};
-
-async fn sandbox() -> (SandboxHandle, attio_sandbox::WorkspaceCredentials) {
-    let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
-    let creds = sandbox.create_workspace(WorkspaceOptions {
-        enable_objects: vec!["users".into(), "workspaces".into()],
-        ..Default::default()
-    });
-    (sandbox, creds)
-}
-
-async fn install(app: &TestApp, plugin: &FakePlugin, token: &str) -> (u16, Value) {
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": token}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
 
 /// Requests that changed something in the sandbox (anything but reads).
 fn writes(sandbox: &SandboxHandle) -> Vec<String> {
@@ -45,18 +22,12 @@ fn writes(sandbox: &SandboxHandle) -> Vec<String> {
 }
 
 async fn slugs(sandbox: &SandboxHandle, token: &str, object: &str, archived: bool) -> Vec<String> {
-    let v: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v2/objects/{object}/attributes?show_archived={archived}",
-            sandbox.base_url()
-        ))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = attio_get(
+        sandbox,
+        token,
+        &format!("/v2/objects/{object}/attributes?show_archived={archived}"),
+    )
+    .await;
     v["data"]
         .as_array()
         .unwrap()
@@ -66,23 +37,15 @@ async fn slugs(sandbox: &SandboxHandle, token: &str, object: &str, archived: boo
 }
 
 async fn webhooks(sandbox: &SandboxHandle, token: &str) -> Vec<Value> {
-    let v: Value = reqwest::Client::new()
-        .get(format!("{}/v2/webhooks", sandbox.base_url()))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = attio_get(sandbox, token, "/v2/webhooks").await;
     v["data"].as_array().unwrap().clone()
 }
 
 #[tokio::test]
 async fn install_refuses_a_token_missing_each_scope_before_changing_anything() {
-    let (sandbox, creds) = sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
     let all = [
         "object_configuration:read-write",
         "record_permission:read-write",
@@ -98,7 +61,7 @@ async fn install_refuses_a_token_missing_each_scope_before_changing_anything() {
             .collect();
         scopes.push(read_only);
         let (token, _) = sandbox.create_token(creds.workspace_id, scopes).unwrap();
-        let (status, body) = install(&app, &plugin, &token).await;
+        let (status, body) = install(&app, &plugin.connection, &token).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(body["error"]["code"], "ATTIO_TOKEN_SCOPES", "{body}");
         let message = body["error"]["message"].as_str().unwrap();
@@ -113,13 +76,13 @@ async fn install_refuses_a_token_missing_each_scope_before_changing_anything() {
 
 #[tokio::test]
 async fn install_treats_a_disabled_object_as_404_or_as_a_refused_query() {
-    let (sandbox, creds) = sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
 
     // The sandbox's answer: the object itself is 404.
     assert!(sandbox.set_object_enabled(creds.workspace_id, "workspaces", false));
-    let (status, body) = install(&app, &plugin, &creds.token).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "ATTIO_OBJECTS_DISABLED");
     assert!(
@@ -139,24 +102,24 @@ async fn install_treats_a_disabled_object_as_404_or_as_a_refused_query() {
             status: status_code,
             times: None,
         }));
-        let (status, body) = install(&app, &plugin, &creds.token).await;
+        let (status, body) = install(&app, &plugin.connection, &creds.token).await;
         assert_eq!(status, 422, "{status_code}: {body}");
         assert_eq!(body["error"]["code"], "ATTIO_OBJECTS_DISABLED");
         assert!(body["error"]["message"].as_str().unwrap().contains("users"));
     }
     assert!(writes(&sandbox).is_empty(), "{:?}", writes(&sandbox));
     sandbox.clear_fault_rules();
-    let (status, body) = install(&app, &plugin, &creds.token).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
     assert_eq!(status, 201, "{body}");
 }
 
 #[tokio::test]
 async fn single_select_users_workspace_makes_membership_one_way_with_a_warning() {
-    let (sandbox, creds) = sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     assert!(sandbox.set_attribute_multiselect(creds.workspace_id, "users", "workspace", false));
     let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
-    let (status, body) = install(&app, &plugin, &creds.token).await;
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["installation"]["membershipToAttioOnly"], true);
     let warnings = body["warnings"].as_array().unwrap();
@@ -219,7 +182,7 @@ async fn http_public_url_is_refused_against_attio_itself_without_any_call() {
         app.config.public_url.is_none(),
         "PUBLIC_URL defaults to http://<bind>"
     );
-    let (status, body) = install(&app, &plugin, "some-token").await;
+    let (status, body) = install(&app, &plugin.connection, "some-token").await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "PUBLIC_URL_NOT_HTTPS");
     let stats = &app.state.attio.stats;
@@ -236,9 +199,9 @@ async fn http_public_url_is_refused_against_attio_itself_without_any_call() {
 
 #[tokio::test]
 async fn a_fault_at_each_remote_step_undoes_what_the_install_did() {
-    let (sandbox, creds) = sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
     // Each step after the first remote change (the users attributes are created first);
     // the last one is the plugin's `link`, after the webhook was registered.
     let steps = [
@@ -262,7 +225,7 @@ async fn a_fault_at_each_remote_step_undoes_what_the_install_did() {
                 times: None,
             }));
         }
-        let (status, body) = install(&app, &plugin, &creds.token).await;
+        let (status, body) = install(&app, &plugin.connection, &creds.token).await;
         assert!(status >= 500, "{what}: {status} {body}");
         // Nothing is left behind: no webhook, no installation, no active attribute we made.
         assert!(webhooks(&sandbox, &creds.token).await.is_empty(), "{what}");
@@ -308,7 +271,7 @@ async fn a_fault_at_each_remote_step_undoes_what_the_install_did() {
     // Without faults the install succeeds and restores the archived attributes.
     sandbox.clear_fault_rules();
     plugin.state.lock().unwrap().failing_actions.clear();
-    let (status, body) = install(&app, &plugin, &creds.token).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
     assert_eq!(status, 201, "{body}");
     let users = slugs(&sandbox, &creds.token, "users", false).await;
     for made in ["name", "email_verified"] {
@@ -358,10 +321,10 @@ async fn attio_user(sandbox: &SandboxHandle, token: &str, user_id: &str) -> Stri
 
 #[tokio::test]
 async fn record_merged_moves_the_merged_records_link_to_the_survivor() {
-    let (sandbox, creds) = sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
-    let (status, body) = install(&app, &plugin, &creds.token).await;
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
     assert_eq!(status, 201, "{body}");
 
     // The survivor is not linked (e.g. made by hand in Attio): the link moves to it.
@@ -412,16 +375,12 @@ async fn record_merged_moves_the_merged_records_link_to_the_survivor() {
 
 #[tokio::test]
 async fn select_attributes_get_their_options_and_archived_ones_are_restored_or_reported() {
-    use attio_auth_backend::attio::AttioAuth;
     use attio_auth_backend::installations::{Undo, ensure_attributes_undoable};
     use attio_auth_shared::sync::{AdapterInfo, AttributeType, FieldConfig, FieldSchema};
 
-    let (sandbox, creds) = sandbox().await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
-    let auth = AttioAuth {
-        workspace: creds.workspace_id.to_string(),
-        token: secrecy::SecretString::from(creds.token.clone()),
-    };
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
+    let auth = attio_auth(&creds);
     let mut adapter = AdapterInfo::default_user();
     let mut plan = FieldSchema::new(AttributeType::Select, "Plan", "Billing plan");
     plan.config = Some(FieldConfig {
@@ -437,18 +396,12 @@ async fn select_attributes_get_their_options_and_archived_ones_are_restored_or_r
         report.created.contains(&"users.plan".to_string()),
         "{report:?}"
     );
-    let options: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v2/objects/users/attributes/plan/options",
-            sandbox.base_url()
-        ))
-        .bearer_auth(&creds.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let options = attio_get(
+        &sandbox,
+        &creds.token,
+        "/v2/objects/users/attributes/plan/options",
+    )
+    .await;
     let titles: Vec<&str> = options["data"]
         .as_array()
         .unwrap()
@@ -508,28 +461,14 @@ async fn backfill_users(
         })
         .collect();
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let mut config = test_config(dir.path(), None, &format!("{}/v2", sandbox.base_url()));
+    let mut config = test_config(dir.path(), None, &api_url(sandbox));
     config.attio_link_people = link;
     config.attio_create_people = create;
     let app = spawn_app_with(config, dir).await;
-    let (status, body) = install(&app, &plugin, &creds.token).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
     assert_eq!(status, 201, "{body}");
-    let http = reqwest::Client::new();
     for _ in 0..500 {
-        let users: Value = http
-            .post(format!(
-                "{}/v2/objects/users/records/query",
-                sandbox.base_url()
-            ))
-            .bearer_auth(&creds.token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let users = users["data"].as_array().unwrap().clone();
+        let users = attio_records(sandbox, &creds.token, "users").await;
         if users.len() == emails.len() {
             return users;
         }
@@ -539,26 +478,13 @@ async fn backfill_users(
 }
 
 async fn people(sandbox: &SandboxHandle, token: &str) -> Vec<Value> {
-    let v: Value = reqwest::Client::new()
-        .post(format!(
-            "{}/v2/objects/people/records/query",
-            sandbox.base_url()
-        ))
-        .bearer_auth(token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["data"].as_array().unwrap().clone()
+    attio_records(sandbox, token, "people").await
 }
 
 #[tokio::test]
 async fn users_are_linked_to_their_person_by_email_and_people_are_created_only_if_configured() {
     // A person with the first user's email exists; the second user has none.
-    let (sandbox, creds) = self::sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let known = reqwest::Client::new()
         .post(format!("{}/v2/objects/people/records", sandbox.base_url()))
         .bearer_auth(&creds.token)
@@ -595,7 +521,7 @@ async fn users_are_linked_to_their_person_by_email_and_people_are_created_only_i
     );
 
     // Configured to create people: the stranger gets one.
-    let (sandbox, creds) = self::sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let users = backfill_users(&sandbox, &creds, &["stranger@example.com"], true, true).await;
     let created = people(&sandbox, &creds.token).await;
     assert_eq!(created.len(), 1);
@@ -605,7 +531,7 @@ async fn users_are_linked_to_their_person_by_email_and_people_are_created_only_i
     );
 
     // Linking off: no person reference is written.
-    let (sandbox, creds) = self::sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let users = backfill_users(&sandbox, &creds, &["x@example.com"], false, true).await;
     assert_eq!(users[0]["values"]["person"], json!([]));
     assert!(people(&sandbox, &creds.token).await.is_empty());
@@ -614,10 +540,10 @@ async fn users_are_linked_to_their_person_by_email_and_people_are_created_only_i
 #[tokio::test]
 async fn the_webhook_is_updated_when_an_adapter_names_another_object() {
     use attio_auth_backend::installations::{Installation, ensure_webhook_covers};
-    let (sandbox, creds) = self::sandbox().await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
-    let (status, body) = install(&app, &plugin, &creds.token).await;
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
     assert_eq!(status, 201, "{body}");
     let id = body["installation"]["id"].as_str().unwrap();
     let inst = Installation::find(&app.state, id).await.unwrap().unwrap();

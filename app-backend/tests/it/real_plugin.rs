@@ -1,13 +1,10 @@
 //! The backend with the real Rust auth plugin (attio-auth-plugin, mounted in a small axum
 //! server over its sqlx store on SQLite, with its outbox delivery worker) and attio-sandbox:
 //! install, actions, and both sync directions end to end.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
+use std::time::Duration;
 
-use std::future::Future;
-use std::time::{Duration, Instant};
-
+use crate::common::*;
 use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::SqlxStore;
 use attio_auth_plugin::sync::{
@@ -15,28 +12,13 @@ use attio_auth_plugin::sync::{
 };
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::Signer;
-use attio_sandbox::{RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
-use common::*;
+use attio_sandbox::RateLimits;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-/// The real plugin on a random port; returns its connection string's connection.
-async fn spawn_real_plugin(dir: &std::path::Path) -> Connection {
+/// The real plugin on a random port: its connection string's connection, and its outbox
+/// (the events it has still to deliver).
+async fn spawn_real_plugin(dir: &std::path::Path) -> (Connection, OutboxDb) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let conn = Connection::generate(&format!("http://{addr}"), None).unwrap();
@@ -45,7 +27,7 @@ async fn spawn_real_plugin(dir: &std::path::Path) -> Connection {
     let store = SqlxStore::sqlite(pool.clone());
     store.install_better_auth_schema(true).await.unwrap();
     store.migrate().await.unwrap();
-    let outbox = OutboxDb::Sqlite(pool);
+    let outbox = OutboxDb::Sqlite(pool.clone());
     outbox.create_tables().await.unwrap();
     let signer = Signer::from_secret(conn.secret()).unwrap();
     let config = DeliveryConfig {
@@ -64,7 +46,22 @@ async fn spawn_real_plugin(dir: &std::path::Path) -> Connection {
     let router = axum::Router::new().nest("/api/auth", plugin.router());
     worker.spawn(tokio_util::sync::CancellationToken::new());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    conn
+    (conn, OutboxDb::Sqlite(pool))
+}
+
+/// Nothing in flight between the three (checked twice in a row, as a change moves on from
+/// one to the next): the plugin's outbox, the backend's queue and the sandbox's webhook
+/// deliveries.
+async fn settled(outbox: &OutboxDb, app: &TestApp, sandbox: &attio_sandbox::SandboxHandle) {
+    let in_a_row = std::cell::Cell::new(0);
+    eventually("the plugin, the backend and Attio settled", || async {
+        let idle = outbox.pending_count().await.unwrap() == 0
+            && app.state.queue.depth().await.unwrap() == 0
+            && sandbox.deliveries_in_flight() == 0;
+        in_a_row.set(if idle { in_a_row.get() + 1 } else { 0 });
+        in_a_row.get() >= 2
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,29 +76,17 @@ async fn real_plugin_install_actions_and_sync_both_ways_postgres() {
 
 /// The backend on `db`; the plugin's own store on SQLite.
 async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
-    let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     sandbox.set_rate_limits(RateLimits {
         enabled: false,
         reads_per_second: 100,
         writes_per_second: 25,
     });
-    let creds = sandbox.create_workspace(WorkspaceOptions {
-        enable_objects: vec!["users".into(), "workspaces".into()],
-        ..Default::default()
-    });
     add_sandbox_member(creds.workspace_id);
     let plugin_dir = tempfile::tempdir().unwrap();
-    let conn = spawn_real_plugin(plugin_dir.path()).await;
-    let app = spawn_app(db, &format!("{}/v2", sandbox.base_url())).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": conn.encode(), "attioToken": creds.token}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
+    let (conn, outbox) = spawn_real_plugin(plugin_dir.path()).await;
+    let app = spawn_app(db, &api_url(&sandbox)).await;
+    let (status, body) = install(&app, &conn, &creds.token).await;
     assert_eq!(status, 201, "{body}");
     assert!(body["plugin"]["version"].is_string(), "{body}");
 
@@ -124,22 +109,7 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
             (status, resp.json::<Value>().await.unwrap())
         }
     };
-    let users = || async {
-        let r: Value = reqwest::Client::new()
-            .post(format!(
-                "{}/v2/objects/users/records/query",
-                sandbox.base_url()
-            ))
-            .bearer_auth(&creds.token)
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["data"].as_array().cloned().unwrap_or_default()
-    };
+    let users = || attio_records(&sandbox, &creds.token, "users");
 
     // create-user through the backend: the plugin creates the user, its event comes back to
     // the backend and lands in Attio.
@@ -183,18 +153,21 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
     assert_eq!(details["data"]["banned"], true, "{details}");
     assert_eq!(details["data"]["banReason"], "spam");
 
-    // A change made in Attio reaches the auth server.
-    let r = reqwest::Client::new()
-        .patch(format!(
-            "{}/v2/objects/users/records/{record_id}",
-            sandbox.base_url()
-        ))
-        .bearer_auth(&creds.token)
-        .json(&json!({"data": {"values": {"name": "Carol from Attio"}}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    // A change made in Attio reaches the auth server, and the auth server's event about it
+    // (origin Attio) comes back to the backend, which does not write it to Attio again.
+    settled(&outbox, &app, &sandbox).await;
+    let echoes_skipped = app.state.metrics.echoes_skipped.get();
+    assert_eq!(
+        attio_write(
+            &sandbox,
+            &creds.token,
+            reqwest::Method::PATCH,
+            &format!("/v2/objects/users/records/{record_id}"),
+            Some(&json!({"data": {"values": {"name": "Carol from Attio"}}}))
+        )
+        .await,
+        200
+    );
     eventually("the rename in the auth server", || async {
         let (_, found) = w(
             "search-users",
@@ -204,8 +177,27 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
         found.to_string().contains("Carol from Attio")
     })
     .await;
-    // Nothing came back as a second Attio write loop: the record still has one name value.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually(
+        "the auth server's event about the rename, skipped",
+        || async { app.state.metrics.echoes_skipped.get() > echoes_skipped },
+    )
+    .await;
+    settled(&outbox, &app, &sandbox).await;
+    let log = sandbox.requests();
+    let rename = log
+        .iter()
+        .rposition(|r| r.method == "PATCH" && r.path.contains(&record_id))
+        .unwrap();
+    let written_back: Vec<String> = log[rename + 1..]
+        .iter()
+        .filter(|r| r.method != "GET" && r.path.starts_with("/v2/objects/users/records"))
+        .filter(|r| !r.path.ends_with("/query"))
+        .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+        .collect();
+    assert!(
+        written_back.is_empty(),
+        "the echo was written back to Attio: {written_back:?}"
+    );
     let rec = users().await[0].clone();
     let record: attio_auth_shared::sync::AttioRecord = serde_json::from_value(rec).unwrap();
     assert_eq!(record.plain("name"), "Carol from Attio");
@@ -226,16 +218,17 @@ async fn real_plugin_install_actions_and_sync_both_ways(db: DbChoice) {
     )
     .await;
     assert!(found.to_string().contains("carol@example.com"), "{found}");
-    let r = reqwest::Client::new()
-        .delete(format!(
-            "{}/v2/objects/users/records/{record_id}",
-            sandbox.base_url()
-        ))
-        .bearer_auth(&creds.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(
+        attio_write(
+            &sandbox,
+            &creds.token,
+            reqwest::Method::DELETE,
+            &format!("/v2/objects/users/records/{record_id}"),
+            None
+        )
+        .await,
+        200
+    );
     eventually("the user gone from the auth server", || async {
         let (_, found) = w(
             "search-users",

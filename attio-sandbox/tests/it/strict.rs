@@ -3,12 +3,10 @@
 //! attributes, no null checkbox, 401 for an unknown token on /v2/self, archived attributes,
 //! `record.merged`, enrichment noise, and deterministic fault rules.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{Env, assert_error, assert_schema, env, env_with};
 use attio_sandbox::{FaultRule, Noise, SandboxConfig};
-use common::{Env, assert_error, assert_schema, env, env_with};
 use serde_json::{Value, json};
 
 /// A loopback target that answers 200 to everything; deliveries are read from the log.

@@ -1,6 +1,5 @@
 //! `attio-auth serve` as a process: configured from the environment, creates its SQLite file
 //! and key file under DATA_DIR, answers, and stops cleanly on SIGTERM.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

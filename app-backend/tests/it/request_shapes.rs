@@ -3,21 +3,17 @@
 //! openapi-requests.json`): the install (attributes, select options, webhook), the backfill
 //! (record asserts), record queries, attribute unarchiving, webhook subscription updates.
 //! The sandbox keeps each request's body in its log (`record_bodies`).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
-#[path = "../../attio-sandbox/tests/common/mod.rs"]
+#[path = "../../../attio-sandbox/tests/it/common/mod.rs"]
 mod sandbox_schema;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use attio_auth_backend::attio::AttioAuth;
+use crate::common::*;
 use attio_auth_shared::connection::Protocol;
 use attio_auth_shared::sync::{AttributeType, FieldConfig, FieldSchema};
 use attio_sandbox::{Sandbox, SandboxConfig, WorkspaceOptions};
-use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The spec operation of a sandbox request path (`/v2/objects/users/records?...`).
 fn operation(method: &str, path: &str) -> Option<String> {
@@ -68,17 +64,11 @@ async fn every_request_body_the_backend_sends_matches_attios_request_schema() {
     // An https PUBLIC_URL, as a real install needs: the target then matches the schema's
     // `^https://` (deliveries to it fail here, which this test does not need).
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-    let mut config = test_config(dir.path(), None, &format!("{}/v2", sandbox.base_url()));
+    let mut config = test_config(dir.path(), None, &api_url(&sandbox));
     config.public_url = Some("https://auth-sync.example.test".into());
     let app = spawn_app_with(config, dir).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": creds.token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
+    assert_eq!(status, 201, "{body}");
     // The backfill asserts the organization last: wait for it.
     let mut asserted = false;
     for _ in 0..1000 {
@@ -95,10 +85,7 @@ async fn every_request_body_the_backend_sends_matches_attios_request_schema() {
     assert!(asserted, "the backfill reached Attio");
 
     // The client calls the install flow only makes in other states.
-    let auth = AttioAuth {
-        workspace: creds.workspace_id.to_string(),
-        token: secrecy::SecretString::from(creds.token.clone()),
-    };
+    let auth = attio_auth(&creds);
     let attio = &app.state.attio;
     let mut plan = FieldSchema::new(AttributeType::Select, "Plan", "Billing plan");
     plan.config = Some(FieldConfig {
@@ -130,15 +117,7 @@ async fn every_request_body_the_backend_sends_matches_attios_request_schema() {
         .into_iter()
         .find(|r| r.method == "POST" && r.path == "/v2/webhooks")
         .unwrap();
-    let hooks: Value = reqwest::Client::new()
-        .get(format!("{}/v2/webhooks", sandbox.base_url()))
-        .bearer_auth(&creds.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hooks = attio_get(&sandbox, &creds.token, "/v2/webhooks").await;
     let webhook_id = hooks["data"][0]["id"]["webhook_id"]
         .as_str()
         .unwrap()

@@ -1,36 +1,19 @@
 //! The backend against attio-sandbox (the local Attio simulator): installation and the
 //! rate-aware Attio client under 429 and 5xx.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use attio_auth_backend::attio::{AttioAuth, AttioClient};
+use crate::common::*;
+use attio_auth_backend::attio::AttioClient;
 use attio_auth_shared::connection::Protocol;
-use attio_sandbox::{Faults, RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
-use common::*;
+use attio_sandbox::{Faults, RateLimits};
 use serde_json::{Value, json};
-
-async fn sandbox_with(
-    objects: &[&str],
-) -> (
-    attio_sandbox::SandboxHandle,
-    attio_sandbox::WorkspaceCredentials,
-) {
-    let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
-    let creds = sandbox.create_workspace(WorkspaceOptions {
-        enable_objects: objects.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    });
-    (sandbox, creds)
-}
 
 fn client(sandbox: &attio_sandbox::SandboxHandle, writes: u32, attempts: u32) -> AttioClient {
     AttioClient::new(
         reqwest::Client::new(),
-        &format!("{}/v2", sandbox.base_url()),
+        &api_url(sandbox),
         writes,
         1000,
         attempts,
@@ -39,18 +22,10 @@ fn client(sandbox: &attio_sandbox::SandboxHandle, writes: u32, attempts: u32) ->
 
 #[tokio::test]
 async fn install_against_the_sandbox_creates_attributes_and_webhook() {
-    let (sandbox, creds) = sandbox_with(&["users", "workspaces"]).await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": creds.token}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let body: Value = r.json().await.unwrap();
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         body["installation"]["workspaceId"],
@@ -58,7 +33,6 @@ async fn install_against_the_sandbox_creates_attributes_and_webhook() {
     );
     let id = body["installation"]["id"].as_str().unwrap();
 
-    let http = reqwest::Client::new();
     for (object, wanted) in [
         (
             "users",
@@ -69,18 +43,12 @@ async fn install_against_the_sandbox_creates_attributes_and_webhook() {
             vec!["workspace_id", "name", "slug", "avatar_url", "users"],
         ),
     ] {
-        let attrs: Value = http
-            .get(format!(
-                "{}/v2/objects/{object}/attributes",
-                sandbox.base_url()
-            ))
-            .bearer_auth(&creds.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let attrs = attio_get(
+            &sandbox,
+            &creds.token,
+            &format!("/v2/objects/{object}/attributes"),
+        )
+        .await;
         let slugs: Vec<&str> = attrs["data"]
             .as_array()
             .unwrap()
@@ -91,15 +59,7 @@ async fn install_against_the_sandbox_creates_attributes_and_webhook() {
             assert!(slugs.contains(&w), "{object}.{w} missing: {slugs:?}");
         }
     }
-    let hooks: Value = http
-        .get(format!("{}/v2/webhooks", sandbox.base_url()))
-        .bearer_auth(&creds.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hooks = attio_get(&sandbox, &creds.token, "/v2/webhooks").await;
     let hooks = hooks["data"].as_array().unwrap();
     assert_eq!(hooks.len(), 1, "{hooks:?}");
     assert!(
@@ -126,15 +86,7 @@ async fn install_against_the_sandbox_creates_attributes_and_webhook() {
     // Filtered on the synced objects (not every record event of the workspace).
     let mut object_ids = Vec::new();
     for slug in ["users", "workspaces"] {
-        let o: Value = http
-            .get(format!("{}/v2/objects/{slug}", sandbox.base_url()))
-            .bearer_auth(&creds.token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let o = attio_get(&sandbox, &creds.token, &format!("/v2/objects/{slug}")).await;
         object_ids.push(o["data"]["id"]["object_id"].clone());
     }
     for sub in hooks[0]["subscriptions"].as_array().unwrap() {
@@ -153,16 +105,9 @@ async fn install_against_the_sandbox_creates_attributes_and_webhook() {
 async fn install_against_the_sandbox_with_disabled_objects_explains_how_to_enable() {
     let (sandbox, creds) = sandbox_with(&["users"]).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
-    let app = spawn_app(DbChoice::Sqlite, &format!("{}/v2", sandbox.base_url())).await;
-    let r = app
-        .http
-        .post(app.url("/v1/installations"))
-        .json(&json!({"connection": plugin.connection.encode(), "attioToken": creds.token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    let body: Value = r.json().await.unwrap();
+    let app = spawn_app(DbChoice::Sqlite, &api_url(&sandbox)).await;
+    let (status, body) = install(&app, &plugin.connection, &creds.token).await;
+    assert_eq!(status, 422, "{body}");
     let msg = body["error"]["message"].as_str().unwrap();
     assert!(
         msg.contains("workspaces") && !msg.contains("users and"),
@@ -173,7 +118,7 @@ async fn install_against_the_sandbox_with_disabled_objects_explains_how_to_enabl
 
 #[tokio::test]
 async fn attio_client_waits_out_429_with_retry_after() {
-    let (sandbox, creds) = sandbox_with(&["users", "workspaces"]).await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     sandbox.set_rate_limits(RateLimits {
         enabled: true,
         reads_per_second: 100,
@@ -181,10 +126,7 @@ async fn attio_client_waits_out_429_with_retry_after() {
     });
     // Our budget is far above the sandbox's: the sandbox answers 429 and we must wait.
     let c = client(&sandbox, 1000, 10);
-    let auth = AttioAuth {
-        workspace: creds.workspace_id.to_string(),
-        token: secrecy::SecretString::from(creds.token.clone()),
-    };
+    let auth = attio_auth(&creds);
     let started = Instant::now();
     for i in 0..10 {
         let body = json!({"data": {"values": {"user_id": format!("u{i}"),
@@ -209,17 +151,14 @@ async fn attio_client_waits_out_429_with_retry_after() {
 
 #[tokio::test]
 async fn attio_client_budget_spaces_writes_without_429() {
-    let (sandbox, creds) = sandbox_with(&["users", "workspaces"]).await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     sandbox.set_rate_limits(RateLimits {
         enabled: true,
         reads_per_second: 100,
         writes_per_second: 10,
     });
     let c = client(&sandbox, 8, 10);
-    let auth = AttioAuth {
-        workspace: creds.workspace_id.to_string(),
-        token: secrecy::SecretString::from(creds.token.clone()),
-    };
+    let auth = attio_auth(&creds);
     for i in 0..12 {
         let body = json!({"data": {"values": {"user_id": format!("u{i}"),
             "primary_email_address": format!("u{i}@example.com")}}});
@@ -232,11 +171,8 @@ async fn attio_client_budget_spaces_writes_without_429() {
 
 #[tokio::test]
 async fn attio_client_retries_5xx_for_idempotent_calls_and_gives_up_cleanly() {
-    let (sandbox, creds) = sandbox_with(&["users", "workspaces"]).await;
-    let auth = AttioAuth {
-        workspace: creds.workspace_id.to_string(),
-        token: secrecy::SecretString::from(creds.token.clone()),
-    };
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
+    let auth = attio_auth(&creds);
     assert!(sandbox.set_faults(Faults {
         error_rate: 0.3,
         status: 503,
@@ -285,7 +221,7 @@ struct OAuthWorld {
 }
 
 async fn oauth_world(db: DbChoice) -> OAuthWorld {
-    let (sandbox, creds) = sandbox_with(&["users", "workspaces"]).await;
+    let (sandbox, creds) = sandbox_with(SYNCED_OBJECTS).await;
     let plugin = spawn_plugin(Protocol::SignedV1).await;
     let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
     // Bind first to learn the redirect URI, then register the OAuth app with it.
@@ -296,11 +232,7 @@ async fn oauth_world(db: DbChoice) -> OAuthWorld {
     let oauth = sandbox
         .register_oauth_client(creds.workspace_id, vec![redirect.clone()])
         .unwrap();
-    let db_url = match db {
-        DbChoice::Sqlite => None,
-        DbChoice::Postgres => Some(fresh_postgres_url().await),
-    };
-    let mut config = test_config(dir.path(), db_url, &format!("{}/v2", sandbox.base_url()));
+    let mut config = test_config(dir.path(), db_url(db).await, &api_url(&sandbox));
     config.bind = addr;
     config.attio_oauth_url = sandbox.base_url();
     config.attio_client_id = Some(oauth.client_id.clone());

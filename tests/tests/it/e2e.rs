@@ -67,24 +67,13 @@ impl Stack {
         attio_auth_demo::client::add_demo_member(creds.workspace_id);
         // The auth server's address is known before the connection string is made, as a
         // customer knows their domain: bind first on port 0, then make the string.
-        let probe = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let auth_port = attio_auth_tests::generator::free_port()
             .await
             .expect("port");
-        let auth_port = probe.local_addr().expect("addr").port();
-        drop(probe);
         // The generator site, as a person uses it (its no-JavaScript form).
-        let site_root = attio_auth_generator::server::Config::default_site_root();
-        let site = attio_auth_generator::server::router(
-            attio_auth_generator::server::AppState::new(&site_root),
-            &site_root,
-        );
-        let site_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let site_url = attio_auth_tests::generator::spawn_site()
             .await
-            .expect("site port");
-        let site_url = format!("http://{}", site_listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(site_listener, site).await;
-        });
+            .expect("the generator site");
         let encoded = if legacy {
             use base64::Engine as _;
             base64::engine::general_purpose::STANDARD.encode(

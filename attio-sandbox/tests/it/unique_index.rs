@@ -1,9 +1,7 @@
 //! The unique-value and reference indexes behind writes: uniqueness, assert matching and
 //! lookups by a unique attribute must follow every create, PATCH, PUT, assert and delete.
 
-mod common;
-
-use common::{assert_error, env};
+use crate::common::{assert_error, env};
 use serde_json::{Value, json};
 
 const USERS: &str = "/v2/objects/users/records";
@@ -12,14 +10,14 @@ fn user(user_id: &str, email: &str) -> Value {
     json!({"data": {"values": {"user_id": user_id, "primary_email_address": email}}})
 }
 
-fn id_of(answer: &common::Answer) -> String {
+fn id_of(answer: &crate::common::Answer) -> String {
     answer.body["data"]["id"]["record_id"]
         .as_str()
         .unwrap_or_else(|| panic!("no record id in {}", answer.body))
         .to_string()
 }
 
-async fn assert_user(e: &common::Env, user_id: &str, email: &str) -> common::Answer {
+async fn assert_user(e: &crate::common::Env, user_id: &str, email: &str) -> crate::common::Answer {
     e.call(
         "PUT",
         &format!("{USERS}?matching_attribute=user_id"),

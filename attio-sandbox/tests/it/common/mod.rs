@@ -86,8 +86,8 @@ impl Env {
     }
 }
 
-const FIXTURE: &str = include_str!("../fixtures/openapi-responses.json");
-const REQUESTS: &str = include_str!("../fixtures/openapi-requests.json");
+const FIXTURE: &str = include_str!("../../fixtures/openapi-responses.json");
+const REQUESTS: &str = include_str!("../../fixtures/openapi-requests.json");
 
 /// Check a request `body` a client sent against the request schema of `operation` (e.g.
 /// "PUT /v2/objects/{object}/records"), returning every mismatch.
