@@ -45,6 +45,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: crate::sync::outbox::MIGRATION_RECORD_ORDER_SQLITE,
         postgres: crate::sync::outbox::MIGRATION_RECORD_ORDER_POSTGRES,
     },
+    Migration {
+        version: 4,
+        name: "rate_limit",
+        sqlite: include_str!("../../migrations/sqlite/0004_rate_limit.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_rate_limit.sql"),
+    },
 ];
 
 /// The Better Auth tables for servers that start without them.

@@ -487,7 +487,7 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-async fn to_resp(resp: reqwest::Response) -> Resp {
+pub async fn to_resp(resp: reqwest::Response) -> Resp {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let raw = resp.text().await.unwrap();
