@@ -496,16 +496,14 @@ impl AttioPluginBuilder {
             .collect::<Result<Vec<_>, _>>()?;
         let mut signers = Vec::new();
         for secret in &signing {
-            let verifier = Verifier::new(&[*secret])
-                .map_err(|e| ConfigError::InvalidSecret(e.to_string()))?;
+            let verifier =
+                Verifier::new(&[*secret]).map_err(|e| ConfigError::InvalidSecret(e.to_string()))?;
             signers.push((verifier, crate::limit::signer_key(secret)));
         }
         let mut limits = self.rate_limit;
         if let Some(rule) = self.impersonation_limit {
-            limits = limits.with_first_rule(
-                format!("/attio/{}", actions::IMPERSONATION_SESSION),
-                rule,
-            );
+            limits =
+                limits.with_first_rule(format!("/attio/{}", actions::IMPERSONATION_SESSION), rule);
         }
         let drain = self
             .drain

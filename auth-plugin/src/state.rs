@@ -52,7 +52,14 @@ pub(crate) struct PluginState {
 impl PluginState {
     /// The rate-limit key of the signer whose secret verified a request (the only one,
     /// or the first that verifies it again).
-    pub(crate) fn signer_key(&self, id: &str, ts: &str, sig: &str, body: &[u8], now: i64) -> String {
+    pub(crate) fn signer_key(
+        &self,
+        id: &str,
+        ts: &str,
+        sig: &str,
+        body: &[u8],
+        now: i64,
+    ) -> String {
         match self.signers.as_slice() {
             [(_, key)] => key.clone(),
             many => many

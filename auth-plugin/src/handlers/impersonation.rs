@@ -201,7 +201,10 @@ pub(crate) async fn impersonation_session(
         crate::limit::peer(&extensions),
         &headers,
     );
-    let path = format!("/attio/{}", attio_auth_shared::actions::IMPERSONATION_SESSION);
+    let path = format!(
+        "/attio/{}",
+        attio_auth_shared::actions::IMPERSONATION_SESSION
+    );
     let verdict = match st.limiter.enforce(&path, &client).await {
         Ok(verdict) => verdict,
         Err(refused) => return refused.into_response(),

@@ -75,8 +75,8 @@ impl DbCounter {
             return;
         }
         let done = match &self.pool {
-            DbPool::Sqlite(p) => sqlx::query(SWEEP).bind(now).execute(p).await,
-            DbPool::Postgres(p) => sqlx::query(SWEEP).bind(now).execute(p).await,
+            DbPool::Sqlite(p) => sqlx::query(SWEEP).bind(now).execute(p).await.map(|_| ()),
+            DbPool::Postgres(p) => sqlx::query(SWEEP).bind(now).execute(p).await.map(|_| ()),
         };
         if let Err(e) = done {
             tracing::warn!(error = %e, "attio plugin: rate limit sweep failed");

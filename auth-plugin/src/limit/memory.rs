@@ -53,7 +53,11 @@ mod tests {
         let c = MemoryCounter::new();
         assert_eq!(c.hit("a", 60, 119), (1, 179));
         assert_eq!(c.hit("a", 60, 121), (2, 179));
-        assert_eq!(c.hit("a", 60, 122), (3, 179), "the window started at the first hit");
+        assert_eq!(
+            c.hit("a", 60, 122),
+            (3, 179),
+            "the window started at the first hit"
+        );
         assert_eq!(c.hit("b", 60, 122), (1, 182));
         assert_eq!(c.hit("a", 60, 179), (1, 239), "a new window");
         assert_eq!(c.hit("a", 60, 10), (1, 70), "the clock went back");

@@ -380,7 +380,10 @@ mod tests {
             .no_limit("/attio/export");
         // the default for a path no rule names
         assert_eq!(
-            RateLimit::default().window(10).max(5).rule_for("/attio/ping"),
+            RateLimit::default()
+                .window(10)
+                .max(5)
+                .rule_for("/attio/ping"),
             Some(RateLimitRule::new(10, 5))
         );
         // the built-in rule of the browser route, replaced by a matching custom rule
@@ -459,9 +462,6 @@ mod tests {
         let other = Some("192.0.2.1".parse().expect("ip"));
         assert_eq!(client_key(&proxies, other, &h), "ip:192.0.2.1");
         assert_eq!(client_key(&proxies, None, &h), "ip:unknown-peer");
-        assert_eq!(
-            client_key(&proxies, peer, &HeaderMap::new()),
-            "ip:10.0.0.1"
-        );
+        assert_eq!(client_key(&proxies, peer, &HeaderMap::new()), "ip:10.0.0.1");
     }
 }

@@ -7,9 +7,7 @@
 use crate::common::{self, Backend, TestApp, spawn};
 use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::DbPool;
-use attio_auth_plugin::sync::{
-    Adapters, DeliveryConfig, DeliveryWorker, LinkTable, SyncReporter,
-};
+use attio_auth_plugin::sync::{Adapters, DeliveryConfig, DeliveryWorker, LinkTable, SyncReporter};
 use attio_auth_shared::signing::Signer;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
@@ -157,11 +155,17 @@ pub async fn a_requests_events_arrive_without_a_worker(b: Backend) {
     let r = caller.call("link", json!({"webhookUrl": events_url})).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let r = caller
-        .call("update-ban-status", json!({"userId": app.seed.bob, "banned": true}))
+        .call(
+            "update-ban-status",
+            json!({"userId": app.seed.bob, "banned": true}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let r = caller
-        .call("create-user", json!({"email": "eve@example.com", "name": "Eve"}))
+        .call(
+            "create-user",
+            json!({"email": "eve@example.com", "name": "Eve"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     plugin.wait_for_deliveries().await;
@@ -188,15 +192,27 @@ pub async fn wait_until_receives_the_delivery(b: Backend) {
     let hook: Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync> =
         Arc::new(move |f| keep.lock().unwrap().push(f));
     let (_plugin, caller) = serverless(&app, Some(hook)).await;
-    assert_eq!(caller.call("link", json!({"webhookUrl": events_url})).await.status, 200);
+    assert_eq!(
+        caller
+            .call("link", json!({"webhookUrl": events_url}))
+            .await
+            .status,
+        200
+    );
     assert!(held.lock().unwrap().is_empty(), "link enqueues nothing");
     let r = caller
-        .call("create-user", json!({"email": "eve@example.com", "name": "Eve"}))
+        .call(
+            "create-user",
+            json!({"email": "eve@example.com", "name": "Eve"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let futures: Vec<_> = std::mem::take(&mut *held.lock().unwrap());
     assert_eq!(futures.len(), 1, "one delivery per request that enqueued");
-    assert!(receiver.received().is_empty(), "nothing is sent before the host runs it");
+    assert!(
+        receiver.received().is_empty(),
+        "nothing is sent before the host runs it"
+    );
     futures::future::join_all(futures).await;
     assert_eq!(receiver.received().len(), 1);
     receiver.assert_each_once();
@@ -216,7 +232,13 @@ pub async fn racing_drains_send_each_event_once(b: Backend) {
         Arc::new(move |f| keep.lock().unwrap().push(f));
     let (one, caller) = serverless(&app, Some(hook.clone())).await;
     let (two, _) = serverless(&app, Some(hook)).await;
-    assert_eq!(caller.call("link", json!({"webhookUrl": events_url})).await.status, 200);
+    assert_eq!(
+        caller
+            .call("link", json!({"webhookUrl": events_url}))
+            .await
+            .status,
+        200
+    );
     for i in 0..6 {
         let r = caller
             .call(
@@ -229,7 +251,10 @@ pub async fn racing_drains_send_each_event_once(b: Backend) {
     // the same record changed twice: its events must arrive in order
     for banned in [true, false] {
         let r = caller
-            .call("update-ban-status", json!({"userId": app.seed.bob, "banned": banned}))
+            .call(
+                "update-ban-status",
+                json!({"userId": app.seed.bob, "banned": banned}),
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.raw);
     }

@@ -5,7 +5,9 @@
 
 use crate::common::{self, Backend, Resp, TestApp, spawn};
 use attio_auth_plugin::store::DbPool;
-use attio_auth_plugin::{AttioPlugin, AttioPluginBuilder, RateLimit, RateLimitRule, RateLimitStorage};
+use attio_auth_plugin::{
+    AttioPlugin, AttioPluginBuilder, RateLimit, RateLimitRule, RateLimitStorage,
+};
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
 use serde_json::{Value, json};
 
@@ -102,7 +104,12 @@ fn header<'a>(r: &'a Resp, name: &str) -> &'a str {
 fn assert_limited(r: &Resp, limit: u32, window: i64) {
     assert_eq!(r.status, 429, "{}", r.raw);
     assert_eq!(r.code(), "RATE_LIMITED", "{}", r.raw);
-    assert!(r.body["message"].as_str().unwrap().contains("Too many requests"));
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Too many requests")
+    );
     let retry: i64 = header(r, "retry-after").parse().unwrap();
     assert!((1..=window).contains(&retry), "retry-after {retry}");
     assert_eq!(header(r, "x-ratelimit-limit"), limit.to_string());
@@ -182,8 +189,14 @@ pub async fn signed_calls_over_a_custom_rule_answer_429(b: Backend) {
         .header("content-type", "application/json")
         .header(HEADER_ID, "msg_forged")
         .header(HEADER_TIMESTAMP, common::now().to_string())
-        .header(HEADER_SIGNATURE, "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-        .body(TestApp::signed_body("user-details", json!({"userId": app.seed.bob})))
+        .header(
+            HEADER_SIGNATURE,
+            "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .body(TestApp::signed_body(
+            "user-details",
+            json!({"userId": app.seed.bob}),
+        ))
         .send()
         .await
         .unwrap();
@@ -206,10 +219,20 @@ pub async fn signed_calls_over_a_custom_rule_answer_429(b: Backend) {
         assert_eq!(r.status, 200, "{}", r.raw);
         assert!(r.headers.get("x-ratelimit-limit").is_none());
     }
-    let off = Instance::serve(builder(&app).rate_limit(RateLimit::disabled()).build().unwrap())
-        .await;
+    let off = Instance::serve(
+        builder(&app)
+            .rate_limit(RateLimit::disabled())
+            .build()
+            .unwrap(),
+    )
+    .await;
     for _ in 0..3 {
-        assert_eq!(off.call("user-details", json!({"userId": app.seed.bob})).await.status, 200);
+        assert_eq!(
+            off.call("user-details", json!({"userId": app.seed.bob}))
+                .await
+                .status,
+            200
+        );
     }
 }
 
@@ -219,8 +242,7 @@ pub async fn impersonation_session_answers_429(b: Backend) {
     let app = spawn(b).await;
     let plugin = builder(&app)
         .rate_limit(
-            RateLimit::default()
-                .custom_rule("/attio/impersonation-*", RateLimitRule::new(3600, 3)),
+            RateLimit::default().custom_rule("/attio/impersonation-*", RateLimitRule::new(3600, 3)),
         )
         .build()
         .unwrap();
@@ -232,7 +254,10 @@ pub async fn impersonation_session_answers_429(b: Backend) {
     }
     let r = one.get("/attio/impersonation-session?token=nope").await;
     assert_limited(&r, 3, 3600);
-    assert!(r.headers.get("location").is_none(), "a refused request opens nothing");
+    assert!(
+        r.headers.get("location").is_none(),
+        "a refused request opens nothing"
+    );
     // the built-in rule without custom rules: 30 a minute
     let two = Instance::serve(builder(&app).build().unwrap()).await;
     let r = two.get("/attio/impersonation-session?token=nope").await;
@@ -246,13 +271,17 @@ pub async fn legacy_calls_are_counted_per_client(b: Backend) {
     let app = spawn(b).await;
     let plugin = builder(&app)
         .accept_legacy_body_secret(true)
-        .rate_limit(RateLimit::default().custom_rule("/attio/get-org-roles", RateLimitRule::new(3600, 2)))
+        .rate_limit(
+            RateLimit::default().custom_rule("/attio/get-org-roles", RateLimitRule::new(3600, 2)),
+        )
         .build()
         .unwrap();
     let one = Instance::serve(plugin).await;
     let r = one.legacy("get-org-roles", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    let r = one.legacy("get-org-roles", json!({"secret": "guess"})).await;
+    let r = one
+        .legacy("get-org-roles", json!({"secret": "guess"}))
+        .await;
     assert_eq!(r.status, 401, "{}", r.raw);
     let r = one.legacy("get-org-roles", json!({})).await;
     assert_limited(&r, 2, 3600);
@@ -267,8 +296,13 @@ pub async fn database_storage_is_shared_by_instances(b: Backend) {
             .custom_rule("/attio/ping", RateLimitRule::new(3600, 3))
             .storage(RateLimitStorage::Database(pool))
     };
-    let one = Instance::serve(builder(&app).rate_limit(limits(own_pool(&app))).build().unwrap())
-        .await;
+    let one = Instance::serve(
+        builder(&app)
+            .rate_limit(limits(own_pool(&app)))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let two = Instance::serve(
         builder(&app)
             .rate_limit(limits(second_pool(&app).await))
@@ -279,7 +313,11 @@ pub async fn database_storage_is_shared_by_instances(b: Backend) {
     assert_eq!(one.call("ping", json!({})).await.status, 200);
     let r = two.call("ping", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.raw);
-    assert_eq!(header(&r, "x-ratelimit-remaining"), "1", "two saw one's hit");
+    assert_eq!(
+        header(&r, "x-ratelimit-remaining"),
+        "1",
+        "two saw one's hit"
+    );
     assert_eq!(one.call("ping", json!({})).await.status, 200);
     assert_limited(&two.call("ping", json!({})).await, 3, 3600);
     assert_limited(&one.call("ping", json!({})).await, 3, 3600);
@@ -289,8 +327,13 @@ pub async fn database_storage_is_shared_by_instances(b: Backend) {
             .custom_rule("/attio/get-org-roles", RateLimitRule::new(3600, 3))
             .storage(RateLimitStorage::Database(pool))
     };
-    let three = Instance::serve(builder(&app).rate_limit(limits(own_pool(&app))).build().unwrap())
-        .await;
+    let three = Instance::serve(
+        builder(&app)
+            .rate_limit(limits(own_pool(&app)))
+            .build()
+            .unwrap(),
+    )
+    .await;
     let four = Instance::serve(
         builder(&app)
             .rate_limit(limits(second_pool(&app).await))
@@ -307,8 +350,16 @@ pub async fn database_storage_is_shared_by_instances(b: Backend) {
         .iter()
         .map(|r| r.status)
         .collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 17, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        17,
+        "{statuses:?}"
+    );
     let rows: i64 = match own_pool(&app) {
         DbPool::Sqlite(p) => sqlx::query_scalar("select count(*) from attio_rate_limit")
             .fetch_one(&p)

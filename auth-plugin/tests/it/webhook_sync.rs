@@ -428,7 +428,14 @@ pub async fn refused_rows_answer_events_rejected(b: Backend) {
         vec![
             // slug "acme" is the seeded organization's
             workspace_event("record.created", "rec-clash", "Acme", &[]),
-            user_event("record.created", "rec-frank", None, "frank@example.com", "Frank", true),
+            user_event(
+                "record.created",
+                "rec-frank",
+                None,
+                "frank@example.com",
+                "Frank",
+                true,
+            ),
         ],
     )
     .await;
@@ -444,7 +451,11 @@ pub async fn refused_rows_answer_events_rejected(b: Backend) {
         .unwrap()
         .expect("the other event applied");
     assert_eq!(frank.attio_id.as_deref(), Some("rec-frank"));
-    assert_eq!(count(&app, "organization").await, 1, "the refused row was not written");
+    assert_eq!(
+        count(&app, "organization").await,
+        1,
+        "the refused row was not written"
+    );
     // only frank's event was queued: the refused one sent nothing
     assert_eq!(outbox(&app).await.len(), outbox_before + 1);
 }
@@ -488,22 +499,38 @@ pub async fn owners_are_never_removed_from_attio(b: Backend) {
         }
     };
     let alice_owner = (app.seed.alice.clone(), "owner".to_owned());
-    assert_eq!(members(&app, org.clone()).await, [alice_owner.clone()]);
+    assert_eq!(
+        members(&app, org.clone()).await,
+        vec![(app.seed.alice.clone(), "owner".to_owned())]
+    );
     // Attio lists bob only: bob joins, alice (the owner) stays although unlisted
     let r = webhook(
         &app,
-        vec![workspace_event("record.updated", "rec-globex", "Globex", &["rec-bob"])],
+        vec![workspace_event(
+            "record.updated",
+            "rec-globex",
+            "Globex",
+            &["rec-bob"],
+        )],
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(
         members(&app, org.clone()).await,
-        [alice_owner.clone(), (app.seed.bob.clone(), "member".to_owned())]
+        [
+            alice_owner.clone(),
+            (app.seed.bob.clone(), "member".to_owned())
+        ]
     );
     // Attio lists nobody: bob leaves, the owner stays
     let r = webhook(
         &app,
-        vec![workspace_event("record.updated", "rec-globex", "Globex", &[])],
+        vec![workspace_event(
+            "record.updated",
+            "rec-globex",
+            "Globex",
+            &[],
+        )],
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);
