@@ -428,7 +428,7 @@ impl AttioPluginBuilder {
 
     /// Rate limits per endpoint, as Better Auth's `rateLimit` option: a default window and
     /// max, custom rules by path (`/attio/*` wildcards), storage in memory or in the
-    /// database. Default [`RateLimit::default`]: 100 requests per 60 s per caller and path
+    /// database. Default [`RateLimit::default`]: 600 requests per 60 s per caller and path
     /// (the signer of signed calls, the client address otherwise), 30 per 60 s on
     /// `impersonation-session`, in memory. Over the limit: 429 `RATE_LIMITED` with
     /// `Retry-After` and `X-RateLimit-Limit/Remaining/Reset`.

@@ -26,6 +26,9 @@ use std::net::IpAddr;
 /// unguessable, the limit keeps a scanner from loading the database).
 const IMPERSONATION_SESSION: &str = "/attio/impersonation-session";
 
+/// The default max per window: a workspace's worth of calls (see [`RateLimit`]).
+const DEFAULT_MAX: u32 = 600;
+
 /// One limit: at most `max` requests per key in `window_secs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitRule {
@@ -58,9 +61,11 @@ pub enum RateLimitStorage {
     Database(DbPool),
 }
 
-/// The plugin's `rate_limit` option, as Better Auth's `rateLimit`. Default: on, 100
+/// The plugin's `rate_limit` option, as Better Auth's `rateLimit`. Default: on, 600
 /// requests per 60 s per caller and path, in memory, with the built-in rule for
-/// `/attio/impersonation-session` (30 per 60 s).
+/// `/attio/impersonation-session` (30 per 60 s). The default max is above Better Auth's 100
+/// because one caller here is a whole Attio workspace: every member's widget views and
+/// actions arrive signed by the same backend.
 ///
 /// ```
 /// use attio_auth_plugin::{RateLimit, RateLimitRule};
@@ -83,7 +88,7 @@ impl Default for RateLimit {
     fn default() -> Self {
         Self {
             enabled: true,
-            default: RateLimitRule::new(60, 100),
+            default: RateLimitRule::new(60, DEFAULT_MAX),
             custom_rules: Vec::new(),
             storage: RateLimitStorage::Memory,
         }
@@ -111,7 +116,7 @@ impl RateLimit {
         self
     }
 
-    /// The default requests per window (Better Auth's `max`, default 100).
+    /// The default requests per window (Better Auth's `max`, default 600).
     pub fn max(mut self, max: u32) -> Self {
         self.default = RateLimitRule::new(self.default.window_secs, max);
         self
@@ -378,6 +383,11 @@ mod tests {
             .custom_rule("/attio/*", RateLimitRule::new(30, 7))
             .custom_rule("/attio/ping", RateLimitRule::new(1, 1))
             .no_limit("/attio/export");
+        // the defaults: 600 a minute, the browser route 30
+        assert_eq!(
+            RateLimit::default().rule_for("/attio/user-details"),
+            Some(RateLimitRule::new(60, 600))
+        );
         // the default for a path no rule names
         assert_eq!(
             RateLimit::default()
