@@ -373,6 +373,27 @@ pub async fn database_storage_is_shared_by_instances(b: Backend) {
     assert_eq!(rows, 2, "one counter per caller and path");
 }
 
+/// With two `whsec_` secrets (two callers, or a rotation), each verified signer has its
+/// own budget: one caller spending its budget does not refuse the other.
+pub async fn each_signer_has_its_own_budget(b: Backend) {
+    use secrecy::ExposeSecret;
+    let app = spawn(b).await;
+    let other = attio_auth_shared::connection::new_secret().unwrap();
+    let other = other.expose_secret().to_owned();
+    let plugin = builder(&app)
+        .secret(other.clone())
+        .rate_limit(RateLimit::default().custom_rule("/attio/ping", RateLimitRule::new(3600, 1)))
+        .build()
+        .unwrap();
+    let mut first = Instance::serve(plugin).await;
+    assert_eq!(first.call("ping", json!({})).await.status, 200);
+    assert_limited(&first.call("ping", json!({})).await, 1, 3600);
+    first.signer = Signer::new(&[other.as_str()]).unwrap();
+    let r = first.call("ping", json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_limited(&first.call("ping", json!({})).await, 1, 3600);
+}
+
 /// Memory storage: each instance counts on its own.
 pub async fn memory_storage_is_per_instance(b: Backend) {
     let app = spawn(b).await;
@@ -393,6 +414,7 @@ pub async fn memory_storage_is_per_instance(b: Backend) {
 
 both!(
     signed_calls_over_a_custom_rule_answer_429,
+    each_signer_has_its_own_budget,
     impersonation_session_answers_429,
     legacy_calls_are_counted_per_client,
     database_storage_is_shared_by_instances,
