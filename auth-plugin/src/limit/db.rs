@@ -16,7 +16,17 @@ const UPSERT: &str = "insert into attio_rate_limit (rate_key, reset_at, hits) va
      reset_at = case when attio_rate_limit.reset_at <= $3 then $2 else attio_rate_limit.reset_at end \
      returning hits, reset_at";
 
+/// MySQL has no `on conflict` nor `returning`: the same upsert (its `set` runs left to
+/// right, so `hits` is decided on the old `reset_at` first), then the row read back in the
+/// same transaction, which holds the row's lock.
+const UPSERT_MYSQL: &str = "insert into attio_rate_limit (rate_key, reset_at, hits) values (?, ?, 1) \
+     on duplicate key update \
+     hits = if(reset_at <= ?, 1, hits + 1), \
+     reset_at = if(reset_at <= ?, values(reset_at), reset_at)";
+const READ_MYSQL: &str = "select hits, reset_at from attio_rate_limit where rate_key = ?";
+
 const SWEEP: &str = "delete from attio_rate_limit where reset_at <= $1";
+const SWEEP_MYSQL: &str = "delete from attio_rate_limit where reset_at <= ?";
 
 pub(super) struct DbCounter {
     pool: DbPool,
@@ -58,6 +68,22 @@ impl DbCounter {
                     .fetch_one(p)
                     .await?
             }
+            DbPool::MySql(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query(UPSERT_MYSQL)
+                    .bind(key)
+                    .bind(reset_at)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                let row = sqlx::query_as(READ_MYSQL)
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                row
+            }
         };
         Ok((u64::try_from(hits).unwrap_or(0), reset_at))
     }
@@ -77,6 +103,11 @@ impl DbCounter {
         let done = match &self.pool {
             DbPool::Sqlite(p) => sqlx::query(SWEEP).bind(now).execute(p).await.map(|_| ()),
             DbPool::Postgres(p) => sqlx::query(SWEEP).bind(now).execute(p).await.map(|_| ()),
+            DbPool::MySql(p) => sqlx::query(SWEEP_MYSQL)
+                .bind(now)
+                .execute(p)
+                .await
+                .map(|_| ()),
         };
         if let Err(e) = done {
             tracing::warn!(error = %e, "attio plugin: rate limit sweep failed");

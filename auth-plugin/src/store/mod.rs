@@ -7,14 +7,14 @@
 //! user's sessions; an impersonation token is read and deleted) the implementation does
 //! them atomically, so a handler never leaves the database half changed.
 
-mod db;
+pub(crate) mod db;
 mod dialect;
 mod memory;
-mod migrate;
+pub(crate) mod migrate;
 mod sql;
 
 pub use db::DbPool;
-pub use dialect::ColumnNaming;
+pub use dialect::{ColumnNaming, DateStorage};
 pub use memory::MemoryStore;
 pub use migrate::{MIGRATIONS, Migration};
 pub use sql::SqlxStore;

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::{LinkTable, OutboxDb, OutboxError, now_ms, on_pool};
+use crate::store::db::FitSql;
 
 /// How the worker sends and retries. Defaults: first retry after 1 s, doubling up to an
 /// hour, 80 attempts (about 3 days of retries, so a backend outage loses nothing) before a
@@ -349,12 +350,19 @@ impl DeliveryWorker {
     /// their records.
     async fn window(&self, only: Option<&[String]>) -> Result<Vec<Due>, OutboxError> {
         let ids = only.unwrap_or_default();
+        // The ids twice, each placeholder used once and in order (MySQL's `?` are positional).
         let filter = if only.is_some() {
-            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 4)).collect();
-            let marks = marks.join(", ");
+            let marks = |from: usize| -> String {
+                (0..ids.len())
+                    .map(|i| format!("${}", from + i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             format!(
-                " and (od.event_id in ({marks}) or od.record_key in \
-                 (select r.record_key from attio_outbox r where r.event_id in ({marks})))"
+                " and (od.event_id in ({}) or od.record_key in \
+                 (select r.record_key from attio_outbox r where r.event_id in ({})))",
+                marks(4),
+                marks(4 + ids.len())
             )
         } else {
             String::new()
@@ -383,11 +391,12 @@ impl DeliveryWorker {
         );
         let now = now_ms();
         on_pool!(&self.db, |p| {
-            let mut query = sqlx::query(&sql)
+            let text = p.fit(&sql);
+            let mut query = sqlx::query(&text)
                 .bind(now)
                 .bind(now)
                 .bind(self.config.batch);
-            for id in ids {
+            for id in ids.iter().chain(ids) {
                 query = query.bind(id);
             }
             let rows = query.fetch_all(p).await?;
@@ -415,7 +424,7 @@ impl DeliveryWorker {
         let sql = "update attio_outbox_delivery set locked_until = $1 \
                    where seq = $2 and link_id = $3 and status = 'pending' \
                    and (locked_until is null or locked_until < $4)";
-        let done = on_pool!(&self.db, |p| sqlx::query(sql)
+        let done = on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(until)
             .bind(d.seq)
             .bind(&d.link_id)
@@ -476,7 +485,7 @@ impl DeliveryWorker {
                    last_status = $3, last_error = $4, delivered_at = $5, locked_until = null \
                    where seq = $6 and link_id = $7";
         let attempted: i32 = if status == "dropped" { 0 } else { 1 };
-        on_pool!(&self.db, |p| sqlx::query(sql)
+        on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(status)
             .bind(attempted)
             .bind(http_status.map(i32::from))
@@ -501,7 +510,7 @@ impl DeliveryWorker {
         let sql = "update attio_outbox_delivery set attempts = attempts + 1, \
                    next_attempt_at = $1, last_status = $2, last_error = $3, locked_until = null \
                    where seq = $4 and link_id = $5";
-        on_pool!(&self.db, |p| sqlx::query(sql)
+        on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(next)
             .bind(http_status.map(i32::from))
             .bind(error)

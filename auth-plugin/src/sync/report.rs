@@ -139,6 +139,12 @@ impl SyncReporter {
                 .await?
                 .map(|r| org_row(&r))
                 .transpose()?,
+            OutboxConn::MySql(c) => sqlx::query(&crate::store::db::mysql_sql(&sql))
+                .bind(organization_id)
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|r| org_row(&r))
+                .transpose()?,
         };
         let Some(row) = row else {
             return Ok(None);
@@ -166,6 +172,12 @@ impl SyncReporter {
             }
             OutboxConn::Postgres(c) => {
                 sqlx::query_scalar(&sql)
+                    .bind(organization_id)
+                    .fetch_all(&mut *c)
+                    .await?
+            }
+            OutboxConn::MySql(c) => {
+                sqlx::query_scalar(&crate::store::db::mysql_sql(&sql))
                     .bind(organization_id)
                     .fetch_all(&mut *c)
                     .await?
