@@ -142,12 +142,14 @@ fn raw_json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Authenticates a call to action `A`, runs `f` once, answers JSON. Its span names the
-/// action only: headers and body carry the secret or signatures.
+/// Authenticates a call to action `A` (from `peer`, when the host serves with connect
+/// info), runs `f` once, answers JSON with the rate limit's headers. Sync events the call
+/// enqueued are delivered after it when the plugin delivers without a worker.
 #[tracing::instrument(name = "attio_plugin_action", skip_all, fields(action = A::NAME))]
 pub(crate) async fn run<A, F, Fut>(
     st: Arc<PluginState>,
     headers: HeaderMap,
+    peer: Option<std::net::IpAddr>,
     body: Bytes,
     f: F,
 ) -> Response
@@ -159,14 +161,38 @@ where
     let signed = [HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE]
         .iter()
         .any(|h| headers.contains_key(*h));
-    if signed {
-        run_signed::<A, F, Fut>(st, headers, body, f).await
-    } else {
-        match run_legacy::<A, F, Fut>(st, headers, body, f).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
+    let call = async {
+        if signed {
+            run_signed::<A, F, Fut>(st.clone(), headers, body, f).await
+        } else {
+            // Legacy calls are counted per client before anything else, as Better Auth
+            // counts the original's: the body secret is what a guesser would try.
+            let client = crate::limit::client_key(&st.config.trusted_proxies, peer, &headers);
+            let verdict = match st.limiter.enforce(&route::<A>(), &client).await {
+                Ok(v) => v,
+                Err(e) => return e.into_response(),
+            };
+            let mut response = match run_legacy::<A, F, Fut>(st.clone(), headers, body, f).await {
+                Ok(r) => r,
+                Err(e) => e.into_response(),
+            };
+            if let Some(v) = verdict {
+                v.apply(response.headers_mut());
+            }
+            response
         }
-    }
+    };
+    let Some(drain) = &st.drain else {
+        return call.await;
+    };
+    let (response, events) = crate::sync::drain::collect(call).await;
+    drain.after_request(events);
+    response
+}
+
+/// The route of action `A` as rate-limit rules name it (relative to the auth base path).
+fn route<A: Action>() -> String {
+    format!("/attio/{}", A::NAME)
 }
 
 async fn run_legacy<A, F, Fut>(
@@ -238,7 +264,35 @@ where
     if let Err(e) = verifier.verify(id, ts, sig, &body, now) {
         return PluginError::Signature(e).into_response();
     }
+    // The verified signer is counted (a forger cannot spend its budget); a refused call
+    // is not remembered by the replay guard, so its retry acts.
+    let signer = st.signer_key(id, ts, sig, &body, now);
+    let verdict = match st.limiter.enforce(&route::<A>(), &signer).await {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
     let id = id.to_owned();
+    let mut response = signed_after_limit::<A, F, Fut>(&st, headers, id, body, now, f).await;
+    if let Some(v) = verdict {
+        v.apply(response.headers_mut());
+    }
+    response
+}
+
+/// The signed call once authenticated and counted: its body, the replay guard, the action.
+async fn signed_after_limit<A, F, Fut>(
+    st: &Arc<PluginState>,
+    headers: HeaderMap,
+    id: String,
+    body: Bytes,
+    now: i64,
+    f: F,
+) -> Response
+where
+    A: Action + Send,
+    F: FnOnce(Ctx, A) -> Fut,
+    Fut: Future<Output = PluginResult<A::Response>>,
+{
     // 2. The body: JSON, fields, bound to this route.
     let req = match signed_body::<A>(&headers, &body) {
         Ok(r) => r,

@@ -129,6 +129,16 @@ pub enum PluginError {
     /// The action panicked (logged where it was caught); an opaque 500.
     #[error("internal error")]
     Panicked,
+    /// Over the rate limit of the path (429 with `Retry-After` and `X-RateLimit-*`).
+    #[error("Too many requests. Please try again later.")]
+    RateLimited {
+        /// Requests allowed per window.
+        limit: u32,
+        /// Unix second when the caller's window ends.
+        reset_at: i64,
+        /// Seconds until then (at least 1).
+        retry_after: i64,
+    },
 }
 
 impl PluginError {
@@ -179,6 +189,7 @@ impl PluginError {
             Self::Mail(_) => StatusCode::BAD_GATEWAY,
             Self::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             Self::Store(_) | Self::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -204,6 +215,7 @@ impl PluginError {
             Self::Mail(_) => "MAIL_FAILED",
             Self::Store(StoreError::Conflict(_)) => "CONFLICT",
             Self::Store(_) | Self::Panicked => "INTERNAL_ERROR",
+            Self::RateLimited { .. } => "RATE_LIMITED",
         }
     }
 
@@ -229,10 +241,29 @@ impl IntoResponse for PluginError {
             _ => tracing::debug!(error = %self, "attio plugin: request refused"),
         }
         let status = self.status();
-        match self.body() {
+        let mut response = match self.body() {
             Some(body) => (status, axum::Json(body)).into_response(),
             None => status.into_response(),
+        };
+        if let Self::RateLimited {
+            limit,
+            reset_at,
+            retry_after,
+        } = self
+        {
+            let headers = response.headers_mut();
+            for (name, value) in [
+                ("retry-after", retry_after.to_string()),
+                ("x-ratelimit-limit", limit.to_string()),
+                ("x-ratelimit-remaining", "0".to_owned()),
+                ("x-ratelimit-reset", reset_at.to_string()),
+            ] {
+                if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+                    headers.insert(name, v);
+                }
+            }
         }
+        response
     }
 }
 

@@ -99,5 +99,6 @@ pub mod sync;
 mod time;
 
 pub use error::{Feature, PluginError};
+pub use limit::{RateLimit, RateLimitRule, RateLimitStorage};
 pub use mailer::{InvitationEmail, MailError, Mailer, MemoryMailer, PasswordResetEmail, SentMail};
 pub use plugin::{AttioPlugin, AttioPluginBuilder, ConfigError};

@@ -4,6 +4,7 @@
 use crate::auth::Ctx;
 use crate::error::PluginResult;
 use crate::handlers;
+use crate::limit::{RateLimit, RateLimitRule};
 use crate::mailer::Mailer;
 use crate::state::{Config, PluginState};
 use crate::store::AuthStore;
@@ -104,7 +105,10 @@ pub struct AttioPluginBuilder {
     session_cookie_name: String,
     cookie_secret: Option<SecretString>,
     trusted_proxies: Vec<String>,
-    rate_limit: (u32, i64),
+    rate_limit: RateLimit,
+    impersonation_limit: Option<RateLimitRule>,
+    drain: Option<crate::sync::DeliveryWorker>,
+    wait_until: Option<crate::sync::WaitUntil>,
 }
 
 impl AttioPlugin {
@@ -131,7 +135,10 @@ impl AttioPlugin {
             session_cookie_name: "better-auth.session_token".to_owned(),
             cookie_secret: None,
             trusted_proxies: Vec::new(),
-            rate_limit: (30, 60),
+            rate_limit: RateLimit::default(),
+            impersonation_limit: None,
+            drain: None,
+            wait_until: None,
         }
     }
 
@@ -149,10 +156,13 @@ impl AttioPlugin {
             F: FnOnce(Ctx, A) -> Fut + Copy + Send + Sync + 'static,
             Fut: Future<Output = PluginResult<A::Response>> + Send + 'static,
         {
-            let endpoint =
-                move |State(st): State<Arc<PluginState>>, headers: HeaderMap, body: Bytes| {
-                    crate::auth::run::<A, F, Fut>(st, headers, body, handler)
-                };
+            let endpoint = move |State(st): State<Arc<PluginState>>,
+                                 headers: HeaderMap,
+                                 extensions: axum::http::Extensions,
+                                 body: Bytes| {
+                let peer = crate::limit::peer(&extensions);
+                crate::auth::run::<A, F, Fut>(st, headers, peer, body, handler)
+            };
             // The original answers 404 (not 405) to other methods.
             (
                 format!("/attio/{}", A::NAME),
@@ -230,6 +240,31 @@ impl AttioPlugin {
     /// The model adapters in use.
     pub fn adapters(&self) -> &Adapters {
         &self.state.adapters
+    }
+
+    /// Delivers every due outbox event now and returns what it did: for a scheduled call
+    /// (a cron job) on hosts without a long-running worker, which also retries what an
+    /// after-request delivery could not send. Safe to run from several places at once:
+    /// each delivery is claimed atomically and sent once. Needs
+    /// [`AttioPluginBuilder::deliver_after_request`] (the worker it uses).
+    pub async fn drain_outbox(
+        &self,
+    ) -> Result<crate::sync::delivery::PassStats, crate::sync::OutboxError> {
+        match &self.state.drain {
+            Some(drain) => drain.drain_outbox().await,
+            None => Err(crate::sync::OutboxError::Config(
+                "drain_outbox needs AttioPluginBuilder::deliver_after_request(worker)".into(),
+            )),
+        }
+    }
+
+    /// Waits until the after-request deliveries this instance spawned have finished (none
+    /// with a [`wait_until`](AttioPluginBuilder::wait_until) hook: the host holds those).
+    /// For a host that must not freeze or exit with sends in flight.
+    pub async fn wait_for_deliveries(&self) {
+        if let Some(drain) = &self.state.drain {
+            drain.wait().await;
+        }
     }
 }
 
@@ -406,9 +441,46 @@ impl AttioPluginBuilder {
     }
 
     /// How many `impersonation-session` requests one client may make per window (default
-    /// 30 per 60 s); more answer 429 with `Retry-After`.
+    /// 30 per 60 s); more answer 429 with `Retry-After`. The same as a custom rule for
+    /// `/attio/impersonation-session` given before those of [`rate_limit`](Self::rate_limit).
     pub fn impersonation_rate_limit(mut self, max: u32, window_secs: i64) -> Self {
-        self.rate_limit = (max.max(1), window_secs.max(1));
+        let window = u32::try_from(window_secs.max(1)).unwrap_or(u32::MAX);
+        self.impersonation_limit = Some(RateLimitRule::new(window, max));
+        self
+    }
+
+    /// Rate limits per endpoint, as Better Auth's `rateLimit` option: a default window and
+    /// max, custom rules by path (`/attio/*` wildcards), storage in memory or in the
+    /// database. Default [`RateLimit::default`]: 600 requests per 60 s per caller and path
+    /// (the signer of signed calls, the client address otherwise), 30 per 60 s on
+    /// `impersonation-session`, in memory. Over the limit: 429 `RATE_LIMITED` with
+    /// `Retry-After` and `X-RateLimit-Limit/Remaining/Reset`.
+    pub fn rate_limit(mut self, limits: RateLimit) -> Self {
+        self.rate_limit = limits;
+        self
+    }
+
+    /// For hosts without a long-running process (serverless functions, Lambda): after each
+    /// request that enqueued sync events, `worker` delivers that request's events (and the
+    /// earlier pending ones of the same records, to keep their order), through the
+    /// [`wait_until`](Self::wait_until) hook or else a spawned task
+    /// ([`AttioPlugin::wait_for_deliveries`] awaits those). Events that failed are retried by
+    /// the next [`AttioPlugin::drain_outbox`], which a scheduled call (cron) should make.
+    /// No delivery worker needs to run; one may still run: deliveries are claimed
+    /// atomically, so each is sent once.
+    pub fn deliver_after_request(mut self, worker: crate::sync::DeliveryWorker) -> Self {
+        self.drain = Some(worker);
+        self
+    }
+
+    /// The host's `waitUntil` (Vercel's `waitUntil`, Cloudflare's `ctx.waitUntil`, a Lambda
+    /// extension...): it receives each after-request delivery and keeps the function alive
+    /// until it completes. Without it, deliveries run on a spawned tokio task.
+    pub fn wait_until(
+        mut self,
+        hook: impl Fn(futures::future::BoxFuture<'static, ()>) + Send + Sync + 'static,
+    ) -> Self {
+        self.wait_until = Some(Arc::new(hook));
         self
     }
 
@@ -447,6 +519,20 @@ impl AttioPluginBuilder {
             .collect::<Result<Vec<_>, _>>()?;
         let (reporter, worker) =
             crate::sync::worker::sync_parts(&store, self.reporter, &self.secrets, self.delivery)?;
+        let mut signers = Vec::new();
+        for secret in &signing {
+            let verifier =
+                Verifier::new(&[*secret]).map_err(|e| ConfigError::InvalidSecret(e.to_string()))?;
+            signers.push((verifier, crate::limit::signer_key(secret)));
+        }
+        let mut limits = self.rate_limit;
+        if let Some(rule) = self.impersonation_limit {
+            limits =
+                limits.with_first_rule(format!("/attio/{}", actions::IMPERSONATION_SESSION), rule);
+        }
+        let drain = self
+            .drain
+            .map(|worker| crate::sync::drain::Drainer::new(worker, self.wait_until));
         let config = Config {
             legacy_secrets: self.secrets,
             accept_legacy: self.accept_legacy,
@@ -474,7 +560,9 @@ impl AttioPluginBuilder {
                 adapters: self.adapters,
                 reporter,
                 worker,
-                limiter: crate::limit::RateLimiter::new(self.rate_limit.0, self.rate_limit.1),
+                limiter: crate::limit::Limiter::new(limits),
+                signers,
+                drain,
             }),
         })
     }

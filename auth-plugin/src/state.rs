@@ -27,7 +27,8 @@ pub(crate) struct Config {
     pub session_cookie_name: String,
     pub cookie_secret: Option<SecretString>,
     pub replay_ttl_secs: i64,
-    /// Peers whose `X-Forwarded-For` names the client (the impersonation-session limiter).
+    /// Peers whose `X-Forwarded-For` names the client (the rate limiter's key for
+    /// unauthenticated and legacy requests).
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
@@ -42,10 +43,36 @@ pub(crate) struct PluginState {
     /// The delivery worker [`crate::AttioPlugin::spawn_sync`] starts (with a reporter and
     /// a store that has an outbox).
     pub worker: Option<crate::sync::DeliveryWorker>,
-    pub limiter: crate::limit::RateLimiter,
+    /// Rate limits per path and caller.
+    pub limiter: crate::limit::Limiter,
+    /// One verifier per `whsec_` secret with its rate-limit key, to name the signer of a
+    /// request that [`PluginState::verifier`] accepted.
+    pub signers: Vec<(Verifier, String)>,
+    /// Delivery of this request's sync events when no worker runs (`deliver_after_request`).
+    pub drain: Option<crate::sync::drain::Drainer>,
 }
 
 impl PluginState {
+    /// The rate-limit key of the signer whose secret verified a request (the only one,
+    /// or the first that verifies it again).
+    pub(crate) fn signer_key(
+        &self,
+        id: &str,
+        ts: &str,
+        sig: &str,
+        body: &[u8],
+        now: i64,
+    ) -> String {
+        match self.signers.as_slice() {
+            [(_, key)] => key.clone(),
+            many => many
+                .iter()
+                .find(|(v, _)| v.verify(id, ts, sig, body, now).is_ok())
+                .map(|(_, key)| key.clone())
+                .unwrap_or_else(|| "signer:unknown".to_owned()),
+        }
+    }
+
     /// How the plugin's own writes are reported (none without a reporter).
     pub(crate) fn report(&self, origin: Origin) -> Option<Report<'_>> {
         self.reporter

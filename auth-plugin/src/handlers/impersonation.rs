@@ -7,7 +7,7 @@ use crate::auth::Ctx;
 use crate::error::{PluginError, PluginResult};
 use crate::state::PluginState;
 use crate::store::NewSession;
-use attio_auth_shared::actions::{ErrorBody, ImpersonateRequest, ImpersonateResponse};
+use attio_auth_shared::actions::{ImpersonateRequest, ImpersonateResponse};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,6 @@ use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -172,37 +171,6 @@ fn redirect(location: &str, cookies: Vec<String>) -> Response {
     resp
 }
 
-/// Who the limiter counts a request against: the peer address, or, when the peer is a
-/// trusted proxy, the nearest `X-Forwarded-For` entry that is not one (anyone can write
-/// the header; only the network sets the peer). Without a known peer (the host serves
-/// without connect info) every request shares one key.
-fn client_key(trusted: &[ipnet::IpNet], peer: Option<IpAddr>, headers: &HeaderMap) -> String {
-    let Some(peer) = peer else {
-        return "unknown-peer".to_owned();
-    };
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if !is_trusted(&peer) {
-        return peer.to_string();
-    }
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    for entry in forwarded.iter().rev() {
-        match entry.parse::<IpAddr>() {
-            Ok(ip) if is_trusted(&ip) => continue,
-            Ok(ip) => return ip.to_string(),
-            // Not an address: whatever the client wrote, bounded, is its key.
-            Err(_) => return entry.chars().take(64).collect(),
-        }
-    }
-    peer.to_string()
-}
-
 /// How opening a handoff token ended, in the original's redirect codes.
 enum Opened {
     /// The cookies to set.
@@ -230,28 +198,26 @@ pub(crate) async fn impersonation_session(
         )
         .into_response();
     };
-    let peer = extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let client = client_key(&st.config.trusted_proxies, peer, &headers);
-    if let Err(retry_after) = st.limiter.check(&client, crate::time::now_unix()) {
-        let mut resp = (
-            StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(ErrorBody::new("RATE_LIMITED", "Too many requests")),
-        )
-            .into_response();
-        if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return resp;
-    }
+    let client = crate::limit::client_key(
+        &st.config.trusted_proxies,
+        crate::limit::peer(&extensions),
+        &headers,
+    );
+    let path = format!(
+        "/attio/{}",
+        attio_auth_shared::actions::IMPERSONATION_SESSION
+    );
+    let verdict = match st.limiter.enforce(&path, &client).await {
+        Ok(verdict) => verdict,
+        Err(refused) => return refused.into_response(),
+    };
     let error = |code: &str| {
         redirect(
             &format!("{}?error={code}", st.config.impersonation_redirect),
             Vec::new(),
         )
     };
-    match open_session(&st, &headers, token).await {
+    let mut response = match open_session(&st, &headers, token).await {
         Ok(Opened::Session(cookies)) => redirect(&st.config.impersonation_redirect, cookies),
         Ok(Opened::UsedOrUnknown) => error("invalid_or_used_session"),
         Ok(Opened::InvalidSession) => error("invalid_session"),
@@ -259,7 +225,11 @@ pub(crate) async fn impersonation_session(
             tracing::error!(error = %e, "attio plugin: impersonation session could not be opened");
             error("session_failed")
         }
+    };
+    if let Some(v) = verdict {
+        v.apply(response.headers_mut());
     }
+    response
 }
 
 /// Consumes the handoff token and makes the cookies the original sets.
@@ -388,28 +358,5 @@ mod tests {
             None
         );
         assert_eq!(super::verified_cookie(None, "tok").as_deref(), Some("tok"));
-    }
-
-    #[test]
-    fn limiter_keys_on_the_peer_unless_it_is_a_trusted_proxy() {
-        use axum::http::HeaderMap;
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-forwarded-for",
-            "203.0.113.9, 198.51.100.23, 10.0.0.2"
-                .parse()
-                .expect("header"),
-        );
-        let peer = Some("10.0.0.1".parse().expect("ip"));
-        assert_eq!(super::client_key(&[], peer, &h), "10.0.0.1");
-        let proxies = ["10.0.0.0/8".parse().expect("net")];
-        assert_eq!(super::client_key(&proxies, peer, &h), "198.51.100.23");
-        let other = Some("192.0.2.1".parse().expect("ip"));
-        assert_eq!(super::client_key(&proxies, other, &h), "192.0.2.1");
-        assert_eq!(super::client_key(&proxies, None, &h), "unknown-peer");
-        assert_eq!(
-            super::client_key(&proxies, peer, &HeaderMap::new()),
-            "10.0.0.1"
-        );
     }
 }

@@ -50,6 +50,13 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: crate::sync::outbox::MIGRATION_RECORD_ORDER_POSTGRES,
         mysql: crate::sync::outbox::MIGRATION_RECORD_ORDER_MYSQL,
     },
+    Migration {
+        version: 4,
+        name: "rate_limit",
+        sqlite: include_str!("../../migrations/sqlite/0004_rate_limit.sql"),
+        postgres: include_str!("../../migrations/postgres/0004_rate_limit.sql"),
+        mysql: include_str!("../../migrations/mysql/0004_rate_limit.sql"),
+    },
 ];
 
 /// The Better Auth tables for servers that start without them.

@@ -108,7 +108,18 @@ impl PassStats {
     fn progressed(&self) -> bool {
         self.delivered + self.dead + self.dropped > 0
     }
+
+    fn add(&mut self, other: PassStats) {
+        self.delivered += other.delivered;
+        self.retrying += other.retrying;
+        self.dead += other.dead;
+        self.dropped += other.dropped;
+    }
 }
+
+/// Passes one drain makes at most (each finishes at least one delivery), so that events
+/// enqueued without pause cannot keep a drain running forever.
+const MAX_DRAIN_PASSES: usize = 1000;
 
 /// Wakes the worker after a commit; cheap to clone.
 #[derive(Debug, Clone, Default)]
@@ -247,19 +258,50 @@ impl DeliveryWorker {
     /// oldest pending one of its record, oldest first. One that fails is retried later;
     /// only its record's later events wait for it.
     pub async fn run_once(&self) -> Result<PassStats, OutboxError> {
+        self.pass(None).await
+    }
+
+    /// Passes until nothing due is left (or nothing more could be finished): for a host
+    /// without a running worker, called on a schedule. Deliveries that failed wait for
+    /// their next attempt time, so a drain ends even while a backend is down.
+    pub async fn drain(&self) -> Result<PassStats, OutboxError> {
+        self.drain_matching(None).await
+    }
+
+    /// Delivers these events (ids as [`super::SyncReporter::report`] returns them) and,
+    /// first, the earlier pending events of the same records, whose order they keep; other
+    /// records are left to the worker or the next drain. Deliveries are claimed as the
+    /// worker claims them, so this may race the worker or another call: each is sent once.
+    pub async fn deliver_events(&self, event_ids: &[String]) -> Result<PassStats, OutboxError> {
+        if event_ids.is_empty() {
+            return Ok(PassStats::default());
+        }
+        self.drain_matching(Some(event_ids)).await
+    }
+
+    async fn drain_matching(&self, only: Option<&[String]>) -> Result<PassStats, OutboxError> {
+        let mut total = PassStats::default();
+        for _ in 0..MAX_DRAIN_PASSES {
+            let stats = self.pass(only).await?;
+            total.add(stats);
+            if !stats.progressed() {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// One pass over the due deliveries (of `only` these events' records, when given).
+    async fn pass(&self, only: Option<&[String]>) -> Result<PassStats, OutboxError> {
         let mut by_link: BTreeMap<String, Vec<Due>> = BTreeMap::new();
-        for d in self.window().await? {
+        for d in self.window(only).await? {
             by_link.entry(d.link_id.clone()).or_default().push(d);
         }
         let passes =
             futures::future::join_all(by_link.into_values().map(|ds| self.run_link(ds))).await;
         let mut stats = PassStats::default();
         for pass in passes {
-            let p = pass?;
-            stats.delivered += p.delivered;
-            stats.retrying += p.retrying;
-            stats.dead += p.dead;
-            stats.dropped += p.dropped;
+            stats.add(pass?);
         }
         Ok(stats)
     }
@@ -313,8 +355,27 @@ impl DeliveryWorker {
 
     /// Up to `batch` due deliveries of every link, by link then order: each is pending, due,
     /// not leased, and the oldest pending delivery of its record on its link (events
-    /// without a record key are not ordered).
-    async fn window(&self) -> Result<Vec<Due>, OutboxError> {
+    /// without a record key are not ordered). With `only`: those events and the events of
+    /// their records.
+    async fn window(&self, only: Option<&[String]>) -> Result<Vec<Due>, OutboxError> {
+        let ids = only.unwrap_or_default();
+        // The ids twice, each placeholder used once and in order (MySQL's `?` are positional).
+        let filter = if only.is_some() {
+            let marks = |from: usize| -> String {
+                (0..ids.len())
+                    .map(|i| format!("${}", from + i))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                " and (od.event_id in ({}) or od.record_key in \
+                 (select r.record_key from attio_outbox r where r.event_id in ({})))",
+                marks(4),
+                marks(4 + ids.len())
+            )
+        } else {
+            String::new()
+        };
         let sql = format!(
             "select x.seq, x.link_id, x.message_id, x.attempts, x.next_attempt_at, \
                     x.locked_until, o.payload, l.\"{url}\" as url \
@@ -328,7 +389,7 @@ impl DeliveryWorker {
                      and not exists (select 1 from attio_outbox_delivery e \
                           join attio_outbox eo on eo.seq = e.seq \
                           where e.link_id = d.link_id and e.status = 'pending' \
-                            and e.seq < d.seq and eo.record_key = od.record_key)) x \
+                            and e.seq < d.seq and eo.record_key = od.record_key){filter}) x \
              join attio_outbox o on o.seq = x.seq \
              left join \"{table}\" l on l.\"{id}\" = x.link_id \
              where x.rn <= $3 \
@@ -339,12 +400,15 @@ impl DeliveryWorker {
         );
         let now = now_ms();
         on_pool!(&self.db, |p| {
-            let rows = sqlx::query(&p.fit(&sql))
+            let text = p.fit(&sql);
+            let mut query = sqlx::query(&text)
                 .bind(now)
                 .bind(now)
-                .bind(self.config.batch)
-                .fetch_all(p)
-                .await?;
+                .bind(self.config.batch);
+            for id in ids.iter().chain(ids) {
+                query = query.bind(id);
+            }
+            let rows = query.fetch_all(p).await?;
             rows.iter()
                 .map(|r| {
                     Ok(Due {

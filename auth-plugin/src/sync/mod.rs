@@ -4,11 +4,14 @@
 //! Out: the host reports a change ([`ModelAdapter::event`] turns a row into a
 //! [`SyncEvent`]), [`outbox::enqueue`] writes it in the host's own transaction, and the
 //! delivery worker ([`AttioPlugin::spawn_sync`](crate::AttioPlugin::spawn_sync) starts it)
-//! signs and POSTs it to every linked backend with retries.
+//! signs and POSTs it to every linked backend with retries (or, on hosts without a
+//! long-running process, delivers each request's events after it and drains the outbox when
+//! a scheduled call asks: `AttioPluginBuilder::deliver_after_request`).
 //! In: [`inbound`] turns an Attio webhook record into the auth changes its adapter allows.
 
 pub mod adapter;
 pub mod delivery;
+pub(crate) mod drain;
 pub mod event;
 pub mod inbound;
 pub mod outbox;
@@ -19,7 +22,8 @@ pub use adapter::{
     Adapters, AttributeType, Direction, FieldMapping, FieldSchema, FieldSource, ModelAdapter,
     OnMissing,
 };
-pub use delivery::{DeliveryConfig, DeliveryHandle, DeliveryWorker};
+pub use delivery::{DeliveryConfig, DeliveryHandle, DeliveryWorker, PassStats};
+pub use drain::WaitUntil;
 pub use event::{EventKind, Origin, SyncEvent};
 pub use inbound::{InboundPlan, RecordEvent, RecordEventKind};
 pub use outbox::{LinkTable, OutboxConn, OutboxDb, OutboxError, enqueue};

@@ -109,7 +109,12 @@ impl SyncReporter {
         }
         let event = adapter.event(kind, &row, origin);
         let n = enqueue(conn, &self.links, &event).await?;
-        Ok((n > 0).then(|| event.id.unwrap_or_default()))
+        let id = (n > 0).then(|| event.id.unwrap_or_default());
+        if let Some(id) = &id {
+            // Delivered after the request when the plugin runs without a worker.
+            super::drain::note(id);
+        }
+        Ok(id)
     }
 
     /// Enqueues an `update` of organization `organization_id` as stored now (members

@@ -732,7 +732,7 @@ pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-async fn to_resp(resp: reqwest::Response) -> Resp {
+pub async fn to_resp(resp: reqwest::Response) -> Resp {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let raw = resp.text().await.unwrap();

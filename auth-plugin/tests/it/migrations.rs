@@ -30,7 +30,7 @@ async fn sqlite_adopts_the_original_plugins_database() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
     let sqlx_table: Option<String> =
         sqlx::query_scalar("select name from sqlite_master where name = '_sqlx_migrations'")
             .fetch_optional(&pool)

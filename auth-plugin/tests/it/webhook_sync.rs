@@ -402,7 +402,147 @@ pub async fn plugin_changes_are_reported(b: Backend) {
     assert_eq!(r.status, 404);
 }
 
+/// A workspace record event for `record`, named `name`, whose `users` are these records.
+fn workspace_event(kind: &str, record: &str, name: &str, users: &[&str]) -> Value {
+    let users: Vec<Value> = users
+        .iter()
+        .map(|u| v(json!(u), "record-reference"))
+        .collect();
+    json!({
+        "event_type": kind,
+        "id": {"workspace_id": "ws", "object_id": "obj-ws", "record_id": record},
+        "record": {"id": {"record_id": record}, "values": {
+            "workspace_id": [],
+            "name": [v(json!(name), "text")],
+            "users": users,
+        }},
+        "object": object("workspaces"),
+    })
+}
+
+/// README: "a row the database refuses answers 422 `EVENTS_REJECTED` instead of a silent
+/// 200". A workspace whose slug is taken is refused and named; the other event of the same
+/// call is still applied (one transaction per event); the refused one wrote nothing.
+pub async fn refused_rows_answer_events_rejected(b: Backend) {
+    let app = linked(b).await;
+    let outbox_before = outbox(&app).await.len();
+    let r = webhook(
+        &app,
+        vec![
+            // slug "acme" is the seeded organization's
+            workspace_event("record.created", "rec-clash", "Acme", &[]),
+            user_event(
+                "record.created",
+                "rec-frank",
+                None,
+                "frank@example.com",
+                "Frank",
+                true,
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.raw);
+    assert_eq!(r.code(), "EVENTS_REJECTED", "{}", r.raw);
+    let message = r.body["message"].as_str().unwrap();
+    assert!(message.contains("rec-clash"), "{message}");
+    assert!(!message.contains("rec-frank"), "{message}");
+    let frank = app
+        .store
+        .user_by_email("frank@example.com")
+        .await
+        .unwrap()
+        .expect("the other event applied");
+    assert_eq!(frank.attio_id.as_deref(), Some("rec-frank"));
+    assert_eq!(
+        count(&app, "organization").await,
+        1,
+        "the refused row was not written"
+    );
+    // only frank's event was queued: the refused one sent nothing
+    assert_eq!(outbox(&app).await.len(), outbox_before + 1);
+}
+
+/// README: "workspace `users` become organization members (owners are never removed from
+/// Attio)". A workspace whose users drop its owner and a member: the member goes, the
+/// owner stays, even when the list is empty.
+pub async fn owners_are_never_removed_from_attio(b: Backend) {
+    let app = linked(b).await;
+    for (rec, email, name) in [
+        ("rec-alice", "alice@example.com", "Alice Admin"),
+        ("rec-bob", "bob@example.com", "Bob B. Member"),
+    ] {
+        let r = webhook(
+            &app,
+            vec![user_event("record.created", rec, None, email, name, true)],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+    }
+    let r = app
+        .call(
+            "create-organization",
+            json!({"name": "Globex", "ownerEmail": "alice@example.com", "attioId": "rec-globex"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let org = r.body["organization"]["id"].as_str().unwrap().to_owned();
+    let members = |app: &TestApp, org: String| {
+        let store = app.store.clone();
+        async move {
+            let mut m: Vec<(String, String)> = store
+                .members(&org)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| (m.user_id, m.role))
+                .collect();
+            m.sort();
+            m
+        }
+    };
+    let alice_owner = (app.seed.alice.clone(), "owner".to_owned());
+    assert_eq!(
+        members(&app, org.clone()).await,
+        vec![(app.seed.alice.clone(), "owner".to_owned())]
+    );
+    // Attio lists bob only: bob joins, alice (the owner) stays although unlisted
+    let r = webhook(
+        &app,
+        vec![workspace_event(
+            "record.updated",
+            "rec-globex",
+            "Globex",
+            &["rec-bob"],
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(
+        members(&app, org.clone()).await,
+        [
+            alice_owner.clone(),
+            (app.seed.bob.clone(), "member".to_owned())
+        ]
+    );
+    // Attio lists nobody: bob leaves, the owner stays
+    let r = webhook(
+        &app,
+        vec![workspace_event(
+            "record.updated",
+            "rec-globex",
+            "Globex",
+            &[],
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(members(&app, org.clone()).await, [alice_owner]);
+}
+
 every!(
+    refused_rows_answer_events_rejected,
+    owners_are_never_removed_from_attio,
     users_created_updated_deleted_from_attio,
     ignored_and_refused_events,
     concurrent_webhooks,
