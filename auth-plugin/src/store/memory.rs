@@ -802,6 +802,7 @@ impl AuthStore for MemoryStore {
             }
             InboundPlan::NoChange { id } => InboundOutcome::Unchanged(id),
             InboundPlan::Ignore { reason } => InboundOutcome::Ignored(reason),
+            InboundPlan::Reject { reason } => return Err(StoreError::Rejected(reason)),
         })
     }
 
