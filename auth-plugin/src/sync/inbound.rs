@@ -200,7 +200,9 @@ fn misfit(kind: &AttributeType, v: &Value) -> Option<&'static str> {
         Value::Null => None,
         Value::String(s) if s.contains('\0') => Some("a text value with a NUL character"),
         // As written: `true`, `"1"`, `0`... (see `as_bool`).
-        _ if *kind == T::Checkbox => as_bool(v).is_none().then_some("something else than a boolean"),
+        _ if *kind == T::Checkbox => as_bool(v)
+            .is_none()
+            .then_some("something else than a boolean"),
         Value::String(_) => match kind {
             T::Number | T::Rating | T::Currency => Some("a string, expected a number"),
             _ => None,
@@ -277,9 +279,12 @@ impl ModelAdapter {
             };
             let bad = match (&f.source, v) {
                 // Record ids: strings, one or a list.
-                (FieldSource::References { .. }, Value::Array(items)) => items
-                    .iter()
-                    .find_map(|i| misfit(&AttributeType::Text, i).or(i.is_null().then_some("a null record id"))),
+                (FieldSource::References { .. }, Value::Array(items)) => {
+                    items.iter().find_map(|i| {
+                        misfit(&AttributeType::Text, i)
+                            .or(i.is_null().then_some("a null record id"))
+                    })
+                }
                 (FieldSource::References { .. }, v) => misfit(&AttributeType::Text, v),
                 (FieldSource::Column(_), Value::Array(items))
                     if f.schema.is_multiselect == Some(true) =>

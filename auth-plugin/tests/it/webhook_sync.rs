@@ -427,7 +427,10 @@ pub async fn values_of_the_wrong_type_are_refused(b: Backend) {
         assert_eq!(r.status, 422, "legacy {legacy}: {}", r.raw);
         assert_eq!(r.body["code"], "EVENTS_REJECTED", "{}", r.raw);
         let message = r.body["message"].as_str().unwrap();
-        assert!(message.contains("rec-1") && message.contains("name"), "{message}");
+        assert!(
+            message.contains("rec-1") && message.contains("name"),
+            "{message}"
+        );
         assert_eq!(snapshot(&app).await, before);
     }
 
@@ -460,7 +463,9 @@ pub async fn values_of_the_wrong_type_are_refused(b: Backend) {
     // The same shapes with values of the right type still apply.
     let r = webhook(
         &app,
-        vec![event(json!({"user_id": text(json!(bob)), "name": text(json!("Bob Typed"))}))],
+        vec![event(
+            json!({"user_id": text(json!(bob)), "name": text(json!("Bob Typed"))}),
+        )],
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);
