@@ -7,7 +7,8 @@
 //! `whsec_` key. For those the app signs with the key SHA-256(secret), written as
 //! `whsec_` + base64 of it (see [`signing_secret`]); the secret itself still never travels.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretString};
@@ -16,7 +17,7 @@ use sqlx::Row as _;
 
 use attio_auth_shared::connection::{Connection, Protocol};
 use attio_auth_shared::signing::{
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus, Verifier,
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus, SigningError, Verifier,
 };
 
 use crate::clock::{now_ms, now_secs};
@@ -132,6 +133,33 @@ pub async fn check_replay(
         let (status, body) = r.split_once('\n')?;
         Some((status.parse().ok()?, body.to_owned()))
     })))
+}
+
+/// [`check_replay`] as a route answers it: `None` for a fresh call (go on); otherwise the
+/// answer: the stored response of a repeat, 409 `IN_PROGRESS` while the first call is still
+/// being handled, 422 for the same id with another body.
+pub async fn replay_answer(
+    state: &AppState,
+    installation_id: &str,
+    id: &str,
+    body: &[u8],
+) -> Option<Response> {
+    match check_replay(state, installation_id, id, body).await {
+        Ok(ReplayStatus::Fresh) => None,
+        Ok(ReplayStatus::Repeat(Some((status, stored)))) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            Some((status, [(header::CONTENT_TYPE, "application/json")], stored).into_response())
+        }
+        Ok(ReplayStatus::Repeat(None)) => Some(
+            Error::conflict(
+                "IN_PROGRESS",
+                "This request is still being handled; retry in a moment.",
+            )
+            .into_response(),
+        ),
+        Ok(ReplayStatus::Conflict) => Some(Error::from(SigningError::Conflict).into_response()),
+        Err(e) => Some(e.into_response()),
+    }
 }
 
 /// Store the response given to `id`, for safe repeats.

@@ -33,7 +33,6 @@ use crate::jobs::{Job, JobKind};
 use crate::record_links::link_record_hashed;
 use crate::record_links::record_hash;
 use crate::state::AppState;
-use attio_auth_shared::signing::{ReplayStatus, SigningError};
 
 /// Records per `export` page.
 pub const PAGE_SIZE: u32 = 200;
@@ -99,21 +98,8 @@ pub async fn post(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    match app_auth::check_replay(&state, &id, &call.message_id, &body).await {
-        Ok(ReplayStatus::Fresh) => {}
-        Ok(ReplayStatus::Repeat(Some((status, stored)))) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            return (status, [(header::CONTENT_TYPE, "application/json")], stored).into_response();
-        }
-        Ok(ReplayStatus::Repeat(None)) => {
-            return Error::conflict(
-                "IN_PROGRESS",
-                "This request is still being handled; retry in a moment.",
-            )
-            .into_response();
-        }
-        Ok(ReplayStatus::Conflict) => return Error::from(SigningError::Conflict).into_response(),
-        Err(e) => return e.into_response(),
+    if let Some(answer) = app_auth::replay_answer(&state, &id, &call.message_id, &body).await {
+        return answer;
     }
     let outcome = async {
         start(&state, &id).await?;
@@ -256,7 +242,7 @@ async fn assert_one(
         .assert_request(&data)
         .map_err(|e| Failure::permanent(e.to_string()))?;
     let first_write =
-        !crate::installations::is_linked(state, &inst.id, &adapter.attio_object, &auth_id).await?;
+        !crate::record_links::is_linked(state, &inst.id, &adapter.attio_object, &auth_id).await?;
     let record = state
         .attio
         .assert_user_record(

@@ -61,6 +61,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     responses((status = 200, description = "`{ok, queued}` (false for a repeat)", body = Object),
         (status = 400, description = "Not a sync event, or signature headers missing", body = crate::error::ErrorResponse),
         (status = 401, description = "Bad token or signature", body = crate::error::ErrorResponse)))]
+#[tracing::instrument(name = "plugin_event", skip_all, fields(installation = %installation_id))]
 pub async fn receive(
     State(state): State<AppState>,
     Path((installation_id, token)): Path<(String, String)>,
@@ -371,7 +372,7 @@ pub async fn apply(state: &AppState, job: &Job) -> Result<(), Failure> {
                 .assert_request(&data)
                 .map_err(|e| Failure::permanent(e.to_string()))?;
             let first_write = match &auth_id {
-                Some(a) => !crate::installations::is_linked(state, &inst.id, &object, a).await?,
+                Some(a) => !crate::record_links::is_linked(state, &inst.id, &object, a).await?,
                 None => false,
             };
             let record = state

@@ -5,12 +5,14 @@
 //! under its rate limits. Start it with [`startup::Application::build`] and
 //! [`startup::Application::run_until_stopped`] (the `attio-auth serve` command).
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod actions;
 pub mod app_auth;
 pub mod attio;
 pub mod backfill;
+pub mod caches;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -26,8 +28,10 @@ pub mod oauth;
 pub mod openapi;
 pub mod peer;
 pub mod plugin;
+pub mod production;
 pub mod record_links;
 pub mod serve;
+pub mod settings;
 pub mod startup;
 pub mod state;
 pub mod webhooks;

@@ -8,6 +8,7 @@
 //! the synchronous tools below stay free of it.
 
 mod cli;
+mod healthcheck;
 
 use std::process::ExitCode;
 
@@ -32,9 +33,13 @@ enum Command {
     /// Verify a Standard Webhooks signature over a body read from stdin. Exit status: 0
     /// valid, 1 invalid (reason on stderr), 2 unusable arguments.
     Verify(cli::VerifyArgs),
-    /// Run the backend service (configured through the environment: see app-backend's
-    /// README). Stops gracefully on SIGINT/SIGTERM.
+    /// Run the backend service. Every setting is a flag or an environment variable (below,
+    /// and app-backend's README). Off loopback it refuses to start without ENCRYPTION_KEY
+    /// and PUBLIC_URL. Stops gracefully on SIGINT/SIGTERM.
     Serve(attio_auth_backend::serve::ServeArgs),
+    /// Ask a running service's /readyz; exit 0 when it answers 200 (the container's health
+    /// check: the image has no curl).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +50,6 @@ fn main() -> ExitCode {
         Command::Sign(args) => cli::sign(args),
         Command::Verify(args) => cli::verify(args),
         Command::Serve(args) => attio_auth_backend::serve::run(args),
+        Command::Healthcheck(args) => healthcheck::run(args),
     }
 }

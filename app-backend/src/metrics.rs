@@ -3,9 +3,15 @@
 //!
 //! Not public: with `METRICS_TOKEN` set it needs `Authorization: Bearer <token>`; without
 //! it only loopback clients (a scraper on the same host) are answered.
+//!
+//! The counters ([`Metrics`]) live here with their rendering; handlers and workers count
+//! through [`crate::state::AppState::metrics`]. The route takes only the parts of the state it
+//! reads, so this module does not depend on the state that holds it.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -13,10 +19,77 @@ use axum::response::IntoResponse;
 use secrecy::ExposeSecret as _;
 use subtle::ConstantTimeEq as _;
 
+use crate::attio::AttioClient;
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::jobs::Queue;
 use crate::peer::ClientIp;
-use crate::state::AppState;
-use crate::worker::LATENCY_BUCKETS_MS;
+
+/// A monotonically increasing counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Add one.
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Add `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Service counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Attio webhook events forwarded to the plugin.
+    pub webhooks_forwarded: Counter,
+    /// Plugin events applied to Attio.
+    pub events_applied: Counter,
+    /// Changes not sent back where they came from (loop prevention).
+    pub echoes_skipped: Counter,
+    /// Queued Attio events answered by a newer read of the same record.
+    pub webhooks_superseded: Counter,
+    /// Job attempts that failed and will be retried.
+    pub jobs_retried: Counter,
+    /// Jobs given up.
+    pub jobs_dead: Counter,
+    /// Jobs completed.
+    pub jobs_done: Counter,
+    /// Jobs put back because their tenant's Attio budget was spent.
+    pub jobs_deferred: Counter,
+    /// Actions forwarded (any outcome).
+    pub actions: Counter,
+    /// Sum of action latencies, microseconds.
+    pub action_micros_sum: Counter,
+    /// Action latency histogram: counts of actions at or under each of [`LATENCY_BUCKETS_MS`].
+    pub action_buckets: [Counter; 8],
+}
+
+/// Upper bounds (ms) of the action latency histogram buckets.
+pub const LATENCY_BUCKETS_MS: [u64; 8] = [1, 5, 10, 50, 100, 500, 1000, 5000];
+
+impl Metrics {
+    /// Record one action's latency.
+    pub fn observe_action(&self, took: Duration) {
+        self.actions.inc();
+        self.action_micros_sum
+            .add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        let ms = took.as_secs_f64() * 1000.0;
+        for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
+            if ms <= *bound as f64 {
+                self.action_buckets[i].inc();
+            }
+        }
+    }
+}
 
 /// Render every metric.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
@@ -24,15 +97,17 @@ use crate::worker::LATENCY_BUCKETS_MS;
     (status = 401, description = "`METRICS_TOKEN` is set and the bearer token is missing or wrong", body = crate::error::ErrorResponse),
     (status = 403, description = "`METRICS_TOKEN` is unset and the client is not on loopback", body = crate::error::ErrorResponse)))]
 pub async fn render(
-    State(state): State<AppState>,
+    State(m): State<Arc<Metrics>>,
+    State(queue): State<Queue>,
+    State(attio): State<AttioClient>,
+    State(config): State<Arc<Config>>,
     client: ClientIp,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse> {
-    allowed(&state, client, &headers)?;
+    allowed(&config, client, &headers)?;
     let mut out = String::new();
-    let m = &state.metrics;
     let _ = writeln!(out, "# TYPE attio_auth_jobs gauge");
-    for (status, n) in state.queue.counts().await? {
+    for (status, n) in queue.counts().await? {
         let _ = writeln!(out, "attio_auth_jobs{{status=\"{status}\"}} {n}");
     }
     let counters = [
@@ -54,7 +129,7 @@ pub async fn render(
     for (name, v) in counters {
         let _ = writeln!(out, "# TYPE {name} counter\n{name} {v}");
     }
-    let a = &state.attio.stats;
+    let a = &attio.stats;
     let _ = writeln!(out, "# TYPE attio_auth_attio_calls_total counter");
     for (outcome, v) in [
         ("ok", a.ok.load(Ordering::Relaxed)),
@@ -92,8 +167,8 @@ pub async fn render(
 }
 
 /// Whether this caller may read the metrics (see the module doc).
-fn allowed(state: &AppState, client: ClientIp, headers: &HeaderMap) -> Result<()> {
-    match &state.config.metrics_token {
+fn allowed(config: &Config, client: ClientIp, headers: &HeaderMap) -> Result<()> {
+    match &config.metrics_token {
         Some(expected) => {
             let given = headers
                 .get(header::AUTHORIZATION)

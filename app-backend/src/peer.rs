@@ -8,6 +8,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::HeaderMap;
@@ -16,7 +17,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 
 use crate::config::Config;
-use crate::state::AppState;
 
 /// The client IP of a request; `None` when the server was not started with peer addresses
 /// (a router driven directly, in tests).
@@ -26,18 +26,18 @@ pub struct ClientIp(pub Option<IpAddr>);
 impl<S> FromRequestParts<S> for ClientIp
 where
     S: Send + Sync,
-    AppState: FromRef<S>,
+    Arc<Config>: FromRef<S>,
 {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
+        let config = Arc::<Config>::from_ref(state);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         Ok(ClientIp(peer.map(|p| {
-            client_ip(p, &parts.headers, &state.config.trusted_proxies)
+            client_ip(p, &parts.headers, &config.trusted_proxies)
         })))
     }
 }

@@ -149,3 +149,23 @@ pub async fn link_record_hashed(
     tx.commit().await?;
     Ok(())
 }
+
+/// Whether the auth record `auth_id` is linked to an Attio record of `object` yet (it has
+/// been written before): the first write of a user links its `person`.
+pub async fn is_linked(
+    state: &AppState,
+    installation_id: &str,
+    object: &str,
+    auth_id: &str,
+) -> Result<bool> {
+    let row = sqlx::query(
+        "select 1 as one from record_links where installation_id = $1 and attio_object = $2 \
+         and auth_id = $3",
+    )
+    .bind(installation_id)
+    .bind(object)
+    .bind(auth_id)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    Ok(row.is_some())
+}

@@ -15,16 +15,17 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::attio::AttioClient;
+use crate::caches::Caches;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::egress::{self, EgressPolicy};
 use crate::error::Result;
 use crate::jobs::Queue;
+use crate::metrics::Metrics;
 use crate::peer::Limits;
 use crate::plugin::PluginClient;
 use crate::state::{AppState, PublicUrl};
-use crate::worker::{Caches, Metrics};
 use crate::{
     actions, backfill, events, health, installations, metrics, oauth, openapi, webhooks, worker,
 };
@@ -166,11 +167,14 @@ pub fn router(state: AppState, oauth: Router<AppState>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/v1/installations", post(installations::create))
-        .route("/v1/installations/{id}/audit", get(actions::audit_list))
-        .route("/v1/installations/{id}/jobs", get(actions::jobs_list))
+        .route(
+            "/v1/installations/{id}/audit",
+            get(actions::audit::audit_list),
+        )
+        .route("/v1/installations/{id}/jobs", get(actions::bulk::jobs_list))
         .route(
             "/v1/installations/{id}/jobs/{job_id}",
-            get(actions::bulk_status),
+            get(actions::bulk::bulk_status),
         )
         .route(
             "/v1/installations/{id}/backfill",

@@ -7,13 +7,14 @@ use axum::extract::FromRef;
 use tokio_util::sync::CancellationToken;
 
 use crate::attio::AttioClient;
+use crate::caches::Caches;
 use crate::config::Config;
 use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::jobs::Queue;
+use crate::metrics::Metrics;
 use crate::peer::Limits;
 use crate::plugin::PluginClient;
-use crate::worker::{Caches, Metrics};
 
 /// Shared handles of every request handler. Cheap to clone.
 #[derive(Debug, Clone, FromRef)]
@@ -34,7 +35,7 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// The durable job queue.
     pub queue: Queue,
-    /// Worker caches.
+    /// In-process caches (Attio objects, ensured schemas).
     pub caches: Arc<Caches>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,

@@ -11,8 +11,6 @@
 //! (`record_links.synced_hash`, set when we wrote it) is our own write coming back and is not
 //! forwarded.
 
-use std::time::{Duration, Instant};
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -33,9 +31,6 @@ use crate::jobs::{Job, JobKind};
 use crate::record_links::{id_attribute, link_record_hashed, record_hash};
 use crate::state::AppState;
 
-/// How long the object list of a workspace is cached.
-pub const OBJECTS_TTL: Duration = Duration::from_secs(300);
-
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -48,6 +43,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     request_body(content = Object, description = "Attio's `{webhook_id, events}`"),
     responses((status = 200, description = "`{ok, queued}`", body = Object),
         (status = 401, description = "Signature refused", body = crate::error::ErrorResponse)))]
+#[tracing::instrument(name = "attio_webhook", skip_all, fields(installation = %installation_id))]
 pub async fn receive(
     State(state): State<AppState>,
     Path(installation_id): Path<String>,
@@ -122,16 +118,11 @@ pub async fn receive(
 }
 
 async fn objects(state: &AppState, inst: &Installation) -> Result<Vec<AttioObject>> {
-    if let Ok(cache) = state.caches.objects.lock()
-        && let Some((at, list)) = cache.get(&inst.id)
-        && at.elapsed() < OBJECTS_TTL
-    {
-        return Ok(list.clone());
+    if let Some(list) = state.caches.objects(&inst.id) {
+        return Ok(list);
     }
     let list = state.attio.list_objects(&inst.attio).await?;
-    if let Ok(mut cache) = state.caches.objects.lock() {
-        cache.insert(inst.id.clone(), (Instant::now(), list.clone()));
-    }
+    state.caches.remember_objects(&inst.id, list.clone());
     Ok(list)
 }
 

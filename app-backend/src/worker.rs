@@ -13,64 +13,21 @@
 //! workers also prune old rows and bound the in-memory caches ([`prune`], every
 //! `PRUNE_INTERVAL_SECS`), so nothing grows without bound.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+<<<<<<< HEAD
 use attio_auth_shared::sync::AttioObject;
 
 use crate::db::DbKind;
+=======
+>>>>>>> main
 use crate::error::Result;
-use crate::jobs::{Failure, JobKind};
+use crate::jobs::{Failure, Job, JobKind};
 use crate::state::AppState;
 use crate::{actions, attio, backfill, events, webhooks};
-
-/// In-process caches of the workers.
-#[derive(Debug, Default)]
-pub struct Caches {
-    /// Installation id -> (fetched at, Attio objects).
-    pub objects: Mutex<HashMap<String, (Instant, Vec<AttioObject>)>>,
-    /// Installation/object/schema keys whose attributes were ensured.
-    pub ensured: Mutex<HashSet<String>>,
-}
-
-impl Caches {
-    /// Remember that `key`'s attributes were ensured; the set is emptied when it reaches
-    /// `max` (a hostile plugin may vary its schema on every event: forgetting only costs a
-    /// re-check).
-    pub fn remember_ensured(&self, key: String, max: usize) {
-        if let Ok(mut s) = self.ensured.lock() {
-            if s.len() >= max {
-                s.clear();
-            }
-            s.insert(key);
-        }
-    }
-
-    /// Drop stale entries and keep each cache under `max` entries; how many were dropped.
-    pub fn prune(&self, max: usize) -> usize {
-        let mut dropped = 0;
-        if let Ok(mut m) = self.objects.lock() {
-            let before = m.len();
-            m.retain(|_, (at, _)| at.elapsed() < webhooks::OBJECTS_TTL);
-            if m.len() > max {
-                m.clear();
-            }
-            dropped += before - m.len();
-        }
-        if let Ok(mut s) = self.ensured.lock()
-            && s.len() > max
-        {
-            dropped += s.len();
-            s.clear();
-        }
-        dropped
-    }
-}
 
 /// What one [`prune`] deleted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -164,77 +121,28 @@ pub async fn prune(state: &AppState, now: i64) -> Pruned {
     }
 }
 
-/// A monotonically increasing counter.
-#[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    /// Add one.
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Add `n`.
-    pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    /// The value.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Service counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    /// Attio webhook events forwarded to the plugin.
-    pub webhooks_forwarded: Counter,
-    /// Plugin events applied to Attio.
-    pub events_applied: Counter,
-    /// Changes not sent back where they came from (loop prevention).
-    pub echoes_skipped: Counter,
-    /// Queued Attio events answered by a newer read of the same record.
-    pub webhooks_superseded: Counter,
-    /// Job attempts that failed and will be retried.
-    pub jobs_retried: Counter,
-    /// Jobs given up.
-    pub jobs_dead: Counter,
-    /// Jobs completed.
-    pub jobs_done: Counter,
-    /// Jobs put back because their tenant's Attio budget was spent.
-    pub jobs_deferred: Counter,
-    /// Actions forwarded (any outcome).
-    pub actions: Counter,
-    /// Sum of action latencies, microseconds.
-    pub action_micros_sum: Counter,
-    /// Action latency histogram: counts of actions at or under each of [`LATENCY_BUCKETS_MS`].
-    pub action_buckets: [Counter; 8],
-}
-
-/// Upper bounds (ms) of the action latency histogram buckets.
-pub const LATENCY_BUCKETS_MS: [u64; 8] = [1, 5, 10, 50, 100, 500, 1000, 5000];
-
-impl Metrics {
-    /// Record one action's latency.
-    pub fn observe_action(&self, took: Duration) {
-        self.actions.inc();
-        self.action_micros_sum
-            .add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
-        let ms = took.as_secs_f64() * 1000.0;
-        for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
-            if ms <= *bound as f64 {
-                self.action_buckets[i].inc();
-            }
-        }
-    }
-}
-
 /// Claim and run one job. `Ok(false)` when the queue had nothing runnable.
 pub async fn run_one(state: &AppState) -> Result<bool> {
     let Some(job) = state.queue.claim().await? else {
         return Ok(false);
     };
+    run_job(state, job).await?;
+    Ok(true)
+}
+
+/// Run a claimed job and record its outcome. The span names the job, not its payload (a
+/// record's values).
+#[tracing::instrument(
+    name = "job",
+    skip_all,
+    fields(
+        job_id = job.id,
+        kind = job.kind.as_str(),
+        installation = %job.installation_id,
+        attempt = job.attempts,
+    )
+)]
+async fn run_job(state: &AppState, job: Job) -> Result<()> {
     let wait_max = state.config.queue_budget_wait_max;
     let outcome = match job.kind {
         JobKind::AttioWebhook => {
@@ -247,7 +155,7 @@ pub async fn run_one(state: &AppState) -> Result<bool> {
             attio::with_budget_wait_max(wait_max, backfill::run_page(state, &job)).await
         }
         // Per-record results are written as it goes; it waits on budgets like a request.
-        JobKind::BulkAction => actions::run_bulk(state, &job).await,
+        JobKind::BulkAction => actions::bulk::run_bulk(state, &job).await,
     };
     match outcome {
         Ok(()) => {
@@ -271,7 +179,7 @@ pub async fn run_one(state: &AppState) -> Result<bool> {
             }
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Run every job that is runnable now (tests).

@@ -14,7 +14,7 @@ use serde_json::json;
 /// Everything that can fail in a request, each variant mapped to Attio's status, `type` and
 /// `code` in [`ApiError::parts`]. Messages follow Attio's wording where it is known.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// 404 `not_found`: an object, attribute, record or webhook that does not exist (or a
     /// disabled standard object, which Attio does not serve).
     #[error("{0}")]

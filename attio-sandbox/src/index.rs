@@ -138,22 +138,22 @@ pub(crate) struct Records {
 
 impl Records {
     /// A record, decoded.
-    pub fn get(&self, id: &Uuid) -> Option<Record> {
+    pub(crate) fn get(&self, id: &Uuid) -> Option<Record> {
         self.map.get(id).map(|s| s.decode(*id))
     }
 
     /// Ids and objects of every record, without decoding them (for sampling).
-    pub fn ids(&self) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
+    pub(crate) fn ids(&self) -> impl Iterator<Item = (Uuid, Uuid)> + '_ {
         self.map.iter().map(|(id, s)| (*id, s.object_id))
     }
 
     /// The object of a record, without decoding it.
-    pub fn object_of(&self, id: &Uuid) -> Option<Uuid> {
+    pub(crate) fn object_of(&self, id: &Uuid) -> Option<Uuid> {
         self.map.get(id).map(|s| s.object_id)
     }
 
     /// The records of one object, decoded.
-    pub fn of_object(&self, object_id: Uuid) -> impl Iterator<Item = Record> + '_ {
+    pub(crate) fn of_object(&self, object_id: Uuid) -> impl Iterator<Item = Record> + '_ {
         self.map
             .iter()
             .filter(move |(_, s)| s.object_id == object_id)
@@ -161,7 +161,7 @@ impl Records {
     }
 
     /// Store a record (replacing one with the same id).
-    pub fn insert(&mut self, record: Record) {
+    pub(crate) fn insert(&mut self, record: Record) {
         if let Some(old) = self.map.remove(&record.id) {
             self.index.remove(&old.decode(record.id));
         }
@@ -170,7 +170,7 @@ impl Records {
     }
 
     /// Change a record; `None` if there is no such record.
-    pub fn update<R>(&mut self, id: &Uuid, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
+    pub(crate) fn update<R>(&mut self, id: &Uuid, f: impl FnOnce(&mut Record) -> R) -> Option<R> {
         let stored = self.map.get_mut(id)?;
         let mut rec = stored.decode(*id);
         self.index.remove(&rec);
@@ -180,7 +180,7 @@ impl Records {
         Some(out)
     }
 
-    pub fn remove(&mut self, id: &Uuid) -> Option<Record> {
+    pub(crate) fn remove(&mut self, id: &Uuid) -> Option<Record> {
         let rec = self.map.remove(id)?.decode(*id);
         self.index.remove(&rec);
         Some(rec)
@@ -188,7 +188,7 @@ impl Records {
 
     /// Index the values of a unique attribute (at its creation; values already stored are
     /// picked up too).
-    pub fn index_attribute(&mut self, attr_id: Uuid) {
+    pub(crate) fn index_attribute(&mut self, attr_id: Uuid) {
         if self.index.unique.contains_key(&attr_id) {
             return;
         }
@@ -206,7 +206,7 @@ impl Records {
 
     /// Records whose attribute `attr_id` has a value with primary `key`, in creation order;
     /// `None` when the attribute is not indexed (not unique).
-    pub fn find_unique(&self, attr_id: Uuid, key: &Value) -> Option<Vec<Uuid>> {
+    pub(crate) fn find_unique(&self, attr_id: Uuid, key: &Value) -> Option<Vec<Uuid>> {
         let keys = self.index.unique.get(&attr_id)?;
         Some(
             keys.get(&key_of(key))
@@ -216,7 +216,7 @@ impl Records {
     }
 
     /// Records with a record-reference value pointing at `target`, sorted by id.
-    pub fn referrers(&self, target: Uuid) -> Vec<Uuid> {
+    pub(crate) fn referrers(&self, target: Uuid) -> Vec<Uuid> {
         let mut ids: Vec<Uuid> = self
             .index
             .referrers

@@ -19,6 +19,7 @@
 //!
 //! The control API under `/_sandbox` offers the same operations over HTTP (see README.md).
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 mod api;
 mod config;

@@ -37,7 +37,7 @@ pub(crate) struct Actor {
 }
 
 impl Actor {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         json!({"type": self.kind, "id": self.id})
     }
 }
@@ -56,7 +56,7 @@ pub(crate) struct Object {
 }
 
 impl Object {
-    pub fn json(&self, workspace_id: Uuid) -> Value {
+    pub(crate) fn json(&self, workspace_id: Uuid) -> Value {
         json!({
             "id": {"workspace_id": workspace_id, "object_id": self.id},
             "api_slug": self.api_slug,
@@ -133,7 +133,7 @@ pub(crate) struct Webhook {
 }
 
 impl Webhook {
-    pub fn json(&self, workspace_id: Uuid, with_secret: bool) -> Value {
+    pub(crate) fn json(&self, workspace_id: Uuid, with_secret: bool) -> Value {
         let mut v = json!({
             "target_url": self.target_url,
             "subscriptions": self.subscriptions.iter().map(|s| json!({"event_type": s.event_type, "filter": s.filter})).collect::<Vec<_>>(),
@@ -167,7 +167,7 @@ pub(crate) struct Workspace {
 impl Workspace {
     /// A workspace as Attio creates it: `people` and `companies` enabled, `users` and
     /// `workspaces` present but disabled (unless listed in `enable`).
-    pub fn new(name: &str, slug: &str, enable: &[String]) -> Self {
+    pub(crate) fn new(name: &str, slug: &str, enable: &[String]) -> Self {
         let mut ws = Self {
             id: Uuid::new_v4(),
             name: name.to_string(),
@@ -198,7 +198,7 @@ impl Workspace {
     }
 
     /// An enabled object by slug or id (Attio accepts both).
-    pub fn object(&self, ident: &str) -> Result<&Object, crate::error::ApiError> {
+    pub(crate) fn object(&self, ident: &str) -> Result<&Object, crate::error::ApiError> {
         self.objects
             .iter()
             .find(|o| o.enabled && (o.api_slug == ident || o.id.to_string() == ident))
@@ -209,27 +209,27 @@ impl Workspace {
             })
     }
 
-    pub fn object_by_id(&self, id: Uuid) -> Option<&Object> {
+    pub(crate) fn object_by_id(&self, id: Uuid) -> Option<&Object> {
         self.objects.iter().find(|o| o.id == id)
     }
 
-    pub fn attributes_of(&self, object_id: Uuid) -> impl Iterator<Item = &Attribute> {
+    pub(crate) fn attributes_of(&self, object_id: Uuid) -> impl Iterator<Item = &Attribute> {
         self.attributes
             .iter()
             .filter(move |a| a.object_id == object_id)
     }
 
     /// An attribute of an object by slug or id.
-    pub fn attribute(&self, object_id: Uuid, ident: &str) -> Option<&Attribute> {
+    pub(crate) fn attribute(&self, object_id: Uuid, ident: &str) -> Option<&Attribute> {
         self.attributes_of(object_id)
             .find(|a| a.api_slug == ident || a.id.to_string() == ident)
     }
 
-    pub fn attribute_by_id(&self, id: Uuid) -> Option<&Attribute> {
+    pub(crate) fn attribute_by_id(&self, id: Uuid) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.id == id)
     }
 
-    pub fn attribute_json(&self, attr: &Attribute) -> Value {
+    pub(crate) fn attribute_json(&self, attr: &Attribute) -> Value {
         let relationship = attr.relationship.and_then(|inv| {
             let inverse = self.attribute_by_id(inv)?;
             let object = self.object_by_id(inverse.object_id)?;
@@ -269,7 +269,7 @@ impl Workspace {
         })
     }
 
-    pub fn option_json(&self, attr: &Attribute, opt: &SelectOption) -> Value {
+    pub(crate) fn option_json(&self, attr: &Attribute, opt: &SelectOption) -> Value {
         json!({
             "id": {"workspace_id": self.id, "object_id": attr.object_id, "attribute_id": attr.id, "option_id": opt.id},
             "title": opt.title,
@@ -279,7 +279,7 @@ impl Workspace {
 
     /// A record in Attio's read format: every attribute of the object appears, with `[]` when
     /// it has no value.
-    pub fn record_json(&self, record: &Record) -> Value {
+    pub(crate) fn record_json(&self, record: &Record) -> Value {
         let mut values = Map::new();
         for attr in self.attributes_of(record.object_id) {
             let vals = record.values.get(&attr.id).cloned().unwrap_or_default();

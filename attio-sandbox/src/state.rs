@@ -115,7 +115,7 @@ pub(crate) struct RequestEntry {
 }
 
 impl RequestEntry {
-    pub fn record(&self) -> RequestRecord {
+    pub(crate) fn record(&self) -> RequestRecord {
         RequestRecord {
             at: attio_time(self.at),
             method: self.method.to_string(),
@@ -147,7 +147,7 @@ pub(crate) struct DeliveryEntry {
 }
 
 impl DeliveryEntry {
-    pub fn record(&self) -> DeliveryRecord {
+    pub(crate) fn record(&self) -> DeliveryRecord {
         DeliveryRecord {
             idempotency_key: self.idempotency_key.to_string(),
             webhook_id: self.webhook_id,
@@ -192,7 +192,7 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    pub fn issue_token(
+    pub(crate) fn issue_token(
         &mut self,
         workspace_id: Uuid,
         token: Option<String>,
@@ -239,7 +239,12 @@ pub(crate) struct Limiter {
 }
 
 impl Limiter {
-    pub fn check(&mut self, token: Uuid, write: bool, limits: &RateLimits) -> Result<(), ApiError> {
+    pub(crate) fn check(
+        &mut self,
+        token: Uuid,
+        write: bool,
+        limits: &RateLimits,
+    ) -> Result<(), ApiError> {
         if !limits.enabled {
             return Ok(());
         }
@@ -293,7 +298,7 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
-    pub fn new(config: &crate::SandboxConfig) -> std::io::Result<Self> {
+    pub(crate) fn new(config: &crate::SandboxConfig) -> std::io::Result<Self> {
         let http = reqwest::Client::builder()
             .build()
             .map_err(std::io::Error::other)?;
@@ -316,17 +321,17 @@ impl AppState {
         })))
     }
 
-    pub fn store(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.0.store)
     }
 
-    pub fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         *lock(&self.0.settings)
     }
 
     /// Record one API request in the log the control API serves (the newest `log_limit`
     /// entries are kept).
-    pub fn log_request(
+    pub(crate) fn log_request(
         &self,
         method: Method,
         path: String,
@@ -347,7 +352,7 @@ impl AppState {
     }
 
     /// Record one delivery attempt (the newest `log_limit` entries are kept).
-    pub fn log_delivery(&self, entry: DeliveryEntry) {
+    pub(crate) fn log_delivery(&self, entry: DeliveryEntry) {
         let limit = self.0.log_limit;
         push_capped(&mut self.store().deliveries, entry, limit);
     }

@@ -37,7 +37,7 @@ pub(crate) struct Event {
 }
 
 impl Event {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         let mut v = json!({"event_type": self.event_type, "id": self.id, "actor": self.actor});
         if let (Some(extra), Some(map)) = (&self.extra, v.as_object_mut()) {
             map.extend(extra.clone());

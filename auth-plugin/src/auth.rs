@@ -142,7 +142,9 @@ fn raw_json(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Authenticates a call to action `A`, runs `f` once, answers JSON.
+/// Authenticates a call to action `A`, runs `f` once, answers JSON. Its span names the
+/// action only: headers and body carry the secret or signatures.
+#[tracing::instrument(name = "attio_plugin_action", skip_all, fields(action = A::NAME))]
 pub(crate) async fn run<A, F, Fut>(
     st: Arc<PluginState>,
     headers: HeaderMap,

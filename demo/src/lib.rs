@@ -14,6 +14,9 @@
 //! API: its errors are `anyhow` chains printed once. [`client`] is the Attio app's side
 //! (signed record actions, reads of Attio records), which the end-to-end tests use too.
 
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
 pub mod auth_server;
 pub mod client;
 

@@ -3,6 +3,7 @@
 //! (`hydrate` feature, built by `cargo run -p xtask -- site`). The two features are never
 //! built together.
 #![deny(missing_docs)]
+#![warn(unreachable_pub)]
 
 pub mod form;
 pub mod lite;

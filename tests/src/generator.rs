@@ -2,6 +2,28 @@
 //! (signed record actions, reads of Attio records) is the demo's client:
 //! [`attio_auth_demo::client`].
 
+/// The generator site (its server, as deployed) on a free loopback port: its base URL.
+pub async fn spawn_site() -> anyhow::Result<String> {
+    let site_root = attio_auth_generator::server::Config::default_site_root();
+    let site = attio_auth_generator::server::router(
+        attio_auth_generator::server::AppState::new(&site_root),
+        &site_root,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, site).await;
+    });
+    Ok(url)
+}
+
+/// A free loopback port, for an auth server whose address goes into the connection string
+/// before it starts, as a customer knows their domain first.
+pub async fn free_port() -> anyhow::Result<u16> {
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    Ok(probe.local_addr()?.port())
+}
+
 /// Makes a connection string the way a person does: the generator site's form, posted
 /// without JavaScript (`POST /` with `uri` and `base`), read from the answered page.
 pub async fn generate_on_site(

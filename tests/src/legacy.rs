@@ -1,7 +1,7 @@
 //! Legacy (body-secret) requests to both plugins side by side: the two peers over the same
 //! seeded rows, one request sent as is, its answer, the comparison of error bodies, an event
 //! sink, and the Attio record events the original's `webhook` takes. Shared by
-//! `tests/compat.rs` (fixed cases) and `tests/differential.rs` (randomized steps).
+//! `tests/it/compat.rs` (fixed cases) and `tests/it/differential.rs` (randomized steps).
 
 use crate::node_peer::NodePeer;
 use crate::rust_peer::{self, RustPeer};

@@ -14,6 +14,9 @@
 //!   [`wait`] polls until the chain settles (the end-to-end tests; the Attio app's side is
 //!   the demo's [`attio_auth_demo::client`]).
 
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
 pub mod auth_host;
 pub mod backend;
 pub mod generator;

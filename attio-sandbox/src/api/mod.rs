@@ -93,7 +93,7 @@ pub(crate) struct Auth {
 
 impl Auth {
     /// The actor recorded for this token's writes (`created_by_actor`, webhook `actor`).
-    pub fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         Actor {
             kind: "api-token",
             id: Some(self.token_id.to_string()),

@@ -213,7 +213,9 @@ enum Opened {
     InvalidSession,
 }
 
-/// `GET impersonation-session?token=...`.
+/// `GET impersonation-session?token=...`. The span holds nothing of the request: the token
+/// opens a session.
+#[tracing::instrument(name = "attio_plugin_impersonation_session", skip_all)]
 pub(crate) async fn impersonation_session(
     State(st): State<Arc<PluginState>>,
     headers: HeaderMap,

@@ -44,6 +44,7 @@ pub struct ExportResponse {
 
 impl Action for ExportRequest {
     const NAME: &'static str = "export";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Exported.");
     const APP: AppCall = AppCall::Internal;
     const FIELDS: &'static [Field] = &[
         Field::optional("cursor", FieldKind::String),

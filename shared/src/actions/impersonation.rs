@@ -28,6 +28,8 @@ pub struct ImpersonateResponse {
 
 impl Action for ImpersonateRequest {
     const NAME: &'static str = "impersonate";
+    const SUCCESS: SuccessMessage =
+        SuccessMessage::text("Impersonation link created; it works once, within 5 minutes.");
     const APP: AppCall = AppCall::PerRecord {
         object: "users",
         id_field: "targetUserId",

@@ -20,6 +20,7 @@ pub struct LinkResponse {
 
 impl Action for LinkRequest {
     const NAME: &'static str = "link";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Linked.");
     const APP: AppCall = AppCall::Internal;
     const FIELDS: &'static [Field] = &[Field::required("webhookUrl", FieldKind::String)];
     type Response = LinkResponse;
@@ -35,6 +36,7 @@ pub struct UnlinkRequest {
 
 impl Action for UnlinkRequest {
     const NAME: &'static str = "unlink";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Unlinked.");
     const APP: AppCall = AppCall::Internal;
     const FIELDS: &'static [Field] = &[Field::required("webhookId", FieldKind::String)];
     type Response = SuccessResponse;

@@ -31,6 +31,9 @@ pub trait Action: Serialize + DeserializeOwned {
     type Response: Serialize + DeserializeOwned;
     /// How the Attio app calls it (through the backend), for [`ActionInfo`].
     const APP: AppCall;
+    /// What the Attio app shows after a successful call, for [`ActionInfo`]: kept with the
+    /// action so that a new action cannot be added without its line.
+    const SUCCESS: SuccessMessage;
 
     /// Checks that [`Action::FIELDS`] cannot express (one of two fields present), after
     /// the body deserialized and before anything acts on it.
@@ -109,6 +112,45 @@ impl AppCall {
     }
 }
 
+/// The line the Attio app shows after a successful call of an action (the backend's
+/// `message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SuccessMessage {
+    /// The line; `{n}` stands for the number of items of the response's array [`Self::count`].
+    pub text: &'static str,
+    /// The response field (an array) whose length replaces `{n}`, if any.
+    pub count: Option<&'static str>,
+}
+
+impl SuccessMessage {
+    /// A fixed line.
+    pub const fn text(text: &'static str) -> Self {
+        Self { text, count: None }
+    }
+
+    /// A line with `{n}`: the length of the response's array `field`.
+    pub const fn counting(text: &'static str, field: &'static str) -> Self {
+        Self {
+            text,
+            count: Some(field),
+        }
+    }
+
+    /// The line for this response (`data`: the plugin's answer; a missing array counts 0).
+    pub fn render(&self, data: &Value) -> String {
+        match self.count {
+            None => self.text.to_owned(),
+            Some(field) => {
+                let n = data
+                    .get(field)
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                self.text.replace("{n}", &n.to_string())
+            }
+        }
+    }
+}
+
 /// What a host needs to know of an action without its types: one row of [`ACTIONS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ActionInfo {
@@ -118,6 +160,8 @@ pub struct ActionInfo {
     pub fields: &'static [Field],
     /// How the Attio app calls it ([`Action::APP`]).
     pub app: AppCall,
+    /// What the Attio app shows after a successful call ([`Action::SUCCESS`]).
+    pub success: SuccessMessage,
 }
 
 impl ActionInfo {
@@ -127,6 +171,7 @@ impl ActionInfo {
             name: A::NAME,
             fields: A::FIELDS,
             app: A::APP,
+            success: A::SUCCESS,
         }
     }
 

@@ -62,6 +62,8 @@ pub struct ListOrgInvitationsResponse {
 
 impl Action for ListOrgInvitationsRequest {
     const NAME: &'static str = "list-org-invitations";
+    const SUCCESS: SuccessMessage =
+        SuccessMessage::counting("Loaded {n} invitation(s).", "invitations");
     const APP: AppCall = AppCall::PerRecord {
         object: "workspaces",
         id_field: "organizationId",
@@ -111,6 +113,7 @@ pub struct CreateOrgInvitationRequest {
 
 impl Action for CreateOrgInvitationRequest {
     const NAME: &'static str = "create-org-invitation";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Invitation sent.");
     const APP: AppCall = AppCall::PerRecord {
         object: "workspaces",
         id_field: "organizationId",
@@ -134,6 +137,7 @@ pub struct CancelOrgInvitationRequest {
 
 impl Action for CancelOrgInvitationRequest {
     const NAME: &'static str = "cancel-org-invitation";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Invitation canceled.");
     const APP: AppCall = AppCall::NoRecord;
     const FIELDS: &'static [Field] = &[Field::required("invitationId", FieldKind::String)];
     type Response = SuccessResponse;
@@ -152,6 +156,7 @@ pub struct GetOrgRolesResponse {
 
 impl Action for GetOrgRolesRequest {
     const NAME: &'static str = "get-org-roles";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Loaded the organization roles.");
     const APP: AppCall = AppCall::NoRecord;
     const FIELDS: &'static [Field] = &[];
     type Response = GetOrgRolesResponse;
@@ -225,6 +230,7 @@ pub struct CreateOrganizationResponse {
 
 impl Action for CreateOrganizationRequest {
     const NAME: &'static str = "create-organization";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Organization created.");
     const APP: AppCall = AppCall::Creates;
     const FIELDS: &'static [Field] = &[
         Field::required("name", FieldKind::String),

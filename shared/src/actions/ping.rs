@@ -37,6 +37,7 @@ pub struct PingResponse {
 
 impl Action for PingRequest {
     const NAME: &'static str = "ping";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("The auth server answered.");
     const APP: AppCall = AppCall::Internal;
     const FIELDS: &'static [Field] = &[];
     type Response = PingResponse;

@@ -54,6 +54,7 @@ pub struct SessionsResponse {
 
 impl Action for SessionsRequest {
     const NAME: &'static str = "sessions";
+    const SUCCESS: SuccessMessage = SuccessMessage::counting("Loaded {n} session(s).", "sessions");
     const APP: AppCall = AppCall::PerRecord {
         object: "users",
         id_field: "userId",
@@ -88,6 +89,7 @@ impl Action for RevokeSessionRequest {
     }
 
     const NAME: &'static str = "revoke-session";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Session revoked.");
     const FIELDS: &'static [Field] = &[
         Field {
             name: "sessionId",
@@ -115,6 +117,7 @@ pub struct RevokeAllSessionsRequest {
 
 impl Action for RevokeAllSessionsRequest {
     const NAME: &'static str = "revoke-all-sessions";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("All sessions revoked.");
     const APP: AppCall = AppCall::AllRecords {
         object: "users",
         id_field: "userIds",

@@ -157,3 +157,30 @@ fn the_action_table_follows_the_one_list() {
         Some(UpdateBanStatusRequest::FIELDS)
     );
 }
+
+#[test]
+fn success_messages_render_their_counts() {
+    for info in ACTIONS {
+        let m = info.success;
+        assert!(!m.text.trim().is_empty(), "{} has a message", info.name);
+        assert_eq!(
+            m.count.is_some(),
+            m.text.contains("{n}"),
+            "{}: `{{n}}` goes with a counted field",
+            info.name
+        );
+    }
+    let sessions = action_info("sessions").unwrap().success;
+    assert_eq!(
+        sessions.render(&json!({"sessions": [{}, {}]})),
+        "Loaded 2 session(s)."
+    );
+    assert_eq!(sessions.render(&Value::Null), "Loaded 0 session(s).");
+    assert_eq!(
+        action_info("revoke-session")
+            .unwrap()
+            .success
+            .render(&Value::Null),
+        "Session revoked."
+    );
+}

@@ -26,6 +26,7 @@ pub struct UserDetailsResponse {
 
 impl Action for UserDetailsRequest {
     const NAME: &'static str = "user-details";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Loaded the user's details.");
     const APP: AppCall = AppCall::PerRecord {
         object: "users",
         id_field: "userId",
@@ -57,6 +58,7 @@ pub struct UpdateBanStatusRequest {
 
 impl Action for UpdateBanStatusRequest {
     const NAME: &'static str = "update-ban-status";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Ban status updated.");
     const APP: AppCall = AppCall::PerRecord {
         object: "users",
         id_field: "userId",
@@ -90,6 +92,7 @@ pub struct SendPasswordResetResponse {
 
 impl Action for SendPasswordResetRequest {
     const NAME: &'static str = "send-password-reset";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Password reset email sent.");
     const APP: AppCall = AppCall::PerRecord {
         object: "users",
         id_field: "userId",
@@ -127,6 +130,7 @@ pub struct SearchUsersResponse {
 
 impl Action for SearchUsersRequest {
     const NAME: &'static str = "search-users";
+    const SUCCESS: SuccessMessage = SuccessMessage::counting("Found {n} user(s).", "users");
     const APP: AppCall = AppCall::NoRecord;
     const FIELDS: &'static [Field] = &[Field::required("search", FieldKind::String)];
     type Response = SearchUsersResponse;
@@ -191,6 +195,7 @@ pub struct CreateUserResponse {
 
 impl Action for CreateUserRequest {
     const NAME: &'static str = "create-user";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("User created.");
     const APP: AppCall = AppCall::Creates;
     const FIELDS: &'static [Field] = &[
         Field::required("email", FieldKind::Email),

@@ -17,6 +17,7 @@ pub struct WebhookRequest {
 
 impl Action for WebhookRequest {
     const NAME: &'static str = "webhook";
+    const SUCCESS: SuccessMessage = SuccessMessage::text("Webhook applied.");
     const APP: AppCall = AppCall::Internal;
     const FIELDS: &'static [Field] = &[
         Field::required("webhook_id", FieldKind::String),
