@@ -100,6 +100,10 @@ pub struct Config {
     /// before putting the job back for later and serving other tenants.
     /// `QUEUE_BUDGET_WAIT_MAX_MS`, default 50 (one write slot at 25/s is 40 ms).
     pub queue_budget_wait_max: Duration,
+    /// How often an idle worker looks at the queue anyway: an enqueue wakes a worker at
+    /// once (in process, and through PostgreSQL `NOTIFY` across instances), so the poll
+    /// only catches jobs whose retry time came. `QUEUE_POLL_INTERVAL_MS`, default 500.
+    pub queue_poll_interval: Duration,
     /// What the workers prune, and how often.
     pub retention: Retention,
 }
@@ -172,6 +176,7 @@ impl Config {
             oauth_state_ttl: Duration::from_secs(600),
             queue_max_running_per_installation: 2,
             queue_budget_wait_max: Duration::from_millis(50),
+            queue_poll_interval: Duration::from_millis(500),
             retention: Retention::default(),
         }
     }
@@ -274,6 +279,10 @@ impl Config {
         )?)
         .map_err(|_| bad("QUEUE_MAX_RUNNING_PER_INSTALLATION", "a whole number"))?;
         c.queue_budget_wait_max = Duration::from_millis(num("QUEUE_BUDGET_WAIT_MAX_MS", 50)?);
+        c.queue_poll_interval = Duration::from_millis(u64::from(positive(
+            "QUEUE_POLL_INTERVAL_MS",
+            num("QUEUE_POLL_INTERVAL_MS", 500)?,
+        )?));
         let days = |k: &'static str, d: u64| -> Result<Duration, Error> {
             let n = positive(k, num(k, d)?)?;
             Ok(Duration::from_secs(u64::from(n) * DAY))

@@ -26,6 +26,13 @@ use crate::clock::now_ms;
 use crate::db::{Db, DbKind};
 use crate::error::{Error, Result};
 
+/// The PostgreSQL channel an enqueue notifies (in its transaction, so on commit), which the
+/// workers of every instance listen on: a job is claimed at once, not at the next poll.
+pub const NOTIFY_CHANNEL: &str = "attio_auth_jobs";
+/// `NOTIFY` on [`NOTIFY_CHANNEL`] (a statement without rows: nothing for the `Any` driver
+/// to decode).
+const NOTIFY_SQL: &str = "notify attio_auth_jobs";
+
 /// Attempts before a job is given up (`dead`).
 pub const MAX_ATTEMPTS: i64 = 12;
 /// How long a claim holds before another worker may take the job over.
@@ -133,9 +140,17 @@ impl Queue {
         self
     }
 
-    /// Wait until something was enqueued here or `timeout` passed.
+    /// Wait until something was enqueued (here, or by another instance when a listener
+    /// calls [`Queue::wake`]) or `timeout` passed. A wake-up while no worker waits is kept
+    /// for the next one, so an enqueue between a worker's empty claim and its wait is not
+    /// lost.
     pub async fn wait(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
+    }
+
+    /// Wake one idle worker: a job may be runnable.
+    pub fn wake(&self) {
+        self.notify.notify_one();
     }
 
     /// Add a job. `dedupe_key` makes enqueueing idempotent: `Ok(false)` when a job with
@@ -182,9 +197,12 @@ impl Queue {
         .await?
         .rows_affected()
             == 1;
+        if inserted && self.db.kind == DbKind::Postgres {
+            sqlx::query(NOTIFY_SQL).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         if inserted {
-            self.notify.notify_waiters();
+            self.wake();
         }
         Ok(inserted)
     }

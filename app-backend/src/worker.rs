@@ -3,6 +3,11 @@
 //! workers stop claiming, finish the job in hand, and anything still marked running by this
 //! process is put back in the queue.
 //!
+//! An idle worker sleeps until an enqueue wakes it (in process; on PostgreSQL also from any
+//! instance, through `LISTEN/NOTIFY`, see [`listen`]), or until `QUEUE_POLL_INTERVAL_MS`
+//! passed: the poll only catches retries that came due and notifications lost with a
+//! connection.
+//!
 //! A job whose tenant's Attio budget is spent is put back for later (not counted as an
 //! attempt) rather than holding the worker ([`crate::attio::with_budget_wait_max`]). The
 //! workers also prune old rows and bound the in-memory caches ([`prune`], every
@@ -11,7 +16,9 @@
 use std::time::Duration;
 
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
+use crate::db::DbKind;
 use crate::error::Result;
 use crate::jobs::{Failure, Job, JobKind};
 use crate::state::AppState;
@@ -196,6 +203,12 @@ pub fn spawn(state: &AppState, count: usize) -> JoinSet<()> {
             }
         });
     }
+    if count > 0
+        && state.db.kind == DbKind::Postgres
+        && let Some(url) = state.config.database_url.clone()
+    {
+        set.spawn(listen(url, state.queue.clone(), state.shutdown.clone()));
+    }
     for _ in 0..count {
         let state = state.clone();
         set.spawn(async move {
@@ -207,7 +220,7 @@ pub fn spawn(state: &AppState, count: usize) -> JoinSet<()> {
                     Ok(true) => continue,
                     Ok(false) => {
                         tokio::select! {
-                            _ = state.queue.wait(Duration::from_millis(500)) => {}
+                            _ = state.queue.wait(state.config.queue_poll_interval) => {}
                             _ = state.shutdown.cancelled() => break,
                         }
                     }
@@ -223,4 +236,38 @@ pub fn spawn(state: &AppState, count: usize) -> JoinSet<()> {
         });
     }
     set
+}
+
+/// Wakes this instance's workers when any instance enqueues (PostgreSQL `LISTEN` on
+/// [`crate::jobs::NOTIFY_CHANNEL`]). A lost connection is retried every few seconds; the
+/// workers' poll covers the gap.
+async fn listen(url: String, queue: crate::jobs::Queue, shutdown: CancellationToken) {
+    loop {
+        match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(mut listener) => match listener.listen(crate::jobs::NOTIFY_CHANNEL).await {
+                Ok(()) => {
+                    // Jobs enqueued while no listener heard: look once.
+                    queue.wake();
+                    loop {
+                        tokio::select! {
+                            n = listener.recv() => match n {
+                                Ok(_) => queue.wake(),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "job queue listener lost");
+                                    break;
+                                }
+                            },
+                            _ = shutdown.cancelled() => return,
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "job queue listen failed"),
+            },
+            Err(e) => tracing::warn!(error = %e, "job queue listener could not connect"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
 }

@@ -537,6 +537,7 @@ impl AuthStore for AcmeStore {
                 }
                 InboundPlan::NoChange { id } => InboundOutcome::Unchanged(id),
                 InboundPlan::Ignore { reason } => InboundOutcome::Ignored(reason),
+                InboundPlan::Reject { reason } => return Err(StoreError::Rejected(reason)),
             };
         tx.commit().await?;
         Ok(outcome)

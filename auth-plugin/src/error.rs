@@ -188,6 +188,7 @@ impl PluginError {
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Mail(_) => StatusCode::BAD_GATEWAY,
             Self::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            Self::Store(StoreError::Rejected(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Store(_) | Self::Panicked => StatusCode::INTERNAL_SERVER_ERROR,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -214,6 +215,7 @@ impl PluginError {
             Self::NotImplemented(f) => f.code(),
             Self::Mail(_) => "MAIL_FAILED",
             Self::Store(StoreError::Conflict(_)) => "CONFLICT",
+            Self::Store(StoreError::Rejected(_)) => "VALUE_REJECTED",
             Self::Store(_) | Self::Panicked => "INTERNAL_ERROR",
             Self::RateLimited { .. } => "RATE_LIMITED",
         }
@@ -227,6 +229,10 @@ impl PluginError {
                 self.code(),
                 format!("Already exists: {what}"),
             )),
+            Self::Store(StoreError::Rejected(what)) => Some(ErrorBody::new(
+                self.code(),
+                format!("The database refused a value: {what}"),
+            )),
             _ => Some(ErrorBody::new(self.code(), self.to_string())),
         }
     }
@@ -235,7 +241,7 @@ impl PluginError {
 impl IntoResponse for PluginError {
     fn into_response(self) -> Response {
         match &self {
-            Self::Store(StoreError::Conflict(_)) => {}
+            Self::Store(StoreError::Conflict(_) | StoreError::Rejected(_)) => {}
             Self::Store(e) => tracing::error!(error = %e, "attio plugin: store failed"),
             Self::Mail(e) => tracing::error!(error = %e, "attio plugin: mailer failed"),
             _ => tracing::debug!(error = %self, "attio plugin: request refused"),

@@ -19,3 +19,4 @@ mod request_shapes;
 mod sandbox;
 mod serve;
 mod sync;
+mod wakeup;

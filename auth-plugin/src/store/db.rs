@@ -331,7 +331,8 @@ impl Tx {
     }
 }
 
-/// Maps a unique-constraint violation to [`StoreError::Conflict`].
+/// Maps a unique-constraint violation to [`StoreError::Conflict`], a missing referenced
+/// row to [`StoreError::NotFound`], and a refused value to [`StoreError::Rejected`].
 pub(crate) fn conflict(what: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
     move |e| match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -345,6 +346,16 @@ pub(crate) fn conflict(what: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
                 db.kind(),
                 sqlx::error::ErrorKind::NotNullViolation | sqlx::error::ErrorKind::CheckViolation
             ) =>
+        {
+            StoreError::Rejected(format!("{what}: {}", db.message()))
+        }
+        // PostgreSQL's data exceptions (class 22: a NUL in text, a value out of its type's
+        // range, a malformed date): the caller's value, not a failing database. SQLSTATEs
+        // have five characters; SQLite's numeric codes never look like one of these.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.len() == 5 && c.starts_with("22")) =>
         {
             StoreError::Rejected(format!("{what}: {}", db.message()))
         }

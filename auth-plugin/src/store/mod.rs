@@ -39,7 +39,8 @@ pub enum StoreError {
     /// A migration could not be applied, or an applied one was changed since.
     #[error("migration error: {0}")]
     Migration(String),
-    /// The database refused a row (NOT NULL, CHECK): the text says which.
+    /// The database refused a row (NOT NULL, CHECK, a value its column cannot hold), or an
+    /// inbound record holds a value its field cannot: the text says which.
     #[error("rejected: {0}")]
     Rejected(String),
     /// The sync outbox failed (the change was rolled back with it).

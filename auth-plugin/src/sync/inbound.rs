@@ -130,6 +130,13 @@ pub enum InboundPlan {
         /// Why, for logs.
         reason: String,
     },
+    /// The record carries a value its field's type cannot hold (a number for a text
+    /// attribute, a NUL character): write nothing, and tell the caller why (the database
+    /// would refuse it, or store something nobody typed).
+    Reject {
+        /// Which attribute and why, for the caller.
+        reason: String,
+    },
 }
 
 impl InboundPlan {
@@ -183,6 +190,36 @@ fn auth_value(kind: &AttributeType, v: Value) -> Value {
     }
 }
 
+/// Why a plain value cannot be written as an attribute of type `kind`, if it cannot: text
+/// types take strings, checkboxes booleans (or what [`as_bool`] reads as one), numeric
+/// types numbers (null is no value everywhere); a string never holds NUL, which PostgreSQL text refuses. Types this crate
+/// does not know take any scalar.
+fn misfit(kind: &AttributeType, v: &Value) -> Option<&'static str> {
+    use AttributeType as T;
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.contains('\0') => Some("a text value with a NUL character"),
+        // As written: `true`, `"1"`, `0`... (see `as_bool`).
+        _ if *kind == T::Checkbox => as_bool(v)
+            .is_none()
+            .then_some("something else than a boolean"),
+        Value::String(_) => match kind {
+            T::Number | T::Rating | T::Currency => Some("a string, expected a number"),
+            _ => None,
+        },
+        Value::Bool(_) => match kind {
+            T::Other(_) => None,
+            _ => Some("a boolean, expected a value of the attribute's type"),
+        },
+        Value::Number(_) => match kind {
+            T::Number | T::Rating | T::Currency | T::Other(_) => None,
+            _ => Some("a number, expected a value of the attribute's type"),
+        },
+        Value::Array(_) => Some("a list, expected one value"),
+        Value::Object(_) => Some("an object, expected one value"),
+    }
+}
+
 fn is_empty(v: &Value) -> bool {
     match v {
         Value::Null => true,
@@ -233,9 +270,43 @@ impl ModelAdapter {
             .collect()
     }
 
+    /// The first value of `plain` (from [`ModelAdapter::plain_values`]) that its field
+    /// cannot hold, as a message naming the attribute (see [`InboundPlan::Reject`]).
+    pub fn check_values(&self, plain: &Map<String, Value>) -> Result<(), String> {
+        for f in &self.fields {
+            let Some(v) = plain.get(&f.attribute) else {
+                continue;
+            };
+            let bad = match (&f.source, v) {
+                // Record ids: strings, one or a list.
+                (FieldSource::References { .. }, Value::Array(items)) => {
+                    items.iter().find_map(|i| {
+                        misfit(&AttributeType::Text, i)
+                            .or(i.is_null().then_some("a null record id"))
+                    })
+                }
+                (FieldSource::References { .. }, v) => misfit(&AttributeType::Text, v),
+                (FieldSource::Column(_), Value::Array(items))
+                    if f.schema.is_multiselect == Some(true) =>
+                {
+                    items
+                        .iter()
+                        .find_map(|i| misfit(&f.schema.attribute_type, i))
+                }
+                (FieldSource::Column(_), v) => misfit(&f.schema.attribute_type, v),
+            };
+            if let Some(why) = bad {
+                return Err(format!("attribute {} holds {why}", f.attribute));
+            }
+        }
+        Ok(())
+    }
+
     /// Where to look for the stored row, in order: `attioId` = record id, `id` = the id
     /// attribute's value, then each unique column attribute (e.g. `email`, lowercased).
-    /// The caller takes the first row found.
+    /// Only string values are keys (ids and emails are strings; anything else would be
+    /// compared with a text column, which PostgreSQL refuses). The caller takes the first
+    /// row found.
     pub fn lookup_keys(&self, event: &RecordEvent) -> Vec<(String, Value)> {
         let mut keys = Vec::new();
         if let Some(r) = &event.record_id {
@@ -251,7 +322,10 @@ impl ModelAdapter {
             .as_ref()
             .map(|v| self.plain_values(v))
             .unwrap_or_default();
-        if let Some(id) = plain.get(&self.id_attribute).filter(|v| !is_empty(v)) {
+        if let Some(id) = plain
+            .get(&self.id_attribute)
+            .filter(|v| v.is_string() && !is_empty(v))
+        {
             keys.push(("id".to_owned(), id.clone()));
         }
         for f in &self.fields {
@@ -259,6 +333,7 @@ impl ModelAdapter {
                 continue;
             }
             if let (Some(col), Some(v)) = (f.auth_field(), plain.get(&f.attribute))
+                && v.is_string()
                 && !is_empty(v)
             {
                 keys.push((
@@ -313,6 +388,9 @@ impl ModelAdapter {
             return InboundPlan::ignore("event without record values");
         };
         let plain = self.plain_values(values);
+        if let Err(reason) = self.check_values(&plain) {
+            return InboundPlan::Reject { reason };
+        }
         match (stored, stored_id) {
             (Some(row), Some(id)) => self.plan_update(record_id, &plain, row, id),
             _ if event.kind == RecordEventKind::Updated && self.on_missing == OnMissing::Ignore => {

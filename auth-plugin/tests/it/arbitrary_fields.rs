@@ -7,7 +7,7 @@ use crate::common;
 use crate::common::{Backend, Opts, TestApp, spawn_with};
 use attio_auth_shared::actions::{self, Field, FieldKind};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestRunner};
 use serde_json::{Map, Value, json};
 
 const ALICE: &str = "aliceAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -220,9 +220,17 @@ fn run(backend: Backend, cases: u32) {
         },
     ));
     let all = actions();
+    // A random seed each run (more inputs over time), printed so that a failure replays:
+    // `PROPTEST_RNG_SEED=<seed> cargo test -p attio-auth-plugin --test it arbitrary_fields`.
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{backend:?}: proptest seed {seed} (replay with PROPTEST_RNG_SEED={seed})");
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
+        rng_seed: RngSeed::Fixed(seed),
         ..Config::default()
     });
     let n = std::sync::atomic::AtomicU64::new(0);
@@ -252,7 +260,7 @@ fn run(backend: Backend, cases: u32) {
             );
             Ok(())
         })
-        .unwrap();
+        .unwrap_or_else(|e| panic!("PROPTEST_RNG_SEED={seed}: {e}"));
 }
 
 #[test]

@@ -543,6 +543,7 @@ pub async fn owners_are_never_removed_from_attio(b: Backend) {
 every!(
     refused_rows_answer_events_rejected,
     owners_are_never_removed_from_attio,
+    values_of_the_wrong_type_are_refused,
     users_created_updated_deleted_from_attio,
     ignored_and_refused_events,
     concurrent_webhooks,
@@ -550,3 +551,77 @@ every!(
     workspaces_with_members,
     plugin_changes_are_reported,
 );
+
+/// Regression (the PostgreSQL property test's flake): a text attribute holding a number made
+/// PostgreSQL refuse the update, answered 500. The exact body that failed, then the same
+/// class of values (a boolean, a list, a NUL character, a number where the lookup wants an
+/// email): each answers 422 naming the attribute and changes nothing, on every backend.
+pub async fn values_of_the_wrong_type_are_refused(b: Backend) {
+    let app = common::spawn_with(
+        b,
+        common::Opts {
+            legacy: true,
+            ..common::Opts::default()
+        },
+    )
+    .await;
+    let before = snapshot(&app).await;
+    let failing: Value = serde_json::from_str(
+        r#"{"LWgEKvRbCu":{"PwmFkh":[],"V":["Jan 1 2030"],"_F_Q":[true,"0000-01-01T00:00:00Z",null]},"events":[{"event_type":"record.updated","id":{"object_id":"o","record_id":"rec-1","workspace_id":"ws"},"object":{"api_slug":"users"},"record":{"id":{"object_id":"o","record_id":"rec-1","workspace_id":"ws"},"values":{"name":[{"active_until":null,"attribute_type":"text","value":-6276529920746332647}],"primary_email_address":-6276529920746332647,"user_id":[{"active_until":null,"attribute_type":"text","value":"bobBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"}]}}}],"webhook_id":"x"}"#,
+    )
+    .unwrap();
+    for legacy in [false, true] {
+        let r = if legacy {
+            app.legacy("webhook", common::LEGACY_SECRET, failing.clone())
+                .await
+        } else {
+            app.call("webhook", failing.clone()).await
+        };
+        assert_eq!(r.status, 422, "legacy {legacy}: {}", r.raw);
+        assert_eq!(r.body["code"], "EVENTS_REJECTED", "{}", r.raw);
+        let message = r.body["message"].as_str().unwrap();
+        assert!(
+            message.contains("rec-1") && message.contains("name"),
+            "{message}"
+        );
+        assert_eq!(snapshot(&app).await, before);
+    }
+
+    let bob = "bobBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    let event = |values: Value| {
+        json!({"event_type": "record.updated",
+               "id": {"workspace_id": "ws", "object_id": "obj-users", "record_id": "rec-x"},
+               "record": {"values": values}, "object": object("users")})
+    };
+    let text = |value: Value| vec![json!({"attribute_type": "text", "value": value})];
+    let bad = [
+        json!({"user_id": text(json!(bob)), "name": text(json!(true))}),
+        json!({"user_id": text(json!(bob)), "name": text(json!(["a", "b"]))}),
+        json!({"user_id": text(json!(bob)), "name": text(json!({"a": 1}))}),
+        json!({"user_id": text(json!(bob)), "name": text(json!("nul \u{0} here"))}),
+        json!({"user_id": text(json!(bob)), "name": text(json!(1.5))}),
+        // a number where the lookup reads an email, and a number as the user id
+        json!({"primary_email_address": [{"attribute_type": "text", "value": 7}],
+               "name": text(json!("N"))}),
+        json!({"user_id": text(json!(42)), "name": text(json!("N"))}),
+        // a checkbox that is no boolean
+        json!({"user_id": text(json!(bob)), "email_verified": [{"attribute_type": "checkbox", "value": "maybe"}]}),
+    ];
+    for values in bad {
+        let r = webhook(&app, vec![event(values.clone())]).await;
+        assert_eq!(r.status, 422, "{values}: {}", r.raw);
+        assert_eq!(r.body["code"], "EVENTS_REJECTED", "{}", r.raw);
+        assert_eq!(snapshot(&app).await, before, "{values}");
+    }
+    // The same shapes with values of the right type still apply.
+    let r = webhook(
+        &app,
+        vec![event(
+            json!({"user_id": text(json!(bob)), "name": text(json!("Bob Typed"))}),
+        )],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let stored = app.store.user(bob).await.unwrap().unwrap();
+    assert_eq!(stored.name, "Bob Typed");
+}

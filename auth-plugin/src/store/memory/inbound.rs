@@ -197,6 +197,7 @@ impl Data {
             }
             InboundPlan::NoChange { id } => InboundOutcome::Unchanged(id),
             InboundPlan::Ignore { reason } => InboundOutcome::Ignored(reason),
+            InboundPlan::Reject { reason } => return Err(StoreError::Rejected(reason)),
         })
     }
 

@@ -542,6 +542,7 @@ impl AuthStore for SqlxStore {
             }
             InboundPlan::NoChange { id } => InboundOutcome::Unchanged(id),
             InboundPlan::Ignore { reason } => InboundOutcome::Ignored(reason),
+            InboundPlan::Reject { reason } => return Err(StoreError::Rejected(reason)),
         };
         tx.commit().await?;
         if matches!(
