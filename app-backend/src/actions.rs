@@ -203,6 +203,7 @@ async fn dispatch(
         "connection-check" => {
             state.plugin.check_url(&inst.connection).await?;
             let ping = installations::ping_plugin(state, &inst.connection).await?;
+            crate::console::health::app_connected(state, &inst.id).await;
             let message = match &ping {
                 Some(p) => format!("Connected to the auth server (plugin {}).", p.version),
                 None => "Connected to the auth server (original plugin).".to_owned(),
