@@ -8,6 +8,7 @@
 //! the synchronous tools below stay free of it.
 
 mod cli;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -35,6 +36,12 @@ enum Command {
     /// Run the backend service (configured through the environment: see app-backend's
     /// README). Stops gracefully on SIGINT/SIGTERM.
     Serve(attio_auth_backend::serve::ServeArgs),
+    /// Install a connection string in an Attio workspace through a backend (what the
+    /// console's install does), then follow the backfill with a progress bar.
+    Install(remote::InstallArgs),
+    /// Start (or, with --status, follow) an installation's backfill through a backend,
+    /// with a progress bar.
+    Backfill(remote::BackfillArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +52,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => cli::sign(args),
         Command::Verify(args) => cli::verify(args),
         Command::Serve(args) => attio_auth_backend::serve::run(args),
+        Command::Install(args) => remote::install(args),
+        Command::Backfill(args) => remote::backfill(args),
     }
 }
