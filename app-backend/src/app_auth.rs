@@ -71,7 +71,11 @@ pub async fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         .ok_or_else(|| {
             Error::not_found(
                 "NOT_INSTALLED",
-                "This Attio workspace has no installation; install the app first.",
+                format!(
+                    "This Attio workspace has no installation yet: install it at {} (sign in \
+                     with Attio, paste the connection string), then save the string here again.",
+                    state.public_url.join("/console")
+                ),
             )
         })?;
     let verifier = Verifier::from_secret(&signing_secret(&installation.connection))?;
