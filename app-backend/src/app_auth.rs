@@ -16,7 +16,7 @@ use sqlx::Row as _;
 
 use attio_auth_shared::connection::{Connection, Protocol};
 use attio_auth_shared::signing::{
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus, Verifier,
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus,
 };
 
 use crate::clock::{now_ms, now_secs};
@@ -78,7 +78,10 @@ pub async fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
                 ),
             )
         })?;
-    let verifier = Verifier::from_secret(&signing_secret(&installation.connection))?;
+    // During a secret rotation the old and the new secret are both accepted.
+    let verifier = crate::console::rotation::verifier(
+        &crate::console::rotation::app_secrets(state, &installation).await?,
+    )?;
     verifier.verify(
         header(headers, HEADER_ID),
         header(headers, HEADER_TIMESTAMP),
@@ -182,7 +185,7 @@ mod tests {
         let s = signing_secret(&legacy);
         assert!(s.expose_secret().starts_with("whsec_"));
         assert!(!s.expose_secret().contains("attio-test-secret"));
-        assert!(Verifier::from_secret(&s).is_ok());
+        assert!(attio_auth_shared::signing::Verifier::from_secret(&s).is_ok());
         let signed = Connection::generate("https://a.example.com", None).unwrap();
         assert_eq!(
             signing_secret(&signed).expose_secret(),

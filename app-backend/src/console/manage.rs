@@ -17,7 +17,7 @@ use crate::state::AppState;
 
 use super::session::{Console, SignedIn};
 use super::view::{self, Frame};
-use super::{PageError, checks, health, html, install, not_found};
+use super::{PageError, checks, health, html, install, not_found, rotation};
 
 /// Who may see the page, or where to send them.
 enum Access {
@@ -221,10 +221,13 @@ pub async fn page(
     Path(id): Path<String>,
     Query(filter): Query<AuditFilter>,
 ) -> Result<Response, PageError> {
-    let (user, inst) = granted!(console, id);
+    let (user, mut inst) = granted!(console, id);
     let csrf = console.csrf().await?;
     let state = console.state().clone();
     let now = now_ms();
+    // A rotation finishes as soon as the plugin has the new secret.
+    inst.connection = rotation::current(&state, &inst).await?;
+    let rotating = rotation::next(&state, &inst.id).await?.is_some();
     let times = health::times(&state, &inst.id).await?;
     let queue = health::queue(&state, &inst.id, now).await?;
     let dead = state.queue.dead_jobs(&inst.id, 20).await?;
@@ -288,6 +291,7 @@ pub async fn page(
     let finish = format!("/console/installations/{}/finish", inst.id);
     let backfill_action = format!("/console/installations/{}/backfill", inst.id);
     let uninstall = format!("/console/installations/{}/uninstall", inst.id);
+    let rotate = rotate_section(&inst.id, &csrf, rotating);
     let lag = queue
         .lag_ms
         .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
@@ -348,6 +352,7 @@ pub async fn page(
                 <button type="submit">"Run the backfill again"</button>
             </form>
         </section>
+        {rotate}
         <section class="card">
             <h2>"Uninstall"</h2>
             <p><a href=uninstall>"Uninstall this installation…"</a></p>
@@ -555,4 +560,118 @@ pub async fn uninstall(
         </section>
     };
     Ok(page_of("Uninstalled", &user, &csrf, None, body))
+}
+
+fn rotate_section(id: &str, csrf: &str, rotating: bool) -> impl IntoView + use<> {
+    let rotate = format!("/console/installations/{id}/rotate");
+    let check = format!("/console/installations/{id}/rotate/check");
+    let csrf = csrf.to_owned();
+    let body = if rotating {
+        let csrf2 = csrf.clone();
+        view! {
+            <p class="warn">
+                "A rotation is running: calls signed with the old or the new secret are both accepted until the auth server has the new one."
+            </p>
+            <form method="post" action=check class="inline">
+                {view::csrf_field(&csrf)}
+                <button type="submit">"Check the auth server now"</button>
+            </form>
+            <form method="post" action=rotate class="inline">
+                {view::csrf_field(&csrf2)}
+                <button type="submit" class="link">"Show the new string again"</button>
+            </form>
+        }
+        .into_any()
+    } else {
+        view! {
+            <p>
+                "Makes a new whsec_ secret for the same auth server. The old one keeps working until the auth server has the new one."
+            </p>
+            <form method="post" action=rotate>
+                {view::csrf_field(&csrf)}
+                <button type="submit">"Rotate the secret"</button>
+            </form>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" id="rotate">
+            <h2>"Rotate the secret"</h2>
+            {body}
+        </section>
+    }
+}
+
+/// `POST /console/installations/{id}/rotate`: start a rotation (or show the running one's
+/// string) and say where to paste it.
+pub async fn rotate(
+    console: Console,
+    Path(id): Path<String>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Result<Response, PageError> {
+    console.check_csrf(&form.csrf).await?;
+    let (user, inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let started = rotation::next(console.state(), &inst.id).await?.is_none();
+    let next = rotation::start(console.state(), &inst).await?;
+    if started {
+        record(console.state(), &inst.id, &user, "console.rotate-secret", None, "Secret rotation started.").await?;
+    }
+    let encoded = next.encode();
+    let secret_line = format!("ATTIO_SECRET={}", secrecy::ExposeSecret::expose_secret(next.secret()));
+    let check = format!("/console/installations/{}/rotate/check", inst.id);
+    let back = format!("/console/installations/{}", inst.id);
+    let body = view! {
+        <section class="card result">
+            <h2>"The new connection string"</h2>
+            <div class="field">
+                <label for="new-connection">"Connection string"</label>
+                <textarea id="new-connection" readonly rows="3">{encoded}</textarea>
+            </div>
+            <div class="field">
+                <label for="new-secret">"For the auth server"</label>
+                <textarea id="new-secret" readonly rows="2">{secret_line}</textarea>
+            </div>
+            <ol class="steps">
+                <li>"In Attio, Workspace settings → Apps → the Better Auth app → " <strong>"Connection"</strong> ": paste the new string and save."</li>
+                <li>"On the auth server, set " <code>"ATTIO_SECRET"</code> " to the new secret and redeploy."</li>
+                <li>"Come back and check: once the auth server answers with the new secret, the old one stops working. The Attio app's next connection check does the same."</li>
+            </ol>
+            <form method="post" action=check>
+                {view::csrf_field(&csrf)}
+                <button type="submit">"Check the auth server now"</button>
+            </form>
+            <p><a href=back>"Back to the installation"</a></p>
+        </section>
+    };
+    Ok(page_of("Rotate the secret", &user, &csrf, None, body))
+}
+
+/// `POST /console/installations/{id}/rotate/check`: finish the rotation if the plugin has
+/// the new secret.
+pub async fn rotate_check(
+    console: Console,
+    Path(id): Path<String>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Result<Response, PageError> {
+    console.check_csrf(&form.csrf).await?;
+    let (user, inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let done = rotation::try_finish(console.state(), &inst).await?;
+    if done {
+        record(console.state(), &inst.id, &user, "console.rotate-secret", None, "Secret rotated: the old secret is no longer accepted.").await?;
+    }
+    let back = format!("/console/installations/{}", inst.id);
+    let message = if done {
+        "Rotated: the auth server answers with the new secret, and the old one is no longer accepted."
+    } else {
+        "The auth server does not answer with the new secret yet: set ATTIO_SECRET, redeploy, and check again. Both secrets stay accepted until then."
+    };
+    let body = view! {
+        <section class="card">
+            <p class="result rotation" role="status">{message}</p>
+            <p><a href=back>"Back to the installation"</a></p>
+        </section>
+    };
+    Ok(page_of("Rotate the secret", &user, &csrf, None, body))
 }

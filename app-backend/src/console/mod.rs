@@ -15,6 +15,7 @@ pub mod health;
 mod install;
 mod login;
 mod manage;
+pub mod rotation;
 mod session;
 mod view;
 
@@ -58,6 +59,11 @@ pub fn routes<S: SessionStore + Clone>(config: &Config, store: S) -> Router<AppS
         .route(
             "/console/installations/{id}/jobs/{job}/retry",
             post(manage::retry_job),
+        )
+        .route("/console/installations/{id}/rotate", post(manage::rotate))
+        .route(
+            "/console/installations/{id}/rotate/check",
+            post(manage::rotate_check),
         )
         .route(
             "/console/installations/{id}/uninstall",
