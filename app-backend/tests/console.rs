@@ -616,3 +616,78 @@ async fn another_workspace_gets_404() {
         404
     );
 }
+
+/// The textarea `id`'s text.
+fn textarea(body: &str, id: &str) -> String {
+    let start = body.find(&format!("id=\"{id}\"")).unwrap();
+    let open = start + body[start..].find('>').unwrap() + 1;
+    let end = open + body[open..].find("</textarea>").unwrap();
+    body[open..end].to_owned()
+}
+
+async fn audit_status(w: &ConsoleWorld, id: &str, conn: &Connection) -> u16 {
+    let mut req = w
+        .app
+        .http
+        .get(w.app.url(&format!("/v1/installations/{id}/audit")));
+    for (k, v) in app_headers_for(conn, &w.creds.workspace_id.to_string(), b"") {
+        req = req.header(k, v);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn console_rotation_accepts_old_and_new_until_the_plugin_has_the_new_one() {
+    let w = world(DbChoice::Sqlite, &["users", "workspaces"], false).await;
+    let r = w
+        .app
+        .http
+        .post(w.app.url("/v1/installations"))
+        .json(&json!({"connection": w.plugin.connection.encode(), "attioToken": w.creds.token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await.unwrap()["installation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut b = signed_in(&w, &w.creds.token).await;
+    let page = b.get(&format!("/console/installations/{id}")).await;
+    assert!(page.body.contains("Rotate the secret"));
+    let rotated = b
+        .post(
+            &format!("/console/installations/{id}/rotate"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let next = Connection::decode(&textarea(&rotated.body, "new-connection")).unwrap();
+    assert_eq!(next.url(), w.plugin.connection.url());
+    assert_ne!(
+        secrecy::ExposeSecret::expose_secret(next.secret()),
+        secrecy::ExposeSecret::expose_secret(w.plugin.connection.secret())
+    );
+    assert!(textarea(&rotated.body, "new-secret").starts_with("ATTIO_SECRET=whsec_"));
+
+    // Both secrets are accepted; another one is not.
+    assert_eq!(audit_status(&w, &id, &next).await, 200);
+    assert_eq!(audit_status(&w, &id, &w.plugin.connection).await, 200);
+    let stranger = Connection::generate("http://127.0.0.1:1", None).unwrap();
+    assert_eq!(audit_status(&w, &id, &stranger).await, 401);
+
+    // The plugin still has the old secret: the rotation stays open.
+    let page = b.get(&format!("/console/installations/{id}")).await;
+    assert!(page.body.contains("A rotation is running"), "{}", page.body);
+    let check = b
+        .post(
+            &format!("/console/installations/{id}/rotate/check"),
+            &[("csrf", &page.csrf())],
+        )
+        .await;
+    assert!(check.body.contains("does not answer with the new secret yet"), "{}", check.body);
+    assert_eq!(audit_status(&w, &id, &w.plugin.connection).await, 200);
+    // The rotation is in the audit log.
+    let page = b.get(&format!("/console/installations/{id}?action=console.rotate-secret")).await;
+    assert!(page.body.contains("Secret rotation started."), "{}", page.body);
+}

@@ -37,7 +37,6 @@ pub struct Runs(Mutex<HashMap<String, Run>>);
 
 #[derive(Debug, Clone)]
 struct Run {
-    started_at: i64,
     failed: Option<(String, String)>,
 }
 
@@ -71,7 +70,7 @@ fn to_login() -> Response {
     Redirect::to("/console/login").into_response()
 }
 
-fn install_form(csrf: &str) -> impl IntoView {
+fn install_form(csrf: &str) -> impl IntoView + use<> {
     view! {
         <form method="post" action="/console/install" class="generator">
             {view::csrf_field(csrf)}
@@ -262,10 +261,7 @@ fn start(
     let workspace = user.workspace_id.clone();
     runs.set(
         &workspace,
-        Run {
-            started_at: now_ms(),
-            failed: None,
-        },
+        Run { failed: None },
     );
     let (state, runs, kind) = (state.clone(), runs.clone(), user.via.clone());
     tokio::spawn(async move {

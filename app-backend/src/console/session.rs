@@ -105,11 +105,6 @@ impl Console {
         &self.state
     }
 
-    /// The raw session.
-    pub fn session(&self) -> &Session {
-        &self.session
-    }
-
     /// Who is signed in, if anyone.
     pub async fn user(&self) -> Result<Option<SignedIn>> {
         self.session.get(USER).await.map_err(session_err)
@@ -184,11 +179,6 @@ impl Console {
             workspace: user.workspace_id.clone(),
             token,
         })
-    }
-
-    /// A value kept in the session.
-    pub async fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        self.session.get(key).await.map_err(session_err)
     }
 
     /// Keep a value in the session.

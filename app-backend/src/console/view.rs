@@ -155,7 +155,7 @@ pub fn lines(items: Vec<Line>) -> impl IntoView {
 }
 
 /// A hidden CSRF field.
-pub fn csrf_field(csrf: &str) -> impl IntoView {
+pub fn csrf_field(csrf: &str) -> impl IntoView + use<> {
     let csrf = csrf.to_owned();
     view! { <input type="hidden" name="csrf" value=csrf /> }
 }
