@@ -168,8 +168,10 @@ async fn audit(
             reason: r.try_get::<Option<String>, _>("reason")?.unwrap_or_default(),
             result: if st == "pending" {
                 "pending".into()
-            } else if ok == 1 {
+            } else if ok == 1 && message.is_empty() {
                 format!("ok ({status})")
+            } else if ok == 1 {
+                format!("ok ({status}): {message}")
             } else {
                 format!("failed ({status}): {message}")
             },
