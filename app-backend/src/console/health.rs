@@ -17,9 +17,40 @@ pub enum Direction {
     FromPlugin,
 }
 
-/// Record that an authenticated event arrived now. A failure is logged, never passed on:
-/// the event itself matters more than its timestamp.
+/// How often the last-event time of one installation and direction is written: a flood
+/// of events (a backfill's echoes) must not become a flood of writes.
+const TOUCH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// When each (installation, direction) was last written by this process (bounded).
+static TOUCHED: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<(String, bool), std::time::Instant>>,
+> = std::sync::LazyLock::new(Default::default);
+
+fn due(installation_id: &str, direction: Direction) -> bool {
+    let Ok(mut map) = TOUCHED.lock() else {
+        return true;
+    };
+    let key = (installation_id.to_owned(), direction == Direction::FromAttio);
+    let now = std::time::Instant::now();
+    match map.get(&key) {
+        Some(at) if now.duration_since(*at) < TOUCH_EVERY => false,
+        _ => {
+            if map.len() >= 10_000 {
+                map.clear();
+            }
+            map.insert(key, now);
+            true
+        }
+    }
+}
+
+/// Record that an authenticated event arrived now (at most every [`TOUCH_EVERY`] per
+/// installation and direction). A failure is logged, never passed on: the event itself
+/// matters more than its timestamp.
 pub async fn touch(state: &AppState, installation_id: &str, direction: Direction) {
+    if !due(installation_id, direction) {
+        return;
+    }
     let column = match direction {
         Direction::FromAttio => "last_attio_event_at",
         Direction::FromPlugin => "last_plugin_event_at",
