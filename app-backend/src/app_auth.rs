@@ -15,9 +15,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 
 use attio_auth_shared::connection::{Connection, Protocol};
-use attio_auth_shared::signing::{
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus,
-};
+use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus};
 
 use crate::clock::{now_ms, now_secs};
 use crate::error::{Error, Result};

@@ -93,8 +93,12 @@ pub async fn receive(
             now_secs(),
         )?;
     }
-    crate::console::health::touch(&state, &inst.id, crate::console::health::Direction::FromPlugin)
-        .await;
+    crate::console::health::touch(
+        &state,
+        &inst.id,
+        crate::console::health::Direction::FromPlugin,
+    )
+    .await;
     let event: SyncEvent = serde_json::from_slice(&body)
         .map_err(|e| Error::bad_request("INVALID_EVENT", format!("Not a sync event: {e}")))?;
     check_allowed(&load_allowlist(&state, &inst.id).await?, &inst.id, &event)?;

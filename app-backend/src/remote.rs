@@ -26,10 +26,20 @@ pub struct InstallArgs {
     backend: String,
     /// The connection string (also `ATTIO_AUTH_CONNECTION`, which keeps it out of the
     /// process list).
-    #[arg(long, value_name = "STRING", env = "ATTIO_AUTH_CONNECTION", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "STRING",
+        env = "ATTIO_AUTH_CONNECTION",
+        hide_env_values = true
+    )]
     connection: String,
     /// An Attio access token of the workspace (also `ATTIO_TOKEN`).
-    #[arg(long, value_name = "TOKEN", env = "ATTIO_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "ATTIO_TOKEN",
+        hide_env_values = true
+    )]
     attio_token: String,
     /// Do not follow the backfill the install starts.
     #[arg(long)]
@@ -50,7 +60,12 @@ pub struct BackfillArgs {
     workspace: String,
     /// The connection string the installation uses: its secret signs the calls, as the
     /// Attio app signs them (also `ATTIO_AUTH_CONNECTION`).
-    #[arg(long, value_name = "STRING", env = "ATTIO_AUTH_CONNECTION", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "STRING",
+        env = "ATTIO_AUTH_CONNECTION",
+        hide_env_values = true
+    )]
     connection: String,
     /// Only show the current progress; start nothing.
     #[arg(long)]
@@ -163,7 +178,14 @@ pub fn backfill(args: BackfillArgs) -> ExitCode {
                 return fail(REFUSED, &refusal(status, &answer));
             }
         }
-        follow(&http, &backend, &args.installation, &args.workspace, &connection).await
+        follow(
+            &http,
+            &backend,
+            &args.installation,
+            &args.workspace,
+            &connection,
+        )
+        .await
     })
 }
 

@@ -202,7 +202,11 @@ async fn journey(db: DbChoice) {
     assert_eq!(home.location.as_deref(), Some("/console/login"));
     let login = b.get("/console/login").await;
     assert_eq!(login.status, 200);
-    assert!(login.body.contains("Workspace settings → Developers"), "{}", login.body);
+    assert!(
+        login.body.contains("Workspace settings → Developers"),
+        "{}",
+        login.body
+    );
     assert!(login.body.contains("object_configuration:read-write"));
     assert!(login.body.contains("webhook:read-write"));
     let set = b.last_set_cookie.clone().expect("a session cookie");
@@ -220,7 +224,11 @@ async fn journey(db: DbChoice) {
         )
         .await;
     assert_eq!(signed.status, 303, "{}", signed.body);
-    assert_ne!(b.cookie.clone().unwrap(), before, "the session id is rotated at sign-in");
+    assert_ne!(
+        b.cookie.clone().unwrap(),
+        before,
+        "the session id is rotated at sign-in"
+    );
     let install = b.follow(signed).await;
     assert_eq!(install.status, 200);
     assert!(install.body.contains("Paste the connection string"));
@@ -239,8 +247,15 @@ async fn journey(db: DbChoice) {
     assert_eq!(fails(&checked.body), 0, "{}", checked.body);
     assert_eq!(passes(&checked.body), 5, "{}", checked.body);
     assert!(checked.body.contains("signed-v1"));
-    assert!(checked.body.contains("users: will create"), "{}", checked.body);
-    assert!(w.plugin.calls("link").is_empty(), "nothing linked before the confirmation");
+    assert!(
+        checked.body.contains("users: will create"),
+        "{}",
+        checked.body
+    );
+    assert!(
+        w.plugin.calls("link").is_empty(),
+        "nothing linked before the confirmation"
+    );
     assert!(
         attio_auth_backend::installations::Installation::find_by_workspace(
             &w.app.state,
@@ -256,13 +271,20 @@ async fn journey(db: DbChoice) {
         .post("/console/install/confirm", &[("csrf", &checked.csrf())])
         .await;
     assert_eq!(confirmed.status, 303, "{}", confirmed.body);
-    assert_eq!(confirmed.location.as_deref(), Some("/console/install/progress"));
+    assert_eq!(
+        confirmed.location.as_deref(),
+        Some("/console/install/progress")
+    );
     let mut progress = b.get("/console/install/progress").await;
     for _ in 0..300 {
         if progress.body.contains("Next: connect the Attio app") {
             break;
         }
-        assert!(progress.body.contains("http-equiv=\"refresh\""), "{}", progress.body);
+        assert!(
+            progress.body.contains("http-equiv=\"refresh\""),
+            "{}",
+            progress.body
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         progress = b.get("/console/install/progress").await;
     }
@@ -281,7 +303,11 @@ async fn journey(db: DbChoice) {
     // Finish: waiting for the app, then connected once its connection-check arrives.
     let finish_url = format!("/console/installations/{}/finish", inst.id);
     let finish = b.get(&finish_url).await;
-    assert!(finish.body.contains("Waiting for the Attio app"), "{}", finish.body);
+    assert!(
+        finish.body.contains("Waiting for the Attio app"),
+        "{}",
+        finish.body
+    );
     assert!(finish.body.contains("http-equiv=\"refresh\""));
     let body = serde_json::to_vec(&json!({"action": "connection-check"})).unwrap();
     let mut req = w
@@ -298,14 +324,22 @@ async fn journey(db: DbChoice) {
     }
     assert_eq!(req.body(body).send().await.unwrap().status(), 200);
     let finish = b.get(&finish_url).await;
-    assert!(finish.body.contains("The Attio app is connected"), "{}", finish.body);
+    assert!(
+        finish.body.contains("The Attio app is connected"),
+        "{}",
+        finish.body
+    );
 
     // The installation page: health, and the console's own backfill re-run in the audit log.
     let page_url = format!("/console/installations/{}", inst.id);
     let page = b.get(&page_url).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Health"));
-    assert!(page.body.contains("answered: attio-auth plugin"), "{}", page.body);
+    assert!(
+        page.body.contains("answered: attio-auth plugin"),
+        "{}",
+        page.body
+    );
     let rerun = b
         .post(
             &format!("/console/installations/{}/backfill", inst.id),
@@ -322,11 +356,12 @@ async fn journey(db: DbChoice) {
         ))
         .await;
     assert_eq!(csv.status, 200);
-    assert!(csv.body.starts_with("id,time,actor,action,target,reason,result\n"));
+    assert!(
+        csv.body
+            .starts_with("id,time,actor,action,target,reason,result\n")
+    );
     assert_eq!(csv.body.lines().count(), 2, "{}", csv.body);
-    let filtered = b
-        .get(&format!("{page_url}?action=update-ban-status"))
-        .await;
+    let filtered = b.get(&format!("{page_url}?action=update-ban-status")).await;
     assert!(!filtered.body.contains("<code>console.backfill</code>"));
 
     // Uninstall: says what goes and what stays, then removes it.
@@ -373,7 +408,10 @@ async fn console_oauth_sign_in_is_bound_to_the_browser() {
     let mut b = Browser::new(&w.app);
     let login = b.get("/console/login").await;
     assert!(login.body.contains("Sign in with Attio"));
-    assert!(!login.body.contains("name=\"token\""), "OAuth configured: no token form");
+    assert!(
+        !login.body.contains("name=\"token\""),
+        "OAuth configured: no token form"
+    );
     let go = b
         .post("/console/login/oauth", &[("csrf", &login.csrf())])
         .await;
@@ -448,7 +486,10 @@ async fn console_forms_refuse_a_missing_or_wrong_csrf_token() {
         )
         .await;
     assert_eq!(wrong.status, 403);
-    assert!(b.get("/console/install").await.status == 303, "still signed out");
+    assert!(
+        b.get("/console/install").await.status == 303,
+        "still signed out"
+    );
 
     // Signed in: the token of before sign-in is gone, and forms need the current one.
     let ok = b
@@ -542,20 +583,39 @@ async fn console_checks_name_each_failure() {
         .unwrap()
         .encode();
     let p = check_page(&mut b, &missing).await;
-    assert!(p.body.contains("a Better Auth plugin is missing"), "{}", p.body);
-    assert!(p.body.contains("the admin plugin is not enabled"), "{}", p.body);
+    assert!(
+        p.body.contains("a Better Auth plugin is missing"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("the admin plugin is not enabled"),
+        "{}",
+        p.body
+    );
 
     // Not a string at all.
     let p = check_page(&mut b, "not a connection string").await;
     assert!(p.body.contains("It does not decode"), "{}", p.body);
-    assert!(!p.body.contains("/console/install/confirm"), "no confirmation offered");
+    assert!(
+        !p.body.contains("/console/install/confirm"),
+        "no confirmation offered"
+    );
 
     // Objects not enabled: another workspace without them.
     let bare = w.sandbox.create_workspace(WorkspaceOptions::default());
     let mut b2 = signed_in(&w, &bare.token).await;
     let p = check_page(&mut b2, &w.plugin.connection.encode()).await;
-    assert!(p.body.contains("Not enabled: users and workspaces"), "{}", p.body);
-    assert!(p.body.contains("Workspace settings → Objects"), "{}", p.body);
+    assert!(
+        p.body.contains("Not enabled: users and workspaces"),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains("Workspace settings → Objects"),
+        "{}",
+        p.body
+    );
 }
 
 #[tokio::test]
@@ -685,9 +745,23 @@ async fn console_rotation_accepts_old_and_new_until_the_plugin_has_the_new_one()
             &[("csrf", &page.csrf())],
         )
         .await;
-    assert!(check.body.contains("does not answer with the new secret yet"), "{}", check.body);
+    assert!(
+        check
+            .body
+            .contains("does not answer with the new secret yet"),
+        "{}",
+        check.body
+    );
     assert_eq!(audit_status(&w, &id, &w.plugin.connection).await, 200);
     // The rotation is in the audit log.
-    let page = b.get(&format!("/console/installations/{id}?action=console.rotate-secret")).await;
-    assert!(page.body.contains("Secret rotation started."), "{}", page.body);
+    let page = b
+        .get(&format!(
+            "/console/installations/{id}?action=console.rotate-secret"
+        ))
+        .await;
+    assert!(
+        page.body.contains("Secret rotation started."),
+        "{}",
+        page.body
+    );
 }

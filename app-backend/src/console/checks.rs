@@ -266,7 +266,9 @@ pub fn ping_failure(url: &str, e: &PluginCallError) -> Line {
                      and that its DNS record exists.",
                 ),
                 plugin::REASON_TLS => (
-                    format!("TLS failure: no secure connection to {url} (certificate, or not https on that port)."),
+                    format!(
+                        "TLS failure: no secure connection to {url} (certificate, or not https on that port)."
+                    ),
                     "Check that the server has a valid certificate for this host name, and that \
                      the URL's port serves https.",
                 ),

@@ -30,7 +30,10 @@ fn due(installation_id: &str, direction: Direction) -> bool {
     let Ok(mut map) = TOUCHED.lock() else {
         return true;
     };
-    let key = (installation_id.to_owned(), direction == Direction::FromAttio);
+    let key = (
+        installation_id.to_owned(),
+        direction == Direction::FromAttio,
+    );
     let now = std::time::Instant::now();
     match map.get(&key) {
         Some(at) if now.duration_since(*at) < TOUCH_EVERY => false,

@@ -259,10 +259,7 @@ fn start(
     token: SecretString,
 ) {
     let workspace = user.workspace_id.clone();
-    runs.set(
-        &workspace,
-        Run { failed: None },
-    );
+    runs.set(&workspace, Run { failed: None });
     let (state, runs, kind) = (state.clone(), runs.clone(), user.via.clone());
     tokio::spawn(async move {
         let outcome = crate::installations::install(&state, connection, token, &kind).await;
@@ -304,15 +301,27 @@ pub async fn progress(
     let (attributes, webhook, link) = match (&inst, &failed) {
         (Some(i), _) => (
             "pass",
-            if i.attio_webhook_id.is_some() { "pass" } else { "wait" },
+            if i.attio_webhook_id.is_some() {
+                "pass"
+            } else {
+                "wait"
+            },
             if i.status == "active" { "pass" } else { "wait" },
         ),
         (None, Some(_)) => ("fail", "fail", "fail"),
         (None, None) => ("wait", "wait", "wait"),
     };
     let mut steps = vec![
-        step(attributes, "Attributes", "The adapters' attributes exist in Attio."),
-        step(webhook, "Webhook", "Attio sends Users and Workspaces changes here."),
+        step(
+            attributes,
+            "Attributes",
+            "The adapters' attributes exist in Attio.",
+        ),
+        step(
+            webhook,
+            "Webhook",
+            "Attio sends Users and Workspaces changes here.",
+        ),
         step(link, "Link", "The auth server sends its changes here."),
     ];
     let mut refresh = Some(1);
@@ -329,7 +338,8 @@ pub async fn progress(
                     .into(),
             ),
         });
-        next = Some(view! { <p><a href="/console/install">"Back to the checks"</a></p> }.into_any());
+        next =
+            Some(view! { <p><a href="/console/install">"Back to the checks"</a></p> }.into_any());
     } else if let Some(i) = inst.as_ref().filter(|i| i.status == "active") {
         let p = crate::backfill::progress(&state, &i.id).await?;
         let done = p.get("status").and_then(Value::as_str) != Some("running");

@@ -165,7 +165,9 @@ async fn audit(
                 .unwrap_or_default(),
             action: r.try_get("action")?,
             target,
-            reason: r.try_get::<Option<String>, _>("reason")?.unwrap_or_default(),
+            reason: r
+                .try_get::<Option<String>, _>("reason")?
+                .unwrap_or_default(),
             result: if st == "pending" {
                 "pending".into()
             } else if ok == 1 && message.is_empty() {
@@ -298,7 +300,11 @@ pub async fn page(
         .lag_ms
         .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
         .unwrap_or_else(|| "none".into());
-    let (fa, fr, ft) = (filter.action.clone(), filter.actor.clone(), filter.target.clone());
+    let (fa, fr, ft) = (
+        filter.action.clone(),
+        filter.actor.clone(),
+        filter.target.clone(),
+    );
     let body = view! {
         <section class="card">
             <h2>"Overview"</h2>
@@ -401,7 +407,13 @@ pub async fn finish(console: Console, Path(id): Path<String>) -> Result<Response
             <p><a href=back>"Open the installation"</a></p>
         </section>
     };
-    Ok(page_of("Connect the Attio app", &user, &csrf, refresh, body))
+    Ok(page_of(
+        "Connect the Attio app",
+        &user,
+        &csrf,
+        refresh,
+        body,
+    ))
 }
 
 fn csv_field(s: &str) -> String {
@@ -447,7 +459,10 @@ pub async fn audit_csv(
     }
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
             (
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_static("attachment; filename=\"audit.csv\""),
@@ -474,7 +489,13 @@ pub async fn backfill_page(
         {install::backfill_view(&p, now_ms())}
         <p><a href=back>"Back to the installation"</a></p>
     };
-    Ok(page_of("Backfill", &user, &csrf, running.then_some(1), body))
+    Ok(page_of(
+        "Backfill",
+        &user,
+        &csrf,
+        running.then_some(1),
+        body,
+    ))
 }
 
 /// `POST /console/installations/{id}/backfill`: run it again.
@@ -486,7 +507,15 @@ pub async fn backfill_start(
     console.check_csrf(&form.csrf).await?;
     let (user, inst) = granted!(console, id);
     crate::backfill::start(console.state(), &inst.id).await?;
-    record(console.state(), &inst.id, &user, "console.backfill", None, "Backfill started.").await?;
+    record(
+        console.state(),
+        &inst.id,
+        &user,
+        "console.backfill",
+        None,
+        "Backfill started.",
+    )
+    .await?;
     Ok(Redirect::to(&format!("/console/installations/{}/backfill", inst.id)).into_response())
 }
 
@@ -502,7 +531,15 @@ pub async fn retry_job(
         return Err(not_found());
     }
     let target = format!("job {job}");
-    record(console.state(), &inst.id, &user, "console.retry-job", Some(&target), "Dead letter queued again.").await?;
+    record(
+        console.state(),
+        &inst.id,
+        &user,
+        "console.retry-job",
+        Some(&target),
+        "Dead letter queued again.",
+    )
+    .await?;
     Ok(Redirect::to(&format!("/console/installations/{}#health", inst.id)).into_response())
 }
 
@@ -617,10 +654,21 @@ pub async fn rotate(
     let started = rotation::next(console.state(), &inst.id).await?.is_none();
     let next = rotation::start(console.state(), &inst).await?;
     if started {
-        record(console.state(), &inst.id, &user, "console.rotate-secret", None, "Secret rotation started.").await?;
+        record(
+            console.state(),
+            &inst.id,
+            &user,
+            "console.rotate-secret",
+            None,
+            "Secret rotation started.",
+        )
+        .await?;
     }
     let encoded = next.encode();
-    let secret_line = format!("ATTIO_SECRET={}", secrecy::ExposeSecret::expose_secret(next.secret()));
+    let secret_line = format!(
+        "ATTIO_SECRET={}",
+        secrecy::ExposeSecret::expose_secret(next.secret())
+    );
     let check = format!("/console/installations/{}/rotate/check", inst.id);
     let back = format!("/console/installations/{}", inst.id);
     let body = view! {
@@ -661,7 +709,15 @@ pub async fn rotate_check(
     let csrf = console.csrf().await?;
     let done = rotation::try_finish(console.state(), &inst).await?;
     if done {
-        record(console.state(), &inst.id, &user, "console.rotate-secret", None, "Secret rotated: the old secret is no longer accepted.").await?;
+        record(
+            console.state(),
+            &inst.id,
+            &user,
+            "console.rotate-secret",
+            None,
+            "Secret rotated: the old secret is no longer accepted.",
+        )
+        .await?;
     }
     let back = format!("/console/installations/{}", inst.id);
     let message = if done {

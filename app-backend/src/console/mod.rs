@@ -51,7 +51,10 @@ pub fn routes<S: SessionStore + Clone>(config: &Config, store: S) -> Router<AppS
         .route("/console/install/progress", get(install::progress))
         .route("/console/installations/{id}", get(manage::page))
         .route("/console/installations/{id}/finish", get(manage::finish))
-        .route("/console/installations/{id}/audit.csv", get(manage::audit_csv))
+        .route(
+            "/console/installations/{id}/audit.csv",
+            get(manage::audit_csv),
+        )
         .route(
             "/console/installations/{id}/backfill",
             get(manage::backfill_page).post(manage::backfill_start),
@@ -93,7 +96,9 @@ async fn home(session: session::Console) -> Result<Response, PageError> {
     };
     let state = session.state();
     match crate::installations::Installation::find_by_workspace(state, &user.workspace_id).await? {
-        Some(inst) => Ok(Redirect::to(&format!("/console/installations/{}", inst.id)).into_response()),
+        Some(inst) => {
+            Ok(Redirect::to(&format!("/console/installations/{}", inst.id)).into_response())
+        }
         None => Ok(Redirect::to("/console/install").into_response()),
     }
 }
@@ -108,8 +113,14 @@ const STYLE: &str = concat!(
 async fn style() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
         ],
         STYLE,
     )
@@ -135,10 +146,16 @@ fn html(status: StatusCode, body: String, form_origin: Option<&str>) -> Response
     (
         status,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
             (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
             (header::CONTENT_SECURITY_POLICY, csp),
         ],
         body,

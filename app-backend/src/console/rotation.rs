@@ -112,9 +112,10 @@ pub async fn try_finish(state: &AppState, inst: &Installation) -> Result<bool> {
     if state.plugin.call(&next, &PingRequest {}).await.is_err() {
         return Ok(false);
     }
-    let enc = state
-        .secrets
-        .encrypt(&format!("installations.connection:{}", inst.id), &next.encode())?;
+    let enc = state.secrets.encrypt(
+        &format!("installations.connection:{}", inst.id),
+        &next.encode(),
+    )?;
     sqlx::query(
         "update installations set connection_enc = $1, next_connection_enc = null, \
          rotation_started_at = null, updated_at = $2 where id = $3",
@@ -131,10 +132,10 @@ pub async fn try_finish(state: &AppState, inst: &Installation) -> Result<bool> {
 /// The connection to use now: during a rotation, finish it when the plugin has the new
 /// secret and answer the new connection; otherwise the installation's.
 pub async fn current(state: &AppState, inst: &Installation) -> Result<Connection> {
-    if try_finish(state, inst).await? {
-        if let Some(now) = Installation::find(state, &inst.id).await? {
-            return Ok(now.connection);
-        }
+    if try_finish(state, inst).await?
+        && let Some(now) = Installation::find(state, &inst.id).await?
+    {
+        return Ok(now.connection);
     }
     Ok(inst.connection.clone())
 }

@@ -87,11 +87,9 @@ where
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let session = parts
-            .extensions
-            .get::<Session>()
-            .cloned()
-            .ok_or_else(|| PageError(Error::Internal("console without its session layer".into())))?;
+        let session = parts.extensions.get::<Session>().cloned().ok_or_else(|| {
+            PageError(Error::Internal("console without its session layer".into()))
+        })?;
         Ok(Console {
             session,
             state: AppState::from_ref(state),
