@@ -143,13 +143,12 @@ async fn run(flood: usize, delay: Duration, bound: Duration) -> (Option<f64>, us
         "id": "evt_b", "event": "create",
         "data": {"record_id": null, "user_id": "user-b", "primary_email_address": "b@example.com",
                  "name": "B", "email_verified": false},
-        "timestamp": time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         "origin": "auth",
         "adapter": serde_json::to_value(attio_auth_shared::sync::AdapterInfo::default_user()).unwrap(),
     });
     let body = serde_json::to_vec(&event).unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = chrono::Utc::now().timestamp();
     let started = Instant::now();
     let mut req = app
         .http

@@ -444,8 +444,10 @@ impl Reconciled {
     }
 }
 
-fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+/// An RFC 3339 instant: the plugin's event `timestamp` (`...05.810Z`) and Attio's
+/// `active_from` (`...05.810000000Z`) both; compared as instants, whatever their offsets.
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(s).ok()
 }
 
 /// Reconcile an update event with the record as Attio holds it now, before writing it.

@@ -160,7 +160,10 @@ fn session_layer<S: SessionStore + Clone>(store: S, config: &Config) -> SessionM
         .with_same_site(SameSite::Lax)
         .with_secure(config.cookies_secure())
         .with_path("/v1/oauth")
-        .with_expiry(Expiry::OnInactivity(time::Duration::seconds(ttl)))
+        .with_expiry(Expiry::OnInactivity(
+            // tower-sessions speaks the `time` crate's Duration (re-exported by `cookie`)
+            tower_sessions::cookie::time::Duration::seconds(ttl),
+        ))
 }
 
 fn spawn_deletion<S: ExpiredDeletion + Clone + 'static>(store: S, shutdown: CancellationToken) {

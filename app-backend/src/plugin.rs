@@ -143,12 +143,11 @@ fn legacy_ban_expiry(fields: &mut Map<String, Value>, now: i64) {
     let Some(seconds) = fields.get("banExpiresIn").and_then(Value::as_i64) else {
         return;
     };
-    let at = time::OffsetDateTime::from_unix_timestamp(now.saturating_add(seconds))
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
+    // RFC 3339 in whole seconds (`2023-11-14T23:13:20Z`), four-digit years only: a date
+    // past year 9999 has no RFC 3339 form, and the duration is left as it came.
+    let at = chrono::DateTime::from_timestamp(now.saturating_add(seconds), 0)
+        .filter(|t| (0..=9999).contains(&chrono::Datelike::year(t)))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     if let Some(at) = at {
         fields.remove("banExpiresIn");
         fields.insert("banExpires".into(), Value::String(at));
@@ -371,5 +370,21 @@ mod tests {
         let mut none = Map::new();
         legacy_ban_expiry(&mut none, 0);
         assert!(none.is_empty());
+
+        // Beyond year 9999 there is no date to write: the duration stays as it came.
+        for seconds in [i64::MAX, 253_402_300_800] {
+            let mut far = Map::new();
+            far.insert("banExpiresIn".into(), Value::from(seconds));
+            legacy_ban_expiry(&mut far, 0);
+            assert_eq!(far.get("banExpiresIn"), Some(&Value::from(seconds)));
+            assert_eq!(far.get("banExpires"), None);
+        }
+        let mut last = Map::new();
+        last.insert("banExpiresIn".into(), Value::from(253_402_300_799_i64));
+        legacy_ban_expiry(&mut last, 0);
+        assert_eq!(
+            last.get("banExpires"),
+            Some(&Value::from("9999-12-31T23:59:59Z"))
+        );
     }
 }

@@ -115,8 +115,7 @@ fn user_event(id: &str, user_id: &str) -> Value {
         "id": id, "event": "create",
         "data": {"record_id": null, "user_id": user_id, "primary_email_address": format!("{user_id}@example.com"),
                  "name": "B User", "email_verified": false},
-        "timestamp": time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339).unwrap(),
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         "origin": "auth",
         "adapter": serde_json::to_value(attio_auth_shared::sync::AdapterInfo::default_user()).unwrap(),
     })
@@ -229,7 +228,7 @@ async fn a_flood_against_a_slow_plugin_does_not_hold_other_tenants(db: DbChoice)
         .http
         .post(&event_url)
         .header("content-type", "application/json");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = chrono::Utc::now().timestamp();
     for (k, v) in Signer::from_secret(plugin_b.connection.secret())
         .unwrap()
         .headers(&body, now)

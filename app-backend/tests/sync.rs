@@ -136,9 +136,7 @@ where
 }
 
 fn now_iso() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn user_event(id: &str, kind: &str, user_id: &str, name: &str, origin: &str) -> Value {

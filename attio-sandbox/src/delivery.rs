@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::body::Bytes;
+use chrono::Utc;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::state::{AppState, DeliveryEntry};
@@ -163,7 +163,7 @@ async fn run(state: &AppState, job: Job) {
             status,
             error,
             delivered,
-            at: OffsetDateTime::now_utc(),
+            at: Utc::now(),
             body: job.body.clone(),
         });
         if delivered {

@@ -3,20 +3,19 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::index::Records;
 
 /// Attio's timestamp format: nanosecond precision, `Z` suffix
 /// (e.g. `2022-11-21T13:22:49.061281000Z`, OpenAPI examples).
-pub(crate) fn attio_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+pub(crate) fn attio_time(t: DateTime<Utc>) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
         t.year(),
-        u8::from(t.month()),
+        t.month(),
         t.day(),
         t.hour(),
         t.minute(),
@@ -27,7 +26,7 @@ pub(crate) fn attio_time(t: OffsetDateTime) -> String {
 
 /// Now, as Attio formats it.
 pub(crate) fn now_string() -> String {
-    attio_time(OffsetDateTime::now_utc())
+    attio_time(Utc::now())
 }
 
 /// Who made a change: `{type, id}` as in `created_by_actor` and webhook `actor`.

@@ -14,7 +14,7 @@ use crate::config::{DeliveryConfig, FaultRule, Faults, Noise, RateLimits};
 use crate::error::ApiError;
 use axum::body::Bytes;
 use axum::http::Method;
-use time::OffsetDateTime;
+use chrono::{DateTime, Utc};
 
 use crate::model::{Workspace, attio_time};
 
@@ -106,7 +106,7 @@ pub struct DeliveryRecord {
 /// A [`RequestRecord`] as the log keeps it: the time and method unformatted.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestEntry {
-    pub at: OffsetDateTime,
+    pub at: DateTime<Utc>,
     pub method: Method,
     pub path: String,
     pub status: u16,
@@ -142,7 +142,7 @@ pub(crate) struct DeliveryEntry {
     pub status: Option<u16>,
     pub error: Option<String>,
     pub delivered: bool,
-    pub at: OffsetDateTime,
+    pub at: DateTime<Utc>,
     pub body: Bytes,
 }
 
@@ -335,7 +335,7 @@ impl AppState {
         body: Option<Bytes>,
     ) {
         let entry = RequestEntry {
-            at: OffsetDateTime::now_utc(),
+            at: Utc::now(),
             method,
             path,
             status,

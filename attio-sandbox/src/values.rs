@@ -2,8 +2,8 @@
 //! (docs.attio.com/docs/attribute-types/*, summarized in shared/attio/NOTES.md §1.4), and the
 //! "primary" field of each type used for uniqueness, matching, shorthand filters and sorts.
 
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
 use serde_json::{Map, Value, json};
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -171,16 +171,11 @@ fn parse_one(
         "date" => {
             let s = as_str(attr, unwrap_key(raw, "value"))?;
             let d = parse_timestamp(s)
-                .map(|t| t.date())
+                .map(|t| t.date_naive())
                 .ok_or_else(|| invalid(attr, &format!("\"{s}\" is not a date")))?;
             Ok(one(
                 "value",
-                json!(format!(
-                    "{:04}-{:02}-{:02}",
-                    d.year(),
-                    u8::from(d.month()),
-                    d.day()
-                )),
+                json!(format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())),
             ))
         }
         "timestamp" => {
@@ -283,8 +278,10 @@ fn parse_one(
 }
 
 /// Coerce Attio's accepted timestamp inputs ("2023", "2023-01-02", "2023-01-02T13:00",
-/// full ISO 8601 with offset), assuming UTC when no offset is given.
-pub(crate) fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
+/// full ISO 8601 with offset), assuming UTC when no offset is given. Years are 0..=9999 and
+/// offsets at most ±25:59 (the limits of the `time` crate this was first written with, kept
+/// so that the same inputs are accepted).
+pub(crate) fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
     let (date_part, rest) = match s.find(['T', ' ']) {
         Some(i) => (&s[..i], &s[i + 1..]),
@@ -297,10 +294,13 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
     if d.next().is_some() {
         return None;
     }
-    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
-    // Split the time from its offset.
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(year, u32::from(month), u32::from(day))?;
+    // Split the time from its offset (seconds east of UTC).
     let (clock, offset) = if let Some(stripped) = rest.strip_suffix(['Z', 'z']) {
-        (stripped, UtcOffset::UTC)
+        (stripped, 0)
     } else if let Some(i) = rest.rfind(['+', '-']) {
         let (c, o) = rest.split_at(i);
         let sign: i8 = if o.starts_with('-') { -1 } else { 1 };
@@ -311,12 +311,18 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
             None => (o, "0"),
         };
         let (h, m): (i8, i8) = (h.parse().ok()?, m.parse().ok()?);
-        (c, UtcOffset::from_hms(sign * h, sign * m, 0).ok()?)
+        if !(-25..=25).contains(&h) || !(-59..=59).contains(&m) {
+            return None;
+        }
+        (
+            c,
+            i64::from(sign) * (i64::from(h) * 3600 + i64::from(m) * 60),
+        )
     } else {
-        (rest, UtcOffset::UTC)
+        (rest, 0)
     };
     let time = if clock.is_empty() {
-        Time::MIDNIGHT
+        NaiveTime::MIN
     } else {
         let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
         let mut parts = hms.split(':');
@@ -331,13 +337,11 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<OffsetDateTime> {
         } else {
             format!("{frac:0<9}").parse().ok()?
         };
-        Time::from_hms_nano(h, m, sec, nanos).ok()?
+        NaiveTime::from_hms_nano_opt(u32::from(h), u32::from(m), u32::from(sec), nanos)?
     };
-    Some(
-        PrimitiveDateTime::new(date, time)
-            .assume_offset(offset)
-            .to_offset(UtcOffset::UTC),
-    )
+    date.and_time(time)
+        .checked_sub_signed(TimeDelta::seconds(offset))
+        .map(|t| t.and_utc())
 }
 
 /// Second-level labels under which registrable domains have three labels. A short list in
@@ -751,6 +755,25 @@ mod tests {
             "no panic on odd offsets"
         );
         assert_eq!(fmt("2023-13-01"), None);
+        // Pinned when chrono replaced `time`: the same inputs read, the same bytes written.
+        assert_eq!(
+            fmt("2023-01-02 13:00:00.123456789z").as_deref(),
+            Some("2023-01-02T13:00:00.123456789Z")
+        );
+        assert_eq!(
+            fmt("2023-01-02T13:00-2559").as_deref(),
+            Some("2023-01-03T14:59:00.000000000Z")
+        );
+        assert_eq!(fmt("2023-01-02T13:00+26:00"), None);
+        assert_eq!(fmt("2023-01-02T13:00:00.1234567890Z"), None);
+        assert_eq!(fmt("10000-01-01"), None);
+        assert_eq!(
+            fmt("9999-12-31T23:00-01:00").as_deref(),
+            Some("10000-01-01T00:00:00.000000000Z"),
+            "past year 9999 in UTC: no panic"
+        );
+        let t = DateTime::from_timestamp(1_669_036_969, 61_281_000).expect("in range");
+        assert_eq!(attio_time(t), "2022-11-21T13:22:49.061281000Z");
     }
 
     #[test]

@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
                         .unwrap_or("")
                         .to_owned()
                 };
-                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let now = chrono::Utc::now().timestamp();
                 match v.verify(
                     &h("webhook-id"),
                     &h("webhook-timestamp"),

@@ -289,15 +289,13 @@ fn random_id() -> String {
         .collect()
 }
 
-fn iso(t: time::OffsetDateTime) -> String {
-    let f = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&f).unwrap_or_default()
+/// Better Auth's timestamp form: `2026-11-23T08:49:05.810Z` (milliseconds, truncated).
+fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 fn now_iso() -> String {
-    iso(time::OffsetDateTime::now_utc())
+    iso(chrono::Utc::now())
 }
 
 /// A user as Better Auth answers it.
@@ -433,8 +431,8 @@ async fn new_session(
     headers: &HeaderMap,
 ) -> Result<String, ApiError> {
     let token = random_id();
-    let now = time::OffsetDateTime::now_utc();
-    let expires = now + time::Duration::days(SESSION_DAYS);
+    let now = chrono::Utc::now();
+    let expires = now + chrono::TimeDelta::days(SESSION_DAYS);
     let ua = headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -1406,6 +1404,14 @@ mod tests {
     use attio_auth_shared::signing::Verifier;
     use std::sync::Mutex;
 
+    /// The demo writes the bytes Better Auth writes: three fraction digits, truncated.
+    #[test]
+    fn timestamps_are_better_auths() {
+        let t = chrono::DateTime::from_timestamp(1_795_423_745, 810_999_999).unwrap();
+        assert_eq!(iso(t), "2026-11-23T08:49:05.810Z");
+        assert_eq!(now_iso().len(), "2026-11-23T08:49:05.810Z".len());
+    }
+
     /// A backend stand-in that keeps the events whose signature verifies.
     async fn start_receiver(secret: &str) -> (String, Arc<Mutex<Vec<Value>>>) {
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -1423,7 +1429,7 @@ mod tests {
                             .unwrap_or("")
                             .to_owned()
                     };
-                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    let now = chrono::Utc::now().timestamp();
                     if ver
                         .verify(
                             &h("webhook-id"),
@@ -1468,7 +1474,7 @@ mod tests {
     /// `POST {url}` signed with `secret` as a backend signs (Standard Webhooks headers over
     /// the body bytes); the plugin must answer 200.
     async fn post_signed_ok(http: &reqwest::Client, url: String, secret: &str, body: String) {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = chrono::Utc::now().timestamp();
         let signed = Signer::new(&[secret])
             .unwrap()
             .headers(body.as_bytes(), now)

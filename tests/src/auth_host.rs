@@ -169,13 +169,13 @@ impl AuthHost {
     /// A sign-in: a session of `user_id`; answers its id.
     pub async fn sign_in(&self, user_id: &str) -> anyhow::Result<String> {
         let id = new_id();
-        let now = time::OffsetDateTime::now_utc();
+        let now = chrono::Utc::now();
         self.store()
             .create_session(NewSession {
                 id: id.clone(),
                 token: new_id(),
                 user_id: user_id.to_owned(),
-                expires_at: iso(now + time::Duration::days(7)),
+                expires_at: iso(now + chrono::TimeDelta::days(7)),
                 now: iso(now),
                 ip_address: Some("127.0.0.1".into()),
                 user_agent: Some("e2e".into()),
@@ -285,21 +285,11 @@ pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
-fn iso(t: time::OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Now, as Better Auth writes dates.
 pub fn now_iso() -> String {
-    iso(time::OffsetDateTime::now_utc())
+    iso(chrono::Utc::now())
 }

@@ -356,7 +356,7 @@ const APP_MEMBER: &str = attio_auth_demo::client::DEMO_MEMBER;
 /// Sends the exact bytes as the app's `callBackend` does: signed (with the connection's
 /// secret; a legacy one through its derived key), `attio-workspace-id`, JSON.
 async fn app_send(app: &AppClient, action: &str, body: String) -> (u16, Value) {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = chrono::Utc::now().timestamp();
     let h = app.signer.headers(body.as_bytes(), now).expect("signing");
     let res = app
         .http

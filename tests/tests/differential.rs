@@ -756,7 +756,7 @@ struct Ctx<'a> {
     body: Option<Value>,
     /// The original's rows before the step.
     before: &'a Snapshot,
-    now: time::OffsetDateTime,
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 impl Ctx<'_> {
@@ -879,12 +879,10 @@ fn unbanned_details(c: &Ctx<'_>, s: &mut Sides, key: &str) -> bool {
 }
 
 /// Whether a user's ban has an expiry that has passed.
-fn ban_ran_out(u: &Map<String, Value>, now: time::OffsetDateTime) -> bool {
+fn ban_ran_out(u: &Map<String, Value>, now: chrono::DateTime<chrono::Utc>) -> bool {
     u.get("banExpires")
         .and_then(Value::as_str)
-        .and_then(|d| {
-            time::OffsetDateTime::parse(d, &time::format_description::well_known::Rfc3339).ok()
-        })
+        .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
         .is_some_and(|d| d < now)
 }
 
@@ -1023,8 +1021,8 @@ const RULES: &[Rule] = &[
             let d = c.str_field("banExpires").unwrap_or("");
             let impossible = iso_ymd(d).is_some_and(|(y, m, day)| {
                 (1..=9999).contains(&y)
-                    && time::Month::try_from(m)
-                        .is_ok_and(|m| time::Date::from_calendar_date(y, m, day).is_err())
+                    && (1..=12).contains(&m)
+                    && chrono::NaiveDate::from_ymd_opt(y, u32::from(m), u32::from(day)).is_none()
             });
             c.step.endpoint == "update-ban-status"
                 && impossible
@@ -1737,7 +1735,7 @@ async fn randomized_legacy_requests_answer_like_the_original() {
             step: &step,
             body: step.node_json(),
             before: &node_before,
-            now: time::OffsetDateTime::now_utc(),
+            now: chrono::Utc::now(),
         };
         let mut names = Vec::new();
         for rule in RULES {

@@ -506,7 +506,7 @@ async fn install_sync_and_every_action_through_the_chain() {
     // another body is refused.
     let call = json!({"action": "get-org-roles", "actor": {"email": ACTOR_EMAIL, "workspaceMemberId": attio_auth_demo::client::DEMO_MEMBER}, "params": {}});
     let bytes = call.to_string().into_bytes();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = chrono::Utc::now().timestamp();
     let h = stack.signer.headers(&bytes, now).expect("sign");
     let send = |bytes: Vec<u8>, signature: String| {
         stack
@@ -702,7 +702,7 @@ async fn install_sync_and_every_action_through_the_chain() {
     // Every forwarded action left an audit entry.
     let installation = installation_id(&stack).await;
     // Signed like an action call, over an empty body.
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = chrono::Utc::now().timestamp();
     let h = stack.signer.headers(b"", now).expect("sign");
     let res = stack
         .http

@@ -19,7 +19,7 @@ pub(crate) fn ban_in_force(user: &User) -> bool {
     match user.ban_expires.as_deref() {
         None => true,
         Some(text) => match crate::time::parse_js_iso(text) {
-            Ok(until) => until > time::OffsetDateTime::now_utc(),
+            Ok(until) => until > chrono::Utc::now(),
             Err(crate::time::DateError::OutOfRange) => !crate::time::before_year_one(text),
             Err(crate::time::DateError::Invalid) => true,
         },

@@ -324,7 +324,7 @@ async fn open_session(st: &PluginState, headers: &HeaderMap, token: &str) -> Plu
         request_cookie(headers, name).and_then(|raw| verified_cookie(secret, &raw))
         && let Some(current_session) = st.store.session_by_token(&current).await?
         && crate::time::parse_iso(&current_session.expires_at)
-            .is_some_and(|e| e > time::OffsetDateTime::now_utc())
+            .is_some_and(|e| e > chrono::Utc::now())
         && session.impersonated_by.as_deref() == Some(current_session.user_id.as_str())
     {
         let dont_remember = request_cookie(headers, &dont_name)

@@ -19,7 +19,7 @@ pub(crate) async fn sessions(ctx: Ctx, req: SessionsRequest) -> PluginResult<Ses
         super::common::lift_expired_ban(&ctx.st, user).await?;
     }
     let rows = ctx.st.store.sessions(&req.user_id).await?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = chrono::Utc::now();
     let legacy = ctx.legacy();
     let active = rows
         .iter()

@@ -17,12 +17,7 @@ pub fn new_event_id() -> String {
 
 /// Now, formatted as the original's timestamps (`2026-11-23T08:49:05.778Z`).
 pub fn now_iso() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    now.format(&format)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+    crate::time::now_iso()
 }
 
 /// The auth value converted for Attio: SQLite booleans (0/1) become JSON booleans.

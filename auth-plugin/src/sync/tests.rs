@@ -186,7 +186,7 @@ async fn receive(
             .to_owned()
     };
     let id = h("webhook-id");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = chrono::Utc::now().timestamp();
     let verified = r
         .verifier
         .verify(

@@ -203,11 +203,8 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
 }
 
 pub fn iso(offset_secs: i64) -> String {
-    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(offset_secs);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).unwrap()
+    let t = chrono::Utc::now() + chrono::TimeDelta::seconds(offset_secs);
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 async fn seed(store: &SqlxStore, organizations: bool) -> Seed {
@@ -484,7 +481,7 @@ impl TestApp {
 }
 
 pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    chrono::Utc::now().timestamp()
 }
 
 async fn to_resp(resp: reqwest::Response) -> Resp {

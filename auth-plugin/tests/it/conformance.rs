@@ -10,11 +10,10 @@
 
 use attio_auth_plugin::store::SqlxStore;
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
-use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime};
 
 /// Transcripts whose answer differs on purpose: (file prefix, our status, why).
 const DELIBERATE: &[(&str, u16, &str)] = &[
@@ -65,7 +64,7 @@ const RECORDED_AT: &str = "2026-11-23T08:49:05.810Z";
 /// and the recording holds) found in any string of `v` by `shift`, keeping its form. Other
 /// forms (Attio's nanosecond `created_at` of webhook payloads) are values, not clocks, and
 /// stay as recorded.
-fn shift_times(v: &mut Value, shift: Duration) {
+fn shift_times(v: &mut Value, shift: TimeDelta) {
     match v {
         Value::String(s) => *s = shift_in_text(s, shift),
         Value::Array(a) => a.iter_mut().for_each(|x| shift_times(x, shift)),
@@ -74,7 +73,7 @@ fn shift_times(v: &mut Value, shift: Duration) {
     }
 }
 
-fn shift_in_text(s: &str, shift: Duration) -> String {
+fn shift_in_text(s: &str, shift: TimeDelta) -> String {
     const LEN: usize = "2026-11-23T08:49:05.810Z".len();
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
@@ -86,9 +85,9 @@ fn shift_in_text(s: &str, shift: Duration) -> String {
             && bytes[i + 10] == b'T'
             && bytes[i + 19] == b'.'
             && (i == 0 || !bytes[i - 1].is_ascii_digit())
-            && let Ok(t) = OffsetDateTime::parse(&s[i..i + LEN], &Rfc3339)
+            && let Ok(t) = DateTime::parse_from_rfc3339(&s[i..i + LEN])
         {
-            out.push_str(&canonical(t + shift));
+            out.push_str(&canonical(t.to_utc() + shift));
             i += LEN;
             continue;
         }
@@ -99,11 +98,8 @@ fn shift_in_text(s: &str, shift: Duration) -> String {
     out
 }
 
-fn canonical(t: OffsetDateTime) -> String {
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).unwrap()
+fn canonical(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 fn transcripts() -> Vec<(String, Value)> {
@@ -267,7 +263,7 @@ async fn replays_the_original_transcripts() {
         .build()
         .unwrap();
 
-    let shift = OffsetDateTime::now_utc() - OffsetDateTime::parse(RECORDED_AT, &Rfc3339).unwrap();
+    let shift = Utc::now() - DateTime::parse_from_rfc3339(RECORDED_AT).unwrap().to_utc();
     let mut ids: Vec<(String, String)> = Vec::new();
     let mut compared = 0;
     let mut failures = Vec::new();
@@ -379,7 +375,7 @@ async fn replays_the_original_transcripts() {
     // banned" with no reason. Bob's recorded ban (055) is moved into the past here, on
     // purpose, instead of by the date the test happens to run on.
     let bob = bob.expect("transcript 062 names bob");
-    let past = canonical(OffsetDateTime::now_utc() - Duration::minutes(1));
+    let past = canonical(Utc::now() - TimeDelta::minutes(1));
     sqlx::query(
         r#"update "user" set "banned" = 1, "banReason" = 'spam', "banExpires" = $1 where "id" = $2"#,
     )

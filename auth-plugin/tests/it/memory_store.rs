@@ -17,11 +17,8 @@ struct App {
 }
 
 fn iso(offset: i64) -> String {
-    let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(offset);
-    t.format(&time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    ))
-    .unwrap()
+    let t = chrono::Utc::now() + chrono::TimeDelta::seconds(offset);
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 async fn spawn(features: StoreFeatures) -> App {
@@ -87,7 +84,7 @@ impl App {
     async fn call_with_id(&self, id: &str, action: &str, mut params: Value) -> (u16, Value) {
         params["action"] = json!(action);
         let body = serde_json::to_vec(&params).unwrap();
-        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+        let ts = chrono::Utc::now().timestamp();
         let sig = Signer::new(&[SECRET]).unwrap().sign(id, ts, &body);
         let r = self
             .client
