@@ -766,3 +766,83 @@ async fn console_rotation_accepts_old_and_new_until_the_plugin_has_the_new_one()
         page.body
     );
 }
+
+/// `attio-auth install` and `attio-auth backfill`: the same API as the console, from a
+/// script.
+#[tokio::test]
+async fn cli_install_and_backfill_through_the_api() {
+    let w = world(DbChoice::Sqlite, &["users", "workspaces"], false).await;
+    w.plugin.state.lock().unwrap().export_users = (0..30)
+        .map(|i| {
+            json!({"id": format!("c{i}"), "email": format!("c{i}@example.com"), "name": format!("C {i}"),
+                "emailVerified": true, "image": null, "role": "user", "banned": false, "attioId": null,
+                "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"})
+        })
+        .collect();
+    let backend = format!("http://{}", w.app.addr);
+    let run = |args: Vec<String>, envs: Vec<(&'static str, String)>| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_attio-auth"))
+            .args(args)
+            .envs(envs)
+            .output()
+            .await
+            .unwrap()
+    };
+    let out = run(
+        vec!["install".into(), "--backend".into(), backend.clone()],
+        vec![
+            ("ATTIO_AUTH_CONNECTION", w.plugin.connection.encode()),
+            ("ATTIO_TOKEN", w.creds.token.clone()),
+        ],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let mut lines = stdout.lines();
+    let installed: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let id = installed["installation"]["id"].as_str().unwrap().to_owned();
+    let done: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(done["status"], "done", "{stdout}");
+    assert_eq!(done["usersDone"], 30, "{stdout}");
+    assert!(
+        !stdout.contains("whsec_") && !stderr.contains("whsec_"),
+        "no secret printed"
+    );
+
+    // Again, as its own command.
+    let out = run(
+        vec![
+            "backfill".into(),
+            "--backend".into(),
+            backend.clone(),
+            "--installation".into(),
+            id.clone(),
+            "--workspace".into(),
+            w.creds.workspace_id.to_string(),
+        ],
+        vec![("ATTIO_AUTH_CONNECTION", w.plugin.connection.encode())],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(done["status"], "done");
+    assert_eq!(done["usersDone"], 30);
+
+    // A refusal: exit 1 with the backend's reason.
+    let out = run(
+        vec!["install".into(), "--backend".into(), backend],
+        vec![
+            ("ATTIO_AUTH_CONNECTION", w.plugin.connection.encode()),
+            ("ATTIO_TOKEN", w.creds.token.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ALREADY_INSTALLED"));
+}
