@@ -1,8 +1,8 @@
 //! The generator site as a Vercel function (Vercel's Rust runtime, `vercel_runtime` with its
 //! axum adapter). Vercel serves the static files (`generator-site/public`, WASM included)
-//! itself, and `vercel.json` rewrites every other path here. Built by Vercel from the
-//! `generator` binary of `attio-auth-generator` (feature `vercel`); locally:
-//! `cargo build -p attio-auth-generator --features vercel --bin generator`.
+//! itself, and `vercel.json` rewrites every other path here. Vercel builds it exactly as
+//! `cargo build --release --bin generator` from the repository root: the `generator` binary
+//! of the small package `api/Cargo.toml`, whose default features are the ones it needs.
 
 use attio_auth_generator::server::{AppState, page_router};
 use tower::ServiceBuilder;

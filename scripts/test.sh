@@ -2,6 +2,7 @@
 # The project's test command (README: "Run the tests"). On a fresh Debian machine it first
 # installs what the tests need and is missing, then runs every suite:
 #   - PostgreSQL (scripts/postgres.sh starts a throwaway server under target/pg),
+#   - MariaDB (scripts/mariadb.sh starts a throwaway server under target/mariadb),
 #   - the Python `standardwebhooks` package in target/py (signature interop partner),
 #   - Chromium (browser tests of the generator site, driven by playwright-core), apt when root,
 #   - the wasm32 target of the Rust toolchain (rustup component, no download beyond rustup's),
@@ -34,6 +35,9 @@ fi
 
 step "PostgreSQL"
 source scripts/postgres.sh
+
+step "MariaDB"
+source scripts/mariadb.sh
 
 step "Python standardwebhooks (interop partner)"
 [ -x target/py/bin/python ] || python3 -m venv target/py

@@ -1,5 +1,6 @@
-//! Typed configuration, read from the environment in one place ([`Config::from_env`]) with
-//! documented defaults, so the rest of the service never reads `std::env`.
+//! Typed configuration, read from the environment in one place ([`Config::from_lookup`]) with
+//! documented defaults, so the rest of the service never reads `std::env`. `attio-auth
+//! serve` feeds it the flags and variables of [`crate::settings::SETTINGS`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +29,9 @@ pub struct Config {
     /// AEAD key for secrets at rest: `ENCRYPTION_KEY`, base64 of 32 bytes. Without it a key
     /// file `encryption.key` is generated in `data_dir` (with a warning).
     pub encryption_key: Option<SecretString>,
+    /// Off loopback, start without `ENCRYPTION_KEY` (a key file in `data_dir`).
+    /// `ALLOW_GENERATED_KEY` or `serve --allow-generated-key`, default false.
+    pub allow_generated_key: bool,
     /// Attio REST API base. `ATTIO_API_URL`, default `https://api.attio.com/v2`.
     pub attio_api_url: String,
     /// Attio OAuth authorize/token base. `ATTIO_OAUTH_URL`, default `https://app.attio.com`.
@@ -144,6 +148,7 @@ impl Config {
             database_url: None,
             data_dir: PathBuf::from("./data"),
             encryption_key: None,
+            allow_generated_key: false,
             attio_api_url: "https://api.attio.com/v2".into(),
             attio_oauth_url: "https://app.attio.com".into(),
             attio_client_id: None,
@@ -222,6 +227,7 @@ impl Config {
         };
         c.attio_link_people = flag("ATTIO_LINK_PEOPLE", true)?;
         c.attio_create_people = flag("ATTIO_CREATE_PEOPLE", false)?;
+        c.allow_generated_key = flag("ALLOW_GENERATED_KEY", false)?;
         c.http_timeout = Duration::from_secs(num("HTTP_TIMEOUT_SECS", 20)?);
         c.request_timeout = Duration::from_secs(num("REQUEST_TIMEOUT_SECS", 30)?);
         c.body_limit = usize::try_from(num("BODY_LIMIT_BYTES", 1024 * 1024)?)

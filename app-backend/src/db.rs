@@ -1,6 +1,6 @@
 //! Storage: one sqlx pool over SQLite (default, a file under `./data`) or PostgreSQL
 //! (`DATABASE_URL=postgres://...`), chosen at run time through sqlx's `Any` driver, and the
-//! migrations of `migrations/backend/{sqlite,postgres}` run at start-up.
+//! migrations of `migrations/{sqlite,postgres}` (of this crate) run at start-up.
 //!
 //! SQL is written once with `$1` placeholders, which both databases accept; the few
 //! statements that differ (the job queue's row locking) branch on [`Db::kind`].
@@ -14,8 +14,8 @@ use sqlx::{AnyPool, Executor};
 
 use crate::error::{Error, Result};
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/backend/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/backend/postgres");
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,7 @@ fn private_file(_path: &Path) -> Result<()> {
 }
 
 /// The file path of a `sqlite://path?...` / `sqlite:path` URL (none for in-memory).
-fn sqlite_path(url: &str) -> Option<&Path> {
+pub(crate) fn sqlite_path(url: &str) -> Option<&Path> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

@@ -8,6 +8,7 @@
 //! the synchronous tools below stay free of it.
 
 mod cli;
+mod healthcheck;
 mod remote;
 
 use std::process::ExitCode;
@@ -33,8 +34,9 @@ enum Command {
     /// Verify a Standard Webhooks signature over a body read from stdin. Exit status: 0
     /// valid, 1 invalid (reason on stderr), 2 unusable arguments.
     Verify(cli::VerifyArgs),
-    /// Run the backend service (configured through the environment: see app-backend's
-    /// README). Stops gracefully on SIGINT/SIGTERM.
+    /// Run the backend service. Every setting is a flag or an environment variable (below,
+    /// and app-backend's README). Off loopback it refuses to start without ENCRYPTION_KEY
+    /// and PUBLIC_URL. Stops gracefully on SIGINT/SIGTERM.
     Serve(attio_auth_backend::serve::ServeArgs),
     /// Install a connection string in an Attio workspace through a backend (what the
     /// console's install does), then follow the backfill with a progress bar.
@@ -42,6 +44,9 @@ enum Command {
     /// Start (or, with --status, follow) an installation's backfill through a backend,
     /// with a progress bar.
     Backfill(remote::BackfillArgs),
+    /// Ask a running service's /readyz; exit 0 when it answers 200 (the container's health
+    /// check: the image has no curl).
+    Healthcheck(healthcheck::HealthcheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -54,5 +59,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => attio_auth_backend::serve::run(args),
         Command::Install(args) => remote::install(args),
         Command::Backfill(args) => remote::backfill(args),
+        Command::Healthcheck(args) => healthcheck::run(args),
     }
 }

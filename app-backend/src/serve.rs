@@ -1,21 +1,57 @@
-//! `attio-auth serve`: run the service. Configuration comes from the environment
-//! ([`Config::from_env`], documented there and in README.md); logs are structured (`LOG_FORMAT=json`
-//! for JSON lines, `RUST_LOG` for levels); SIGINT or SIGTERM stops it gracefully.
+//! `attio-auth serve`: run the service. Every setting is a flag or an environment variable
+//! ([`crate::settings::SETTINGS`], listed by `--help` with its default, parsed by
+//! [`crate::config::Config::from_lookup`]); logs are structured (`LOG_FORMAT=json` for JSON lines,
+//! `RUST_LOG` for levels); SIGINT or SIGTERM stops it gracefully. Off loopback the
+//! production guard ([`crate::production`]) refuses unsafe settings first.
 
 use std::process::ExitCode;
 
+use clap::{ArgMatches, Command};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::Config;
+use crate::production::{self, Host};
+use crate::settings::SettingValues;
 use crate::startup::Application;
 
-/// Arguments of `attio-auth serve` (none: everything is configured through the environment).
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {}
+/// Arguments of `attio-auth serve`: one flag per setting, each also read from its
+/// environment variable.
+#[derive(Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// The settings given.
+    pub settings: SettingValues,
+}
 
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+impl clap::FromArgMatches for ServeArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(ServeArgs {
+            settings: SettingValues::from_matches(matches),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for ServeArgs {
+    fn augment_args(cmd: Command) -> Command {
+        SettingValues::args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        SettingValues::args(cmd)
+    }
+}
+
+fn init_tracing(settings: &SettingValues) {
+    let filter = settings
+        .get("RUST_LOG")
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let json = settings
+        .get("LOG_FORMAT")
+        .is_some_and(|v| v.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -48,9 +84,27 @@ async fn shutdown_signal() {
     }
 }
 
-/// Run the service until a signal; exit 0 after a clean stop, 1 on a start-up or serve error.
-pub fn run(_args: ServeArgs) -> ExitCode {
-    init_tracing();
+/// Run the service until a signal; exit 0 after a clean stop, 1 on a start-up or serve error
+/// or when the production guard refuses the settings.
+pub fn run(args: ServeArgs) -> ExitCode {
+    init_tracing(&args.settings);
+    let config = match args.settings.config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("attio-auth serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let found = production::check(&config, &Host::current());
+    for warning in &found.warnings {
+        tracing::warn!("{warning}");
+    }
+    if !found.refusals.is_empty() {
+        for refusal in &found.refusals {
+            eprintln!("attio-auth serve: refusing to start: {refusal}");
+        }
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,13 +116,6 @@ pub fn run(_args: ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let config = match Config::from_env() {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("attio-auth serve: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
         let app = match Application::build(config).await {
             Ok(a) => a,
             Err(e) => {

@@ -112,6 +112,11 @@ async fn main() -> anyhow::Result<()> {
         OutboxDb::Postgres(p) => {
             sqlx::query(links_sql).execute(p).await?;
         }
+        OutboxDb::MySql(_) => {
+            return Err(anyhow::anyhow!(
+                "the benchmark runs on SQLite or PostgreSQL"
+            ));
+        }
     }
     db.create_tables().await?;
     for n in 0..args.links {
@@ -132,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
                     .execute(p)
                     .await?;
             }
+            OutboxDb::MySql(_) => {}
         }
     }
 
@@ -153,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
                 enqueue(&mut *tx, &LinkTable::default(), &event).await?;
                 tx.commit().await?;
             }
+            OutboxDb::MySql(_) => {}
         }
     }
     let enqueue_time = started.elapsed();

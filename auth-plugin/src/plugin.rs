@@ -7,7 +7,7 @@ use crate::handlers;
 use crate::mailer::Mailer;
 use crate::state::{Config, PluginState};
 use crate::store::AuthStore;
-use crate::sync::{Adapters, Origin, SyncReporter};
+use crate::sync::{Adapters, DeliveryConfig, Origin, SyncReporter};
 use attio_auth_shared::actions::{self, Action};
 use attio_auth_shared::signing::{SECRET_PREFIX, Verifier};
 use axum::Router;
@@ -43,6 +43,16 @@ pub enum ConfigError {
     /// A trusted proxy that is neither an address nor a network (`10.0.0.0/8`).
     #[error("invalid trusted proxy {0:?}: expected an IP address or a network like 10.0.0.0/8")]
     InvalidTrustedProxy(String),
+    /// The delivery settings are unusable (a lease not longer than the request timeout, no
+    /// attempts).
+    #[error("invalid delivery settings: {0}")]
+    Delivery(String),
+    /// [`AttioPlugin::spawn_sync`] on a plugin without sync: built without `.sync()`, or
+    /// over a store with no outbox.
+    #[error(
+        "no sync worker: build the plugin with .sync(SyncReporter::new(...)) over a store with an outbox (SqlxStore)"
+    )]
+    NoSyncWorker,
 }
 
 /// The Attio integration of an auth server. Build it with [`AttioPlugin::builder`], then
@@ -64,7 +74,7 @@ pub enum ConfigError {
 /// ```
 #[derive(Clone)]
 pub struct AttioPlugin {
-    state: Arc<PluginState>,
+    pub(crate) state: Arc<PluginState>,
 }
 
 impl std::fmt::Debug for AttioPlugin {
@@ -80,6 +90,7 @@ pub struct AttioPluginBuilder {
     mailer: Option<Arc<dyn Mailer>>,
     adapters: Adapters,
     reporter: Option<SyncReporter>,
+    delivery: DeliveryConfig,
     accept_legacy: bool,
     base_url: Option<String>,
     password_reset_redirect: String,
@@ -106,6 +117,7 @@ impl AttioPlugin {
             mailer: None,
             adapters: Adapters::default(),
             reporter: None,
+            delivery: DeliveryConfig::default(),
             accept_legacy: false,
             base_url: None,
             password_reset_redirect: "/reset-password".to_owned(),
@@ -283,10 +295,21 @@ impl AttioPluginBuilder {
     /// Report the plugin's own changes (ban, create-user, create-organization, webhook) as
     /// sync events through this reporter, in the same transaction as the change. Its
     /// adapters also map inbound Attio records (they replace [`adapters`](Self::adapters)).
-    /// Default none: no events are written.
+    /// Default none: no events are written. [`AttioPlugin::spawn_sync`] starts the worker
+    /// that delivers them, and [`AttioPlugin::reporter`] is this reporter as the plugin
+    /// uses it (on a snake_case [`SqlxStore`](crate::store::SqlxStore) it fans out to
+    /// `attio_integration`; [`notify`](SyncReporter::notify) wakes that worker), for the
+    /// host's own changes.
     pub fn sync(mut self, reporter: SyncReporter) -> Self {
         self.adapters = reporter.adapters().clone();
         self.reporter = Some(reporter);
+        self
+    }
+
+    /// How the delivery worker of [`AttioPlugin::spawn_sync`] sends and retries (default
+    /// [`DeliveryConfig::default`]: retries with backoff for about 3 days).
+    pub fn delivery(mut self, config: DeliveryConfig) -> Self {
+        self.delivery = config;
         self
     }
 
@@ -422,6 +445,8 @@ impl AttioPluginBuilder {
                     .map_err(|_| ConfigError::InvalidTrustedProxy(p.to_owned()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let (reporter, worker) =
+            crate::sync::worker::sync_parts(&store, self.reporter, &self.secrets, self.delivery)?;
         let config = Config {
             legacy_secrets: self.secrets,
             accept_legacy: self.accept_legacy,
@@ -447,7 +472,8 @@ impl AttioPluginBuilder {
                 store,
                 mailer: self.mailer,
                 adapters: self.adapters,
-                reporter: self.reporter,
+                reporter,
+                worker,
                 limiter: crate::limit::RateLimiter::new(self.rate_limit.0, self.rate_limit.1),
             }),
         })

@@ -39,6 +39,9 @@ pub(crate) struct PluginState {
     pub mailer: Option<Arc<dyn Mailer>>,
     pub adapters: Adapters,
     pub reporter: Option<SyncReporter>,
+    /// The delivery worker [`crate::AttioPlugin::spawn_sync`] starts (with a reporter and
+    /// a store that has an outbox).
+    pub worker: Option<crate::sync::DeliveryWorker>,
     pub limiter: crate::limit::RateLimiter,
 }
 

@@ -29,13 +29,11 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use attio_auth_plugin::store::SqlxStore;
 use attio_auth_plugin::sync::{
-    Adapters, DeliveryConfig, DeliveryWorker, EventKind, LinkTable, Origin, OutboxConn, OutboxDb,
-    SyncReporter,
+    Adapters, DeliveryConfig, EventKind, Origin, OutboxConn, SyncReporter,
 };
 use attio_auth_plugin::{
     AttioPlugin, InvitationEmail, MailError, Mailer, MemoryMailer, PasswordResetEmail, SentMail,
 };
-use attio_auth_shared::signing::{SECRET_PREFIX, Signer};
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
@@ -1201,7 +1199,7 @@ async fn reset_password(
 struct App {
     listener: tokio::net::TcpListener,
     router: Router,
-    worker: DeliveryWorker,
+    plugin: AttioPlugin,
     base_url: String,
 }
 
@@ -1236,34 +1234,26 @@ impl App {
             .await
             .map_err(ctx("Better Auth schema"))?;
         store.migrate().await.map_err(ctx("plugin migrations"))?;
-        let outbox = match &db {
-            Db::Sqlite(p) => OutboxDb::Sqlite(p.clone()),
-            Db::Postgres(p) => OutboxDb::Postgres(p.clone()),
-        };
-        // The plugin's migrate() creates the outbox too; this is a no-op then.
-        outbox.create_tables().await.map_err(ctx("outbox tables"))?;
-
-        let signer = if secret.expose_secret().starts_with(SECRET_PREFIX) {
-            Some(Signer::from_secret(&secret).map_err(ctx("the secret"))?)
-        } else {
-            None
-        };
-        let worker = DeliveryWorker::new(outbox, LinkTable::default(), signer, config.delivery)
-            .map_err(ctx("delivery worker"))?;
-        let adapters = Adapters::default();
-        let reporter = SyncReporter::new(adapters).with_handle(worker.handle());
 
         let mailer = Arc::new(DemoMailer::default());
         let plugin = AttioPlugin::builder()
             .secret(secret.expose_secret())
             .shared_mailer(mailer.clone())
             .store(store)
-            // The plugin reports its own writes (webhook, create-user, ban) through the
-            // same reporter, in the same transactions.
-            .sync(reporter.clone())
+            // The plugin reports its own writes (webhook, create-user, ban) as sync events
+            // in the same transactions; its worker (spawn_sync) delivers them, signed with
+            // the secret (unsigned with a legacy one, as the original).
+            .sync(SyncReporter::new(Adapters::default()))
+            .delivery(config.delivery)
             .accept_legacy_body_secret(config.accept_legacy)
             .base_url(base_url.clone())
             .build()
+            .map_err(ctx("plugin"))?;
+        // The demo's own changes go through the plugin's reporter, which wakes its worker.
+        let reporter = plugin
+            .reporter()
+            .cloned()
+            .ok_or(attio_auth_plugin::ConfigError::NoSyncWorker)
             .map_err(ctx("plugin"))?;
 
         let state = AppState {
@@ -1303,7 +1293,7 @@ impl App {
         Ok(Self {
             listener,
             router,
-            worker,
+            plugin,
             base_url,
         })
     }
@@ -1315,7 +1305,10 @@ impl App {
     /// Serves until `cancel` fires; the delivery worker runs beside it and gets up to 15 s
     /// to finish the delivery in flight.
     async fn run(self, cancel: CancellationToken) -> std::io::Result<()> {
-        let worker = self.worker.spawn(cancel.clone());
+        let worker = self
+            .plugin
+            .spawn_sync(cancel.clone())
+            .map_err(std::io::Error::other)?;
         let shutdown = cancel.clone();
         let served = axum::serve(
             self.listener,
@@ -1401,7 +1394,7 @@ fn sqlite_dir(url: &str) -> Option<&std::path::Path> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use attio_auth_shared::signing::Verifier;
+    use attio_auth_shared::signing::{Signer, Verifier};
     use std::sync::Mutex;
 
     /// The demo writes the bytes Better Auth writes: three fraction digits, truncated.

@@ -1,6 +1,6 @@
 //! The server on a real port: the page, the no-JS generator and inspector, the headers.
 
-use attio_auth_generator::server::{CONTENT_SECURITY_POLICY, Config};
+use attio_auth_generator::server::Config;
 use attio_auth_shared::connection::{Connection, Protocol};
 use base64::Engine as _;
 use secrecy::ExposeSecret;
@@ -14,10 +14,31 @@ async fn page_has_the_form_and_security_headers() {
     let app = spawn_app(Config::default_site_root()).await;
     let res = reqwest::get(&app.url).await.expect("GET /");
     assert_eq!(res.status(), 200);
-    let h = res.headers();
-    assert_eq!(h["content-security-policy"], CONTENT_SECURITY_POLICY);
-    assert!(CONTENT_SECURITY_POLICY.contains("'wasm-unsafe-eval'"));
-    assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+    let h = res.headers().clone();
+    // The policy as sent, directive by directive (not compared with the crate's constant).
+    let csp = h["content-security-policy"].to_str().expect("ascii");
+    let mut directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+    directives.sort_unstable();
+    assert_eq!(
+        directives,
+        [
+            "base-uri 'none'",
+            "connect-src 'self'",
+            "default-src 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "img-src 'self'",
+            "script-src 'self' 'wasm-unsafe-eval'",
+            "style-src 'self'",
+        ],
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"));
+    assert_eq!(h["cross-origin-opener-policy"], "same-origin");
+    assert_eq!(
+        h["permissions-policy"],
+        "camera=(), microphone=(), geolocation=()"
+    );
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["x-content-type-options"], "nosniff");
@@ -44,7 +65,14 @@ async fn page_has_the_form_and_security_headers() {
             .await
             .expect("static");
         assert_eq!(res.status(), 200, "{path}");
-        assert_eq!(res.headers()["x-frame-options"], "DENY", "{path}");
+        for name in [
+            "content-security-policy",
+            "cross-origin-opener-policy",
+            "permissions-policy",
+            "x-frame-options",
+        ] {
+            assert_eq!(res.headers()[name], h[name], "{path} {name}");
+        }
     }
 }
 
@@ -243,4 +271,110 @@ async fn page_without_built_wasm_has_no_scripts() {
         .expect("body");
     assert!(!html.contains("boot.js"));
     std::fs::remove_dir_all(&empty).ok();
+}
+
+/// The real `attio-auth-generator` binary, asked for a page, a generated secret and an
+/// inspection, writes nothing but its start line, with tracing at its most verbose.
+#[test]
+fn the_server_binary_logs_nothing_but_its_start_line() {
+    use std::io::{Read as _, Write as _};
+    use std::process::{Command, Stdio};
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attio-auth-generator"))
+        .env("GENERATOR_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "trace")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run attio-auth-generator");
+    let request = |req: String| -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(mut s) => {
+                    s.write_all(req.as_bytes()).expect("write");
+                    let mut out = String::new();
+                    s.read_to_string(&mut out).expect("read");
+                    return out;
+                }
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("the server never listened: {e}"),
+            }
+        }
+    };
+    let post = |path: &str, body: &str| {
+        request(format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ))
+    };
+    let page = request("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into());
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let made = post("/", "uri=app.example.com&base=%2Fapi%2Fauth");
+    assert!(made.starts_with("HTTP/1.1 200"), "{made}");
+    let connection = textarea(&made, "connection");
+    let secret = Connection::decode(&connection)
+        .expect("decodes")
+        .secret()
+        .expose_secret()
+        .to_owned();
+    let pasted = Connection::generate("https://other.example.com", None).expect("generate");
+    let inspected = post(
+        "/inspect",
+        &format!(
+            "connection={}",
+            pasted
+                .encode()
+                .replace('+', "%2B")
+                .replace('=', "%3D")
+                .replace('/', "%2F")
+        ),
+    );
+    assert!(inspected.starts_with("HTTP/1.1 200"), "{inspected}");
+    assert!(
+        request("GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into())
+            .starts_with("HTTP/1.1 404")
+    );
+
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let mut out = String::new();
+    let mut err = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    assert_eq!(out, "", "nothing on stdout");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one start line only: {err}");
+    assert!(
+        lines[0].starts_with("attio-auth-generator listening on http://127.0.0.1:"),
+        "{err}"
+    );
+    for leaked in [
+        secret.as_str(),
+        &connection,
+        &pasted.encode(),
+        pasted.secret().expose_secret(),
+        "app.example.com",
+    ] {
+        assert!(!err.contains(leaked), "{leaked} in the output");
+    }
 }

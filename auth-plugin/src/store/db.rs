@@ -1,10 +1,11 @@
-//! The database layer the store, the outbox and the migrations share: the pool of either
+//! The database layer the store, the outbox and the migrations share: the pool of any
 //! backend, a transaction over it, bound parameters and rows read by position.
 
 use super::StoreError;
+use sqlx::mysql::{MySqlPool, MySqlRow};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Postgres, Row, Sqlite};
+use sqlx::{MySql, Postgres, Row, Sqlite};
 use tokio::sync::OwnedMutexGuard;
 
 /// A bound parameter. Timestamps travel as ISO-8601 text (see the dialect's `@ts`).
@@ -53,10 +54,11 @@ macro_rules! params {
 }
 pub(crate) use params;
 
-/// A row of either backend, read by column index.
+/// A row of any backend, read by column index.
 pub(crate) enum DbRow {
     Sqlite(SqliteRow),
     Postgres(PgRow),
+    MySql(MySqlRow),
 }
 
 macro_rules! get {
@@ -64,16 +66,30 @@ macro_rules! get {
         match $self {
             DbRow::Sqlite(r) => r.try_get::<$t, _>($i),
             DbRow::Postgres(r) => r.try_get::<$t, _>($i),
+            DbRow::MySql(r) => r.try_get::<$t, _>($i),
         }
     };
 }
 
 impl DbRow {
     pub(crate) fn s(&self, i: usize) -> Result<String, sqlx::Error> {
-        get!(self, i, String)
+        self.os(i)?
+            .ok_or_else(|| decode(format!("column {i}: unexpected null")))
     }
     pub(crate) fn os(&self, i: usize) -> Result<Option<String>, sqlx::Error> {
-        get!(self, i, Option<String>)
+        match self {
+            // MySQL marks some computed text (information_schema, functions over dates)
+            // binary: read it as UTF-8 bytes.
+            DbRow::MySql(r) => match r.try_get::<Option<String>, _>(i) {
+                Ok(s) => Ok(s),
+                Err(sqlx::Error::ColumnDecode { .. }) => r
+                    .try_get::<Option<Vec<u8>>, _>(i)?
+                    .map(|b| String::from_utf8(b).map_err(decode))
+                    .transpose(),
+                Err(e) => Err(e),
+            },
+            _ => get!(self, i, Option<String>),
+        }
     }
     pub(crate) fn b(&self, i: usize) -> Result<bool, sqlx::Error> {
         get!(self, i, bool)
@@ -101,6 +117,110 @@ pub(crate) fn bind_sqlite<'q>(
     q
 }
 
+/// A query in the marker-free form (`"quoted"` identifiers, `$n` placeholders) rewritten
+/// for MySQL: backtick-quoted identifiers, `?` placeholders, `cast(x as signed)` for
+/// `cast(x as bigint)`. Returns the text and, for each `?`, the 1-based index of the
+/// parameter it takes (a `$n` may appear several times or out of order).
+pub(crate) fn mysql_text(sql: &str) -> (String, Vec<usize>) {
+    let sql = sql.replace(" as bigint)", " as signed)");
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut order = Vec::new();
+    let mut chars = sql.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' => {
+                    if let Some(n) = chars.next() {
+                        out.push(n);
+                    }
+                }
+                '\'' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\'' => {
+                in_string = true;
+                out.push(c);
+            }
+            '"' => out.push('`'),
+            '$' if chars.peek().is_some_and(char::is_ascii_digit) => {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                order.push(n);
+                out.push('?');
+            }
+            _ => out.push(c),
+        }
+    }
+    (out, order)
+}
+
+/// [`mysql_text`] for statements whose `$n` come in order, once each (the outbox's): the
+/// same parameters bind in the same order.
+pub(crate) fn mysql_sql(sql: &str) -> String {
+    let (text, order) = mysql_text(sql);
+    debug_assert!(
+        order.iter().enumerate().all(|(i, n)| *n == i + 1),
+        "placeholders out of order: {sql}"
+    );
+    text
+}
+
+/// A statement's text as the backend of `self` wants it: MySQL's rewritten
+/// ([`mysql_sql`]), the others' unchanged. Used by the outbox's statements, which run on
+/// whichever connection the host hands over.
+pub(crate) trait FitSql {
+    fn fit<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        std::borrow::Cow::Borrowed(sql)
+    }
+}
+impl FitSql for SqlitePool {}
+impl FitSql for PgPool {}
+impl FitSql for sqlx::SqliteConnection {}
+impl FitSql for sqlx::PgConnection {}
+impl FitSql for MySqlPool {
+    fn fit<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        std::borrow::Cow::Owned(mysql_sql(sql))
+    }
+}
+impl FitSql for sqlx::MySqlConnection {
+    fn fit<'a>(&self, sql: &'a str) -> std::borrow::Cow<'a, str> {
+        std::borrow::Cow::Owned(mysql_sql(sql))
+    }
+}
+
+/// A MySQL query: the text rewritten by [`mysql_text`] and the parameters in its order.
+pub(crate) fn mysql_query(sql: &str, params: Vec<P>) -> (String, Vec<P>) {
+    let (text, order) = mysql_text(sql);
+    let params = order
+        .iter()
+        .filter_map(|n| n.checked_sub(1).and_then(|i| params.get(i)).cloned())
+        .collect();
+    (text, params)
+}
+
+pub(crate) fn bind_mysql<'q>(
+    mut q: sqlx::query::Query<'q, MySql, sqlx::mysql::MySqlArguments>,
+    params: Vec<P>,
+) -> sqlx::query::Query<'q, MySql, sqlx::mysql::MySqlArguments> {
+    for p in params {
+        q = match p {
+            P::S(s) => q.bind(s),
+            P::OS(s) => q.bind(s),
+            P::B(b) => q.bind(b),
+            P::I(i) => q.bind(i),
+        };
+    }
+    q
+}
+
 pub(crate) fn bind_pg<'q>(
     mut q: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
     params: Vec<P>,
@@ -116,7 +236,7 @@ pub(crate) fn bind_pg<'q>(
     q
 }
 
-/// The pool of either backend: the auth database that the store, its migrations and the
+/// The pool of any backend: the auth database that the store, its migrations and the
 /// sync outbox all use (one type, so a host hands the same pool to each).
 #[derive(Debug, Clone)]
 pub enum DbPool {
@@ -124,9 +244,11 @@ pub enum DbPool {
     Sqlite(SqlitePool),
     /// PostgreSQL.
     Postgres(PgPool),
+    /// MySQL 8 or MariaDB 10.5+.
+    MySql(MySqlPool),
 }
 
-/// An open transaction of either backend. A SQLite one holds the store's write gate until
+/// An open transaction of any backend. A SQLite one holds the store's write gate until
 /// it ends (see [`SqlxStore::with_sqlite_write_gate`]).
 pub(crate) enum Tx {
     Sqlite(
@@ -138,6 +260,7 @@ pub(crate) enum Tx {
         Option<OwnedMutexGuard<()>>,
     ),
     Postgres(sqlx::Transaction<'static, Postgres>),
+    MySql(sqlx::Transaction<'static, MySql>),
 }
 
 impl Tx {
@@ -159,6 +282,15 @@ impl Tx {
                 .into_iter()
                 .map(DbRow::Postgres)
                 .collect(),
+            Tx::MySql(t) => {
+                let (sql, params) = mysql_query(sql, params);
+                bind_mysql(sqlx::query(&sql), params)
+                    .fetch_all(&mut **t)
+                    .await?
+                    .into_iter()
+                    .map(DbRow::MySql)
+                    .collect()
+            }
         })
     }
 
@@ -180,6 +312,13 @@ impl Tx {
                 .execute(&mut **t)
                 .await?
                 .rows_affected(),
+            Tx::MySql(t) => {
+                let (sql, params) = mysql_query(sql, params);
+                bind_mysql(sqlx::query(&sql), params)
+                    .execute(&mut **t)
+                    .await?
+                    .rows_affected()
+            }
         })
     }
 
@@ -187,6 +326,7 @@ impl Tx {
         match self {
             Tx::Sqlite(t, _) => t.commit().await,
             Tx::Postgres(t) => t.commit().await,
+            Tx::MySql(t) => t.commit().await,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The plugin's own migrations: SQL files under `migrations/plugin/{sqlite,postgres}/`,
-//! applied by [`SqlxStore::migrate`](super::SqlxStore::migrate) and recorded in the table
+//! The plugin's own migrations: SQL files under `migrations/{sqlite,postgres,mysql}/` of
+//! this crate, applied by [`SqlxStore::migrate`](super::SqlxStore::migrate) and recorded in the table
 //! `attio_plugin_migrations`, never in the host's `_sqlx_migrations` (sqlx refuses to start
 //! when that table lists migrations it does not know, sqlx issue #1189).
 //!
@@ -12,7 +12,7 @@
 //! `alter table "t" add column "c" ...` is skipped when the column exists already, so the
 //! plugin can adopt a database the original TypeScript plugin used.
 
-/// One migration, in both dialects.
+/// One migration, in every dialect.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     /// Increasing version; applied in order, once.
@@ -23,33 +23,39 @@ pub struct Migration {
     pub sqlite: &'static str,
     /// The PostgreSQL text.
     pub postgres: &'static str,
+    /// The MySQL/MariaDB text.
+    pub mysql: &'static str,
 }
 
-/// Every plugin migration, in order. Add new files here (both dialects).
+/// Every plugin migration, in order. Add new files here (every dialect).
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "core",
-        sqlite: include_str!("../../../migrations/plugin/sqlite/0001_core.sql"),
-        postgres: include_str!("../../../migrations/plugin/postgres/0001_core.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0001_core.sql"),
+        postgres: include_str!("../../migrations/postgres/0001_core.sql"),
+        mysql: include_str!("../../migrations/mysql/0001_core.sql"),
     },
     Migration {
         version: 2,
         name: "outbox",
         sqlite: crate::sync::outbox::MIGRATION_SQLITE,
         postgres: crate::sync::outbox::MIGRATION_POSTGRES,
+        mysql: crate::sync::outbox::MIGRATION_MYSQL,
     },
     Migration {
         version: 3,
         name: "outbox_record_order",
         sqlite: crate::sync::outbox::MIGRATION_RECORD_ORDER_SQLITE,
         postgres: crate::sync::outbox::MIGRATION_RECORD_ORDER_POSTGRES,
+        mysql: crate::sync::outbox::MIGRATION_RECORD_ORDER_MYSQL,
     },
 ];
 
 /// The Better Auth tables for servers that start without them.
 pub(crate) const BETTER_AUTH_SQLITE: &str = include_str!("../../schema/better-auth.sqlite.sql");
 pub(crate) const BETTER_AUTH_POSTGRES: &str = include_str!("../../schema/better-auth.postgres.sql");
+pub(crate) const BETTER_AUTH_MYSQL: &str = include_str!("../../schema/better-auth.mysql.sql");
 
 /// One statement with the directives written above it.
 #[derive(Debug, Clone, PartialEq, Eq)]

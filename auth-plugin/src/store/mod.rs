@@ -7,14 +7,14 @@
 //! user's sessions; an impersonation token is read and deleted) the implementation does
 //! them atomically, so a handler never leaves the database half changed.
 
-mod db;
+pub(crate) mod db;
 mod dialect;
 mod memory;
-mod migrate;
+pub(crate) mod migrate;
 mod sql;
 
 pub use db::DbPool;
-pub use dialect::ColumnNaming;
+pub use dialect::{ColumnNaming, DateStorage};
 pub use memory::MemoryStore;
 pub use migrate::{MIGRATIONS, Migration};
 pub use sql::SqlxStore;
@@ -322,6 +322,14 @@ pub trait AuthStore: Send + Sync + 'static {
     /// builder refuses a sync reporter for a store that cannot.
     fn supports_sync(&self) -> bool {
         true
+    }
+
+    /// The database holding this store's sync outbox (the plugin's `attio_outbox` tables)
+    /// and where its integration links are: what the delivery worker of
+    /// [`AttioPlugin::spawn_sync`](crate::AttioPlugin::spawn_sync) reads. `None` (the
+    /// default): no outbox the plugin's worker can deliver from.
+    fn outbox(&self) -> Option<(crate::sync::OutboxDb, crate::sync::LinkTable)> {
+        None
     }
 
     // users

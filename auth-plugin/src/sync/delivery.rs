@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::outbox::{LinkTable, OutboxDb, OutboxError, now_ms, on_pool};
+use crate::store::db::FitSql;
 
 /// How the worker sends and retries. Defaults: first retry after 1 s, doubling up to an
 /// hour, 80 attempts (about 3 days of retries, so a backend outage loses nothing) before a
@@ -123,8 +124,11 @@ impl DeliveryHandle {
     }
 }
 
-/// Sends outbox deliveries. Build one per process with [`DeliveryWorker::new`], start it
-/// with [`DeliveryWorker::spawn`]; tests may drive it with [`DeliveryWorker::run_once`].
+/// Sends outbox deliveries. A plugin built with `.sync()` on a [`SqlxStore`](crate::store::SqlxStore)
+/// makes its own: start it with [`AttioPlugin::spawn_sync`](crate::AttioPlugin::spawn_sync).
+/// Hosts that use the outbox without the plugin's router build one with
+/// [`DeliveryWorker::new`] and start it with [`DeliveryWorker::spawn`]; tests may drive it
+/// with [`DeliveryWorker::run_once`].
 #[derive(Debug, Clone)]
 pub struct DeliveryWorker {
     db: OutboxDb,
@@ -189,6 +193,12 @@ impl DeliveryWorker {
             config,
             handle: DeliveryHandle::default(),
         })
+    }
+
+    /// This worker woken by `handle` (the plugin's reporter's) instead of its own.
+    pub(crate) fn with_handle(mut self, handle: DeliveryHandle) -> Self {
+        self.handle = handle;
+        self
     }
 
     /// The handle that wakes this worker.
@@ -329,7 +339,7 @@ impl DeliveryWorker {
         );
         let now = now_ms();
         on_pool!(&self.db, |p| {
-            let rows = sqlx::query(&sql)
+            let rows = sqlx::query(&p.fit(&sql))
                 .bind(now)
                 .bind(now)
                 .bind(self.config.batch)
@@ -359,7 +369,7 @@ impl DeliveryWorker {
         let sql = "update attio_outbox_delivery set locked_until = $1 \
                    where seq = $2 and link_id = $3 and status = 'pending' \
                    and (locked_until is null or locked_until < $4)";
-        let done = on_pool!(&self.db, |p| sqlx::query(sql)
+        let done = on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(until)
             .bind(d.seq)
             .bind(&d.link_id)
@@ -420,7 +430,7 @@ impl DeliveryWorker {
                    last_status = $3, last_error = $4, delivered_at = $5, locked_until = null \
                    where seq = $6 and link_id = $7";
         let attempted: i32 = if status == "dropped" { 0 } else { 1 };
-        on_pool!(&self.db, |p| sqlx::query(sql)
+        on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(status)
             .bind(attempted)
             .bind(http_status.map(i32::from))
@@ -445,7 +455,7 @@ impl DeliveryWorker {
         let sql = "update attio_outbox_delivery set attempts = attempts + 1, \
                    next_attempt_at = $1, last_status = $2, last_error = $3, locked_until = null \
                    where seq = $4 and link_id = $5";
-        on_pool!(&self.db, |p| sqlx::query(sql)
+        on_pool!(&self.db, |p| sqlx::query(&p.fit(sql))
             .bind(next)
             .bind(http_status.map(i32::from))
             .bind(error)

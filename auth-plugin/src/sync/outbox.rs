@@ -4,28 +4,32 @@
 //! roll back together, and nothing is lost when the backend is down or the server restarts.
 //!
 //! Tables: `attio_outbox` and `attio_outbox_delivery`, created by
-//! `migrations/plugin/{sqlite,postgres}/0002_outbox.sql` (the plugin's `migrate()` applies
+//! `migrations/{sqlite,postgres}/0002_outbox.sql` of this crate (the plugin's `migrate()` applies
 //! them; [`MIGRATION_SQLITE`] and [`MIGRATION_POSTGRES`] hold the same text). Links are read
 //! from the integration links table that `link`/`unlink` fill ([`LinkTable`]).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::{PgConnection, Row, SqliteConnection};
+use sqlx::{MySqlConnection, PgConnection, Row, SqliteConnection};
 
 use super::event::SyncEvent;
+use crate::store::db::FitSql;
 
 /// The outbox migration for SQLite.
-pub const MIGRATION_SQLITE: &str =
-    include_str!("../../../migrations/plugin/sqlite/0002_outbox.sql");
+pub const MIGRATION_SQLITE: &str = include_str!("../../migrations/sqlite/0002_outbox.sql");
 /// The outbox migration for PostgreSQL.
-pub const MIGRATION_POSTGRES: &str =
-    include_str!("../../../migrations/plugin/postgres/0002_outbox.sql");
+pub const MIGRATION_POSTGRES: &str = include_str!("../../migrations/postgres/0002_outbox.sql");
 /// Per-record delivery order (`attio_outbox.record_key`), SQLite.
 pub const MIGRATION_RECORD_ORDER_SQLITE: &str =
-    include_str!("../../../migrations/plugin/sqlite/0003_outbox_record_order.sql");
+    include_str!("../../migrations/sqlite/0003_outbox_record_order.sql");
 /// Per-record delivery order (`attio_outbox.record_key`), PostgreSQL.
 pub const MIGRATION_RECORD_ORDER_POSTGRES: &str =
-    include_str!("../../../migrations/plugin/postgres/0003_outbox_record_order.sql");
+    include_str!("../../migrations/postgres/0003_outbox_record_order.sql");
+/// The outbox migration for MySQL/MariaDB.
+pub const MIGRATION_MYSQL: &str = include_str!("../../migrations/mysql/0002_outbox.sql");
+/// Per-record delivery order (`attio_outbox.record_key`), MySQL/MariaDB.
+pub const MIGRATION_RECORD_ORDER_MYSQL: &str =
+    include_str!("../../migrations/mysql/0003_outbox_record_order.sql");
 
 /// Errors of the outbox and its delivery worker.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +94,8 @@ pub enum OutboxConn<'c> {
     Sqlite(&'c mut SqliteConnection),
     /// PostgreSQL.
     Postgres(&'c mut PgConnection),
+    /// MySQL/MariaDB.
+    MySql(&'c mut MySqlConnection),
 }
 
 impl OutboxConn<'_> {
@@ -98,6 +104,7 @@ impl OutboxConn<'_> {
         match self {
             OutboxConn::Sqlite(c) => OutboxConn::Sqlite(c),
             OutboxConn::Postgres(c) => OutboxConn::Postgres(c),
+            OutboxConn::MySql(c) => OutboxConn::MySql(c),
         }
     }
 }
@@ -114,16 +121,25 @@ impl<'c> From<&'c mut PgConnection> for OutboxConn<'c> {
     }
 }
 
+impl<'c> From<&'c mut MySqlConnection> for OutboxConn<'c> {
+    fn from(c: &'c mut MySqlConnection) -> Self {
+        Self::MySql(c)
+    }
+}
+
 /// The database the outbox lives in: the auth database, the same [`DbPool`](crate::store::DbPool) as the store's
 /// (the name stays for the hosts that use it).
 pub use crate::store::DbPool as OutboxDb;
 
-/// Runs the same sqlx code on whichever backend `$db` / `$conn` holds.
+/// Runs the same sqlx code on whichever backend `$db` / `$conn` holds. Statements are
+/// written for SQLite and PostgreSQL (`$n` in order); pass their text through
+/// `$p.fit(sql)` so that MySQL gets its own ([`crate::store::db::mysql_sql`]).
 macro_rules! on_conn {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
             OutboxConn::Sqlite($c) => $body,
             OutboxConn::Postgres($c) => $body,
+            OutboxConn::MySql($c) => $body,
         }
     };
 }
@@ -132,6 +148,7 @@ macro_rules! on_pool {
         match $db {
             OutboxDb::Sqlite($p) => $body,
             OutboxDb::Postgres($p) => $body,
+            OutboxDb::MySql($p) => $body,
         }
     };
 }
@@ -173,31 +190,59 @@ pub async fn enqueue<'c>(
     // Deliveries are ordered per record: one failing event holds back only its record.
     let record_key = event.ordering_key();
     let now = now_ms();
-    let conn = conn.into();
-    on_conn!(conn, |c| {
-        let link_ids: Vec<String> = sqlx::query_scalar(&links.select_ids())
-            .fetch_all(&mut *c)
-            .await?;
-        if link_ids.is_empty() {
-            return Ok(0);
+    let mut conn = conn.into();
+    let link_ids: Vec<String> = on_conn!(conn.reborrow(), |c| sqlx::query_scalar(
+        &c.fit(&links.select_ids())
+    )
+    .fetch_all(&mut *c)
+    .await?);
+    if link_ids.is_empty() {
+        return Ok(0);
+    }
+    let insert = "insert into attio_outbox (event_id, model, payload, created_at, record_key) \
+                  values ($1, $2, $3, $4, $5)";
+    let seq: i64 = match conn.reborrow() {
+        // MySQL has no `returning`: the connection's last insert id is the new seq.
+        OutboxConn::MySql(c) => {
+            let done = sqlx::query(&crate::store::db::mysql_sql(insert))
+                .bind(&event_id)
+                .bind(&model)
+                .bind(&payload)
+                .bind(now)
+                .bind(&record_key)
+                .execute(&mut *c)
+                .await?;
+            i64::try_from(done.last_insert_id())
+                .map_err(|e| sqlx::Error::Decode(format!("outbox seq: {e}").into()))?
         }
-        let seq: i64 = sqlx::query_scalar(
-            "insert into attio_outbox (event_id, model, payload, created_at, record_key) \
-             values ($1, $2, $3, $4, $5) returning seq",
-        )
-        .bind(&event_id)
-        .bind(&model)
-        .bind(&payload)
-        .bind(now)
-        .bind(&record_key)
-        .fetch_one(&mut *c)
-        .await?;
+        OutboxConn::Sqlite(c) => {
+            sqlx::query_scalar(&format!("{insert} returning seq"))
+                .bind(&event_id)
+                .bind(&model)
+                .bind(&payload)
+                .bind(now)
+                .bind(&record_key)
+                .fetch_one(&mut *c)
+                .await?
+        }
+        OutboxConn::Postgres(c) => {
+            sqlx::query_scalar(&format!("{insert} returning seq"))
+                .bind(&event_id)
+                .bind(&model)
+                .bind(&payload)
+                .bind(now)
+                .bind(&record_key)
+                .fetch_one(&mut *c)
+                .await?
+        }
+    };
+    on_conn!(conn, |c| {
         for link in &link_ids {
             let message_id = attio_auth_shared::signing::new_message_id()?;
-            sqlx::query(
+            sqlx::query(&c.fit(
                 "insert into attio_outbox_delivery (seq, link_id, message_id, next_attempt_at) \
                  values ($1, $2, $3, $4)",
-            )
+            ))
             .bind(seq)
             .bind(link)
             .bind(&message_id)
@@ -248,6 +293,23 @@ impl OutboxDb {
                         .await?;
                 }
             }
+            OutboxDb::MySql(p) => {
+                for st in crate::store::migrate::statements(MIGRATION_MYSQL) {
+                    sqlx::raw_sql(&st.sql).execute(p).await?;
+                }
+                let has: i64 = sqlx::query_scalar(
+                    "select count(*) from information_schema.columns \
+                     where table_schema = database() and table_name = 'attio_outbox' \
+                     and column_name = 'record_key'",
+                )
+                .fetch_one(p)
+                .await?;
+                if has == 0 {
+                    for st in crate::store::migrate::statements(MIGRATION_RECORD_ORDER_MYSQL) {
+                        sqlx::raw_sql(&st.sql).execute(p).await?;
+                    }
+                }
+            }
             OutboxDb::Postgres(p) => {
                 sqlx::raw_sql(MIGRATION_POSTGRES).execute(p).await?;
                 let has: i64 = sqlx::query_scalar(
@@ -270,7 +332,7 @@ impl OutboxDb {
     /// Deliveries not yet delivered, dead or dropped.
     pub async fn pending_count(&self) -> Result<i64, OutboxError> {
         let sql = "select count(*) from attio_outbox_delivery where status = 'pending'";
-        Ok(on_pool!(self, |p| sqlx::query_scalar(sql)
+        Ok(on_pool!(self, |p| sqlx::query_scalar(&p.fit(sql))
             .fetch_one(p)
             .await?))
     }
@@ -283,7 +345,7 @@ impl OutboxDb {
                    from attio_outbox_delivery d join attio_outbox o on o.seq = d.seq \
                    order by d.seq, d.link_id";
         on_pool!(self, |p| {
-            let rows = sqlx::query(sql).fetch_all(p).await?;
+            let rows = sqlx::query(&p.fit(sql)).fetch_all(p).await?;
             rows.iter()
                 .map(|r| {
                     Ok(DeliveryState {
@@ -305,17 +367,17 @@ impl OutboxDb {
     /// events left without deliveries. Returns the number of events deleted.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, OutboxError> {
         on_pool!(self, |p| {
-            sqlx::query(
+            sqlx::query(&p.fit(
                 "delete from attio_outbox_delivery where status <> 'pending' \
                  and coalesce(delivered_at, next_attempt_at) < $1",
-            )
+            ))
             .bind(before_ms)
             .execute(p)
             .await?;
-            let done = sqlx::query(
+            let done = sqlx::query(&p.fit(
                 "delete from attio_outbox where created_at < $1 and not exists \
                  (select 1 from attio_outbox_delivery d where d.seq = attio_outbox.seq)",
-            )
+            ))
             .bind(before_ms)
             .execute(p)
             .await?;

@@ -55,6 +55,11 @@ impl SyncReporter {
         self
     }
 
+    /// The handle that wakes the worker, when one is set.
+    pub(crate) fn handle(&self) -> Option<&DeliveryHandle> {
+        self.handle.as_ref()
+    }
+
     /// The adapters.
     pub fn adapters(&self) -> &Adapters {
         &self.adapters
@@ -134,6 +139,12 @@ impl SyncReporter {
                 .await?
                 .map(|r| org_row(&r))
                 .transpose()?,
+            OutboxConn::MySql(c) => sqlx::query(&crate::store::db::mysql_sql(&sql))
+                .bind(organization_id)
+                .fetch_optional(&mut *c)
+                .await?
+                .map(|r| org_row(&r))
+                .transpose()?,
         };
         let Some(row) = row else {
             return Ok(None);
@@ -161,6 +172,12 @@ impl SyncReporter {
             }
             OutboxConn::Postgres(c) => {
                 sqlx::query_scalar(&sql)
+                    .bind(organization_id)
+                    .fetch_all(&mut *c)
+                    .await?
+            }
+            OutboxConn::MySql(c) => {
+                sqlx::query_scalar(&crate::store::db::mysql_sql(&sql))
                     .bind(organization_id)
                     .fetch_all(&mut *c)
                     .await?

@@ -1,6 +1,6 @@
 //! Outbox and delivery tests against a real receiver (axum on 127.0.0.1:0) and real
-//! databases: a fresh SQLite file, and a fresh PostgreSQL database made from
-//! `TEST_POSTGRES_URL`.
+//! databases: a fresh SQLite file, a fresh PostgreSQL database made from
+//! `TEST_POSTGRES_URL`, and a fresh MariaDB database made from `TEST_MARIADB_URL`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,17 +14,19 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{MySqlPool, PgPool, SqlitePool};
 use tokio_util::sync::CancellationToken;
 
 use super::delivery::PassStats;
 use super::outbox::on_pool;
 use super::*;
+use crate::store::db::FitSql;
 
 /// A fresh database, reachable again by URL (a restarted worker opens a new pool).
 pub(crate) struct TestDb {
     url: String,
     postgres: bool,
+    mysql: bool,
 }
 
 impl TestDb {
@@ -34,6 +36,7 @@ impl TestDb {
         Self {
             url: format!("sqlite://{}?mode=rwc", path.display()),
             postgres: false,
+            mysql: false,
         }
     }
 
@@ -63,11 +66,38 @@ impl TestDb {
         Self {
             url: format!("{server}/{name}{query}"),
             postgres: true,
+            mysql: false,
+        }
+    }
+
+    pub(crate) async fn mariadb() -> Self {
+        let base = std::env::var("TEST_MARIADB_URL").unwrap_or_else(|_| {
+            panic!(
+                "TEST_MARIADB_URL is not set: run scripts/test.sh (or `source scripts/mariadb.sh`) \
+                 so MariaDB tests have a server"
+            )
+        });
+        let admin = MySqlPool::connect(&base)
+            .await
+            .expect("connect TEST_MARIADB_URL");
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("create database {name} character set utf8mb4"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        admin.close().await;
+        let (server, _) = base.rsplit_once('/').expect("database in TEST_MARIADB_URL");
+        Self {
+            url: format!("{server}/{name}"),
+            postgres: false,
+            mysql: true,
         }
     }
 
     pub(crate) async fn connect(&self) -> OutboxDb {
-        if self.postgres {
+        if self.mysql {
+            OutboxDb::MySql(MySqlPool::connect(&self.url).await.unwrap())
+        } else if self.postgres {
             OutboxDb::Postgres(PgPool::connect(&self.url).await.unwrap())
         } else {
             OutboxDb::Sqlite(SqlitePool::connect(&self.url).await.unwrap())
@@ -77,15 +107,15 @@ impl TestDb {
 
 async fn setup(db: &OutboxDb, links: &[(&str, String)]) {
     let links_sql = "create table if not exists \"attioIntegration\" \
-                     (\"id\" text not null primary key, \"webhookUrl\" text not null unique)";
+                     (\"id\" varchar(255) not null primary key, \"webhookUrl\" varchar(768) not null unique)";
     on_pool!(db, |p| {
-        sqlx::query(links_sql).execute(p).await.unwrap();
+        sqlx::query(&p.fit(links_sql)).execute(p).await.unwrap();
     });
     db.create_tables().await.unwrap();
     for (id, url) in links {
         on_pool!(db, |p| {
             sqlx::query(
-                "insert into \"attioIntegration\" (\"id\", \"webhookUrl\") values ($1, $2)",
+                &p.fit("insert into \"attioIntegration\" (\"id\", \"webhookUrl\") values ($1, $2)"),
             )
             .bind(*id)
             .bind(url)
@@ -108,36 +138,20 @@ fn user_row(i: usize) -> Map<String, Value> {
 async fn enqueue_user(db: &OutboxDb, i: usize, rollback: bool) -> String {
     let event = ModelAdapter::user().event(EventKind::Create, &user_row(i), Origin::Auth);
     let id = event.id.clone().unwrap();
-    match db {
-        OutboxDb::Sqlite(p) => {
-            let mut tx = p.begin().await.unwrap();
-            assert_eq!(
-                enqueue(&mut *tx, &LinkTable::default(), &event)
-                    .await
-                    .unwrap(),
-                2
-            );
-            if rollback {
-                tx.rollback().await.unwrap();
-            } else {
-                tx.commit().await.unwrap();
-            }
+    on_pool!(db, |p| {
+        let mut tx = p.begin().await.unwrap();
+        assert_eq!(
+            enqueue(&mut *tx, &LinkTable::default(), &event)
+                .await
+                .unwrap(),
+            2
+        );
+        if rollback {
+            tx.rollback().await.unwrap();
+        } else {
+            tx.commit().await.unwrap();
         }
-        OutboxDb::Postgres(p) => {
-            let mut tx = p.begin().await.unwrap();
-            assert_eq!(
-                enqueue(&mut *tx, &LinkTable::default(), &event)
-                    .await
-                    .unwrap(),
-                2
-            );
-            if rollback {
-                tx.rollback().await.unwrap();
-            } else {
-                tx.commit().await.unwrap();
-            }
-        }
-    }
+    });
     id
 }
 
@@ -379,6 +393,11 @@ async fn outbox_exactly_once_postgres() {
     exactly_once_across_failures_and_restart(TestDb::postgres().await).await;
 }
 
+#[tokio::test]
+async fn outbox_exactly_once_mariadb() {
+    exactly_once_across_failures_and_restart(TestDb::mariadb().await).await;
+}
+
 /// A removed link's deliveries are dropped; a backend that never accepts is given up
 /// after the maximum attempts; neither holds up the other link.
 async fn dropped_and_dead(test_db: TestDb) {
@@ -396,7 +415,7 @@ async fn dropped_and_dead(test_db: TestDb) {
     .await;
     enqueue_user(&db, 1, false).await;
     on_pool!(&db, |p| {
-        sqlx::query("delete from \"attioIntegration\" where \"id\" = 'link-b'")
+        sqlx::query(&p.fit("delete from \"attioIntegration\" where \"id\" = 'link-b'"))
             .execute(p)
             .await
             .unwrap();
@@ -440,6 +459,11 @@ async fn outbox_dropped_and_dead_sqlite() {
 #[tokio::test]
 async fn outbox_dropped_and_dead_postgres() {
     dropped_and_dead(TestDb::postgres().await).await;
+}
+
+#[tokio::test]
+async fn outbox_dropped_and_dead_mariadb() {
+    dropped_and_dead(TestDb::mariadb().await).await;
 }
 
 #[tokio::test]
@@ -620,6 +644,7 @@ async fn reporter_reports(test_db: TestDb, snake: bool) {
     match &db {
         OutboxDb::Sqlite(pool) => reporter_body!(&db, pool, snake),
         OutboxDb::Postgres(pool) => reporter_body!(&db, pool, snake),
+        OutboxDb::MySql(_) => unreachable!("the reporter test runs on SQLite and PostgreSQL"),
     }
 }
 
@@ -698,6 +723,11 @@ async fn outbox_two_workers_postgres() {
     two_workers_share_the_outbox(TestDb::postgres().await).await;
 }
 
+#[tokio::test]
+async fn outbox_two_workers_mariadb() {
+    two_workers_share_the_outbox(TestDb::mariadb().await).await;
+}
+
 /// A backend that refuses the event itself (422) gets it once: it is marked dead at once
 /// and the link's next event goes out.
 #[tokio::test]
@@ -752,24 +782,14 @@ async fn outbox_refused_event_is_not_retried() {
 }
 
 async fn enqueue_event(db: &OutboxDb, event: &SyncEvent) {
-    let n = match db {
-        OutboxDb::Sqlite(p) => {
-            let mut tx = p.begin().await.unwrap();
-            let n = enqueue(&mut *tx, &LinkTable::default(), event)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-            n
-        }
-        OutboxDb::Postgres(p) => {
-            let mut tx = p.begin().await.unwrap();
-            let n = enqueue(&mut *tx, &LinkTable::default(), event)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-            n
-        }
-    };
+    let n = on_pool!(db, |p| {
+        let mut tx = p.begin().await.unwrap();
+        let n = enqueue(&mut *tx, &LinkTable::default(), event)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        n
+    });
     assert_eq!(n, 2);
 }
 
@@ -834,7 +854,7 @@ async fn a_failing_event_holds_back_only_its_record(test_db: TestDb) {
     // An hour later (moved in the database, not waited for) e1 fails again: given up.
     on_pool!(&db, |p| {
         sqlx::query(
-            "update attio_outbox_delivery set next_attempt_at = 0 where status = 'pending'",
+            &p.fit("update attio_outbox_delivery set next_attempt_at = 0 where status = 'pending'"),
         )
         .execute(p)
         .await
@@ -875,4 +895,9 @@ async fn outbox_per_record_order_sqlite() {
 #[tokio::test]
 async fn outbox_per_record_order_postgres() {
     a_failing_event_holds_back_only_its_record(TestDb::postgres().await).await;
+}
+
+#[tokio::test]
+async fn outbox_per_record_order_mariadb() {
+    a_failing_event_holds_back_only_its_record(TestDb::mariadb().await).await;
 }

@@ -1,5 +1,6 @@
 //! Test harness: a fresh database per test (a SQLite file in a temp dir, or a new
-//! PostgreSQL database made from TEST_POSTGRES_URL), Better Auth's schema with seed data,
+//! PostgreSQL database made from TEST_POSTGRES_URL, or a new MariaDB database made from
+//! TEST_MARIADB_URL), Better Auth's schema (or a variant of it) with seed data,
 //! the plugin mounted under `/api/auth` in a real axum server on 127.0.0.1:0, and a client
 //! that signs its requests like the backend does.
 
@@ -21,6 +22,60 @@ pub const LEGACY_SECRET: &str = "attio-test-secret";
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// MariaDB (or MySQL) from TEST_MARIADB_URL (`source scripts/mariadb.sh`).
+    MariaDb,
+    /// SQLite with a snake_case schema whose `updated_at` columns of the organization
+    /// tables are `text not null` (Better Auth writes null there on creation).
+    SqliteUpdatedAtNotNull,
+    /// PostgreSQL with Better Auth's camelCase schema plus nullable `updatedAt` columns
+    /// on the organization tables.
+    PostgresUpdatedAtNullable,
+    /// SQLite shaped like Better Auth on Cloudflare D1 through Drizzle: snake_case, every
+    /// date an integer of seconds, and `updated_at integer not null` on the organization
+    /// tables.
+    SqliteD1,
+    /// The same with Drizzle's `mode: 'timestamp_ms'`: integers of milliseconds, told by
+    /// the columns' default (`unixepoch('subsecond') * 1000`).
+    SqliteD1Millis,
+}
+
+impl Backend {
+    /// The database family under the variant.
+    pub fn family(self) -> Backend {
+        match self {
+            Backend::Sqlite
+            | Backend::SqliteUpdatedAtNotNull
+            | Backend::SqliteD1
+            | Backend::SqliteD1Millis => Backend::Sqlite,
+            Backend::Postgres | Backend::PostgresUpdatedAtNullable => Backend::Postgres,
+            Backend::MariaDb => Backend::MariaDb,
+        }
+    }
+
+    /// The column naming the variant forces, if any.
+    fn forced_naming(self) -> Option<ColumnNaming> {
+        match self {
+            Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 | Backend::SqliteD1Millis => {
+                Some(ColumnNaming::SnakeCase)
+            }
+            _ => None,
+        }
+    }
+
+    /// `(type, not null)` of the `updatedAt` column the variant adds to `organization`,
+    /// `member` and `invitation`.
+    fn org_updated_at(self) -> Option<(&'static str, bool)> {
+        match self {
+            Backend::SqliteUpdatedAtNotNull => Some(("text", true)),
+            Backend::PostgresUpdatedAtNullable => Some(("timestamptz", false)),
+            Backend::SqliteD1 => Some(("integer", true)),
+            Backend::SqliteD1Millis => Some((
+                "integer default (cast(unixepoch('subsecond') * 1000 as integer))",
+                true,
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// What a test server has.
@@ -125,19 +180,169 @@ pub async fn pg_pool() -> sqlx::PgPool {
         .unwrap()
 }
 
+pub async fn mysql_pool() -> sqlx::MySqlPool {
+    let url = std::env::var("TEST_MARIADB_URL").unwrap_or_else(|_| {
+        panic!(
+            "TEST_MARIADB_URL is not set: run scripts/test.sh (it starts a throwaway MariaDB and sets it), or `source scripts/mariadb.sh`"
+        )
+    });
+    let admin = sqlx::MySqlPool::connect(&url).await.unwrap_or_else(|e| {
+        panic!("cannot connect to TEST_MARIADB_URL ({e}): run scripts/test.sh")
+    });
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("create database {name} character set utf8mb4"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let opts: sqlx::mysql::MySqlConnectOptions = url.parse().unwrap();
+    sqlx::mysql::MySqlPoolOptions::new()
+        .max_connections(4)
+        .connect_with(opts.database(&name))
+        .await
+        .unwrap()
+}
+
 impl Backend {
     pub async fn store(self, naming: ColumnNaming) -> (SqlxStore, Option<tempfile::TempDir>) {
-        match self {
-            Backend::Sqlite => {
-                let (s, d) = sqlite_store(naming).await;
-                (s, Some(d))
-            }
+        match self.family() {
             Backend::Postgres => (
                 SqlxStore::postgres(pg_pool().await).with_naming(naming),
                 None,
             ),
+            Backend::MariaDb => (
+                SqlxStore::mysql(mysql_pool().await).with_naming(naming),
+                None,
+            ),
+            _ => {
+                let (s, d) = sqlite_store(naming).await;
+                (s, Some(d))
+            }
         }
     }
+}
+
+/// Installs Better Auth's schema as the variant `backend` has it: the store's own, or the
+/// same text changed (here, with `updatedAt` columns on the organization tables).
+async fn install_schema(store: &SqlxStore, backend: Backend, organizations: bool) {
+    let Some((ty, not_null)) = backend.org_updated_at() else {
+        store
+            .install_better_auth_schema(organizations)
+            .await
+            .unwrap();
+        return;
+    };
+    let text = match backend.family() {
+        Backend::Postgres => include_str!("../../schema/better-auth.postgres.sql"),
+        Backend::MariaDb => include_str!("../../schema/better-auth.mysql.sql"),
+        _ => include_str!("../../schema/better-auth.sqlite.sql"),
+    };
+    let column = format!(
+        r#", "updatedAt" {ty}{}"#,
+        if not_null { " not null" } else { "" }
+    );
+    let mut org_only = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if line == "-- @organizations" {
+            org_only = true;
+        }
+        if line.is_empty() || line.starts_with("--") {
+            continue;
+        }
+        if std::mem::take(&mut org_only) && !organizations {
+            continue;
+        }
+        let mut sql = line.trim_end_matches(';').to_owned();
+        match backend {
+            Backend::SqliteD1 => sql = sql.replace(" date", " integer"),
+            Backend::SqliteD1Millis => {
+                sql = sql.replace(
+                    " date",
+                    " integer default (cast(unixepoch('subsecond') * 1000 as integer))",
+                )
+            }
+            _ => {}
+        }
+        for table in ["organization", "member", "invitation"] {
+            let head = format!(r#"create table if not exists "{table}" ("#);
+            if sql.starts_with(&head) {
+                // before the table's closing parenthesis (MySQL: before its options)
+                let close = sql.rfind(") character set").or_else(|| sql.rfind(')'));
+                if let Some(close) = close {
+                    sql.insert_str(close, &column);
+                }
+            }
+        }
+        if store.naming() == ColumnNaming::SnakeCase {
+            sql = snake_quoted(&sql);
+        }
+        exec(store, &sql, &[]).await;
+    }
+}
+
+/// Every `"quotedIdentifier"` in snake_case.
+fn snake_quoted(sql: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in sql.chars() {
+        if c == '"' {
+            quoted = !quoted;
+            out.push(c);
+        } else if quoted && c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A `$n` timestamp parameter (ISO text) for `table.column` as the store's database
+/// takes it.
+pub fn ts_param(store: &SqlxStore, n: usize) -> String {
+    let integer = store
+        .date_storage()
+        .into_iter()
+        .find(|(k, _)| k == "member.createdAt")
+        .map(|(_, s)| s);
+    if integer == Some(attio_auth_plugin::store::DateStorage::Millis) {
+        format!("cast(round((julianday(${n}) - 2440587.5) * 86400000.0) as integer)")
+    } else if integer.is_some() && store.sqlite_pool().is_some() {
+        format!("cast(strftime('%s', ${n}) as integer)")
+    } else if store.is_postgres() {
+        format!("${n}::timestamptz")
+    } else if store.mysql_pool().is_some() {
+        format!("cast(replace(replace(${n}, 'T', ' '), 'Z', '') as datetime(3))")
+    } else {
+        format!("${n}")
+    }
+}
+
+/// A statement written for SQLite/PostgreSQL (`"quoted"` identifiers, `$n` in order) for
+/// MySQL: backticks and `?`.
+pub fn mysql_sql(sql: &str) -> String {
+    let mut out = String::new();
+    let mut in_string = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_string = !in_string;
+                out.push(c);
+            }
+            '"' if !in_string => out.push('`'),
+            '$' if !in_string && chars.peek().is_some_and(char::is_ascii_digit) => {
+                while chars.peek().is_some_and(char::is_ascii_digit) {
+                    chars.next();
+                }
+                out.push('?');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 pub async fn spawn(backend: Backend) -> TestApp {
@@ -146,15 +351,23 @@ pub async fn spawn(backend: Backend) -> TestApp {
 
 pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
     init_tracing();
+    let mut opts = opts;
+    if let Some(naming) = backend.forced_naming() {
+        opts.naming = naming;
+    }
     let (store, dir) = backend.store(opts.naming).await;
-    store
-        .install_better_auth_schema(opts.organizations)
-        .await
-        .unwrap();
+    install_schema(&store, backend, opts.organizations).await;
     store.migrate().await.unwrap();
     // migrate() twice is a no-op.
     store.migrate().await.unwrap();
-    let seed = seed(&store, opts.organizations).await;
+    let seed = seed(
+        &store,
+        opts.organizations,
+        backend
+            .org_updated_at()
+            .is_some_and(|(_, not_null)| not_null),
+    )
+    .await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -173,11 +386,8 @@ pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {
         b = b.base_url(url.clone());
     }
     if opts.sync {
-        let mut reporter = SyncReporter::new(Adapters::default());
-        if opts.naming == ColumnNaming::SnakeCase {
-            reporter = reporter.snake_case();
-        }
-        b = b.sync(reporter);
+        // A snake_case store gets a snake_case reporter from the builder (not said twice).
+        b = b.sync(SyncReporter::new(Adapters::default()));
     }
     let plugin = b.build().unwrap();
     let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
@@ -207,7 +417,8 @@ pub fn iso(offset_secs: i64) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-async fn seed(store: &SqlxStore, organizations: bool) -> Seed {
+/// `updated_at_required`: the host's own member insert writes `updatedAt` (NOT NULL).
+async fn seed(store: &SqlxStore, organizations: bool, updated_at_required: bool) -> Seed {
     let mk = |id: &str, name: &str, email: &str, role: &str| NewUser {
         id: id.to_owned(),
         name: name.to_owned(),
@@ -292,16 +503,20 @@ async fn seed(store: &SqlxStore, organizations: bool) -> Seed {
             )
             .await
             .unwrap();
-        let pg = store.is_postgres();
-        let ts = if pg { "$4::timestamptz" } else { "$4" };
+        let ts = ts_param(store, 4);
         let (m, o, u, r, c) = match store.naming() {
             ColumnNaming::CamelCase => ("member", "organizationId", "userId", "role", "createdAt"),
             ColumnNaming::SnakeCase => {
                 ("member", "organization_id", "user_id", "role", "created_at")
             }
         };
+        let (extra_col, extra_val) = match (updated_at_required, store.naming()) {
+            (false, _) => (String::new(), String::new()),
+            (true, ColumnNaming::CamelCase) => (r#", "updatedAt""#.to_owned(), format!(", {ts}")),
+            (true, ColumnNaming::SnakeCase) => (r#", "updated_at""#.to_owned(), format!(", {ts}")),
+        };
         let sql = format!(
-            r#"insert into "{m}" ("id", "{o}", "{u}", "{r}", "{c}") values ($1, $2, $3, 'member', {ts})"#
+            r#"insert into "{m}" ("id", "{o}", "{u}", "{r}", "{c}"{extra_col}) values ($1, $2, $3, 'member', {ts}{extra_val})"#
         );
         exec(
             store,
@@ -330,6 +545,13 @@ pub async fn exec(store: &SqlxStore, sql: &str, params: &[&str]) {
         q.execute(p).await.unwrap();
     } else if let Some(p) = store.postgres_pool() {
         let mut q = sqlx::query(sql);
+        for v in params {
+            q = q.bind(v.to_string());
+        }
+        q.execute(p).await.unwrap();
+    } else if let Some(p) = store.mysql_pool() {
+        let sql = mysql_sql(sql);
+        let mut q = sqlx::query(&sql);
         for v in params {
             q = q.bind(v.to_string());
         }
@@ -379,6 +601,32 @@ fn snake(s: &str) -> String {
 
 pub async fn table_rows(app: &TestApp, table: &str) -> Vec<String> {
     use sqlx::Row;
+    let table = &match app.store.naming() {
+        ColumnNaming::CamelCase => table.to_owned(),
+        ColumnNaming::SnakeCase => snake(table),
+    };
+    if let Some(p) = app.store.mysql_pool() {
+        let cols: Vec<String> = sqlx::query_scalar(
+            "select cast(column_name as char) from information_schema.columns \
+             where table_schema = database() and table_name = ? order by ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(p)
+        .await
+        .unwrap();
+        let pairs: Vec<String> = cols.iter().map(|c| format!("'{c}', `{c}`")).collect();
+        let sql = format!(
+            "select cast(json_object({}) as char) from `{table}` order by 1",
+            pairs.join(", ")
+        );
+        return sqlx::query(&sql)
+            .fetch_all(p)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect();
+    }
     if let Some(p) = app.store.sqlite_pool() {
         let cols: Vec<String> = sqlx::query_scalar("select name from pragma_table_info($1)")
             .bind(table)
@@ -522,6 +770,30 @@ macro_rules! both {
         }
         mod postgres {
             suite!(super::Backend::Postgres, $($name),*);
+        }
+    };
+}
+
+/// The suite on every backend and schema variant: [`both!`], MariaDB, Better Auth schemas
+/// with `updatedAt` on the organization tables (NOT NULL on a snake_case SQLite one,
+/// nullable on a camelCase PostgreSQL one), and a D1-shaped one (integer dates).
+macro_rules! every {
+    ($($name:ident),* $(,)?) => {
+        both!($($name),*);
+        mod mariadb {
+            suite!(super::Backend::MariaDb, $($name),*);
+        }
+        mod sqlite_updated_at_not_null {
+            suite!(super::Backend::SqliteUpdatedAtNotNull, $($name),*);
+        }
+        mod postgres_updated_at_nullable {
+            suite!(super::Backend::PostgresUpdatedAtNullable, $($name),*);
+        }
+        mod sqlite_d1 {
+            suite!(super::Backend::SqliteD1, $($name),*);
+        }
+        mod sqlite_d1_millis {
+            suite!(super::Backend::SqliteD1Millis, $($name),*);
         }
     };
 }

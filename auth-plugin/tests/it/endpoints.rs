@@ -449,9 +449,18 @@ pub async fn user_details_and_ban(b: Backend) {
         r.raw
     );
     let r = app.call("user-details", json!({"userId": s.bob})).await;
+    // a date stored in whole seconds (D1) comes back without its milliseconds
+    let seconds = app.store.date_storage().iter().any(|(k, s)| {
+        k == "user.banExpires" && *s == attio_auth_plugin::store::DateStorage::Seconds
+    });
+    let stored_until = if seconds {
+        format!("{}.000Z", &until[..19])
+    } else {
+        until.clone()
+    };
     assert_eq!(
         r.body,
-        json!({"banned": true, "bannedUntil": until, "banReason": "spam", "role": "user"})
+        json!({"banned": true, "bannedUntil": stored_until, "banReason": "spam", "role": "user"})
     );
     // a ban ends the user's sessions
     assert!(app.store.sessions(&s.bob).await.unwrap().is_empty());
@@ -854,6 +863,151 @@ pub async fn create_user_and_organization(b: Backend) {
     assert_eq!((r.status, r.code()), (409, "ORGANIZATION_EXISTS"));
 }
 
+/// How the rows the plugin writes are stored: a new organization's, member's and
+/// invitation's `updatedAt` holds the creation time where the column is NOT NULL and null
+/// where it is nullable (as Better Auth writes it); on the D1 shapes every date the plugin
+/// writes is an integer of seconds (or milliseconds), read back as ISO text.
+pub async fn stored_dates_and_updated_at(b: Backend) {
+    let app = spawn(b).await;
+    let r = app
+        .call(
+            "create-organization",
+            json!({"name": "Initech", "ownerEmail": "bob@example.com"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let org_id = r.body["organization"]["id"].as_str().unwrap().to_owned();
+    let r = app.call("create-org-invitation", json!({"email": "z@example.com", "role": "member", "organizationId": org_id, "inviterEmail": "bob@example.com"})).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let r = app
+        .call(
+            "create-user",
+            json!({"email": "dates@example.com", "name": "Dates"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let snake = app.store.naming() == attio_auth_plugin::store::ColumnNaming::SnakeCase;
+    let key = |camel: &str| {
+        if snake {
+            camel
+                .chars()
+                .flat_map(|c| {
+                    if c.is_ascii_uppercase() {
+                        vec!['_', c.to_ascii_lowercase()]
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect()
+        } else {
+            camel.to_owned()
+        }
+    };
+    let row = |rows: Vec<String>, field: &str, value: &str| -> serde_json::Map<String, Value> {
+        rows.iter()
+            .map(|r| serde_json::from_str::<Value>(r).unwrap())
+            .find(|r| r[key(field).as_str()] == json!(value))
+            .and_then(|r| r.as_object().cloned())
+            .unwrap_or_else(|| panic!("no row with {field} = {value}"))
+    };
+    let org = row(
+        common::table_rows(&app, "organization").await,
+        "name",
+        "Initech",
+    );
+    let member = row(
+        common::table_rows(&app, "member").await,
+        "organizationId",
+        &org_id,
+    );
+    let invitation = row(
+        common::table_rows(&app, "invitation").await,
+        "email",
+        "z@example.com",
+    );
+    let user = row(
+        common::table_rows(&app, "user").await,
+        "email",
+        "dates@example.com",
+    );
+    for (table, r) in [
+        ("organization", &org),
+        ("member", &member),
+        ("invitation", &invitation),
+    ] {
+        let updated = r.get(&key("updatedAt"));
+        match b {
+            Backend::SqliteUpdatedAtNotNull | Backend::SqliteD1 | Backend::SqliteD1Millis => {
+                assert_eq!(
+                    updated,
+                    r.get(&key("createdAt")),
+                    "{table}: the creation time in a NOT NULL updatedAt"
+                )
+            }
+            Backend::PostgresUpdatedAtNullable => {
+                assert_eq!(updated, Some(&Value::Null), "{table}: null, as Better Auth")
+            }
+            _ => assert_eq!(updated, None, "{table}: no updatedAt column"),
+        }
+    }
+    if matches!(b, Backend::SqliteD1 | Backend::SqliteD1Millis) {
+        let unit = if b == Backend::SqliteD1Millis {
+            1000
+        } else {
+            1
+        };
+        let now = now();
+        for (what, v) in [
+            ("user.created_at", &user["created_at"]),
+            ("user.updated_at", &user["updated_at"]),
+            ("organization.created_at", &org["created_at"]),
+            ("member.created_at", &member["created_at"]),
+            ("invitation.created_at", &invitation["created_at"]),
+        ] {
+            let secs = v
+                .as_i64()
+                .unwrap_or_else(|| panic!("{what}: {v} is no integer"))
+                / unit;
+            assert!(
+                (now - 60..=now + 60).contains(&secs),
+                "{what}: {secs} is not now in seconds"
+            );
+        }
+        let expires = invitation["expires_at"].as_i64().unwrap() / unit;
+        assert!(
+            expires > now + 3600,
+            "invitation.expires_at in seconds: {expires}"
+        );
+        // read back as ISO text
+        let u = app
+            .store
+            .user_by_email("dates@example.com")
+            .await
+            .unwrap()
+            .unwrap();
+        let created = u.created_at.as_str();
+        assert_eq!(created.len(), 24, "{created}");
+        if b == Backend::SqliteD1 {
+            assert!(created.ends_with(".000Z"), "whole seconds: {created}");
+        }
+        let unit_storage = if unit == 1 {
+            attio_auth_plugin::store::DateStorage::Seconds
+        } else {
+            attio_auth_plugin::store::DateStorage::Millis
+        };
+        let detected = app.store.date_storage();
+        assert_eq!(
+            detected.len(),
+            16,
+            "every date column the store touches: {detected:?}"
+        );
+        assert!(
+            detected.iter().all(|(_, s)| *s == unit_storage),
+            "every date column detected in its unit: {detected:?}"
+        );
+    }
+}
+
 pub async fn export_pages_through_everything(b: Backend) {
     let app = spawn(b).await;
     let mut cursor: Option<String> = None;
@@ -1030,7 +1184,7 @@ pub async fn snake_case_database(b: Backend) {
     );
 }
 
-both!(
+every!(
     every_action_is_routed_and_answers,
     bad_requests_change_nothing,
     replayed_ids_answer_once,
@@ -1044,6 +1198,7 @@ both!(
     invitations,
     search_users_escapes_wildcards,
     create_user_and_organization,
+    stored_dates_and_updated_at,
     export_pages_through_everything,
     ping_reports_features,
     missing_features_answer_501,

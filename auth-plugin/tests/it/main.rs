@@ -13,4 +13,5 @@ mod endpoints;
 mod memory_store;
 mod migrations;
 mod original_parity;
+mod spawn_sync;
 mod webhook_sync;

@@ -50,6 +50,50 @@ async fn sqlite_adopts_the_original_plugins_database() {
     ));
 }
 
+/// MariaDB: the plugin's migrations are tracked and checked as on the other databases, a
+/// database whose `user` table already has the original plugin's `attioId` is adopted, and
+/// features are detected from information_schema.
+#[tokio::test]
+async fn mariadb_migrations_are_tracked_adopt_and_refuse_edits() {
+    let pool = common::mysql_pool().await;
+    sqlx::query(
+        "create table `user` (`id` varchar(255) not null primary key, `name` text not null, \
+         `email` varchar(255) not null unique, `emailVerified` boolean not null, `image` text, \
+         `createdAt` datetime(3) not null, `updatedAt` datetime(3) not null, \
+         `attioId` varchar(255) unique)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = SqlxStore::mysql(pool.clone());
+    store.install_better_auth_schema(true).await.unwrap();
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    let versions: Vec<i64> =
+        sqlx::query_scalar("select `version` from `attio_plugin_migrations` order by 1")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, vec![1, 2, 3]);
+    let f = store.features();
+    // the adopted `user` table has no admin columns
+    assert!(!f.admin && f.organizations, "{f:?}");
+    sqlx::query("update `attio_plugin_migrations` set `checksum` = 'x' where `version` = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.migrate().await,
+        Err(StoreError::Migration(_))
+    ));
+    // the migration lock was released: another connection takes it at once
+    let free: i64 = sqlx::query_scalar("select is_free_lock('attio_plugin_migrations')")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(free, 1);
+}
+
 #[tokio::test]
 async fn sqlite_without_organizations_or_admin() {
     let dir = tempfile::tempdir().unwrap();

@@ -368,7 +368,10 @@ pub async fn plugin_changes_are_reported(b: Backend) {
     // one delivery per link
     assert_eq!(count(&app, "attio_outbox_delivery").await, 3);
     // the host reports its own change through the store
-    let reporter = SyncReporter::new(Adapters::default());
+    let mut reporter = SyncReporter::new(Adapters::default());
+    if app.store.naming() == attio_auth_plugin::store::ColumnNaming::SnakeCase {
+        reporter = reporter.snake_case();
+    }
     let report = attio_auth_plugin::store::Report {
         reporter: &reporter,
         origin: Origin::Auth,
@@ -399,7 +402,7 @@ pub async fn plugin_changes_are_reported(b: Backend) {
     assert_eq!(r.status, 404);
 }
 
-both!(
+every!(
     users_created_updated_deleted_from_attio,
     ignored_and_refused_events,
     concurrent_webhooks,

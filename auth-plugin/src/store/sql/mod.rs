@@ -1,8 +1,8 @@
-//! [`SqlxStore`]: the [`AuthStore`] over Better Auth's tables, on SQLite or PostgreSQL,
-//! with runtime SQL (the host needs no database at compile time).
+//! [`SqlxStore`]: the [`AuthStore`] over Better Auth's tables, on SQLite, PostgreSQL or
+//! MySQL/MariaDB, with runtime SQL (the host needs no database at compile time).
 
 use crate::store::db::*;
-use crate::store::dialect::{Backend, ColumnNaming, Dialect};
+use crate::store::dialect::{Backend, ColumnNaming, DateColumns, DateStorage, Dialect};
 use crate::store::migrate::{self, MIGRATIONS, Statement};
 use crate::store::{
     AuthStore, BanUpdate, InboundOutcome, InvitationRow, Link, Member, NewOrganization, NewSession,
@@ -14,11 +14,12 @@ use crate::sync::{EventKind, FieldSource, InboundPlan, ModelAdapter, RecordEvent
 use async_trait::async_trait;
 use attio_auth_shared::signing::ReplayStatus;
 use serde_json::{Map, Value};
+use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -31,7 +32,8 @@ use self::sync::*;
 #[cfg(test)]
 mod tests;
 
-/// The [`AuthStore`] over Better Auth's tables with sqlx, on SQLite or PostgreSQL.
+/// The [`AuthStore`] over Better Auth's tables with sqlx, on SQLite, PostgreSQL or
+/// MySQL/MariaDB.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
@@ -47,11 +49,24 @@ pub struct SqlxStore {
     dialect: Dialect,
     admin: Arc<AtomicBool>,
     organizations: Arc<AtomicBool>,
+    /// The unit of integer date columns that hold no value yet to tell it by.
+    integer_dates: DateStorage,
+    /// What [`SqlxStore::detect_features`] found about the host's columns.
+    detected: Arc<RwLock<Detected>>,
     /// SQLite has one writer at a time: writers that find the lock taken sleep in SQLite's
     /// busy handler (1, 2, 5, 10 ... 100 ms) and retry, which made the p99 of a write
     /// under load tens of milliseconds. The plugin's writes queue here instead (a fair
     /// async mutex), so the lock is handed straight to the next writer. None on PostgreSQL.
     write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// What the store found out about the host's columns at start-up.
+#[derive(Debug, Default)]
+struct Detected {
+    /// Tables (camelCase) whose `updatedAt` is NOT NULL.
+    updated_at_required: Vec<&'static str>,
+    /// Date columns stored as integers.
+    dates: DateColumns,
 }
 
 impl SqlxStore {
@@ -67,6 +82,13 @@ impl SqlxStore {
         Self::new(DbPool::Postgres(pool), Backend::Postgres)
     }
 
+    /// A store over a MySQL 8 or MariaDB 10.5+ pool (Better Auth's MySQL layout:
+    /// `datetime(3)` dates in UTC, `boolean` (tinyint) flags). The pool's connections keep
+    /// sqlx's defaults (time zone `+00:00`). Call [`SqlxStore::migrate`] before use.
+    pub fn mysql(pool: MySqlPool) -> Self {
+        Self::new(DbPool::MySql(pool), Backend::MySql)
+    }
+
     fn new(pool: DbPool, backend: Backend) -> Self {
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         Self {
@@ -78,7 +100,77 @@ impl SqlxStore {
             },
             admin: Arc::new(AtomicBool::new(true)),
             organizations: Arc::new(AtomicBool::new(true)),
+            detected: Arc::default(),
+            integer_dates: DateStorage::Seconds,
         }
+    }
+
+    /// The unit of integer date columns (Cloudflare D1 with Drizzle) that
+    /// [`SqlxStore::detect_features`] cannot tell from their values or default, because
+    /// their tables are empty: [`DateStorage::Seconds`] (Drizzle's `mode: 'timestamp'`,
+    /// the default) or [`DateStorage::Millis`] (`mode: 'timestamp_ms'`).
+    pub fn with_integer_dates(mut self, unit: DateStorage) -> Self {
+        if unit != DateStorage::Native {
+            self.integer_dates = unit;
+        }
+        self
+    }
+
+    fn set_dates(&self, dates: DateColumns) {
+        let mut d = self
+            .detected
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        d.dates = dates;
+    }
+
+    /// The columns of `table` (camelCase) that hold integer dates.
+    pub(crate) fn integer_date_columns(&self, table: &str) -> Vec<String> {
+        let d = self.detected.read().unwrap_or_else(PoisonError::into_inner);
+        let prefix = format!("{table}.");
+        d.dates
+            .0
+            .keys()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+            .collect()
+    }
+
+    /// The storage of each date column that is not the backend's native one (integer
+    /// seconds or milliseconds), by `table.column`, as detected at start-up.
+    pub fn date_storage(&self) -> Vec<(String, DateStorage)> {
+        let d = self.detected.read().unwrap_or_else(PoisonError::into_inner);
+        d.dates.0.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    fn set_updated_at_required(&self, tables: Vec<&'static str>) {
+        let mut d = self
+            .detected
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        d.updated_at_required = tables;
+    }
+
+    /// The `updatedAt` column and value (timestamp parameter `$n`) an insert into `table`
+    /// adds, when the column refuses null; empty otherwise.
+    pub(crate) fn updated_at_column(&self, table: &str, n: usize) -> (&'static str, String) {
+        if self.updated_at_required(table) {
+            (
+                r#", "updatedAt""#,
+                format!(", @ts({table}.updatedAt, ${n})"),
+            )
+        } else {
+            ("", String::new())
+        }
+    }
+
+    /// Whether `table` has an `updatedAt` column that refuses null: a new row then gets
+    /// its creation time there (Better Auth writes null).
+    pub(crate) fn updated_at_required(&self, table: &str) -> bool {
+        self.detected
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .updated_at_required
+            .contains(&table)
     }
 
     /// The SQLite connection options this store is meant for: WAL (readers never wait for
@@ -138,7 +230,7 @@ impl SqlxStore {
     pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
         match &self.pool {
             DbPool::Sqlite(p) => Some(p),
-            DbPool::Postgres(_) => None,
+            _ => None,
         }
     }
 
@@ -146,8 +238,21 @@ impl SqlxStore {
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.pool {
             DbPool::Postgres(p) => Some(p),
-            DbPool::Sqlite(_) => None,
+            _ => None,
         }
+    }
+
+    /// The MySQL pool, when this store is on MySQL or MariaDB.
+    pub fn mysql_pool(&self) -> Option<&MySqlPool> {
+        match &self.pool {
+            DbPool::MySql(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The pool, whatever the backend (for the outbox, which lives in the same database).
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
     }
 
     /// Whether the store is on PostgreSQL.
@@ -161,9 +266,11 @@ impl SqlxStore {
     }
 
     /// A query in this store's dialect and naming (camelCase identifiers, `$n`
-    /// placeholders, `@ts($n)` / `@rts("col")` timestamp markers).
+    /// placeholders, `@ts(table.column, $n)` / `@rts(table.column, "column")` timestamp
+    /// markers, which convert to and from the column's storage).
     pub(crate) fn q(&self, text: &str) -> String {
-        self.dialect.sql(text)
+        let detected = self.detected.read().unwrap_or_else(PoisonError::into_inner);
+        self.dialect.sql_with(text, &detected.dates)
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
@@ -177,6 +284,13 @@ impl SqlxStore {
                 Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?, turn)
             }
             DbPool::Postgres(p) => Tx::Postgres(p.begin().await?),
+            // READ COMMITTED: InnoDB's default REPEATABLE READ takes gap locks on every
+            // range a statement scans (the replay guard's expiry delete, lookups by email),
+            // and concurrent requests then deadlock (error 1213) instead of queueing.
+            DbPool::MySql(p) => Tx::MySql(
+                p.begin_with("set transaction isolation level read committed; start transaction")
+                    .await?,
+            ),
         })
     }
 
@@ -218,6 +332,15 @@ impl SqlxStore {
                 .into_iter()
                 .map(DbRow::Postgres)
                 .collect(),
+            DbPool::MySql(p) => {
+                let (sql, params) = mysql_query(&sql, params);
+                bind_mysql(sqlx::query(&sql), params)
+                    .fetch_all(p)
+                    .await?
+                    .into_iter()
+                    .map(DbRow::MySql)
+                    .collect()
+            }
         })
     }
 
@@ -244,6 +367,13 @@ impl SqlxStore {
                 .execute(p)
                 .await?
                 .rows_affected(),
+            DbPool::MySql(p) => {
+                let (sql, params) = mysql_query(&sql, params);
+                bind_mysql(sqlx::query(&sql), params)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+            }
         })
     }
 }

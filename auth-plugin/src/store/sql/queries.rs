@@ -11,6 +11,14 @@ impl AuthStore for SqlxStore {
         }
     }
 
+    fn outbox(&self) -> Option<(crate::sync::OutboxDb, crate::sync::LinkTable)> {
+        let links = match self.dialect.naming {
+            ColumnNaming::CamelCase => crate::sync::LinkTable::camel_case(),
+            ColumnNaming::SnakeCase => crate::sync::LinkTable::snake_case(),
+        };
+        Some((self.pool.clone(), links))
+    }
+
     async fn user(&self, id: &str) -> StoreResult<Option<User>> {
         let sql = format!(
             r#"select {} from "user" where "id" = $1"#,
@@ -57,9 +65,9 @@ impl AuthStore for SqlxStore {
     async fn create_user(&self, u: NewUser, report: Option<Report<'_>>) -> StoreResult<User> {
         let mut tx = self.begin().await?;
         let insert = if self.admin.load(Ordering::Relaxed) {
-            r#"insert into "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "attioId", "role", "banned") values ($1, $2, $3, $4, $5, @ts($6), @ts($6), $7, $8, false)"#
+            r#"insert into "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "attioId", "role", "banned") values ($1, $2, $3, $4, $5, @ts(user.createdAt, $6), @ts(user.updatedAt, $6), $7, $8, false)"#
         } else {
-            r#"insert into "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "attioId") values ($1, $2, $3, $4, $5, @ts($6), @ts($6), $7)"#
+            r#"insert into "user" ("id", "name", "email", "emailVerified", "image", "createdAt", "updatedAt", "attioId") values ($1, $2, $3, $4, $5, @ts(user.createdAt, $6), @ts(user.updatedAt, $6), $7)"#
         };
         let mut p = params![
             &u.id,
@@ -101,7 +109,7 @@ impl AuthStore for SqlxStore {
         };
         let n = tx
             .exec(
-                &self.q(r#"update "user" set "banned" = $1, "banReason" = $2, "banExpires" = @ts($3), "updatedAt" = @ts($4) where "id" = $5"#),
+                &self.q(r#"update "user" set "banned" = $1, "banReason" = $2, "banExpires" = @ts(user.banExpires, $3), "updatedAt" = @ts(user.updatedAt, $4) where "id" = $5"#),
                 params![ban.banned, reason, expires, &ban.now, user_id],
             )
             .await?;
@@ -132,7 +140,7 @@ impl AuthStore for SqlxStore {
         let mut tx = self.begin().await?;
         let n = tx
             .exec(
-                &self.q(r#"update "user" set "banned" = false, "banReason" = null, "banExpires" = null, "updatedAt" = @ts($1) where "id" = $2 and "banned" = true and "banExpires" is not null and "banExpires" <= @ts($1)"#),
+                &self.q(r#"update "user" set "banned" = false, "banReason" = null, "banExpires" = null, "updatedAt" = @ts(user.updatedAt, $1) where "id" = $2 and "banned" = true and "banExpires" is not null and "banExpires" <= @ts(user.banExpires, $1)"#),
                 params![now, user_id],
             )
             .await?;
@@ -175,9 +183,9 @@ impl AuthStore for SqlxStore {
     async fn create_session(&self, s: NewSession) -> StoreResult<()> {
         let admin = self.admin.load(Ordering::Relaxed);
         let sql = if admin {
-            r#"insert into "session" ("id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "impersonatedBy") values ($1, $2, $3, @ts($4), @ts($5), @ts($5), $6, $7, $8)"#
+            r#"insert into "session" ("id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent", "impersonatedBy") values ($1, $2, $3, @ts(session.expiresAt, $4), @ts(session.createdAt, $5), @ts(session.updatedAt, $5), $6, $7, $8)"#
         } else {
-            r#"insert into "session" ("id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent") values ($1, $2, $3, @ts($4), @ts($5), @ts($5), $6, $7)"#
+            r#"insert into "session" ("id", "token", "userId", "expiresAt", "createdAt", "updatedAt", "ipAddress", "userAgent") values ($1, $2, $3, @ts(session.expiresAt, $4), @ts(session.createdAt, $5), @ts(session.updatedAt, $5), $6, $7)"#
         };
         let mut p = params![
             s.id,
@@ -203,7 +211,7 @@ impl AuthStore for SqlxStore {
         now: &str,
     ) -> StoreResult<()> {
         self.exec(
-            r#"update "session" set "ipAddress" = coalesce($1, "ipAddress"), "userAgent" = coalesce($2, "userAgent"), "updatedAt" = @ts($3) where "token" = $4"#,
+            r#"update "session" set "ipAddress" = coalesce($1, "ipAddress"), "userAgent" = coalesce($2, "userAgent"), "updatedAt" = @ts(session.updatedAt, $3) where "token" = $4"#,
             params![
                 ip_address.map(str::to_owned),
                 user_agent.map(str::to_owned),
@@ -242,7 +250,7 @@ impl AuthStore for SqlxStore {
         now: &str,
     ) -> StoreResult<()> {
         self.exec(
-            r#"insert into "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") values ($1, $2, $3, @ts($4), @ts($5), @ts($5))"#,
+            r#"insert into "verification" ("id", "identifier", "value", "expiresAt", "createdAt", "updatedAt") values ($1, $2, $3, @ts(verification.expiresAt, $4), @ts(verification.createdAt, $5), @ts(verification.updatedAt, $5))"#,
             params![crate::ids::new_id(), identifier, value, expires_at, now],
         )
         .await?;
@@ -254,12 +262,31 @@ impl AuthStore for SqlxStore {
         identifier: &str,
         now: &str,
     ) -> StoreResult<Option<String>> {
-        let rows = self
-            .all(
-                r#"delete from "verification" where "identifier" = $1 returning "value", @rts("expiresAt")"#,
+        let rows = if self.dialect.backend == Backend::MySql {
+            // No `delete ... returning` on MySQL: read, then delete what was read.
+            let mut tx = self.begin().await?;
+            let rows = tx
+                .all(
+                    &self.q(r#"select "value", @rts(verification.expiresAt, "expiresAt"), "id" from "verification" where "identifier" = $1 for update"#),
+                    params![identifier],
+                )
+                .await?;
+            for r in &rows {
+                tx.exec(
+                    &self.q(r#"delete from "verification" where "id" = $1"#),
+                    params![r.s(2)?],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            rows
+        } else {
+            self.all(
+                r#"delete from "verification" where "identifier" = $1 returning "value", @rts(verification.expiresAt, "expiresAt")"#,
                 params![identifier],
             )
-            .await?;
+            .await?
+        };
         let now = crate::time::parse_iso(now);
         for r in rows {
             let expires = crate::time::parse_iso(&r.s(1)?);
@@ -314,15 +341,17 @@ impl AuthStore for SqlxStore {
         report: Option<Report<'_>>,
     ) -> StoreResult<Organization> {
         let mut tx = self.begin().await?;
+        let (col, val) = self.updated_at_column("organization", 5);
         tx.exec(
-            &self.q(r#"insert into "organization" ("id", "name", "slug", "logo", "createdAt", "attioId") values ($1, $2, $3, $4, @ts($5), $6)"#),
+            &self.q(&format!(r#"insert into "organization" ("id", "name", "slug", "logo", "createdAt", "attioId"{col}) values ($1, $2, $3, $4, @ts(organization.createdAt, $5), $6{val})"#)),
             params![&o.id, o.name, o.slug, o.logo, &o.now, o.attio_id],
         )
         .await
         .map_err(conflict("an organization with this slug or Attio record exists"))?;
         if let Some((member_id, user_id)) = o.owner {
+            let (col, val) = self.updated_at_column("member", 4);
             tx.exec(
-                &self.q(r#"insert into "member" ("id", "organizationId", "userId", "role", "createdAt") values ($1, $2, $3, 'owner', @ts($4))"#),
+                &self.q(&format!(r#"insert into "member" ("id", "organizationId", "userId", "role", "createdAt"{col}) values ($1, $2, $3, 'owner', @ts(member.createdAt, $4){val})"#)),
                 params![member_id, &o.id, user_id, &o.now],
             )
             .await
@@ -364,7 +393,7 @@ impl AuthStore for SqlxStore {
         now: &str,
     ) -> StoreResult<Vec<InvitationRow>> {
         let sql = format!(
-            r#"select {}, u."id", u."name", u."email" from "invitation" i left join "user" u on u."id" = i."inviterId" where i."organizationId" = $1 and i."status" = 'pending' and i."expiresAt" > @ts($2) order by i."expiresAt" desc, i."id" desc"#,
+            r#"select {}, u."id", u."name", u."email" from "invitation" i left join "user" u on u."id" = i."inviterId" where i."organizationId" = $1 and i."status" = 'pending' and i."expiresAt" > @ts(invitation.expiresAt, $2) order by i."expiresAt" desc, i."id" desc"#,
             Self::INVITATION_COLS
         );
         let rows = self.all(&sql, params![organization_id, now]).await?;
@@ -381,7 +410,7 @@ impl AuthStore for SqlxStore {
         now: &str,
     ) -> StoreResult<Option<InvitationRow>> {
         let sql = format!(
-            r#"select {} from "invitation" i where i."organizationId" = $1 and lower(i."email") = lower($2) and i."status" = 'pending' and i."expiresAt" > @ts($3) order by i."createdAt" desc limit 1"#,
+            r#"select {} from "invitation" i where i."organizationId" = $1 and lower(i."email") = lower($2) and i."status" = 'pending' and i."expiresAt" > @ts(invitation.expiresAt, $3) order by i."createdAt" desc limit 1"#,
             Self::INVITATION_COLS
         );
         Ok(self
@@ -392,8 +421,9 @@ impl AuthStore for SqlxStore {
     }
 
     async fn create_invitation(&self, i: InvitationRow) -> StoreResult<()> {
+        let (col, val) = self.updated_at_column("invitation", 7);
         self.exec(
-            r#"insert into "invitation" ("id", "organizationId", "email", "role", "status", "expiresAt", "createdAt", "inviterId") values ($1, $2, $3, $4, $5, @ts($6), @ts($7), $8)"#,
+            &format!(r#"insert into "invitation" ("id", "organizationId", "email", "role", "status", "expiresAt", "createdAt", "inviterId"{col}) values ($1, $2, $3, $4, $5, @ts(invitation.expiresAt, $6), @ts(invitation.createdAt, $7), $8{val})"#),
             params![i.id, i.organization_id, i.email, i.role, i.status, i.expires_at, i.created_at, i.inviter_id],
         )
         .await
@@ -408,7 +438,7 @@ impl AuthStore for SqlxStore {
         inviter_id: &str,
     ) -> StoreResult<()> {
         self.exec(
-            r#"update "invitation" set "expiresAt" = @ts($1), "inviterId" = $2 where "id" = $3"#,
+            r#"update "invitation" set "expiresAt" = @ts(invitation.expiresAt, $1), "inviterId" = $2 where "id" = $3"#,
             params![expires_at, inviter_id, id],
         )
         .await?;
@@ -524,11 +554,12 @@ impl AuthStore for SqlxStore {
     }
 
     async fn create_link(&self, id: &str, webhook_url: &str) -> StoreResult<Link> {
-        self.exec(
-            r#"insert into "attioIntegration" ("id", "webhookUrl") values ($1, $2) on conflict ("webhookUrl") do nothing"#,
-            params![id, webhook_url],
-        )
-        .await?;
+        let insert = if self.dialect.backend == Backend::MySql {
+            r#"insert into "attioIntegration" ("id", "webhookUrl") values ($1, $2) on duplicate key update "id" = "id""#
+        } else {
+            r#"insert into "attioIntegration" ("id", "webhookUrl") values ($1, $2) on conflict ("webhookUrl") do nothing"#
+        };
+        self.exec(insert, params![id, webhook_url]).await?;
         let row = self
             .opt(
                 r#"select "id", "webhookUrl" from "attioIntegration" where "webhookUrl" = $1"#,
@@ -582,12 +613,27 @@ impl AuthStore for SqlxStore {
             params![now],
         )
         .await?;
-        let inserted = tx
-            .exec(
+        let inserted = if self.dialect.backend == Backend::MySql {
+            // MySQL counts a no-op `on duplicate key update` as a row found: insert, and
+            // take a duplicate key as "already there" (the transaction goes on after it).
+            match tx
+                .exec(
+                    &self.q(r#"insert into "attioReplay" ("id", "bodyHash", "expiresAt") values ($1, $2, $3)"#),
+                    params![id, body_sha256, expires_at],
+                )
+                .await
+            {
+                Ok(n) => n,
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => 0,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            tx.exec(
                 &self.q(r#"insert into "attioReplay" ("id", "bodyHash", "expiresAt") values ($1, $2, $3) on conflict ("id") do nothing"#),
                 params![id, body_sha256, expires_at],
             )
-            .await?;
+            .await?
+        };
         let out = if inserted > 0 {
             ReplayStatus::Fresh
         } else {

@@ -8,11 +8,11 @@ impl SqlxStore {
         let p = prefix;
         if self.admin.load(Ordering::Relaxed) {
             format!(
-                r#"{p}"id", {p}"name", {p}"email", {p}"emailVerified", {p}"image", @rts({p}"createdAt"), @rts({p}"updatedAt"), {p}"role", {p}"banned", {p}"banReason", @rts({p}"banExpires"), {p}"attioId""#
+                r#"{p}"id", {p}"name", {p}"email", {p}"emailVerified", {p}"image", @rts(user.createdAt, {p}"createdAt"), @rts(user.updatedAt, {p}"updatedAt"), {p}"role", {p}"banned", {p}"banReason", @rts(user.banExpires, {p}"banExpires"), {p}"attioId""#
             )
         } else {
             format!(
-                r#"{p}"id", {p}"name", {p}"email", {p}"emailVerified", {p}"image", @rts({p}"createdAt"), @rts({p}"updatedAt"), null, null, null, null, {p}"attioId""#
+                r#"{p}"id", {p}"name", {p}"email", {p}"emailVerified", {p}"image", @rts(user.createdAt, {p}"createdAt"), @rts(user.updatedAt, {p}"updatedAt"), null, null, null, null, {p}"attioId""#
             )
         }
     }
@@ -99,8 +99,7 @@ impl SqlxStore {
         })
     }
 
-    pub(super) const ORG_COLS: &'static str =
-        r#""id", "name", "slug", "logo", @rts("createdAt"), "metadata", "attioId""#;
+    pub(super) const ORG_COLS: &'static str = r#""id", "name", "slug", "logo", @rts(organization.createdAt, "createdAt"), "metadata", "attioId""#;
 
     pub(super) fn org_from(r: &DbRow) -> Result<Organization, sqlx::Error> {
         Ok(Organization {
@@ -115,7 +114,7 @@ impl SqlxStore {
     }
 
     pub(super) const MEMBER_COLS: &'static str =
-        r#""id", "organizationId", "userId", "role", @rts("createdAt")"#;
+        r#""id", "organizationId", "userId", "role", @rts(member.createdAt, "createdAt")"#;
 
     pub(super) fn member_from(r: &DbRow) -> Result<Member, sqlx::Error> {
         Ok(Member {
@@ -127,7 +126,7 @@ impl SqlxStore {
         })
     }
 
-    pub(super) const INVITATION_COLS: &'static str = r#"i."id", i."organizationId", i."email", i."role", i."status", @rts(i."expiresAt"), @rts(i."createdAt"), i."inviterId""#;
+    pub(super) const INVITATION_COLS: &'static str = r#"i."id", i."organizationId", i."email", i."role", i."status", @rts(invitation.expiresAt, i."expiresAt"), @rts(invitation.createdAt, i."createdAt"), i."inviterId""#;
 
     pub(super) fn invitation_from(
         r: &DbRow,
@@ -171,7 +170,7 @@ impl SqlxStore {
             "null"
         };
         format!(
-            r#"select s."id", s."token", s."userId", @rts(s."expiresAt"), @rts(s."createdAt"), @rts(s."updatedAt"), s."ipAddress", s."userAgent", {imp}, {active} from "session" s{join} where {filter}"#
+            r#"select s."id", s."token", s."userId", @rts(session.expiresAt, s."expiresAt"), @rts(session.createdAt, s."createdAt"), @rts(session.updatedAt, s."updatedAt"), s."ipAddress", s."userAgent", {imp}, {active} from "session" s{join} where {filter}"#
         )
     }
 

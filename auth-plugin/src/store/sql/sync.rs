@@ -21,6 +21,7 @@ pub(super) fn tx_conn(tx: &mut Tx) -> crate::sync::OutboxConn<'_> {
     match tx {
         Tx::Sqlite(t, _) => crate::sync::OutboxConn::Sqlite(t),
         Tx::Postgres(t) => crate::sync::OutboxConn::Postgres(t),
+        Tx::MySql(t) => crate::sync::OutboxConn::MySql(t),
     }
 }
 
@@ -86,8 +87,29 @@ impl SqlxStore {
             Backend::Postgres => {
                 "select column_name::text from information_schema.columns where table_schema = current_schema() and table_name::text = $1"
             }
+            Backend::MySql => {
+                "select column_name from information_schema.columns where table_schema = database() and table_name = $1 order by ordinal_position"
+            }
         };
         let rows = tx.all(sql, params![name]).await?;
+        rows.iter()
+            .map(|r| {
+                r.s(0).map(|c| match self.dialect.naming {
+                    ColumnNaming::CamelCase => c,
+                    ColumnNaming::SnakeCase => camel(&c),
+                })
+            })
+            .collect()
+    }
+
+    /// The date and time columns of a MySQL table (camelCase names), read back as ISO text.
+    async fn date_columns_in(&self, tx: &mut Tx, table: &str) -> Result<Vec<String>, sqlx::Error> {
+        let rows = tx
+            .all(
+                "select column_name from information_schema.columns where table_schema = database() and table_name = $1 and data_type in ('datetime', 'timestamp', 'date')",
+                params![self.dialect.ident(table)],
+            )
+            .await?;
         rows.iter()
             .map(|r| {
                 r.s(0).map(|c| match self.dialect.naming {
@@ -118,17 +140,35 @@ impl SqlxStore {
             Backend::Postgres => self.q(&format!(
                 r#"select row_to_json(t)::text from "{table}" t where {cond} limit 1"#
             )),
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::MySql => {
                 let cols = self.columns_in(tx, table).await?;
                 if cols.is_empty() {
                     return Ok(None);
                 }
-                let pairs: Vec<String> = cols.iter().map(|c| format!(r#"'{c}', "{c}""#)).collect();
+                // Dates read back as ISO text: MySQL's native ones, and integer ones.
+                let dates = match self.dialect.backend {
+                    Backend::MySql => self.date_columns_in(tx, table).await?,
+                    _ => self.integer_date_columns(table),
+                };
+                let pairs: Vec<String> = cols
+                    .iter()
+                    .map(|c| {
+                        if dates.contains(c) {
+                            format!(r#"'{c}', @rts({table}.{c}, "{c}")"#)
+                        } else {
+                            format!(r#"'{c}', "{c}""#)
+                        }
+                    })
+                    .collect();
                 // json_object's keys are string literals, left alone by the identifier
                 // rewrite: they stay camelCase whatever the naming.
+                // MySQL 8 answers json_object as its JSON type: cast to text.
+                let object = match self.dialect.backend {
+                    Backend::MySql => format!("cast(json_object({}) as char)", pairs.join(", ")),
+                    _ => format!("json_object({})", pairs.join(", ")),
+                };
                 self.q(&format!(
-                    r#"select json_object({}) from "{table}" where {cond} limit 1"#,
-                    pairs.join(", ")
+                    r#"select {object} from "{table}" where {cond} limit 1"#
                 ))
             }
         };
@@ -243,7 +283,7 @@ impl SqlxStore {
             if has(ts) {
                 names.push(format!(r#""{ts}""#));
                 params.push(P::S(now.clone()));
-                values.push(format!("@ts(${})", params.len()));
+                values.push(format!("@ts({table}.{ts}, ${})", params.len()));
             }
         }
         let sql = self.q(&format!(
@@ -290,7 +330,10 @@ impl SqlxStore {
         }
         if has("updatedAt") {
             params.push(P::S(crate::time::now_iso()));
-            sets.push(format!(r#""updatedAt" = @ts(${})"#, params.len()));
+            sets.push(format!(
+                r#""updatedAt" = @ts({table}.updatedAt, ${})"#,
+                params.len()
+            ));
         }
         params.push(P::S(id.to_owned()));
         let sql = self.q(&format!(
@@ -336,8 +379,9 @@ impl SqlxStore {
                 )
                 .await?;
             let Some(user) = user else { continue };
+            let (col, val) = self.updated_at_column("member", 4);
             tx.exec(
-                &self.q(r#"insert into "member" ("id", "organizationId", "userId", "role", "createdAt") values ($1, $2, $3, 'member', @ts($4))"#),
+                &self.q(&format!(r#"insert into "member" ("id", "organizationId", "userId", "role", "createdAt"{col}) values ($1, $2, $3, 'member', @ts(member.createdAt, $4){val})"#)),
                 params![crate::ids::new_id(), org_id, user.s(0)?, &now],
             )
             .await?;
