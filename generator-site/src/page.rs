@@ -173,7 +173,8 @@ fn NextSteps() -> impl IntoView {
             </h2>
             <ol class="steps">
                 <li>
-                    "Open the console at " <a href=CONSOLE_URL>{CONSOLE_URL}</a>
+                    // Named, not linked: the page links nothing off its own origin.
+                    "Open the console at " <code>{CONSOLE_URL}</code>
                     ", sign in with Attio and paste the connection string: it checks your server, shows what it will create, and installs when you confirm."
                 </li>
                 <li>"In Attio, open " <strong>"Workspace settings → Apps"</strong> "."</li>
