@@ -17,7 +17,7 @@ use sqlx::Row as _;
 
 use attio_auth_shared::connection::{Connection, Protocol};
 use attio_auth_shared::signing::{
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus, SigningError, Verifier,
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReplayStatus, SigningError,
 };
 
 use crate::clock::{now_ms, now_secs};
@@ -72,10 +72,17 @@ pub async fn verify(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Resul
         .ok_or_else(|| {
             Error::not_found(
                 "NOT_INSTALLED",
-                "This Attio workspace has no installation; install the app first.",
+                format!(
+                    "This Attio workspace has no installation yet: install it at {} (sign in \
+                     with Attio, paste the connection string), then save the string here again.",
+                    state.public_url.join("/console")
+                ),
             )
         })?;
-    let verifier = Verifier::from_secret(&signing_secret(&installation.connection))?;
+    // During a secret rotation the old and the new secret are both accepted.
+    let verifier = crate::console::rotation::verifier(
+        &crate::console::rotation::app_secrets(state, &installation).await?,
+    )?;
     verifier.verify(
         header(headers, HEADER_ID),
         header(headers, HEADER_TIMESTAMP),
@@ -206,7 +213,7 @@ mod tests {
         let s = signing_secret(&legacy);
         assert!(s.expose_secret().starts_with("whsec_"));
         assert!(!s.expose_secret().contains("attio-test-secret"));
-        assert!(Verifier::from_secret(&s).is_ok());
+        assert!(attio_auth_shared::signing::Verifier::from_secret(&s).is_ok());
         let signed = Connection::generate("https://a.example.com", None).unwrap();
         assert_eq!(
             signing_secret(&signed).expose_secret(),

@@ -93,6 +93,9 @@ pub struct Config {
     /// pending confirmation live this long in the browser's session. `OAUTH_STATE_TTL_SECS`,
     /// default 600.
     pub oauth_state_ttl: Duration,
+    /// A console session ends after this long without a request. `CONSOLE_IDLE_SECS`,
+    /// default 1800.
+    pub console_idle: Duration,
     /// At most this many jobs of one installation run at a time, so one tenant's flood
     /// cannot hold every worker. `QUEUE_MAX_RUNNING_PER_INSTALLATION`, default 2.
     pub queue_max_running_per_installation: usize,
@@ -174,6 +177,7 @@ impl Config {
             oauth_starts_per_minute: 10,
             member_cache: Duration::from_secs(60),
             oauth_state_ttl: Duration::from_secs(600),
+            console_idle: Duration::from_secs(1800),
             queue_max_running_per_installation: 2,
             queue_budget_wait_max: Duration::from_millis(50),
             queue_poll_interval: Duration::from_millis(500),
@@ -272,6 +276,10 @@ impl Config {
         c.oauth_state_ttl = Duration::from_secs(u64::from(positive(
             "OAUTH_STATE_TTL_SECS",
             num("OAUTH_STATE_TTL_SECS", 600)?,
+        )?));
+        c.console_idle = Duration::from_secs(u64::from(positive(
+            "CONSOLE_IDLE_SECS",
+            num("CONSOLE_IDLE_SECS", 1800)?,
         )?));
         c.queue_max_running_per_installation = usize::try_from(positive(
             "QUEUE_MAX_RUNNING_PER_INSTALLATION",

@@ -33,7 +33,7 @@ use sqlx::Row as _;
 use subtle::ConstantTimeEq;
 
 use attio_auth_shared::connection::Protocol;
-use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
+use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use attio_auth_shared::sync::{AdapterInfo, AttioRecord, Origin, SyncEvent, SyncEventKind};
 
 use crate::clock::now_secs;
@@ -82,7 +82,11 @@ pub async fn receive(
         ));
     }
     if inst.connection.protocol == Protocol::SignedV1 {
-        Verifier::from_secret(inst.connection.secret())?.verify(
+        // During a secret rotation the old and the new secret are both accepted.
+        crate::console::rotation::verifier(
+            &crate::console::rotation::plugin_secrets(&state, &inst).await?,
+        )?
+        .verify(
             header(&headers, HEADER_ID),
             header(&headers, HEADER_TIMESTAMP),
             header(&headers, HEADER_SIGNATURE),
@@ -90,6 +94,12 @@ pub async fn receive(
             now_secs(),
         )?;
     }
+    crate::console::health::touch(
+        &state,
+        &inst.id,
+        crate::console::health::Direction::FromPlugin,
+    )
+    .await;
     let event: SyncEvent = serde_json::from_slice(&body)
         .map_err(|e| Error::bad_request("INVALID_EVENT", format!("Not a sync event: {e}")))?;
     check_allowed(&load_allowlist(&state, &inst.id).await?, &inst.id, &event)?;

@@ -15,6 +15,7 @@ pub mod backfill;
 pub mod caches;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod db;
 pub mod egress;

@@ -9,6 +9,7 @@
 
 mod cli;
 mod healthcheck;
+mod remote;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,12 @@ enum Command {
     /// and app-backend's README). Off loopback it refuses to start without ENCRYPTION_KEY
     /// and PUBLIC_URL. Stops gracefully on SIGINT/SIGTERM.
     Serve(attio_auth_backend::serve::ServeArgs),
+    /// Install a connection string in an Attio workspace through a backend (what the
+    /// console's install does), then follow the backfill with a progress bar.
+    Install(remote::InstallArgs),
+    /// Start (or, with --status, follow) an installation's backfill through a backend,
+    /// with a progress bar.
+    Backfill(remote::BackfillArgs),
     /// Ask a running service's /readyz; exit 0 when it answers 200 (the container's health
     /// check: the image has no curl).
     Healthcheck(healthcheck::HealthcheckArgs),
@@ -50,6 +57,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => cli::sign(args),
         Command::Verify(args) => cli::verify(args),
         Command::Serve(args) => attio_auth_backend::serve::run(args),
+        Command::Install(args) => remote::install(args),
+        Command::Backfill(args) => remote::backfill(args),
         Command::Healthcheck(args) => healthcheck::run(args),
     }
 }

@@ -106,7 +106,8 @@ pub fn redirect_uri(state: &AppState) -> String {
     state.public_url.join("/v1/oauth/callback")
 }
 
-/// The OAuth routes with their session layer, on a session store in the backend's own
+/// The OAuth routes with their session layer, and the console's routes with theirs (its own
+/// cookie, same store: [`crate::console::routes`]), on a session store in the backend's own
 /// database (a second, typed pool: the store needs sqlx's SQLite or PostgreSQL types, the
 /// rest of the service uses the `Any` driver). Spawns the deletion of expired sessions,
 /// stopped by `shutdown`.
@@ -131,7 +132,9 @@ pub async fn routes(
             let store = SqliteStore::new(pool);
             store.migrate().await?;
             spawn_deletion(store.clone(), shutdown);
-            routes.layer(session_layer(store, config))
+            routes
+                .layer(session_layer(store.clone(), config))
+                .merge(crate::console::routes(config, store))
         }
         DbKind::Postgres => {
             let pool = sqlx::postgres::PgPoolOptions::new()
@@ -142,7 +145,9 @@ pub async fn routes(
             let store = PostgresStore::new(pool);
             store.migrate().await?;
             spawn_deletion(store.clone(), shutdown);
-            routes.layer(session_layer(store, config))
+            routes
+                .layer(session_layer(store.clone(), config))
+                .merge(crate::console::routes(config, store))
         }
     })
 }
@@ -312,7 +317,7 @@ pub async fn callback(
         .decrypt(&pending_aad(&pending.state), &pending.connection_enc)?;
     let connection = Connection::decode(plain.expose_secret())
         .map_err(|e| Error::Internal(format!("stored connection: {e}")))?;
-    let token = exchange_code(&state, &code).await?;
+    let token = exchange_code(&state, &code, &redirect_uri(&state)).await?;
     let auth = AttioAuth {
         workspace: format!("oauth:{}", random_hex(8)),
         token,
@@ -494,20 +499,26 @@ fn html(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-async fn exchange_code(state: &AppState, code: &str) -> Result<SecretString> {
+/// Exchange an authorization code for an access token at Attio's token endpoint;
+/// `redirect` is the redirect URI the authorize request named (the install flow's, or the
+/// console sign-in's).
+pub(crate) async fn exchange_code(
+    state: &AppState,
+    code: &str,
+    redirect: &str,
+) -> Result<SecretString> {
     let (Some(client_id), Some(client_secret)) = (
         state.config.attio_client_id.as_deref(),
         state.config.attio_client_secret.as_ref(),
     ) else {
         return Err(Error::Config("ATTIO_CLIENT_SECRET is not set".into()));
     };
-    let redirect = redirect_uri(state);
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
         ("client_id", client_id),
         ("client_secret", client_secret.expose_secret()),
-        ("redirect_uri", redirect.as_str()),
+        ("redirect_uri", redirect),
     ];
     let http = reqwest::Client::builder()
         .timeout(state.config.http_timeout)

@@ -154,6 +154,57 @@ fn legacy_ban_expiry(fields: &mut Map<String, Value>, now: i64) {
     }
 }
 
+/// [`PluginCallError::Unreachable`] reason: the name did not resolve.
+pub const REASON_DNS: &str = "DNS lookup failed";
+/// [`PluginCallError::Unreachable`] reason: the TLS handshake failed (certificate, or not
+/// TLS at all on that port).
+pub const REASON_TLS: &str = "TLS handshake failed";
+/// [`PluginCallError::Unreachable`] reason: nothing listens there.
+pub const REASON_REFUSED: &str = "connection refused";
+/// [`PluginCallError::Unreachable`] reason: no answer in time.
+pub const REASON_TIMEOUT: &str = "timed out";
+
+/// Why a request got no answer, told apart so a person knows what to fix (the console's
+/// install checks show each differently). reqwest does not type these; its source chain
+/// does (an `io::Error` kind, or hyper-util's and rustls' messages).
+fn unreachable_reason(e: &reqwest::Error) -> &'static str {
+    if e.is_timeout() {
+        return REASON_TIMEOUT;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut text = String::new();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return REASON_REFUSED,
+                std::io::ErrorKind::TimedOut => return REASON_TIMEOUT,
+                _ => {}
+            }
+        }
+        text.push_str(&err.to_string().to_ascii_lowercase());
+        text.push('\n');
+        source = err.source();
+    }
+    if text.contains("dns error")
+        || text.contains("failed to lookup address")
+        || text.contains("name or service not known")
+        || text.contains("no address")
+    {
+        REASON_DNS
+    } else if text.contains("certificate")
+        || text.contains("tls")
+        || text.contains("handshake")
+        || text.contains("corrupt message")
+        || text.contains("invalidcontenttype")
+    {
+        REASON_TLS
+    } else if e.is_connect() {
+        REASON_REFUSED
+    } else {
+        "request failed"
+    }
+}
+
 /// The plugin client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PluginClient {
@@ -238,13 +289,7 @@ impl PluginClient {
                 Some(refused) => PluginCallError::UrlNotAllowed(refused.0),
                 None => PluginCallError::Unreachable {
                     url: base.clone(),
-                    reason: if e.is_timeout() {
-                        "timed out".into()
-                    } else if e.is_connect() {
-                        "connection refused".into()
-                    } else {
-                        "request failed".into()
-                    },
+                    reason: unreachable_reason(&e).into(),
                 },
             })?;
         let status = resp.status();

@@ -73,6 +73,12 @@ pub async fn receive(
             "Attio-Signature does not match the body.",
         ));
     }
+    crate::console::health::touch(
+        &state,
+        &inst.id,
+        crate::console::health::Direction::FromAttio,
+    )
+    .await;
     let payload: Value = serde_json::from_slice(&body)
         .map_err(|e| Error::bad_request("INVALID_BODY", format!("Not JSON: {e}")))?;
     let webhook_id = payload

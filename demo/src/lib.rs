@@ -373,10 +373,23 @@ pub async fn run(options: DemoOptions, cancel: CancellationToken) -> anyhow::Res
 
     // app-backend on SQLite.
     let backend_port = pick_port(options.backend_port, DEFAULT_BACKEND_PORT, "app-backend").await?;
+    // The console's "Sign in with Attio" goes through the sandbox's OAuth app flow.
+    let oauth = sandbox
+        .register_oauth_client(
+            creds.workspace_id,
+            vec![
+                format!("http://127.0.0.1:{backend_port}/console/login/callback"),
+                format!("http://127.0.0.1:{backend_port}/v1/oauth/callback"),
+            ],
+        )
+        .context("registering the demo's OAuth app in the sandbox")?;
     let vars: HashMap<&str, String> = HashMap::from([
         ("BIND_ADDR", format!("127.0.0.1:{backend_port}")),
         ("DATA_DIR", data_dir.join("backend").display().to_string()),
         ("ATTIO_API_URL", attio_api_url.clone()),
+        ("ATTIO_OAUTH_URL", sandbox_url.clone()),
+        ("ATTIO_CLIENT_ID", oauth.client_id.clone()),
+        ("ATTIO_CLIENT_SECRET", oauth.client_secret.clone()),
         // The demo auth server is on loopback over http.
         ("ALLOW_PRIVATE_PLUGIN_URLS", "true".to_owned()),
     ]);
@@ -502,6 +515,7 @@ attio-auth-demo: everything runs on this machine (127.0.0.1).
   Attio (sandbox)   {api}   token {token}
   auth server       {auth}   (the plugin is under /attio/*)
   app-backend       {backend}   (its API: {backend}/openapi.json)
+  console           {backend}/console   (the demo workspace is installed: sign in with Attio)
   generator site    {generator}   (open it to make a connection string)
   connection string {conn}
   details           {dir}/demo.json
@@ -509,6 +523,8 @@ attio-auth-demo: everything runs on this machine (127.0.0.1).
                     password {DEMO_PASSWORD}; organization "Acme Inc"
 
 Try:
+  0. Open the console, {backend}/console: "Sign in with Attio" (the sandbox approves at
+     once), then the installation's health, audit log and backfill.
   1. Sign up a user and watch the Attio record appear:
      curl -s -X POST {auth}/sign-up/email -H 'content-type: application/json' \
        -d '{{"name":"Dana Demo","email":"dana@example.com","password":"dana-password-1"}}'

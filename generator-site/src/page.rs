@@ -10,6 +10,14 @@ use crate::model::{Generated, GeneratorState, InspectorState, MadeBy, Plugin};
 /// `<name>_bg.wasm`).
 pub const OUTPUT_NAME: &str = "attio_auth_generator";
 
+/// The console's address, named in step 3. Set at build time with
+/// `ATTIO_AUTH_CONSOLE_URL` (the hosted backend's `/console`); the default is a backend
+/// running locally with its default `BIND_ADDR`.
+pub const CONSOLE_URL: &str = match option_env!("ATTIO_AUTH_CONSOLE_URL") {
+    Some(url) => url,
+    None => "http://127.0.0.1:8080/console",
+};
+
 /// How the Rust plugin is mounted, shown in the next steps.
 const RUST_SAMPLE: &str = r#"use attio_auth_plugin::{store::SqlxStore, AttioPlugin};
 
@@ -164,6 +172,11 @@ fn NextSteps() -> impl IntoView {
                 "Paste the connection string in Attio"
             </h2>
             <ol class="steps">
+                <li>
+                    // Named, not linked: the page links nothing off its own origin.
+                    "Open the console at " <code>{CONSOLE_URL}</code>
+                    ", sign in with Attio and paste the connection string: it checks your server, shows what it will create, and installs when you confirm."
+                </li>
                 <li>"In Attio, open " <strong>"Workspace settings → Apps"</strong> "."</li>
                 <li>"Install the Better Auth app (or open it if it is installed)."</li>
                 <li>

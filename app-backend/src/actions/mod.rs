@@ -205,7 +205,10 @@ async fn dispatch(
     match action {
         "connection-check" => {
             state.plugin.check_url(&inst.connection).await?;
-            let ping = installations::ping_plugin(state, &inst.connection).await?;
+            // A rotation finishes here once the plugin has the new secret.
+            let connection = crate::console::rotation::current(state, inst).await?;
+            let ping = installations::ping_plugin(state, &connection).await?;
+            crate::console::health::app_connected(state, &inst.id).await;
             let message = match &ping {
                 Some(p) => format!("Connected to the auth server (plugin {}).", p.version),
                 None => "Connected to the auth server (original plugin).".to_owned(),

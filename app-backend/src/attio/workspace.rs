@@ -23,6 +23,9 @@ pub struct TokenInfo {
     /// Granted scopes, space separated.
     #[serde(default)]
     pub scope: Option<String>,
+    /// The workspace member who authorized an OAuth token (who signed in to the console).
+    #[serde(default)]
+    pub authorized_by_workspace_member_id: Option<String>,
 }
 
 impl AttioClient {

@@ -9,6 +9,7 @@ mod common;
 
 mod api;
 mod cli;
+mod console;
 mod install;
 mod jobs;
 mod netsec;

@@ -1,0 +1,738 @@
+//! `/console/installations/{id}`: one installation, seen only from a session signed in to
+//! its Attio workspace (any other session gets the same 404 as for an id that does not
+//! exist): health, the audit log (filters, pages, CSV), the backfill, dead letters, the
+//! finish page and uninstall.
+
+use axum::Form;
+use axum::extract::{Path, Query};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use leptos::prelude::*;
+use serde::Deserialize;
+use sqlx::Row as _;
+
+use crate::clock::now_ms;
+use crate::installations::{self, Installation};
+use crate::state::AppState;
+
+use super::session::{Console, SignedIn};
+use super::view::{self, Frame};
+use super::{PageError, checks, health, html, install, not_found, rotation};
+
+/// Who may see the page, or where to send them.
+enum Access {
+    Login,
+    Granted(Box<(SignedIn, Installation)>),
+}
+
+async fn access(console: &Console, id: &str) -> Result<Access, PageError> {
+    let Some(user) = console.user().await? else {
+        return Ok(Access::Login);
+    };
+    match Installation::find(console.state(), id).await? {
+        Some(inst) if inst.workspace_id == user.workspace_id => {
+            Ok(Access::Granted(Box::new((user, inst))))
+        }
+        _ => Err(not_found()),
+    }
+}
+
+macro_rules! granted {
+    ($console:expr, $id:expr) => {
+        match access(&$console, &$id).await? {
+            Access::Login => return Ok(Redirect::to("/console/login").into_response()),
+            Access::Granted(b) => *b,
+        }
+    };
+}
+
+fn page_of(
+    title: &str,
+    user: &SignedIn,
+    csrf: &str,
+    refresh: Option<u32>,
+    body: impl IntoView + 'static,
+) -> Response {
+    html(
+        StatusCode::OK,
+        view::document(
+            Frame {
+                title,
+                user: Some(user),
+                csrf: Some(csrf),
+                refresh,
+            },
+            body,
+        ),
+        None,
+    )
+}
+
+/// Audit filters and paging (also the CSV's filters).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct AuditFilter {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    target: String,
+    before: Option<i64>,
+}
+
+/// One audit row as shown.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    target: String,
+    reason: String,
+    result: String,
+}
+
+fn like(s: &str) -> String {
+    let escaped = s
+        .trim()
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+async fn audit(
+    state: &AppState,
+    id: &str,
+    f: &AuditFilter,
+    limit: i64,
+) -> Result<Vec<Entry>, PageError> {
+    let mut sql = String::from(
+        "select id, at, actor_email, actor_member_id, action, target_object, target_record_id, \
+         auth_id, ok, http_status, message, state, reason from audit_log \
+         where installation_id = $1 and id < $2",
+    );
+    let mut binds: Vec<String> = Vec::new();
+    if !f.action.trim().is_empty() {
+        binds.push(f.action.trim().to_owned());
+        sql.push_str(&format!(" and action = ${}", binds.len() + 2));
+    }
+    if !f.actor.trim().is_empty() {
+        binds.push(like(&f.actor));
+        let n = binds.len() + 2;
+        sql.push_str(&format!(
+            " and (lower(coalesce(actor_email, '')) like ${n} escape '\\' \
+             or lower(coalesce(actor_member_id, '')) like ${n} escape '\\')"
+        ));
+    }
+    if !f.target.trim().is_empty() {
+        binds.push(like(&f.target));
+        let n = binds.len() + 2;
+        sql.push_str(&format!(
+            " and (lower(coalesce(target_record_id, '')) like ${n} escape '\\' \
+             or lower(coalesce(auth_id, '')) like ${n} escape '\\')"
+        ));
+    }
+    sql.push_str(&format!(" order by id desc limit ${}", binds.len() + 3));
+    let mut q = sqlx::query(&sql)
+        .bind(id)
+        .bind(f.before.unwrap_or(i64::MAX));
+    for b in &binds {
+        q = q.bind(b.clone());
+    }
+    let rows = q.bind(limit).fetch_all(&state.db.pool).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let ok: i64 = r.try_get("ok")?;
+        let status: i64 = r.try_get("http_status")?;
+        let st: String = r.try_get("state")?;
+        let message: String = r.try_get("message")?;
+        let object: Option<String> = r.try_get("target_object")?;
+        let record: Option<String> = r.try_get("target_record_id")?;
+        let auth_id: Option<String> = r.try_get("auth_id")?;
+        let target = [object, record, auth_id.map(|a| format!("auth {a}"))]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.push(Entry {
+            id: r.try_get("id")?,
+            at: r.try_get("at")?,
+            actor: r
+                .try_get::<Option<String>, _>("actor_email")?
+                .or(r.try_get::<Option<String>, _>("actor_member_id")?)
+                .unwrap_or_default(),
+            action: r.try_get("action")?,
+            target,
+            reason: r
+                .try_get::<Option<String>, _>("reason")?
+                .unwrap_or_default(),
+            result: if st == "pending" {
+                "pending".into()
+            } else if ok == 1 && message.is_empty() {
+                format!("ok ({status})")
+            } else if ok == 1 {
+                format!("ok ({status}): {message}")
+            } else {
+                format!("failed ({status}): {message}")
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Record something done in the console in the audit log (actor: the signed-in person).
+async fn record(
+    state: &AppState,
+    inst: &str,
+    user: &SignedIn,
+    action: &str,
+    target: Option<&str>,
+    message: &str,
+) -> Result<(), PageError> {
+    sqlx::query(
+        "insert into audit_log (installation_id, at, actor_email, actor_member_id, action, \
+         target_object, target_record_id, auth_id, ok, http_status, message, duration_ms, state) \
+         values ($1, $2, $3, $4, $5, $6, null, null, 1, 200, $7, 0, 'done')",
+    )
+    .bind(inst)
+    .bind(now_ms())
+    .bind(user.member_email.clone().unwrap_or_else(|| user.who()))
+    .bind(user.member_id.clone())
+    .bind(action)
+    .bind(target.map(str::to_owned))
+    .bind(message)
+    .execute(&state.db.pool)
+    .await?;
+    Ok(())
+}
+
+fn audit_query(f: &AuditFilter, before: Option<i64>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("action", &f.action)
+        .append_pair("actor", &f.actor)
+        .append_pair("target", &f.target);
+    if let Some(b) = before {
+        q.append_pair("before", &b.to_string());
+    }
+    q.finish()
+}
+
+/// `GET /console/installations/{id}`.
+pub(super) async fn page(
+    console: Console,
+    Path(id): Path<String>,
+    Query(filter): Query<AuditFilter>,
+) -> Result<Response, PageError> {
+    let (user, mut inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let state = console.state().clone();
+    let now = now_ms();
+    // A rotation finishes as soon as the plugin has the new secret.
+    inst.connection = rotation::current(&state, &inst).await?;
+    let rotating = rotation::next(&state, &inst.id).await?.is_some();
+    let times = health::times(&state, &inst.id).await?;
+    let queue = health::queue(&state, &inst.id, now).await?;
+    let dead = state.queue.dead_jobs(&inst.id, 20).await?;
+    let ping = checks::ping_line(&state, &inst.connection).await;
+    let progress = crate::backfill::progress(&state, &inst.id).await?;
+    const PAGE: i64 = 50;
+    let entries = audit(&state, &inst.id, &filter, PAGE).await?;
+    let older = (i64::try_from(entries.len()).unwrap_or(0) == PAGE)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten()
+        .map(|before| {
+            let href = format!("?{}", audit_query(&filter, Some(before)));
+            view! { <a href=href>"Older entries →"</a> }
+        });
+    let csv = format!(
+        "/console/installations/{}/audit.csv?{}",
+        inst.id,
+        audit_query(&filter, None)
+    );
+    let rows = entries
+        .into_iter()
+        .map(|e| {
+            view! {
+                <tr>
+                    <td>{view::when(Some(e.at))}</td>
+                    <td>{e.actor}</td>
+                    <td><code>{e.action}</code></td>
+                    <td>{e.target}</td>
+                    <td>{e.reason}</td>
+                    <td>{e.result}</td>
+                </tr>
+            }
+        })
+        .collect::<Vec<_>>();
+    let dead_rows = dead
+        .into_iter()
+        .map(|d| {
+            let action = format!("/console/installations/{}/jobs/{}/retry", inst.id, d.id);
+            let csrf = csrf.clone();
+            view! {
+                <tr>
+                    <td><code>{d.kind}</code></td>
+                    <td>{d.ordering_key.unwrap_or_default()}</td>
+                    <td>{d.attempts.to_string()}</td>
+                    <td>{d.last_error.unwrap_or_default()}</td>
+                    <td>{view::when(Some(d.died_at))}</td>
+                    <td>
+                        <form method="post" action=action>
+                            {view::csrf_field(&csrf)}
+                            <button type="submit" class="small-button">"Retry"</button>
+                        </form>
+                    </td>
+                </tr>
+            }
+        })
+        .collect::<Vec<_>>();
+    let connected = match times.app_connected_at {
+        Some(at) => format!("connected since {}", view::when(Some(at))),
+        None => "not connected yet".into(),
+    };
+    let finish = format!("/console/installations/{}/finish", inst.id);
+    let backfill_action = format!("/console/installations/{}/backfill", inst.id);
+    let uninstall = format!("/console/installations/{}/uninstall", inst.id);
+    let rotate = rotate_section(&inst.id, &csrf, rotating);
+    let lag = queue
+        .lag_ms
+        .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+        .unwrap_or_else(|| "none".into());
+    let (fa, fr, ft) = (
+        filter.action.clone(),
+        filter.actor.clone(),
+        filter.target.clone(),
+    );
+    let body = view! {
+        <section class="card">
+            <h2>"Overview"</h2>
+            <dl class="facts-list">
+                <dt>"Attio workspace"</dt>
+                <dd>{inst.workspace_name.clone().unwrap_or_else(|| inst.workspace_id.clone())}</dd>
+                <dt>"Auth server"</dt>
+                <dd><code>{inst.connection.url()}</code> " (" {inst.connection.protocol.as_str()} ")"</dd>
+                <dt>"Status"</dt>
+                <dd>{inst.status.clone()}</dd>
+                <dt>"Attio app"</dt>
+                <dd>{connected} " · " <a href=finish>"how to connect it"</a></dd>
+            </dl>
+        </section>
+        <section class="card" id="health">
+            <h2>"Health"</h2>
+            {view::lines(vec![ping])}
+            <dl class="facts-list">
+                <dt>"Last event from Attio"</dt>
+                <dd class="last-attio">{view::when(times.last_attio_event_at)}</dd>
+                <dt>"Last event from the auth server"</dt>
+                <dd class="last-plugin">{view::when(times.last_plugin_event_at)}</dd>
+                <dt>"Queue"</dt>
+                <dd class="queue">
+                    {format!("{} waiting, {} running, {} dead · oldest waiting: {lag}", queue.queued, queue.running, queue.dead)}
+                </dd>
+            </dl>
+            <h3>"Dead letters"</h3>
+            <table class="table">
+                <thead><tr><th>"Kind"</th><th>"Record"</th><th>"Attempts"</th><th>"Last error"</th><th>"Given up"</th><th></th></tr></thead>
+                <tbody>{dead_rows}</tbody>
+            </table>
+        </section>
+        <section class="card" id="audit">
+            <h2>"Audit log"</h2>
+            <form method="get" action="" class="filters">
+                <label>"Action " <input name="action" value=fa /></label>
+                <label>"Actor " <input name="actor" value=fr /></label>
+                <label>"Target " <input name="target" value=ft /></label>
+                <button type="submit">"Filter"</button>
+                <a href=csv>"Export CSV"</a>
+            </form>
+            <table class="table audit">
+                <thead><tr><th>"Time"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Reason"</th><th>"Result"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            {older}
+        </section>
+        {install::backfill_view(&progress, now)}
+        <section class="card">
+            <form method="post" action=backfill_action>
+                {view::csrf_field(&csrf)}
+                <button type="submit">"Run the backfill again"</button>
+            </form>
+        </section>
+        {rotate}
+        <section class="card">
+            <h2>"Uninstall"</h2>
+            <p><a href=uninstall>"Uninstall this installation…"</a></p>
+        </section>
+    };
+    Ok(page_of("Installation", &user, &csrf, None, body))
+}
+
+/// `GET /console/installations/{id}/finish`: connect the Attio app, and see it arrive.
+pub(super) async fn finish(
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (user, inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let times = health::times(console.state(), &inst.id).await?;
+    let back = format!("/console/installations/{}", inst.id);
+    let (status, refresh) = match times.app_connected_at {
+        Some(at) => (
+            view! {
+                <p class="result connected" role="status">
+                    "✔ The Attio app is connected (its first check arrived " {view::when(Some(at))} ")."
+                </p>
+            }
+            .into_any(),
+            None,
+        ),
+        None => (
+            view! {
+                <p class="waiting" role="status">
+                    "Waiting for the Attio app's first connection check… (this page refreshes itself)"
+                </p>
+            }
+            .into_any(),
+            Some(3),
+        ),
+    };
+    let body = view! {
+        <section class="card">
+            <h2><span class="step">"3"</span> "Paste the same string in the Attio app"</h2>
+            <ol class="steps">
+                <li>"In Attio, open " <strong>"Workspace settings → Apps"</strong> " and open the Better Auth app."</li>
+                <li>"Under " <strong>"Connection"</strong> ", paste the same connection string you installed with, and save."</li>
+                <li>"The app checks the connection; this page shows when it arrived."</li>
+            </ol>
+            {status}
+            <p><a href=back>"Open the installation"</a></p>
+        </section>
+    };
+    Ok(page_of(
+        "Connect the Attio app",
+        &user,
+        &csrf,
+        refresh,
+        body,
+    ))
+}
+
+fn csv_field(s: &str) -> String {
+    // A spreadsheet runs a cell starting with = + - @ as a formula: keep it text.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// `GET /console/installations/{id}/audit.csv`: the filtered log (newest first, at most
+/// 10 000 rows).
+pub(super) async fn audit_csv(
+    console: Console,
+    Path(id): Path<String>,
+    Query(filter): Query<AuditFilter>,
+) -> Result<Response, PageError> {
+    let (_user, inst) = granted!(console, id);
+    let entries = audit(console.state(), &inst.id, &filter, 10_000).await?;
+    let mut out = String::from("id,time,actor,action,target,reason,result\n");
+    for e in entries {
+        let line = [
+            e.id.to_string(),
+            view::when(Some(e.at)),
+            e.actor,
+            e.action,
+            e.target,
+            e.reason,
+            e.result,
+        ]
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"audit.csv\""),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// `GET /console/installations/{id}/backfill`: the backfill's progress alone (refreshing
+/// while it runs).
+pub(super) async fn backfill_page(
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (user, inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let p = crate::backfill::progress(console.state(), &inst.id).await?;
+    let running = p.get("status").and_then(serde_json::Value::as_str) == Some("running");
+    let back = format!("/console/installations/{}", inst.id);
+    let body = view! {
+        {install::backfill_view(&p, now_ms())}
+        <p><a href=back>"Back to the installation"</a></p>
+    };
+    Ok(page_of(
+        "Backfill",
+        &user,
+        &csrf,
+        running.then_some(1),
+        body,
+    ))
+}
+
+/// `POST /console/installations/{id}/backfill`: run it again.
+pub(super) async fn backfill_start(
+    console: Console,
+    Path(id): Path<String>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Result<Response, PageError> {
+    console.check_csrf(&form.csrf).await?;
+    let (user, inst) = granted!(console, id);
+    crate::backfill::start(console.state(), &inst.id).await?;
+    record(
+        console.state(),
+        &inst.id,
+        &user,
+        "console.backfill",
+        None,
+        "Backfill started.",
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/console/installations/{}/backfill", inst.id)).into_response())
+}
+
+/// `POST /console/installations/{id}/jobs/{job}/retry`: a dead letter back in the queue.
+pub(super) async fn retry_job(
+    console: Console,
+    Path((id, job)): Path<(String, i64)>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Result<Response, PageError> {
+    console.check_csrf(&form.csrf).await?;
+    let (user, inst) = granted!(console, id);
+    if !health::retry_dead(console.state(), &inst.id, job).await? {
+        return Err(not_found());
+    }
+    let target = format!("job {job}");
+    record(
+        console.state(),
+        &inst.id,
+        &user,
+        "console.retry-job",
+        Some(&target),
+        "Dead letter queued again.",
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/console/installations/{}#health", inst.id)).into_response())
+}
+
+/// `GET /console/installations/{id}/uninstall`: what goes and what stays; confirm.
+pub(super) async fn uninstall_page(
+    console: Console,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let (user, inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let action = format!("/console/installations/{}/uninstall", inst.id);
+    let back = format!("/console/installations/{}", inst.id);
+    let body = view! {
+        <section class="card">
+            <h2>"Uninstall?"</h2>
+            <p>"Removed:"</p>
+            <ul>
+                <li>"the link with your auth server (it stops sending changes here);"</li>
+                <li>"the Attio webhook (Attio stops sending changes here);"</li>
+                <li>"this installation, its audit log, its queue and its record links, here."</li>
+            </ul>
+            <p>"Kept:"</p>
+            <ul>
+                <li>"every Attio record and attribute the sync wrote (Attio cannot delete attributes; archive them in Attio if you want);"</li>
+                <li>"every user and organization on your auth server;"</li>
+                <li>"the Attio app itself: remove it under Workspace settings → Apps."</li>
+            </ul>
+            <form method="post" action=action>
+                {view::csrf_field(&csrf)}
+                <button type="submit" class="danger">"Uninstall"</button>
+            </form>
+            <p><a href=back>"Cancel"</a></p>
+        </section>
+    };
+    Ok(page_of("Uninstall", &user, &csrf, None, body))
+}
+
+/// `POST /console/installations/{id}/uninstall`.
+pub(super) async fn uninstall(
+    console: Console,
+    Path(id): Path<String>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Result<Response, PageError> {
+    console.check_csrf(&form.csrf).await?;
+    let (user, inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let warnings = installations::uninstall(console.state(), &inst).await?;
+    let warnings = warnings
+        .into_iter()
+        .map(|w| view! { <li>{w}</li> })
+        .collect::<Vec<_>>();
+    let body = view! {
+        <section class="card">
+            <p class="result" role="status">"Uninstalled."</p>
+            <ul class="warnings">{warnings}</ul>
+            <p><a href="/console/install">"Install again"</a></p>
+        </section>
+    };
+    Ok(page_of("Uninstalled", &user, &csrf, None, body))
+}
+
+fn rotate_section(id: &str, csrf: &str, rotating: bool) -> impl IntoView + use<> {
+    let rotate = format!("/console/installations/{id}/rotate");
+    let check = format!("/console/installations/{id}/rotate/check");
+    let csrf = csrf.to_owned();
+    let body = if rotating {
+        let csrf2 = csrf.clone();
+        view! {
+            <p class="warn">
+                "A rotation is running: calls signed with the old or the new secret are both accepted until the auth server has the new one."
+            </p>
+            <form method="post" action=check class="inline">
+                {view::csrf_field(&csrf)}
+                <button type="submit">"Check the auth server now"</button>
+            </form>
+            <form method="post" action=rotate class="inline">
+                {view::csrf_field(&csrf2)}
+                <button type="submit" class="link">"Show the new string again"</button>
+            </form>
+        }
+        .into_any()
+    } else {
+        view! {
+            <p>
+                "Makes a new whsec_ secret for the same auth server. The old one keeps working until the auth server has the new one."
+            </p>
+            <form method="post" action=rotate>
+                {view::csrf_field(&csrf)}
+                <button type="submit">"Rotate the secret"</button>
+            </form>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" id="rotate">
+            <h2>"Rotate the secret"</h2>
+            {body}
+        </section>
+    }
+}
+
+/// `POST /console/installations/{id}/rotate`: start a rotation (or show the running one's
+/// string) and say where to paste it.
+pub(super) async fn rotate(
+    console: Console,
+    Path(id): Path<String>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Result<Response, PageError> {
+    console.check_csrf(&form.csrf).await?;
+    let (user, inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let started = rotation::next(console.state(), &inst.id).await?.is_none();
+    let next = rotation::start(console.state(), &inst).await?;
+    if started {
+        record(
+            console.state(),
+            &inst.id,
+            &user,
+            "console.rotate-secret",
+            None,
+            "Secret rotation started.",
+        )
+        .await?;
+    }
+    let encoded = next.encode();
+    let secret_line = format!(
+        "ATTIO_SECRET={}",
+        secrecy::ExposeSecret::expose_secret(next.secret())
+    );
+    let check = format!("/console/installations/{}/rotate/check", inst.id);
+    let back = format!("/console/installations/{}", inst.id);
+    let body = view! {
+        <section class="card result">
+            <h2>"The new connection string"</h2>
+            <div class="field">
+                <label for="new-connection">"Connection string"</label>
+                <textarea id="new-connection" readonly rows="3">{encoded}</textarea>
+            </div>
+            <div class="field">
+                <label for="new-secret">"For the auth server"</label>
+                <textarea id="new-secret" readonly rows="2">{secret_line}</textarea>
+            </div>
+            <ol class="steps">
+                <li>"In Attio, Workspace settings → Apps → the Better Auth app → " <strong>"Connection"</strong> ": paste the new string and save."</li>
+                <li>"On the auth server, set " <code>"ATTIO_SECRET"</code> " to the new secret and redeploy."</li>
+                <li>"Come back and check: once the auth server answers with the new secret, the old one stops working. The Attio app's next connection check does the same."</li>
+            </ol>
+            <form method="post" action=check>
+                {view::csrf_field(&csrf)}
+                <button type="submit">"Check the auth server now"</button>
+            </form>
+            <p><a href=back>"Back to the installation"</a></p>
+        </section>
+    };
+    Ok(page_of("Rotate the secret", &user, &csrf, None, body))
+}
+
+/// `POST /console/installations/{id}/rotate/check`: finish the rotation if the plugin has
+/// the new secret.
+pub(super) async fn rotate_check(
+    console: Console,
+    Path(id): Path<String>,
+    Form(form): Form<super::login::CsrfForm>,
+) -> Result<Response, PageError> {
+    console.check_csrf(&form.csrf).await?;
+    let (user, inst) = granted!(console, id);
+    let csrf = console.csrf().await?;
+    let done = rotation::try_finish(console.state(), &inst).await?;
+    if done {
+        record(
+            console.state(),
+            &inst.id,
+            &user,
+            "console.rotate-secret",
+            None,
+            "Secret rotated: the old secret is no longer accepted.",
+        )
+        .await?;
+    }
+    let back = format!("/console/installations/{}", inst.id);
+    let message = if done {
+        "Rotated: the auth server answers with the new secret, and the old one is no longer accepted."
+    } else {
+        "The auth server does not answer with the new secret yet: set ATTIO_SECRET, redeploy, and check again. Both secrets stay accepted until then."
+    };
+    let body = view! {
+        <section class="card">
+            <p class="result rotation" role="status">{message}</p>
+            <p><a href=back>"Back to the installation"</a></p>
+        </section>
+    };
+    Ok(page_of("Rotate the secret", &user, &csrf, None, body))
+}
