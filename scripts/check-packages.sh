@@ -8,7 +8,7 @@
 #   - `cargo publish --dry-run` of both builds each from its .crate alone: cargo packages
 #     attio-auth-shared first and verifies the plugin against that .crate (a dry-run of the
 #     plugin alone needs shared on crates.io: publish shared first; auth-plugin/README.md).
-# CI (.ci/run) runs it. The verify build uses the packaged crates' own features, so its
+# CI (.ci/run) runs it without the dry-run; `--publish` adds it. The verify build uses the packaged crates' own features, so its
 # first run builds their dependencies once more (about 5 minutes on 2 cores); later runs
 # reuse target/package.
 set -euo pipefail
@@ -80,6 +80,11 @@ print("complete")
 echo "== cargo doc -D warnings"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -q -p attio-auth-shared -p attio-auth-plugin
 
-echo "== cargo publish --dry-run -p attio-auth-shared -p attio-auth-plugin"
-cargo publish --dry-run --allow-dirty --locked -q -p attio-auth-shared -p attio-auth-plugin
+# The dry-run verifies both crates from their .crate files, which rebuilds their dependencies
+# with the packaged features (about 5 minutes on 2 cores): run it before a release
+# (`scripts/check-packages.sh --publish`), not on every CI run.
+if [ "${1:-}" = "--publish" ]; then
+  echo "== cargo publish --dry-run -p attio-auth-shared -p attio-auth-plugin"
+  cargo publish --dry-run --allow-dirty --locked -q -p attio-auth-shared -p attio-auth-plugin
+fi
 echo "check-packages: ok"
