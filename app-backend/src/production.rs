@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn loopback_is_never_checked() {
         assert_eq!(check(&cfg(&[]), &host()), Findings::default());
-        let c = cfg(&[("BIND_ADDR", "[::1]:8080"), ("DATA_DIR", "/tmp/x")]);
+        let c = cfg(&[("BIND_ADDR", "[::1]:8080"), ("DATA_DIR", "/tmp/0x")]);
         assert_eq!(check(&c, &host()), Findings::default());
     }
 
@@ -284,7 +284,7 @@ mod tests {
             "escaped mount point"
         );
         assert!(with(("DATA_DIR", "/srv/data/ram"))[0].contains("tmpfs"));
-        assert!(with(("DATA_DIR", "/tmp/attio"))[0].contains("temporary directory"));
+        assert!(with(("DATA_DIR", "/tmp/0attio"))[0].contains("temporary directory"));
         assert!(with(("DATA_DIR", "/srv/data/../app"))[0].contains("overlay"));
         let memory = with(("DATABASE_URL", "sqlite::memory:"));
         assert!(memory[0].contains("in memory"), "{memory:?}");
@@ -299,6 +299,6 @@ mod tests {
         let mut h = host();
         h.mountinfo = None;
         assert_eq!(ephemeral(Path::new("data/a.db"), &h), None);
-        assert!(ephemeral(Path::new("/var/tmp/a.db"), &h).is_some());
+        assert!(ephemeral(Path::new("/var/tmp/0a.db"), &h).is_some());
     }
 }

@@ -141,6 +141,8 @@ pub const SETTINGS: &[Setting] = &[
     set("OAUTH_STATE_TTL_SECS", "oauth-state-ttl-secs", "600", "How long an OAuth install may take from start to confirmation"),
     set("QUEUE_MAX_RUNNING_PER_INSTALLATION", "queue-max-running-per-installation", "2", "Jobs of one installation running at once"),
     set("QUEUE_BUDGET_WAIT_MAX_MS", "queue-budget-wait-max-ms", "50", "Longest wait on one workspace's Attio budget before the job is put back"),
+    set("QUEUE_POLL_INTERVAL_MS", "queue-poll-interval-ms", "500", "How often an idle worker looks at the queue anyway (an enqueue wakes one at once)"),
+    set("CONSOLE_IDLE_SECS", "console-idle-secs", "1800", "A console session ends after this long without a request"),
     set("RETENTION_AUDIT_DAYS", "retention-audit-days", "365", "Audit entries older than this are deleted"),
     set("RETENTION_DEAD_JOBS_DAYS", "retention-dead-jobs-days", "30", "Dead jobs and finished bulk jobs older than this are deleted"),
     set("RETENTION_DEDUPE_KEYS_DAYS", "retention-dedupe-keys-days", "7", "Dedupe keys of finished jobs older than this are deleted"),

@@ -74,7 +74,7 @@ async fn mariadb_migrations_are_tracked_adopt_and_refuse_edits() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2, 3]);
+    assert_eq!(versions, vec![1, 2, 3, 4]);
     let f = store.features();
     // the adopted `user` table has no admin columns
     assert!(!f.admin && f.organizations, "{f:?}");
