@@ -4,7 +4,8 @@
 //! finish page and uninstall.
 
 use axum::Form;
-use axum::extract::{Path, Query};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use leptos::prelude::*;
@@ -19,31 +20,119 @@ use super::session::{Console, SignedIn};
 use super::view::{self, Frame};
 use super::{PageError, checks, health, html, install, not_found, rotation};
 
-/// Who may see the page, or where to send them.
-enum Access {
-    Login,
-    Granted(Box<(SignedIn, Installation)>),
+/// The installation in the path (`{id}`).
+#[derive(Deserialize)]
+struct IdParam {
+    id: String,
 }
 
-async fn access(console: &Console, id: &str) -> Result<Access, PageError> {
-    let Some(user) = console.user().await? else {
-        return Ok(Access::Login);
-    };
-    match Installation::find(console.state(), id).await? {
-        Some(inst) if inst.workspace_id == user.workspace_id => {
-            Ok(Access::Granted(Box::new((user, inst))))
-        }
-        _ => Err(not_found()),
+/// Extractor of every page under `/console/installations/{id}`: the session, the signed-in
+/// person and the installation, which must belong to their workspace. Not signed in: a
+/// redirect to the sign-in page; another workspace's installation: the same 404 as for one
+/// that does not exist.
+pub(super) struct Granted {
+    console: Console,
+    user: SignedIn,
+    inst: Installation,
+}
+
+impl FromRequestParts<AppState> for Granted {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let console = Console::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(IdParam { id }) = Path::<IdParam>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Self::check(console, &id)
+            .await
+            .map_err(IntoResponse::into_response)?
+            .ok_or_else(|| Redirect::to("/console/login").into_response())
     }
 }
 
-macro_rules! granted {
-    ($console:expr, $id:expr) => {
-        match access(&$console, &$id).await? {
-            Access::Login => return Ok(Redirect::to("/console/login").into_response()),
-            Access::Granted(b) => *b,
+impl Granted {
+    /// `Some` when the session is signed in to the installation's workspace, `None` when
+    /// nobody is signed in.
+    async fn check(console: Console, id: &str) -> Result<Option<Self>, PageError> {
+        let Some(user) = console.user().await? else {
+            return Ok(None);
+        };
+        match Installation::find(console.state(), id).await? {
+            Some(inst) if inst.workspace_id == user.workspace_id => Ok(Some(Granted {
+                console,
+                user,
+                inst,
+            })),
+            _ => Err(not_found()),
         }
-    };
+    }
+
+    /// Record something done in the console in the audit log (actor: the signed-in
+    /// person).
+    async fn record(
+        &self,
+        action: &str,
+        target: Option<&str>,
+        message: &str,
+    ) -> Result<(), PageError> {
+        sqlx::query(
+            "insert into audit_log (installation_id, at, actor_email, actor_member_id, action, \
+             target_object, target_record_id, auth_id, ok, http_status, message, duration_ms, \
+             state) values ($1, $2, $3, $4, $5, $6, null, null, 1, 200, $7, 0, 'done')",
+        )
+        .bind(&self.inst.id)
+        .bind(now_ms())
+        .bind(
+            self.user
+                .member_email
+                .clone()
+                .unwrap_or_else(|| self.user.who()),
+        )
+        .bind(self.user.member_id.clone())
+        .bind(action)
+        .bind(target.map(str::to_owned))
+        .bind(message)
+        .execute(&self.console.state().db.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Extractor of every form POST under `/console/installations/{id}`: the form's CSRF token
+/// checked first (403 `CSRF_MISMATCH`), then [`Granted`].
+pub(super) struct Posted(Granted);
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let console = Console::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(IdParam { id }) = Path::<IdParam>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Form(form) =
+            Form::<super::login::CsrfForm>::from_request(Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        console
+            .check_csrf(&form.csrf)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Granted::check(console, &id)
+            .await
+            .map_err(IntoResponse::into_response)?
+            .map(Posted)
+            .ok_or_else(|| Redirect::to("/console/login").into_response())
+    }
 }
 
 fn page_of(
@@ -182,32 +271,6 @@ async fn audit(
     Ok(out)
 }
 
-/// Record something done in the console in the audit log (actor: the signed-in person).
-async fn record(
-    state: &AppState,
-    inst: &str,
-    user: &SignedIn,
-    action: &str,
-    target: Option<&str>,
-    message: &str,
-) -> Result<(), PageError> {
-    sqlx::query(
-        "insert into audit_log (installation_id, at, actor_email, actor_member_id, action, \
-         target_object, target_record_id, auth_id, ok, http_status, message, duration_ms, state) \
-         values ($1, $2, $3, $4, $5, $6, null, null, 1, 200, $7, 0, 'done')",
-    )
-    .bind(inst)
-    .bind(now_ms())
-    .bind(user.member_email.clone().unwrap_or_else(|| user.who()))
-    .bind(user.member_id.clone())
-    .bind(action)
-    .bind(target.map(str::to_owned))
-    .bind(message)
-    .execute(&state.db.pool)
-    .await?;
-    Ok(())
-}
-
 fn audit_query(f: &AuditFilter, before: Option<i64>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("action", &f.action)
@@ -221,11 +284,13 @@ fn audit_query(f: &AuditFilter, before: Option<i64>) -> String {
 
 /// `GET /console/installations/{id}`.
 pub(super) async fn page(
-    console: Console,
-    Path(id): Path<String>,
+    Granted {
+        console,
+        user,
+        mut inst,
+    }: Granted,
     Query(filter): Query<AuditFilter>,
 ) -> Result<Response, PageError> {
-    let (user, mut inst) = granted!(console, id);
     let csrf = console.csrf().await?;
     let state = console.state().clone();
     let now = now_ms();
@@ -371,10 +436,12 @@ pub(super) async fn page(
 
 /// `GET /console/installations/{id}/finish`: connect the Attio app, and see it arrive.
 pub(super) async fn finish(
-    console: Console,
-    Path(id): Path<String>,
+    Granted {
+        console,
+        user,
+        inst,
+    }: Granted,
 ) -> Result<Response, PageError> {
-    let (user, inst) = granted!(console, id);
     let csrf = console.csrf().await?;
     let times = health::times(console.state(), &inst.id).await?;
     let back = format!("/console/installations/{}", inst.id);
@@ -436,11 +503,9 @@ fn csv_field(s: &str) -> String {
 /// `GET /console/installations/{id}/audit.csv`: the filtered log (newest first, at most
 /// 10 000 rows).
 pub(super) async fn audit_csv(
-    console: Console,
-    Path(id): Path<String>,
+    Granted { console, inst, .. }: Granted,
     Query(filter): Query<AuditFilter>,
 ) -> Result<Response, PageError> {
-    let (_user, inst) = granted!(console, id);
     let entries = audit(console.state(), &inst.id, &filter, 10_000).await?;
     let mut out = String::from("id,time,actor,action,target,reason,result\n");
     for e in entries {
@@ -480,10 +545,12 @@ pub(super) async fn audit_csv(
 /// `GET /console/installations/{id}/backfill`: the backfill's progress alone (refreshing
 /// while it runs).
 pub(super) async fn backfill_page(
-    console: Console,
-    Path(id): Path<String>,
+    Granted {
+        console,
+        user,
+        inst,
+    }: Granted,
 ) -> Result<Response, PageError> {
-    let (user, inst) = granted!(console, id);
     let csrf = console.csrf().await?;
     let p = crate::backfill::progress(console.state(), &inst.id).await?;
     let running = p.get("status").and_then(serde_json::Value::as_str) == Some("running");
@@ -502,56 +569,35 @@ pub(super) async fn backfill_page(
 }
 
 /// `POST /console/installations/{id}/backfill`: run it again.
-pub(super) async fn backfill_start(
-    console: Console,
-    Path(id): Path<String>,
-    Form(form): Form<super::login::CsrfForm>,
-) -> Result<Response, PageError> {
-    console.check_csrf(&form.csrf).await?;
-    let (user, inst) = granted!(console, id);
-    crate::backfill::start(console.state(), &inst.id).await?;
-    record(
-        console.state(),
-        &inst.id,
-        &user,
-        "console.backfill",
-        None,
-        "Backfill started.",
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/console/installations/{}/backfill", inst.id)).into_response())
+pub(super) async fn backfill_start(Posted(g): Posted) -> Result<Response, PageError> {
+    crate::backfill::start(g.console.state(), &g.inst.id).await?;
+    g.record("console.backfill", None, "Backfill started.")
+        .await?;
+    Ok(Redirect::to(&format!("/console/installations/{}/backfill", g.inst.id)).into_response())
 }
 
 /// `POST /console/installations/{id}/jobs/{job}/retry`: a dead letter back in the queue.
 pub(super) async fn retry_job(
-    console: Console,
-    Path((id, job)): Path<(String, i64)>,
-    Form(form): Form<super::login::CsrfForm>,
+    Path((_, job)): Path<(String, i64)>,
+    Posted(g): Posted,
 ) -> Result<Response, PageError> {
-    console.check_csrf(&form.csrf).await?;
-    let (user, inst) = granted!(console, id);
-    if !health::retry_dead(console.state(), &inst.id, job).await? {
+    if !health::retry_dead(g.console.state(), &g.inst.id, job).await? {
         return Err(not_found());
     }
     let target = format!("job {job}");
-    record(
-        console.state(),
-        &inst.id,
-        &user,
-        "console.retry-job",
-        Some(&target),
-        "Dead letter queued again.",
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/console/installations/{}#health", inst.id)).into_response())
+    g.record("console.retry-job", Some(&target), "Dead letter queued again.")
+        .await?;
+    Ok(Redirect::to(&format!("/console/installations/{}#health", g.inst.id)).into_response())
 }
 
 /// `GET /console/installations/{id}/uninstall`: what goes and what stays; confirm.
 pub(super) async fn uninstall_page(
-    console: Console,
-    Path(id): Path<String>,
+    Granted {
+        console,
+        user,
+        inst,
+    }: Granted,
 ) -> Result<Response, PageError> {
-    let (user, inst) = granted!(console, id);
     let csrf = console.csrf().await?;
     let action = format!("/console/installations/{}/uninstall", inst.id);
     let back = format!("/console/installations/{}", inst.id);
@@ -582,12 +628,12 @@ pub(super) async fn uninstall_page(
 
 /// `POST /console/installations/{id}/uninstall`.
 pub(super) async fn uninstall(
-    console: Console,
-    Path(id): Path<String>,
-    Form(form): Form<super::login::CsrfForm>,
+    Posted(Granted {
+        console,
+        user,
+        inst,
+    }): Posted,
 ) -> Result<Response, PageError> {
-    console.check_csrf(&form.csrf).await?;
-    let (user, inst) = granted!(console, id);
     let csrf = console.csrf().await?;
     let warnings = installations::uninstall(console.state(), &inst).await?;
     let warnings = warnings
@@ -646,27 +692,17 @@ fn rotate_section(id: &str, csrf: &str, rotating: bool) -> impl IntoView + use<>
 
 /// `POST /console/installations/{id}/rotate`: start a rotation (or show the running one's
 /// string) and say where to paste it.
-pub(super) async fn rotate(
-    console: Console,
-    Path(id): Path<String>,
-    Form(form): Form<super::login::CsrfForm>,
-) -> Result<Response, PageError> {
-    console.check_csrf(&form.csrf).await?;
-    let (user, inst) = granted!(console, id);
-    let csrf = console.csrf().await?;
-    let started = rotation::next(console.state(), &inst.id).await?.is_none();
-    let next = rotation::start(console.state(), &inst).await?;
+pub(super) async fn rotate(Posted(g): Posted) -> Result<Response, PageError> {
+    let csrf = g.console.csrf().await?;
+    let started = rotation::next(g.console.state(), &g.inst.id)
+        .await?
+        .is_none();
+    let next = rotation::start(g.console.state(), &g.inst).await?;
     if started {
-        record(
-            console.state(),
-            &inst.id,
-            &user,
-            "console.rotate-secret",
-            None,
-            "Secret rotation started.",
-        )
-        .await?;
+        g.record("console.rotate-secret", None, "Secret rotation started.")
+            .await?;
     }
+    let Granted { user, inst, .. } = g;
     let encoded = next.encode();
     let secret_line = format!(
         "ATTIO_SECRET={}",
@@ -702,26 +738,18 @@ pub(super) async fn rotate(
 
 /// `POST /console/installations/{id}/rotate/check`: finish the rotation if the plugin has
 /// the new secret.
-pub(super) async fn rotate_check(
-    console: Console,
-    Path(id): Path<String>,
-    Form(form): Form<super::login::CsrfForm>,
-) -> Result<Response, PageError> {
-    console.check_csrf(&form.csrf).await?;
-    let (user, inst) = granted!(console, id);
-    let csrf = console.csrf().await?;
-    let done = rotation::try_finish(console.state(), &inst).await?;
+pub(super) async fn rotate_check(Posted(g): Posted) -> Result<Response, PageError> {
+    let csrf = g.console.csrf().await?;
+    let done = rotation::try_finish(g.console.state(), &g.inst).await?;
     if done {
-        record(
-            console.state(),
-            &inst.id,
-            &user,
+        g.record(
             "console.rotate-secret",
             None,
             "Secret rotated: the old secret is no longer accepted.",
         )
         .await?;
     }
+    let Granted { user, inst, .. } = g;
     let back = format!("/console/installations/{}", inst.id);
     let message = if done {
         "Rotated: the auth server answers with the new secret, and the old one is no longer accepted."

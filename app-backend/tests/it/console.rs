@@ -620,17 +620,7 @@ async fn console_checks_name_each_failure() {
 #[tokio::test]
 async fn another_workspace_gets_404() {
     let w = world(DbChoice::Sqlite, &["users", "workspaces"], false).await;
-    let r = w
-        .app
-        .http
-        .post(w.app.url("/v1/installations"))
-        .json(&json!({"connection": w.plugin.connection.encode(), "attioToken": w.creds.token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let body: Value = r.json().await.unwrap();
-    let id = body["installation"]["id"].as_str().unwrap().to_owned();
+    let id = install_ok(&w.app, &w.plugin.connection, &w.creds.token).await;
 
     let mut member = signed_in(&w, &w.creds.token).await;
     let page = member.get(&format!("/console/installations/{id}")).await;
@@ -698,19 +688,7 @@ async fn audit_status(w: &ConsoleWorld, id: &str, conn: &Connection) -> u16 {
 #[tokio::test]
 async fn console_rotation_accepts_old_and_new_until_the_plugin_has_the_new_one() {
     let w = world(DbChoice::Sqlite, &["users", "workspaces"], false).await;
-    let r = w
-        .app
-        .http
-        .post(w.app.url("/v1/installations"))
-        .json(&json!({"connection": w.plugin.connection.encode(), "attioToken": w.creds.token}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let id = r.json::<Value>().await.unwrap()["installation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = install_ok(&w.app, &w.plugin.connection, &w.creds.token).await;
     let mut b = signed_in(&w, &w.creds.token).await;
     let page = b.get(&format!("/console/installations/{id}")).await;
     assert!(page.body.contains("Rotate the secret"));

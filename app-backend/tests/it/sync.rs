@@ -417,17 +417,12 @@ async fn two_instances_never_claim_the_same_job(db: DbChoice) {
 }
 
 async fn signed(w: &SyncWorld, method: reqwest::Method, path: &str, body: &[u8]) -> (u16, Value) {
-    let mut req = w.app.http.request(method, w.app.url(path));
-    for (k, v) in app_headers_for(
+    let headers = app_headers_for(
         &w.plugin.connection,
         &w.creds.workspace_id.to_string(),
         body,
-    ) {
-        req = req.header(k, v);
-    }
-    let r = req.body(body.to_vec()).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
+    );
+    send_with(w, method, path, &headers, body).await
 }
 
 async fn backfill_pages_through_export_and_reports_progress(db: DbChoice) {
@@ -590,7 +585,17 @@ async fn post_with(
     headers: &[(String, String)],
     body: &[u8],
 ) -> (u16, Value) {
-    let mut req = w.app.http.post(w.app.url(path));
+    send_with(w, reqwest::Method::POST, path, headers, body).await
+}
+
+async fn send_with(
+    w: &SyncWorld,
+    method: reqwest::Method,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (u16, Value) {
+    let mut req = w.app.http.request(method, w.app.url(path));
     for (k, v) in headers {
         req = req.header(k, v);
     }

@@ -688,18 +688,13 @@ impl TestApp {
 
     /// Signed headers for `body` with an explicit id and timestamp.
     pub fn sign_headers(&self, id: &str, ts: i64, body: &[u8]) -> Vec<(&'static str, String)> {
-        vec![
-            ("content-type", "application/json".to_owned()),
-            (HEADER_ID, id.to_owned()),
-            (HEADER_TIMESTAMP, ts.to_string()),
-            (HEADER_SIGNATURE, self.signer.sign(id, ts, body)),
-        ]
+        sign_headers(&self.signer, id, ts, body)
     }
 
     /// A signed call of `action` with `params` (fresh id, current time).
     pub async fn call(&self, action: &str, params: Value) -> Resp {
         let body = Self::signed_body(action, params);
-        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
+        let id = message_id();
         let h = self.sign_headers(&id, now(), &body);
         self.post_raw(action, body, &h).await
     }
@@ -725,6 +720,111 @@ impl TestApp {
             req = req.header(*k, v);
         }
         to_resp(req.send().await.unwrap()).await
+    }
+}
+
+/// The headers of a call signed by `signer` as the backend signs it.
+pub fn sign_headers(
+    signer: &Signer,
+    id: &str,
+    ts: i64,
+    body: &[u8],
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("content-type", "application/json".to_owned()),
+        (HEADER_ID, id.to_owned()),
+        (HEADER_TIMESTAMP, ts.to_string()),
+        (HEADER_SIGNATURE, signer.sign(id, ts, body)),
+    ]
+}
+
+/// A fresh message id.
+pub fn message_id() -> String {
+    format!("msg_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A caller of a plugin other than [`TestApp`]'s own (another configuration of it, or
+/// another store): its base URL, a client that does not follow redirects, and the signer
+/// of its calls (the tests' `whsec_` secret unless changed).
+pub struct Caller {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub signer: Signer,
+}
+
+impl Caller {
+    /// Calls the plugin served at `url` (its `/api/auth` base).
+    pub fn at(url: String) -> Self {
+        Self {
+            url,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            signer: Signer::new(&[SECRET]).unwrap(),
+        }
+    }
+
+    /// Serves `plugin` under `/api/auth` on its own port with the peer address known (as
+    /// a host serving with connect info does), and calls it.
+    pub async fn serve(plugin: AttioPlugin) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api/auth", listener.local_addr().unwrap());
+        let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
+        tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await;
+        });
+        Self::at(url)
+    }
+
+    /// A signed call of `action` with `params` (fresh id, current time).
+    pub async fn call(&self, action: &str, params: Value) -> Resp {
+        self.call_with_id(&message_id(), action, params).await
+    }
+
+    /// A signed call with this message id (a replay sends the same one again).
+    pub async fn call_with_id(&self, id: &str, action: &str, params: Value) -> Resp {
+        let body = TestApp::signed_body(action, params);
+        let mut req = self
+            .client
+            .post(format!("{}/attio/{action}", self.url))
+            .body(body.clone());
+        for (k, v) in sign_headers(&self.signer, id, now(), &body) {
+            req = req.header(k, v);
+        }
+        to_resp(req.send().await.unwrap()).await
+    }
+
+    /// A legacy call: `{"secret": LEGACY_SECRET, ...params}` (`params` may name another
+    /// secret) without signature headers.
+    pub async fn legacy(&self, action: &str, params: Value) -> Resp {
+        let mut body = json!({"secret": LEGACY_SECRET});
+        if let (Some(m), Value::Object(p)) = (body.as_object_mut(), params) {
+            m.extend(p);
+        }
+        let resp = self
+            .client
+            .post(format!("{}/attio/{action}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        to_resp(resp).await
+    }
+
+    /// A plain GET of `path_and_query` below the base URL.
+    pub async fn get(&self, path_and_query: &str) -> Resp {
+        let resp = self
+            .client
+            .get(format!("{}{path_and_query}", self.url))
+            .send()
+            .await
+            .unwrap();
+        to_resp(resp).await
     }
 }
 

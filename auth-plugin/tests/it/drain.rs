@@ -4,7 +4,7 @@
 //! `wait_until` hook, and `drain_outbox()` (the cron call) delivers what is left; each
 //! event arrives exactly once, also when drains race each other.
 
-use crate::common::{self, Backend, TestApp, spawn};
+use crate::common::{self, Backend, Caller, TestApp, spawn};
 use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::DbPool;
 use attio_auth_plugin::sync::{Adapters, DeliveryConfig, DeliveryWorker, LinkTable, SyncReporter};
@@ -103,37 +103,8 @@ async fn serverless(
         b = b.wait_until(move |f| hook(f));
     }
     let plugin = b.build().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/auth", listener.local_addr().unwrap());
-    let router: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (plugin, Caller { url })
-}
-
-struct Caller {
-    url: String,
-}
-
-impl Caller {
-    async fn call(&self, action: &str, params: Value) -> common::Resp {
-        let body = TestApp::signed_body(action, params);
-        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-        let ts = common::now();
-        let signer = Signer::new(&[common::SECRET]).unwrap();
-        let resp = reqwest::Client::new()
-            .post(format!("{}/attio/{action}", self.url))
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", ts.to_string())
-            .header("webhook-signature", signer.sign(&id, ts, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        common::to_resp(resp).await
-    }
+    let caller = Caller::serve(plugin.clone()).await;
+    (plugin, caller)
 }
 
 async fn statuses(app: &TestApp) -> Vec<String> {

@@ -4,16 +4,15 @@
 use attio_auth_plugin::store::{AuthStore, MemoryStore, NewSession, NewUser, StoreFeatures};
 use attio_auth_plugin::sync::{Adapters, SyncReporter};
 use attio_auth_plugin::{AttioPlugin, ConfigError, MemoryMailer};
-use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+use crate::common::SECRET;
 
 struct App {
     url: String,
     store: Arc<MemoryStore>,
-    client: reqwest::Client,
+    caller: crate::common::Caller,
 }
 
 fn iso(offset: i64) -> String {
@@ -71,44 +70,21 @@ async fn spawn(features: StoreFeatures) -> App {
         let _ = axum::serve(listener, app).await;
     });
     App {
-        url,
+        url: url.clone(),
         store,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        caller: crate::common::Caller::at(url),
     }
 }
 
 impl App {
-    async fn call_with_id(&self, id: &str, action: &str, mut params: Value) -> (u16, Value) {
-        params["action"] = json!(action);
-        let body = serde_json::to_vec(&params).unwrap();
-        let ts = chrono::Utc::now().timestamp();
-        let sig = Signer::new(&[SECRET]).unwrap().sign(id, ts, &body);
-        let r = self
-            .client
-            .post(format!("{}/attio/{action}", self.url))
-            .header("content-type", "application/json")
-            .header(HEADER_ID, id)
-            .header(HEADER_TIMESTAMP, ts.to_string())
-            .header(HEADER_SIGNATURE, sig)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    async fn call_with_id(&self, id: &str, action: &str, params: Value) -> (u16, Value) {
+        let r = self.caller.call_with_id(id, action, params).await;
+        (r.status, r.body)
     }
 
     async fn call(&self, action: &str, params: Value) -> (u16, Value) {
-        self.call_with_id(
-            &format!("msg_{}", uuid::Uuid::new_v4().simple()),
-            action,
-            params,
-        )
-        .await
+        self.call_with_id(&crate::common::message_id(), action, params)
+            .await
     }
 }
 
@@ -136,6 +112,7 @@ async fn users_sessions_and_impersonation() {
     assert_eq!(s, 200, "{b}");
     let link = b["url"].as_str().unwrap().replace(&app.url, "");
     let r = app
+        .caller
         .client
         .get(format!("{}{link}", app.url))
         .send()
@@ -144,6 +121,7 @@ async fn users_sessions_and_impersonation() {
     assert_eq!(r.status().as_u16(), 302);
     assert_eq!(r.headers()["location"], "/");
     let r = app
+        .caller
         .client
         .get(format!("{}{link}", app.url))
         .send()

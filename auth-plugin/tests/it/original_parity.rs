@@ -492,22 +492,6 @@ pub async fn ban_dates_like_the_original(b: Backend) {
     assert_eq!(r.status, 200, "{}", r.raw);
 }
 
-/// Serves `plugin` under `/api/auth` with the peer address known (as a host serving with
-/// connect info does); the base URL.
-async fn serve_with_peer(plugin: AttioPlugin) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/api/auth", listener.local_addr().unwrap());
-    let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
-    tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await;
-    });
-    url
-}
-
 fn set_cookies(r: &common::Resp) -> Vec<String> {
     r.headers
         .get_all("set-cookie")
@@ -568,7 +552,7 @@ pub async fn impersonation_cookie_ends_with_the_browser(b: Backend) {
         .cookie_secret(secret)
         .build()
         .unwrap();
-    let url = serve_with_peer(plugin).await;
+    let url = common::Caller::serve(plugin).await.url;
     let signed = |value: &str| {
         use base64::Engine;
         use hmac::Mac;
@@ -698,7 +682,7 @@ pub async fn impersonation_limiter_keys_on_the_peer(b: Backend) {
         }
     };
     // untrusted peer: a new X-Forwarded-For each time does not escape the limit
-    let url = serve_with_peer(build(&[])).await;
+    let url = common::Caller::serve(build(&[])).await.url;
     for i in 0..3 {
         let r = get(url.clone(), format!("198.51.100.{i}")).await;
         assert_eq!(r.status(), 302);
@@ -712,7 +696,7 @@ pub async fn impersonation_limiter_keys_on_the_peer(b: Backend) {
         .unwrap();
     assert!((1..=3600).contains(&retry), "{retry}");
     // behind a trusted proxy: the forwarded client is the key
-    let url = serve_with_peer(build(&["127.0.0.0/8"])).await;
+    let url = common::Caller::serve(build(&["127.0.0.0/8"])).await.url;
     for i in 0..5 {
         let r = get(url.clone(), format!("198.51.100.{i}, 127.0.0.2")).await;
         assert_eq!(r.status(), 302, "client {i}");
@@ -764,7 +748,7 @@ pub async fn panics_answer_500_and_the_server_lives(b: Backend) {
         .mailer(PanickingMailer(std::sync::atomic::AtomicBool::new(false)))
         .build()
         .unwrap();
-    let url = serve_with_peer(plugin).await;
+    let url = common::Caller::serve(plugin).await.url;
     let body = TestApp::signed_body("send-password-reset", json!({"userId": app.seed.bob}));
     let h = app.sign_headers("msg_panic", common::now(), &body);
     let send = |body: Vec<u8>, h: Vec<(&'static str, String)>, route: &'static str| {

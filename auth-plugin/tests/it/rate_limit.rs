@@ -3,86 +3,13 @@
 //! routes; database storage is shared by two plugin instances (each with its own pool on
 //! the same database, as two processes would), memory storage is per instance.
 
-use crate::common::{self, Backend, Resp, TestApp, spawn};
+use crate::common::{self, Backend, Caller, Resp, TestApp, spawn};
 use attio_auth_plugin::store::DbPool;
 use attio_auth_plugin::{
     AttioPlugin, AttioPluginBuilder, RateLimit, RateLimitRule, RateLimitStorage,
 };
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
 use serde_json::{Value, json};
-
-/// A plugin instance served on its own port (with the peer address known).
-struct Instance {
-    url: String,
-    client: reqwest::Client,
-    signer: Signer,
-}
-
-impl Instance {
-    async fn serve(plugin: AttioPlugin) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/api/auth", listener.local_addr().unwrap());
-        let app: axum::Router = axum::Router::new().nest("/api/auth", plugin.router());
-        tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await;
-        });
-        Self {
-            url,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            signer: Signer::new(&[common::SECRET]).unwrap(),
-        }
-    }
-
-    async fn call(&self, action: &str, params: Value) -> Resp {
-        let body = TestApp::signed_body(action, params);
-        let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-        let ts = common::now();
-        let resp = self
-            .client
-            .post(format!("{}/attio/{action}", self.url))
-            .header("content-type", "application/json")
-            .header(HEADER_ID, &id)
-            .header(HEADER_TIMESTAMP, ts.to_string())
-            .header(HEADER_SIGNATURE, self.signer.sign(&id, ts, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        common::to_resp(resp).await
-    }
-
-    async fn legacy(&self, action: &str, params: Value) -> Resp {
-        let mut body = json!({"secret": common::LEGACY_SECRET});
-        if let (Some(m), Value::Object(p)) = (body.as_object_mut(), params) {
-            m.extend(p);
-        }
-        let resp = self
-            .client
-            .post(format!("{}/attio/{action}", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        common::to_resp(resp).await
-    }
-
-    async fn get(&self, path_and_query: &str) -> Resp {
-        let resp = self
-            .client
-            .get(format!("{}{path_and_query}", self.url))
-            .send()
-            .await
-            .unwrap();
-        common::to_resp(resp).await
-    }
-}
 
 fn builder(app: &TestApp) -> AttioPluginBuilder {
     AttioPlugin::builder()
@@ -165,7 +92,7 @@ pub async fn signed_calls_over_a_custom_rule_answer_429(b: Backend) {
         )
         .build()
         .unwrap();
-    let one = Instance::serve(plugin).await;
+    let one = Caller::serve(plugin).await;
     for remaining in ["1", "0"] {
         let r = one.call("ping", json!({})).await;
         assert_eq!(r.status, 200, "{}", r.raw);
@@ -207,7 +134,7 @@ pub async fn signed_calls_over_a_custom_rule_answer_429(b: Backend) {
         .await;
     assert_eq!(header(&r, "x-ratelimit-remaining"), "48");
     // a disabled path and a disabled limiter answer without counting
-    let open = Instance::serve(
+    let open = Caller::serve(
         builder(&app)
             .rate_limit(RateLimit::default().max(1).no_limit("/attio/ping"))
             .build()
@@ -219,7 +146,7 @@ pub async fn signed_calls_over_a_custom_rule_answer_429(b: Backend) {
         assert_eq!(r.status, 200, "{}", r.raw);
         assert!(r.headers.get("x-ratelimit-limit").is_none());
     }
-    let off = Instance::serve(
+    let off = Caller::serve(
         builder(&app)
             .rate_limit(RateLimit::disabled())
             .build()
@@ -246,7 +173,7 @@ pub async fn impersonation_session_answers_429(b: Backend) {
         )
         .build()
         .unwrap();
-    let one = Instance::serve(plugin).await;
+    let one = Caller::serve(plugin).await;
     for remaining in ["2", "1", "0"] {
         let r = one.get("/attio/impersonation-session?token=nope").await;
         assert_eq!(r.status, 302, "{}", r.raw);
@@ -259,7 +186,7 @@ pub async fn impersonation_session_answers_429(b: Backend) {
         "a refused request opens nothing"
     );
     // the built-in rule without custom rules: 30 a minute
-    let two = Instance::serve(builder(&app).build().unwrap()).await;
+    let two = Caller::serve(builder(&app).build().unwrap()).await;
     let r = two.get("/attio/impersonation-session?token=nope").await;
     assert_eq!(r.status, 302);
     assert_eq!(header(&r, "x-ratelimit-limit"), "30");
@@ -276,7 +203,7 @@ pub async fn legacy_calls_are_counted_per_client(b: Backend) {
         )
         .build()
         .unwrap();
-    let one = Instance::serve(plugin).await;
+    let one = Caller::serve(plugin).await;
     let r = one.legacy("get-org-roles", json!({})).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let r = one
@@ -296,14 +223,14 @@ pub async fn database_storage_is_shared_by_instances(b: Backend) {
             .custom_rule("/attio/ping", RateLimitRule::new(3600, 3))
             .storage(RateLimitStorage::Database(pool))
     };
-    let one = Instance::serve(
+    let one = Caller::serve(
         builder(&app)
             .rate_limit(limits(own_pool(&app)))
             .build()
             .unwrap(),
     )
     .await;
-    let two = Instance::serve(
+    let two = Caller::serve(
         builder(&app)
             .rate_limit(limits(second_pool(&app).await))
             .build()
@@ -327,14 +254,14 @@ pub async fn database_storage_is_shared_by_instances(b: Backend) {
             .custom_rule("/attio/get-org-roles", RateLimitRule::new(3600, 3))
             .storage(RateLimitStorage::Database(pool))
     };
-    let three = Instance::serve(
+    let three = Caller::serve(
         builder(&app)
             .rate_limit(limits(own_pool(&app)))
             .build()
             .unwrap(),
     )
     .await;
-    let four = Instance::serve(
+    let four = Caller::serve(
         builder(&app)
             .rate_limit(limits(second_pool(&app).await))
             .build()
@@ -386,7 +313,7 @@ pub async fn each_signer_has_its_own_budget(b: Backend) {
         .rate_limit(RateLimit::default().custom_rule("/attio/ping", RateLimitRule::new(3600, 1)))
         .build()
         .unwrap();
-    let mut first = Instance::serve(plugin).await;
+    let mut first = Caller::serve(plugin).await;
     assert_eq!(first.call("ping", json!({})).await.status, 200);
     assert_limited(&first.call("ping", json!({})).await, 1, 3600);
     first.signer = Signer::new(&[other.as_str()]).unwrap();
@@ -399,8 +326,8 @@ pub async fn each_signer_has_its_own_budget(b: Backend) {
 pub async fn memory_storage_is_per_instance(b: Backend) {
     let app = spawn(b).await;
     let limits = || RateLimit::default().custom_rule("/attio/ping", RateLimitRule::new(3600, 2));
-    let one = Instance::serve(builder(&app).rate_limit(limits()).build().unwrap()).await;
-    let two = Instance::serve(builder(&app).rate_limit(limits()).build().unwrap()).await;
+    let one = Caller::serve(builder(&app).rate_limit(limits()).build().unwrap()).await;
+    let two = Caller::serve(builder(&app).rate_limit(limits()).build().unwrap()).await;
     for _ in 0..2 {
         assert_eq!(one.call("ping", json!({})).await.status, 200);
     }
