@@ -8,18 +8,14 @@
 
 use anyhow::Context;
 use attio_auth_plugin::store::{AuthStore, NewSession, NewUser, Report, SqlxStore, User};
-use attio_auth_plugin::sync::{
-    Adapters, DeliveryConfig, DeliveryWorker, LinkTable, Origin, OutboxDb, SyncReporter,
-};
+use attio_auth_plugin::sync::{Adapters, DeliveryConfig, Origin, SyncReporter};
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};
-use attio_auth_shared::signing::Signer;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use secrecy::SecretString;
 use serde_json::json;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -93,28 +89,23 @@ impl AuthHost {
         // A `whsec_` secret: signed requests and signed events. Any other secret comes from
         // an original connection string: legacy body-secret requests and unsigned events,
         // as the original plugin.
+        // The plugin's own wiring (`.sync()`, `.delivery()`, `spawn_sync`) signs events
+        // with a `whsec_` secret and sends them unsigned with a legacy one.
         let legacy = !secret.starts_with(attio_auth_shared::signing::SECRET_PREFIX);
-        let signer = if legacy {
-            None
-        } else {
-            Some(Signer::from_secret(&SecretString::from(secret.to_owned()))?)
-        };
-        let worker = DeliveryWorker::new(
-            OutboxDb::Sqlite(pool.clone()),
-            LinkTable::default(),
-            signer,
-            delivery_config(),
-        )?;
-        let reporter = SyncReporter::new(Adapters::default()).with_handle(worker.handle());
         let mailer = Arc::new(MemoryMailer::new());
         let plugin = AttioPlugin::builder()
             .secret(secret)
             .store(store)
-            .sync(reporter.clone())
+            .sync(SyncReporter::new(Adapters::default()))
+            .delivery(delivery_config())
             .accept_legacy_body_secret(legacy)
             .shared_mailer(mailer.clone())
             .base_url(format!("{origin}{}", crate::BASE_PATH))
             .build()?;
+        let reporter = plugin
+            .reporter()
+            .cloned()
+            .context("the plugin was built with .sync()")?;
         let demo = DemoState {
             store: plugin.store(),
             reporter: reporter.clone(),
@@ -136,7 +127,7 @@ impl AuthHost {
                 tracing::error!(error = %e, "auth host stopped");
             }
         });
-        let worker = worker.spawn(cancel.clone());
+        let worker = plugin.spawn_sync(cancel.clone())?;
         Ok(Self {
             origin,
             plugin,

@@ -3,9 +3,7 @@
 
 use anyhow::Context;
 use attio_auth_plugin::store::SqlxStore;
-use attio_auth_plugin::sync::{
-    Adapters, DeliveryConfig, DeliveryWorker, LinkTable, OutboxDb, SyncReporter,
-};
+use attio_auth_plugin::sync::{Adapters, DeliveryConfig, SyncReporter};
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};
 use axum::Router;
 use sqlx::sqlite::SqlitePoolOptions;
@@ -34,15 +32,16 @@ impl Drop for RustPeer {
     }
 }
 
-/// The plugin as an app: its router, its mailbox, and the sync delivery worker to run
-/// beside it (unsigned events, as the original sends, since the secret is a legacy one).
+/// The plugin as an app: its router, its mailbox, and the plugin, whose
+/// [`spawn_sync`](AttioPlugin::spawn_sync) runs the delivery worker beside it (unsigned
+/// events, as the original sends, when the secret is a legacy one).
 pub struct PeerApp {
     /// The plugin under the base path.
     pub router: Router,
     /// The mails the plugin sent.
     pub mailer: Arc<MemoryMailer>,
-    /// Sends the outbox's events to linked URLs.
-    pub worker: DeliveryWorker,
+    /// The plugin (for its delivery worker).
+    pub plugin: AttioPlugin,
 }
 
 /// Opens (or creates) the SQLite file, applies the plugin's migrations (which adopt a
@@ -62,7 +61,7 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
     let gate = knob("PEER_WRITE_GATE").is_none_or(|v| v != "0");
-    let store = SqlxStore::sqlite(pool.clone()).with_sqlite_write_gate(gate);
+    let store = SqlxStore::sqlite(pool).with_sqlite_write_gate(gate);
     if !store
         .detect_features()
         .await
@@ -75,23 +74,17 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
             .context("creating the Better Auth tables")?;
     }
     store.migrate().await.context("plugin migrations")?;
-    let worker = DeliveryWorker::new(
-        OutboxDb::Sqlite(pool.clone()),
-        LinkTable::default(),
-        None,
-        DeliveryConfig {
-            poll_interval: Duration::from_millis(200),
-            ..DeliveryConfig::default()
-        },
-    )?;
-    let reporter = SyncReporter::new(Adapters::default()).with_handle(worker.handle());
     let mailer = Arc::new(MemoryMailer::new());
     let plugin = AttioPlugin::builder()
         .secret(secret)
         .accept_legacy_body_secret(true)
         .store(store)
         .shared_mailer(mailer.clone())
-        .sync(reporter)
+        .sync(SyncReporter::new(Adapters::default()))
+        .delivery(DeliveryConfig {
+            poll_interval: Duration::from_millis(200),
+            ..DeliveryConfig::default()
+        })
         .base_url(format!("{public_url}{}", crate::BASE_PATH))
         .build()
         .context("building the plugin")?;
@@ -99,7 +92,7 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
     Ok(PeerApp {
         router,
         mailer,
-        worker,
+        plugin,
     })
 }
 
@@ -119,7 +112,9 @@ pub async fn start(db_path: &Path, secret: &str) -> anyhow::Result<RustPeer> {
             tracing::error!(error = %e, "rust peer stopped");
         }
     });
-    let worker = app.worker.spawn(tokio_util::sync::CancellationToken::new());
+    let worker = app
+        .plugin
+        .spawn_sync(tokio_util::sync::CancellationToken::new())?;
     Ok(RustPeer {
         url,
         mailer: app.mailer,

@@ -7,11 +7,8 @@ use std::time::Duration;
 use crate::common::*;
 use attio_auth_plugin::AttioPlugin;
 use attio_auth_plugin::store::SqlxStore;
-use attio_auth_plugin::sync::{
-    Adapters, DeliveryConfig, DeliveryWorker, LinkTable, OutboxDb, SyncReporter,
-};
+use attio_auth_plugin::sync::{Adapters, DeliveryConfig, OutboxDb, SyncReporter};
 use attio_auth_shared::connection::Connection;
-use attio_auth_shared::signing::Signer;
 use attio_sandbox::RateLimits;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -27,24 +24,22 @@ async fn spawn_real_plugin(dir: &std::path::Path) -> (Connection, OutboxDb) {
     let store = SqlxStore::sqlite(pool.clone());
     store.install_better_auth_schema(true).await.unwrap();
     store.migrate().await.unwrap();
-    let outbox = OutboxDb::Sqlite(pool.clone());
-    outbox.create_tables().await.unwrap();
-    let signer = Signer::from_secret(conn.secret()).unwrap();
-    let config = DeliveryConfig {
-        initial_backoff: Duration::from_millis(50),
-        ..DeliveryConfig::default()
-    };
-    let worker = DeliveryWorker::new(outbox, LinkTable::default(), Some(signer), config).unwrap();
-    let reporter = SyncReporter::new(Adapters::default()).with_handle(worker.handle());
+    // Wired as a customer wires it: `.sync()` and `.delivery()`, then `spawn_sync`.
     let plugin = AttioPlugin::builder()
         .secret(conn.secret().expose_secret())
         .store(store)
-        .sync(reporter)
+        .sync(SyncReporter::new(Adapters::default()))
+        .delivery(DeliveryConfig {
+            initial_backoff: Duration::from_millis(50),
+            ..DeliveryConfig::default()
+        })
         .base_url(format!("http://{addr}/api/auth"))
         .build()
         .unwrap();
     let router = axum::Router::new().nest("/api/auth", plugin.router());
-    worker.spawn(tokio_util::sync::CancellationToken::new());
+    plugin
+        .spawn_sync(tokio_util::sync::CancellationToken::new())
+        .unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (conn, OutboxDb::Sqlite(pool))
 }
