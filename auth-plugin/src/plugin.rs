@@ -242,6 +242,13 @@ impl AttioPlugin {
         &self.state.adapters
     }
 
+    /// How many requests the rate limiter let through uncounted since start because its
+    /// database counter failed: the limiter fails open (each one is also logged at warn
+    /// level). A host exports it as a metric and alerts when it grows.
+    pub fn rate_limit_failures(&self) -> u64 {
+        self.state.limiter.failures()
+    }
+
     /// Delivers every due outbox event now and returns what it did: for a scheduled call
     /// (a cron job) on hosts without a long-running worker, which also retries what an
     /// after-request delivery could not send. Safe to run from several places at once:

@@ -21,6 +21,7 @@ use crate::error::PluginError;
 use crate::store::DbPool;
 use axum::http::HeaderMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The built-in rule of the browser-facing route (unauthenticated; its tokens are
 /// unguessable, the limit keeps a scanner from loading the database).
@@ -243,6 +244,8 @@ impl Verdict {
 pub(crate) struct Limiter {
     config: RateLimit,
     counter: Counter,
+    /// Requests let through uncounted because the database counter failed.
+    failures: AtomicU64,
 }
 
 impl Limiter {
@@ -251,12 +254,28 @@ impl Limiter {
             RateLimitStorage::Memory => Counter::Memory(memory::MemoryCounter::new()),
             RateLimitStorage::Database(pool) => Counter::Database(db::DbCounter::new(pool.clone())),
         };
-        Self { config, counter }
+        Self {
+            config,
+            counter,
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// How many requests were let through uncounted because the database counter failed
+    /// (see [`Limiter::check`]).
+    pub(crate) fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
     }
 
     /// Counts a request of `caller` to `path` (`/attio/<name>`): `None` when the path is not
-    /// limited, else the verdict. A database that fails lets the request through (logged):
-    /// an outage of the counter must not become an outage of the auth server.
+    /// limited, else the verdict.
+    ///
+    /// **Fails open**, by design: when the database counter fails, the request goes on
+    /// uncounted (no `X-RateLimit-*` headers), with a warning logged and
+    /// [`Limiter::failures`] counted, so that an outage of the counter never becomes an
+    /// outage of the auth server (every route, sign-in included, would answer 5xx). The
+    /// limit is a guard against load, not the authentication itself: signatures, secrets
+    /// and tokens are still checked.
     pub(crate) async fn check(&self, path: &str, caller: &str) -> Option<Verdict> {
         let rule = self.config.rule_for(path)?;
         let key = format!("{caller}|{path}");
@@ -267,7 +286,13 @@ impl Limiter {
             Counter::Database(d) => match d.hit(&key, window, now).await {
                 Ok(hit) => hit,
                 Err(e) => {
-                    tracing::warn!(error = %e, "attio plugin: rate limit counter failed; request let through");
+                    let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::warn!(
+                        error = %e,
+                        path,
+                        failures,
+                        "attio plugin: rate limit counter failed; request let through uncounted (fail open)"
+                    );
                     return None;
                 }
             },

@@ -340,7 +340,51 @@ pub async fn memory_storage_is_per_instance(b: Backend) {
     assert_limited(&two.call("ping", json!({})).await, 2, 3600);
 }
 
+/// The limiter fails open: with its database counter unusable (a closed pool), requests go
+/// on uncounted (200, no `X-RateLimit-*` headers, never a 429 or a 5xx), and each one is
+/// counted in `rate_limit_failures()` for the host's metrics.
+pub async fn a_failing_database_counter_lets_requests_through(b: Backend) {
+    let app = spawn(b).await;
+    let closed = second_pool(&app).await;
+    match &closed {
+        DbPool::Sqlite(p) => p.close().await,
+        DbPool::Postgres(p) => p.close().await,
+        DbPool::MySql(p) => p.close().await,
+    }
+    let plugin = builder(&app)
+        .rate_limit(
+            RateLimit::default()
+                .custom_rule("/attio/ping", RateLimitRule::new(3600, 1))
+                .storage(RateLimitStorage::Database(closed)),
+        )
+        .build()
+        .unwrap();
+    let caller = Caller::serve(plugin.clone()).await;
+    assert_eq!(plugin.rate_limit_failures(), 0);
+    for n in 1..=3 {
+        let r = caller.call("ping", json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert!(r.headers.get("x-ratelimit-limit").is_none(), "{:?}", r.headers);
+        assert_eq!(plugin.rate_limit_failures(), n);
+    }
+    // the same rule on a working counter refuses the second call
+    let working = Caller::serve(
+        builder(&app)
+            .rate_limit(
+                RateLimit::default()
+                    .custom_rule("/attio/ping", RateLimitRule::new(3600, 1))
+                    .storage(RateLimitStorage::Database(app.store.pool().clone())),
+            )
+            .build()
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(working.call("ping", json!({})).await.status, 200);
+    assert_limited(&working.call("ping", json!({})).await, 1, 3600);
+}
+
 both!(
+    a_failing_database_counter_lets_requests_through,
     signed_calls_over_a_custom_rule_answer_429,
     each_signer_has_its_own_budget,
     impersonation_session_answers_429,
