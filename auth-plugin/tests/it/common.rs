@@ -874,6 +874,17 @@ macro_rules! both {
     };
 }
 
+/// The suite on each database family, in Better Auth's own schema: [`both!`] and MariaDB
+/// (for suites about the plugin's own tables, where schema variants change nothing).
+macro_rules! databases {
+    ($($name:ident),* $(,)?) => {
+        both!($($name),*);
+        mod mariadb {
+            suite!(super::Backend::MariaDb, $($name),*);
+        }
+    };
+}
+
 /// The suite on every backend and schema variant: [`both!`], MariaDB, Better Auth schemas
 /// with `updatedAt` on the organization tables (NOT NULL on a snake_case SQLite one,
 /// nullable on a camelCase PostgreSQL one), and a D1-shaped one (integer dates).

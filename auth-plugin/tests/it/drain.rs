@@ -1,6 +1,6 @@
-//! Hosts without a long-running process (issue 17 item 10), on SQLite and PostgreSQL: no
-//! delivery worker runs, yet the events a request enqueued reach the backend (a test
-//! receiver on 127.0.0.1) right after it, through a spawned task or the host's
+//! Hosts without a long-running process (issue 17 item 10), on SQLite, PostgreSQL and
+//! MariaDB: no delivery worker runs, yet the events a request enqueued reach the backend (a
+//! test receiver on 127.0.0.1) right after it, through a spawned task or the host's
 //! `wait_until` hook, and `drain_outbox()` (the cron call) delivers what is left; each
 //! event arrives exactly once, also when drains race each other.
 
@@ -71,11 +71,7 @@ impl Receiver {
 }
 
 fn pool(app: &TestApp) -> DbPool {
-    match (app.store.sqlite_pool(), app.store.postgres_pool()) {
-        (Some(p), _) => DbPool::Sqlite(p.clone()),
-        (None, Some(p)) => DbPool::Postgres(p.clone()),
-        (None, None) => unreachable!("the store is on SQLite or PostgreSQL"),
-    }
+    app.store.pool().clone()
 }
 
 fn worker(app: &TestApp) -> DeliveryWorker {
@@ -273,7 +269,7 @@ pub async fn drain_outbox_needs_the_mode(b: Backend) {
     assert!(err.contains("deliver_after_request"), "{err}");
 }
 
-both!(
+databases!(
     a_requests_events_arrive_without_a_worker,
     wait_until_receives_the_delivery,
     racing_drains_send_each_event_once,

@@ -1,4 +1,4 @@
-//! Rate limits per endpoint (issue 17 item 6), on SQLite and PostgreSQL: custom rules by
+//! Rate limits per endpoint (issue 17 item 6), on SQLite, PostgreSQL and MariaDB: custom rules by
 //! path answer 429 with `Retry-After` and `X-RateLimit-*` on signed, legacy and browser
 //! routes; database storage is shared by two plugin instances (each with its own pool on
 //! the same database, as two processes would), memory storage is per instance.
@@ -60,6 +60,15 @@ async fn second_pool(app: &TestApp) -> DbPool {
             .unwrap();
         return DbPool::Sqlite(pool);
     }
+    if let Some(p) = app.store.mysql_pool() {
+        let opts = (*p.connect_options()).clone();
+        let pool = sqlx::mysql::MySqlPoolOptions::new()
+            .max_connections(2)
+            .connect_with(opts)
+            .await
+            .unwrap();
+        return DbPool::MySql(pool);
+    }
     let p = app.store.postgres_pool().unwrap();
     let opts = (*p.connect_options()).clone();
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -71,11 +80,7 @@ async fn second_pool(app: &TestApp) -> DbPool {
 }
 
 fn own_pool(app: &TestApp) -> DbPool {
-    match (app.store.sqlite_pool(), app.store.postgres_pool()) {
-        (Some(p), _) => DbPool::Sqlite(p.clone()),
-        (None, Some(p)) => DbPool::Postgres(p.clone()),
-        (None, None) => unreachable!("the store is on SQLite or PostgreSQL"),
-    }
+    app.store.pool().clone()
 }
 
 /// Signed calls are counted per verified signer and path: a custom rule's max, then 429
@@ -296,7 +301,10 @@ pub async fn database_storage_is_shared_by_instances(b: Backend) {
             .fetch_one(&p)
             .await
             .unwrap(),
-        DbPool::MySql(_) => unreachable!("this suite runs on SQLite and PostgreSQL"),
+        DbPool::MySql(p) => sqlx::query_scalar("select count(*) from attio_rate_limit")
+            .fetch_one(&p)
+            .await
+            .unwrap(),
     };
     assert_eq!(rows, 2, "one counter per caller and path");
 }
@@ -383,7 +391,7 @@ pub async fn a_failing_database_counter_lets_requests_through(b: Backend) {
     assert_limited(&working.call("ping", json!({})).await, 1, 3600);
 }
 
-both!(
+databases!(
     a_failing_database_counter_lets_requests_through,
     signed_calls_over_a_custom_rule_answer_429,
     each_signer_has_its_own_budget,
