@@ -22,8 +22,6 @@ use std::sync::Arc;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-use crate::config::Config;
-use crate::error::{Error, Result};
 
 /// A URL or address the policy refuses; the message says why (no secret in it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,22 +170,27 @@ impl Resolve for PublicOnlyResolver {
 }
 
 /// The client for plugin calls: never follows redirects, ignores proxy variables, and,
-/// unless private URLs are allowed, only speaks https to public addresses.
-pub fn plugin_http_client(config: &Config) -> Result<reqwest::Client> {
+/// unless `policy` allows private URLs, only speaks https to public addresses. `timeout`
+/// bounds a whole call (`HTTP_TIMEOUT_SECS`); connecting gets at most 5 s of it.
+///
+/// It takes the two settings, not the `Config`, so that this module depends on neither
+/// `config` nor `error` (they reach it through `plugin`: no module loop).
+pub fn plugin_http_client(
+    policy: EgressPolicy,
+    timeout: std::time::Duration,
+) -> reqwest::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
-        .timeout(config.http_timeout)
-        .connect_timeout(config.http_timeout.min(std::time::Duration::from_secs(5)))
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(5)))
         .user_agent(concat!("attio-auth-backend/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy();
-    if !config.allow_private_plugin_urls {
+    if !policy.allow_private {
         builder = builder
             .https_only(true)
             .dns_resolver(Arc::new(PublicOnlyResolver));
     }
-    builder
-        .build()
-        .map_err(|e| Error::Internal(format!("http client: {e}")))
+    builder.build()
 }
 
 /// The policy's refusal inside a failed request (the resolver found only non-public

@@ -70,11 +70,13 @@ impl Application {
         .with_max_response_bytes(config.attio_max_response_bytes)
         .with_member_cache_ttl(config.member_cache)
         .with_people(config.attio_link_people, config.attio_create_people);
+        let policy = EgressPolicy {
+            allow_private: config.allow_private_plugin_urls,
+        };
         let plugin = PluginClient::new(
-            egress::plugin_http_client(&config)?,
-            EgressPolicy {
-                allow_private: config.allow_private_plugin_urls,
-            },
+            egress::plugin_http_client(policy, config.http_timeout)
+                .map_err(|e| crate::error::Error::Internal(format!("http client: {e}")))?,
+            policy,
             config.plugin_max_response_bytes,
         );
         let queue =

@@ -351,13 +351,13 @@ async fn a_name_resolving_to_loopback_is_refused_at_connect_time() {
     // (DNS rebinding), the client's resolver drops the non-public address. Shown by calling
     // the plugin client directly, past the earlier check.
     let target = Recorder::start(None).await;
-    let mut config = attio_auth_backend::Config::defaults();
-    config.http_timeout = Duration::from_secs(5);
+    let config = attio_auth_backend::Config::defaults();
+    let policy = attio_auth_backend::egress::EgressPolicy {
+        allow_private: false,
+    };
     let client = attio_auth_backend::plugin::PluginClient::new(
-        attio_auth_backend::egress::plugin_http_client(&config).unwrap(),
-        attio_auth_backend::egress::EgressPolicy {
-            allow_private: false,
-        },
+        attio_auth_backend::egress::plugin_http_client(policy, Duration::from_secs(5)).unwrap(),
+        policy,
         config.plugin_max_response_bytes,
     );
     let conn = signed_connection(&format!("https://localhost:{}", target.addr.port()));
