@@ -359,7 +359,9 @@ impl DeliveryWorker {
     /// their records.
     async fn window(&self, only: Option<&[String]>) -> Result<Vec<Due>, OutboxError> {
         let ids = only.unwrap_or_default();
-        // The ids twice, each placeholder used once and in order (MySQL's `?` are positional).
+        // The ids twice, then the batch: each placeholder used once and numbered in the order
+        // it stands in the text (MySQL's `?` are positional).
+        let batch_mark = 3 + 2 * ids.len();
         let filter = if only.is_some() {
             let marks = |from: usize| -> String {
                 (0..ids.len())
@@ -370,8 +372,8 @@ impl DeliveryWorker {
             format!(
                 " and (od.event_id in ({}) or od.record_key in \
                  (select r.record_key from attio_outbox r where r.event_id in ({})))",
-                marks(4),
-                marks(4 + ids.len())
+                marks(3),
+                marks(3 + ids.len())
             )
         } else {
             String::new()
@@ -392,7 +394,7 @@ impl DeliveryWorker {
                             and e.seq < d.seq and eo.record_key = od.record_key){filter}) x \
              join attio_outbox o on o.seq = x.seq \
              left join \"{table}\" l on l.\"{id}\" = x.link_id \
-             where x.rn <= $3 \
+             where x.rn <= ${batch_mark} \
              order by x.link_id, x.seq",
             url = self.links.url,
             table = self.links.table,
@@ -401,14 +403,11 @@ impl DeliveryWorker {
         let now = now_ms();
         on_pool!(&self.db, |p| {
             let text = p.fit(&sql);
-            let mut query = sqlx::query(&text)
-                .bind(now)
-                .bind(now)
-                .bind(self.config.batch);
+            let mut query = sqlx::query(&text).bind(now).bind(now);
             for id in ids.iter().chain(ids) {
                 query = query.bind(id);
             }
-            let rows = query.fetch_all(p).await?;
+            let rows = query.bind(self.config.batch).fetch_all(p).await?;
             rows.iter()
                 .map(|r| {
                     Ok(Due {

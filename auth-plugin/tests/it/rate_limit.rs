@@ -9,7 +9,7 @@ use attio_auth_plugin::{
     AttioPlugin, AttioPluginBuilder, RateLimit, RateLimitRule, RateLimitStorage,
 };
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn builder(app: &TestApp) -> AttioPluginBuilder {
     AttioPlugin::builder()
