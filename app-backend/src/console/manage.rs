@@ -34,6 +34,8 @@ pub(super) struct Granted {
     console: Console,
     user: SignedIn,
     inst: Installation,
+    /// The session's CSRF token, for the page's forms.
+    csrf: String,
 }
 
 impl FromRequestParts<AppState> for Granted {
@@ -64,11 +66,15 @@ impl Granted {
             return Ok(None);
         };
         match Installation::find(console.state(), id).await? {
-            Some(inst) if inst.workspace_id == user.workspace_id => Ok(Some(Granted {
-                console,
-                user,
-                inst,
-            })),
+            Some(inst) if inst.workspace_id == user.workspace_id => {
+                let csrf = console.csrf().await?;
+                Ok(Some(Granted {
+                    console,
+                    user,
+                    inst,
+                    csrf,
+                }))
+            }
             _ => Err(not_found()),
         }
     }
@@ -284,14 +290,15 @@ fn audit_query(f: &AuditFilter, before: Option<i64>) -> String {
 
 /// `GET /console/installations/{id}`.
 pub(super) async fn page(
-    Granted {
+    g: Granted,
+    Query(filter): Query<AuditFilter>,
+) -> Result<Response, PageError> {
+    let Granted {
         console,
         user,
         mut inst,
-    }: Granted,
-    Query(filter): Query<AuditFilter>,
-) -> Result<Response, PageError> {
-    let csrf = console.csrf().await?;
+        csrf,
+    } = g;
     let state = console.state().clone();
     let now = now_ms();
     // A rotation finishes as soon as the plugin has the new secret.
@@ -435,14 +442,13 @@ pub(super) async fn page(
 }
 
 /// `GET /console/installations/{id}/finish`: connect the Attio app, and see it arrive.
-pub(super) async fn finish(
-    Granted {
+pub(super) async fn finish(g: Granted) -> Result<Response, PageError> {
+    let Granted {
         console,
         user,
         inst,
-    }: Granted,
-) -> Result<Response, PageError> {
-    let csrf = console.csrf().await?;
+        csrf,
+    } = g;
     let times = health::times(console.state(), &inst.id).await?;
     let back = format!("/console/installations/{}", inst.id);
     let (status, refresh) = match times.app_connected_at {
@@ -544,14 +550,13 @@ pub(super) async fn audit_csv(
 
 /// `GET /console/installations/{id}/backfill`: the backfill's progress alone (refreshing
 /// while it runs).
-pub(super) async fn backfill_page(
-    Granted {
+pub(super) async fn backfill_page(g: Granted) -> Result<Response, PageError> {
+    let Granted {
         console,
         user,
         inst,
-    }: Granted,
-) -> Result<Response, PageError> {
-    let csrf = console.csrf().await?;
+        csrf,
+    } = g;
     let p = crate::backfill::progress(console.state(), &inst.id).await?;
     let running = p.get("status").and_then(serde_json::Value::as_str) == Some("running");
     let back = format!("/console/installations/{}", inst.id);
@@ -585,20 +590,20 @@ pub(super) async fn retry_job(
         return Err(not_found());
     }
     let target = format!("job {job}");
-    g.record("console.retry-job", Some(&target), "Dead letter queued again.")
-        .await?;
+    g.record(
+        "console.retry-job",
+        Some(&target),
+        "Dead letter queued again.",
+    )
+    .await?;
     Ok(Redirect::to(&format!("/console/installations/{}#health", g.inst.id)).into_response())
 }
 
 /// `GET /console/installations/{id}/uninstall`: what goes and what stays; confirm.
-pub(super) async fn uninstall_page(
-    Granted {
-        console,
-        user,
-        inst,
-    }: Granted,
-) -> Result<Response, PageError> {
-    let csrf = console.csrf().await?;
+pub(super) async fn uninstall_page(g: Granted) -> Result<Response, PageError> {
+    let Granted {
+        user, inst, csrf, ..
+    } = g;
     let action = format!("/console/installations/{}/uninstall", inst.id);
     let back = format!("/console/installations/{}", inst.id);
     let body = view! {
@@ -632,9 +637,9 @@ pub(super) async fn uninstall(
         console,
         user,
         inst,
+        csrf,
     }): Posted,
 ) -> Result<Response, PageError> {
-    let csrf = console.csrf().await?;
     let warnings = installations::uninstall(console.state(), &inst).await?;
     let warnings = warnings
         .into_iter()
@@ -693,7 +698,6 @@ fn rotate_section(id: &str, csrf: &str, rotating: bool) -> impl IntoView + use<>
 /// `POST /console/installations/{id}/rotate`: start a rotation (or show the running one's
 /// string) and say where to paste it.
 pub(super) async fn rotate(Posted(g): Posted) -> Result<Response, PageError> {
-    let csrf = g.console.csrf().await?;
     let started = rotation::next(g.console.state(), &g.inst.id)
         .await?
         .is_none();
@@ -702,7 +706,9 @@ pub(super) async fn rotate(Posted(g): Posted) -> Result<Response, PageError> {
         g.record("console.rotate-secret", None, "Secret rotation started.")
             .await?;
     }
-    let Granted { user, inst, .. } = g;
+    let Granted {
+        user, inst, csrf, ..
+    } = g;
     let encoded = next.encode();
     let secret_line = format!(
         "ATTIO_SECRET={}",
@@ -739,7 +745,6 @@ pub(super) async fn rotate(Posted(g): Posted) -> Result<Response, PageError> {
 /// `POST /console/installations/{id}/rotate/check`: finish the rotation if the plugin has
 /// the new secret.
 pub(super) async fn rotate_check(Posted(g): Posted) -> Result<Response, PageError> {
-    let csrf = g.console.csrf().await?;
     let done = rotation::try_finish(g.console.state(), &g.inst).await?;
     if done {
         g.record(
@@ -749,7 +754,9 @@ pub(super) async fn rotate_check(Posted(g): Posted) -> Result<Response, PageErro
         )
         .await?;
     }
-    let Granted { user, inst, .. } = g;
+    let Granted {
+        user, inst, csrf, ..
+    } = g;
     let back = format!("/console/installations/{}", inst.id);
     let message = if done {
         "Rotated: the auth server answers with the new secret, and the old one is no longer accepted."

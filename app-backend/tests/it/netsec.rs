@@ -110,6 +110,27 @@ fn signed_connection(url: &str) -> Connection {
     Connection::generate(url, None).unwrap()
 }
 
+/// `POST /v1/installations` of `conn` with the fake Attio's token, which must answer
+/// `status` with the error `code` (none for a success); the raw answer.
+async fn install_answers(
+    app: &TestApp,
+    conn: &Connection,
+    status: u16,
+    want: Option<&str>,
+) -> String {
+    let (got, body, text) = post_json(
+        app,
+        "/v1/installations",
+        &json!({"connection": conn.encode(), "attioToken": ATTIO_TOKEN}),
+    )
+    .await;
+    assert_eq!(got, status, "{text}");
+    if let Some(want) = want {
+        assert_eq!(code(&body), want, "{text}");
+    }
+    text
+}
+
 async fn post_json(app: &TestApp, path: &str, body: &Value) -> (u16, Value, String) {
     post_json_from(app, path, body, None).await
 }
@@ -324,13 +345,7 @@ async fn connection_check_refuses_a_private_url_before_any_request(db: DbChoice)
     let mut config = test_config(dir.path(), db_url.clone(), &attio.url());
     config.workers = 0;
     let open = spawn_app_with(config.clone(), dir.clone()).await;
-    let (status, body, _) = post_json(
-        &open,
-        "/v1/installations",
-        &json!({"connection": conn.encode(), "attioToken": ATTIO_TOKEN}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    install_answers(&open, &conn, 201, None).await;
     open.shutdown.cancel();
     config.allow_private_plugin_urls = false;
     let closed = spawn_app_with(config, dir).await;
@@ -382,26 +397,13 @@ async fn redirects_from_the_plugin_are_not_followed_nor_reflected(db: DbChoice) 
         "ping",
         Answer::Redirect(302, format!("http://{secret_addr}/secret")),
     );
-    let (status, body, text) = post_json(
-        &app,
-        "/v1/installations",
-        &json!({"connection": conn.encode(), "attioToken": ATTIO_TOKEN}),
-    )
-    .await;
-    assert_eq!(status, 502, "{text}");
-    assert_eq!(code(&body), "PLUGIN_REDIRECT");
+    let text = install_answers(&app, &conn, 502, Some("PLUGIN_REDIRECT")).await;
     assert!(!text.contains("internal-secret-value"), "{text}");
     assert!(!text.contains("redirect-body-marker"), "{text}");
 
     // Installed (ping answers), then 307 on an action: signed body not re-sent, no data.
     hostile.state.lock().unwrap().answers.clear();
-    let (status, body, _) = post_json(
-        &app,
-        "/v1/installations",
-        &json!({"connection": conn.encode(), "attioToken": ATTIO_TOKEN}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    install_answers(&app, &conn, 201, None).await;
     for status_code in [307, 308] {
         hostile.answer(
             "user-details",
@@ -441,14 +443,7 @@ async fn oversized_plugin_and_attio_answers_are_cut_off(db: DbChoice) {
     // last until the timeout instead.
     for answer in [Answer::Sized(1024 * 1024), Answer::Endless] {
         hostile.answer("ping", answer);
-        let (status, body, _) = post_json(
-            &app,
-            "/v1/installations",
-            &json!({"connection": conn.encode(), "attioToken": ATTIO_TOKEN}),
-        )
-        .await;
-        assert_eq!(status, 502, "{body}");
-        assert_eq!(code(&body), "PLUGIN_RESPONSE_TOO_LARGE", "{body}");
+        install_answers(&app, &conn, 502, Some("PLUGIN_RESPONSE_TOO_LARGE")).await;
     }
     // A declared length over the cap is refused on the headers alone: this server sends
     // headers and then nothing, so waiting for the body would end in the timeout instead.
@@ -467,14 +462,7 @@ async fn oversized_plugin_and_attio_answers_are_cut_off(db: DbChoice) {
         }
     });
     let liar = signed_connection(&format!("http://{raw_addr}"));
-    let (status, body, _) = post_json(
-        &app,
-        "/v1/installations",
-        &json!({"connection": liar.encode(), "attioToken": ATTIO_TOKEN}),
-    )
-    .await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(code(&body), "PLUGIN_RESPONSE_TOO_LARGE", "{body}");
+    install_answers(&app, &liar, 502, Some("PLUGIN_RESPONSE_TOO_LARGE")).await;
     // Within the cap is fine.
     hostile.answer(
         "ping",
@@ -482,13 +470,7 @@ async fn oversized_plugin_and_attio_answers_are_cut_off(db: DbChoice) {
             json!({"ok": true, "version": "1", "features": {}, "pad": "x".repeat(60_000)}),
         ),
     );
-    let (status, body, _) = post_json(
-        &app,
-        "/v1/installations",
-        &json!({"connection": conn.encode(), "attioToken": ATTIO_TOKEN}),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    install_answers(&app, &conn, 201, None).await;
 
     // Attio answering without end: ATTIO_MAX_RESPONSE_BYTES.
     let endless = Router::new().route(
@@ -505,14 +487,7 @@ async fn oversized_plugin_and_attio_answers_are_cut_off(db: DbChoice) {
         c.attio_max_response_bytes = 256 * 1024;
     })
     .await;
-    let (status, body, _) = post_json(
-        &app,
-        "/v1/installations",
-        &json!({"connection": conn.encode(), "attioToken": ATTIO_TOKEN}),
-    )
-    .await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(code(&body), "ATTIO_RESPONSE_TOO_LARGE", "{body}");
+    install_answers(&app, &conn, 502, Some("ATTIO_RESPONSE_TOO_LARGE")).await;
 }
 
 // ------------------------------------------------------------------------------------------

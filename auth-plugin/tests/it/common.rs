@@ -139,6 +139,19 @@ impl Resp {
     pub fn code(&self) -> &str {
         self.body.get("code").and_then(Value::as_str).unwrap_or("")
     }
+
+    /// Asserts a refusal: `status`, the error `code`, and a message that contains `words`
+    /// (`context` names the case in a failure).
+    pub fn assert_refused(&self, status: u16, code: &str, words: &str, context: &str) {
+        assert_eq!(
+            (self.status, self.code()),
+            (status, code),
+            "{context}: {}",
+            self.raw
+        );
+        let message = self.body["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{context}: {}", self.raw);
+    }
 }
 
 async fn sqlite_store(naming: ColumnNaming) -> (SqlxStore, tempfile::TempDir) {
@@ -347,6 +360,18 @@ pub fn mysql_sql(sql: &str) -> String {
 
 pub async fn spawn(backend: Backend) -> TestApp {
     spawn_with(backend, Opts::default()).await
+}
+
+/// [`spawn`] with the legacy body secret accepted.
+pub async fn spawn_legacy(backend: Backend) -> TestApp {
+    spawn_with(
+        backend,
+        Opts {
+            legacy: true,
+            ..Opts::default()
+        },
+    )
+    .await
 }
 
 pub async fn spawn_with(backend: Backend, opts: Opts) -> TestApp {

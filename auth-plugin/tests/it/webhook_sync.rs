@@ -557,14 +557,7 @@ every!(
 /// class of values (a boolean, a list, a NUL character, a number where the lookup wants an
 /// email): each answers 422 naming the attribute and changes nothing, on every backend.
 pub async fn values_of_the_wrong_type_are_refused(b: Backend) {
-    let app = common::spawn_with(
-        b,
-        common::Opts {
-            legacy: true,
-            ..common::Opts::default()
-        },
-    )
-    .await;
+    let app = common::spawn_legacy(b).await;
     let before = snapshot(&app).await;
     let failing: Value = serde_json::from_str(
         r#"{"LWgEKvRbCu":{"PwmFkh":[],"V":["Jan 1 2030"],"_F_Q":[true,"0000-01-01T00:00:00Z",null]},"events":[{"event_type":"record.updated","id":{"object_id":"o","record_id":"rec-1","workspace_id":"ws"},"object":{"api_slug":"users"},"record":{"id":{"object_id":"o","record_id":"rec-1","workspace_id":"ws"},"values":{"name":[{"active_until":null,"attribute_type":"text","value":-6276529920746332647}],"primary_email_address":-6276529920746332647,"user_id":[{"active_until":null,"attribute_type":"text","value":"bobBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"}]}}}],"webhook_id":"x"}"#,
