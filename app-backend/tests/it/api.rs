@@ -567,26 +567,16 @@ async fn plugin_errors_pass_through_with_their_code(db: DbChoice) {
 
 async fn uninstall_unlinks_and_removes_the_webhook(db: DbChoice) {
     let w = installed(db, Protocol::SignedV1).await;
-    let (status, body) = call_action(
-        &w,
-        "connection-check",
-        json!({"action": "connection-check"}),
-    )
-    .await;
+    let (status, body) = lifecycle(&w, "connection-check").await;
     assert_eq!(status, 200, "{body}");
     assert!(body["message"].as_str().unwrap().contains("0.1.0-fake"));
-    let (status, body) = call_action(&w, "uninstall", json!({"action": "uninstall"})).await;
+    let (status, body) = lifecycle(&w, "uninstall").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["warnings"], json!([]));
     assert_eq!(w.plugin.calls("unlink")[0].body["webhookId"], "link-1");
     assert!(w.attio.state.lock().unwrap().webhooks.is_empty());
     // Gone: the next call does not find the installation.
-    let (status, _) = call_action(
-        &w,
-        "connection-check",
-        json!({"action": "connection-check"}),
-    )
-    .await;
+    let (status, _) = lifecycle(&w, "connection-check").await;
     assert_eq!(status, 404);
 }
 
@@ -680,12 +670,7 @@ async fn default_database_is_a_sqlite_file_under_the_data_dir_and_survives_resta
         plugin,
         installation_id: String::new(),
     };
-    let (status, body) = call_action(
-        &w,
-        "connection-check",
-        json!({"action": "connection-check"}),
-    )
-    .await;
+    let (status, body) = lifecycle(&w, "connection-check").await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -837,17 +822,12 @@ async fn attio_webhooks_are_verified_and_deduplicated(db: DbChoice) {
 async fn uninstall_with_the_auth_server_down_still_removes_the_installation(db: DbChoice) {
     let w = installed(db, Protocol::SignedV1).await;
     w.plugin.state.lock().unwrap().down = true;
-    let (status, body) = call_action(&w, "uninstall", json!({"action": "uninstall"})).await;
+    let (status, body) = lifecycle(&w, "uninstall").await;
     assert_eq!(status, 200, "{body}");
     let warnings = body["data"]["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{body}");
     assert!(warnings[0].as_str().unwrap().contains("not unlinked"));
     assert!(w.attio.state.lock().unwrap().webhooks.is_empty());
-    let (status, _) = call_action(
-        &w,
-        "connection-check",
-        json!({"action": "connection-check"}),
-    )
-    .await;
+    let (status, _) = lifecycle(&w, "connection-check").await;
     assert_eq!(status, 404);
 }

@@ -28,6 +28,11 @@ struct Page {
 }
 
 impl Page {
+    /// Asserts the page shows `text` (the page in the failure).
+    fn assert_has(&self, text: &str) {
+        assert!(self.body.contains(text), "{}", self.body);
+    }
+
     fn csrf(&self) -> String {
         let key = "name=\"csrf\" value=\"";
         let at = self
@@ -200,11 +205,7 @@ async fn journey(db: DbChoice) {
     assert_eq!(home.location.as_deref(), Some("/console/login"));
     let login = b.get("/console/login").await;
     assert_eq!(login.status, 200);
-    assert!(
-        login.body.contains("Workspace settings → Developers"),
-        "{}",
-        login.body
-    );
+    login.assert_has("Workspace settings → Developers");
     assert!(login.body.contains("object_configuration:read-write"));
     assert!(login.body.contains("webhook:read-write"));
     let set = b.last_set_cookie.clone().expect("a session cookie");
@@ -245,11 +246,7 @@ async fn journey(db: DbChoice) {
     assert_eq!(fails(&checked.body), 0, "{}", checked.body);
     assert_eq!(passes(&checked.body), 5, "{}", checked.body);
     assert!(checked.body.contains("signed-v1"));
-    assert!(
-        checked.body.contains("users: will create"),
-        "{}",
-        checked.body
-    );
+    checked.assert_has("users: will create");
     assert!(
         w.plugin.calls("link").is_empty(),
         "nothing linked before the confirmation"
@@ -279,16 +276,12 @@ async fn journey(db: DbChoice) {
         if progress.body.contains("Next: connect the Attio app") {
             break;
         }
-        assert!(
-            progress.body.contains("http-equiv=\"refresh\""),
-            "{}",
-            progress.body
-        );
+        progress.assert_has("http-equiv=\"refresh\"");
         tokio::time::sleep(Duration::from_millis(100)).await;
         progress = b.get("/console/install/progress").await;
     }
-    assert!(progress.body.contains("100% — done"), "{}", progress.body);
-    assert!(progress.body.contains(">250<"), "{}", progress.body);
+    progress.assert_has("100% — done");
+    progress.assert_has(">250<");
     assert!(!progress.body.contains("http-equiv=\"refresh\""));
     let inst = attio_auth_backend::installations::Installation::find_by_workspace(
         &w.app.state,
@@ -302,11 +295,7 @@ async fn journey(db: DbChoice) {
     // Finish: waiting for the app, then connected once its connection-check arrives.
     let finish_url = format!("/console/installations/{}/finish", inst.id);
     let finish = b.get(&finish_url).await;
-    assert!(
-        finish.body.contains("Waiting for the Attio app"),
-        "{}",
-        finish.body
-    );
+    finish.assert_has("Waiting for the Attio app");
     assert!(finish.body.contains("http-equiv=\"refresh\""));
     let body = serde_json::to_vec(&json!({"action": "connection-check"})).unwrap();
     let mut req = w
@@ -323,22 +312,14 @@ async fn journey(db: DbChoice) {
     }
     assert_eq!(req.body(body).send().await.unwrap().status(), 200);
     let finish = b.get(&finish_url).await;
-    assert!(
-        finish.body.contains("The Attio app is connected"),
-        "{}",
-        finish.body
-    );
+    finish.assert_has("The Attio app is connected");
 
     // The installation page: health, and the console's own backfill re-run in the audit log.
     let page_url = format!("/console/installations/{}", inst.id);
     let page = b.get(&page_url).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Health"));
-    assert!(
-        page.body.contains("answered: attio-auth plugin"),
-        "{}",
-        page.body
-    );
+    page.assert_has("answered: attio-auth plugin");
     let rerun = b
         .post(
             &format!("/console/installations/{}/backfill", inst.id),
@@ -347,7 +328,7 @@ async fn journey(db: DbChoice) {
         .await;
     assert_eq!(rerun.status, 303);
     let page = b.get(&page_url).await;
-    assert!(page.body.contains("console.backfill"), "{}", page.body);
+    page.assert_has("console.backfill");
     let csv = b
         .get(&format!(
             "/console/installations/{}/audit.csv?action=console.backfill",
@@ -477,7 +458,7 @@ async fn console_forms_refuse_a_missing_or_wrong_csrf_token() {
         .post("/console/login/token", &[("token", &w.creds.token)])
         .await;
     assert_eq!(no_token.status, 403);
-    assert!(no_token.body.contains("CSRF_MISMATCH"), "{}", no_token.body);
+    no_token.assert_has("CSRF_MISMATCH");
     let wrong = b
         .post(
             "/console/login/token",
@@ -539,13 +520,13 @@ async fn console_checks_name_each_failure() {
         .encode();
     let p = check_page(&mut b, &wrong_base).await;
     assert_eq!(p.status, 422);
-    assert!(p.body.contains("wrong base path"), "{}", p.body);
+    p.assert_has("wrong base path");
     assert_eq!(fails(&p.body), 1, "{}", p.body);
 
     // Wrong secret: 401.
     let wrong_secret = Connection::generate(&url, None).unwrap().encode();
     let p = check_page(&mut b, &wrong_secret).await;
-    assert!(p.body.contains("wrong secret"), "{}", p.body);
+    p.assert_has("wrong secret");
     assert!(p.body.contains("ATTIO_SECRET"));
 
     // Unreachable: nothing listens.
@@ -556,14 +537,14 @@ async fn console_checks_name_each_failure() {
         .unwrap()
         .encode();
     let p = check_page(&mut b, &refused).await;
-    assert!(p.body.contains("Connection refused"), "{}", p.body);
+    p.assert_has("Connection refused");
 
     // TLS: https to a port that speaks plain http.
     let tls = Connection::generate(&format!("https://{}", w.plugin.addr), None)
         .unwrap()
         .encode();
     let p = check_page(&mut b, &tls).await;
-    assert!(p.body.contains("TLS failure"), "{}", p.body);
+    p.assert_has("TLS failure");
 
     // 501: the plugin answers, a Better Auth plugin it needs is missing.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -582,20 +563,12 @@ async fn console_checks_name_each_failure() {
         .unwrap()
         .encode();
     let p = check_page(&mut b, &missing).await;
-    assert!(
-        p.body.contains("a Better Auth plugin is missing"),
-        "{}",
-        p.body
-    );
-    assert!(
-        p.body.contains("the admin plugin is not enabled"),
-        "{}",
-        p.body
-    );
+    p.assert_has("a Better Auth plugin is missing");
+    p.assert_has("the admin plugin is not enabled");
 
     // Not a string at all.
     let p = check_page(&mut b, "not a connection string").await;
-    assert!(p.body.contains("It does not decode"), "{}", p.body);
+    p.assert_has("It does not decode");
     assert!(
         !p.body.contains("/console/install/confirm"),
         "no confirmation offered"
@@ -605,16 +578,8 @@ async fn console_checks_name_each_failure() {
     let bare = w.sandbox.create_workspace(WorkspaceOptions::default());
     let mut b2 = signed_in(&w, &bare.token).await;
     let p = check_page(&mut b2, &w.plugin.connection.encode()).await;
-    assert!(
-        p.body.contains("Not enabled: users and workspaces"),
-        "{}",
-        p.body
-    );
-    assert!(
-        p.body.contains("Workspace settings → Objects"),
-        "{}",
-        p.body
-    );
+    p.assert_has("Not enabled: users and workspaces");
+    p.assert_has("Workspace settings → Objects");
 }
 
 #[tokio::test]
@@ -715,7 +680,7 @@ async fn console_rotation_accepts_old_and_new_until_the_plugin_has_the_new_one()
 
     // The plugin still has the old secret: the rotation stays open.
     let page = b.get(&format!("/console/installations/{id}")).await;
-    assert!(page.body.contains("A rotation is running"), "{}", page.body);
+    page.assert_has("A rotation is running");
     let check = b
         .post(
             &format!("/console/installations/{id}/rotate/check"),
@@ -736,11 +701,7 @@ async fn console_rotation_accepts_old_and_new_until_the_plugin_has_the_new_one()
             "/console/installations/{id}?action=console.rotate-secret"
         ))
         .await;
-    assert!(
-        page.body.contains("Secret rotation started."),
-        "{}",
-        page.body
-    );
+    page.assert_has("Secret rotation started.");
 }
 
 /// `attio-auth install` and `attio-auth backfill`: the same API as the console, from a

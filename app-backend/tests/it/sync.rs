@@ -74,6 +74,21 @@ async fn post_event(w: &SyncWorld, event: &Value) -> reqwest::Response {
     post_signed_event(&w.app.http, &w.event_url, &w.plugin.connection, event).await
 }
 
+/// Posts `n` signed `create` events of new users `{prefix}0`.. named `name`; each accepted.
+async fn create_users(w: &SyncWorld, prefix: &str, name: &str, n: usize) {
+    for i in 0..n {
+        let event = user_event(
+            &format!("evt_{prefix}{i}"),
+            "create",
+            &format!("{prefix}{i}"),
+            name,
+            "auth",
+        );
+        let r = post_event(w, &event).await;
+        assert_eq!(r.status(), 200);
+    }
+}
+
 async fn attio_users(w: &SyncWorld) -> Vec<Value> {
     attio_records(&w.sandbox, &w.creds.token, "users").await
 }
@@ -342,20 +357,7 @@ async fn restart_mid_queue_finishes_the_work(db: DbChoice) {
     // A job the first instance had in hand when it stopped is back in the queue (the
     // shutdown requeues it): count from here.
     let before = w2.app.state.queue.depth().await.unwrap();
-    for i in 0..3 {
-        let r = post_event(
-            &w2,
-            &user_event(
-                &format!("evt_r{i}"),
-                "create",
-                &format!("r{i}"),
-                "R",
-                "auth",
-            ),
-        )
-        .await;
-        assert_eq!(r.status(), 200);
-    }
+    create_users(&w2, "r", "R", 3).await;
     assert_eq!(w2.app.state.queue.depth().await.unwrap(), before + 3);
     w2.app.shutdown.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -766,20 +768,7 @@ async fn two_instances_on_postgres_apply_each_event_once() {
     let mut config = test_config(w.dir.path(), w.db_url.clone(), &api_url(&w.sandbox));
     config.workers = 1;
     let second = spawn_app_with(config, w.dir.clone()).await;
-    for i in 0..40 {
-        let r = post_event(
-            &w,
-            &user_event(
-                &format!("evt_m{i}"),
-                "create",
-                &format!("m{i}"),
-                "M",
-                "auth",
-            ),
-        )
-        .await;
-        assert_eq!(r.status(), 200);
-    }
+    create_users(&w, "m", "M", 40).await;
     eventually("40 users in Attio", || async {
         attio_users(&w).await.len() == 40
     })

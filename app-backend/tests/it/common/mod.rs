@@ -848,6 +848,11 @@ pub async fn call_action(w: &World, action: &str, body: Value) -> (u16, Value) {
     call_action_raw(w, action, with_actor(body)).await
 }
 
+/// A lifecycle action (`connection-check`, `uninstall`) signed as the app.
+pub async fn lifecycle(w: &World, action: &str) -> (u16, Value) {
+    call_action(w, action, json!({ "action": action })).await
+}
+
 /// POST an action signed as the app, with exactly this body (no actor added).
 pub async fn call_action_raw(w: &World, action: &str, body: Value) -> (u16, Value) {
     let bytes = serde_json::to_vec(&body).unwrap();
