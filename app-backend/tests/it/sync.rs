@@ -395,7 +395,7 @@ async fn two_instances_never_claim_the_same_job(db: DbChoice) {
         loop {
             match q.claim().await.unwrap() {
                 Some(job) => {
-                    mine.push(job.id);
+                    mine.push((job.id, job.kind));
                     q.complete(job.id).await.unwrap();
                 }
                 None => {
@@ -410,12 +410,19 @@ async fn two_instances_never_claim_the_same_job(db: DbChoice) {
     };
     let (x, y) = tokio::join!(tokio::spawn(run(a)), tokio::spawn(run(b)));
     let (x, y) = (x.unwrap(), y.unwrap());
-    let mut all: Vec<i64> = x.iter().chain(y.iter()).copied().collect();
+    // A job the first instance had in hand when it stopped (the install's backfill) may be
+    // back in the queue too: the 40 are counted by kind.
+    let events = x
+        .iter()
+        .chain(y.iter())
+        .filter(|(_, kind)| *kind == JobKind::PluginEvent)
+        .count();
+    let mut all: Vec<i64> = x.iter().chain(y.iter()).map(|(id, _)| *id).collect();
     all.sort();
     let n = all.len();
     all.dedup();
     assert_eq!(all.len(), n, "a job was claimed twice");
-    assert_eq!(n, 40);
+    assert_eq!(events, 40);
 }
 
 async fn signed(w: &SyncWorld, method: reqwest::Method, path: &str, body: &[u8]) -> (u16, Value) {
