@@ -385,8 +385,10 @@ pub(super) async fn progress(
     ))
 }
 
-/// The backfill's progress: a bar, the counts, the rate. The plugin's `export` gives no
-/// total, so the bar is indeterminate until the last page, and no time left is shown.
+/// The backfill's progress: a bar, the counts, the rate and the time left. The plugin's
+/// `export` gives no total (it pages by cursor), so while it runs the bar is indeterminate
+/// and the time left says why it is not known; once the last page is in, the total is the
+/// count and nothing is left.
 pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
     let status = p
         .get("status")
@@ -408,23 +410,28 @@ pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
         .get("lastError")
         .and_then(Value::as_str)
         .map(|e| view! { <p class="error">"Last error: " {e.to_owned()}</p> });
-    let (bar, label) = match status.as_str() {
+    let (bar, label, left) = match status.as_str() {
         "done" => (
             view! { <progress max="100" value="100">"100%"</progress> }.into_any(),
             "100% — done".to_owned(),
+            format!("Time left: none, all {} records are copied.", users + orgs),
         ),
         "running" => (
             view! { <progress>"running"</progress> }.into_any(),
-            "running (the auth server does not report a total, so no time left is shown)"
+            "running".to_owned(),
+            "The time left shows once the total is known: the auth server's export does not \
+             say how many users and organizations there are, only the last page tells."
                 .to_owned(),
         ),
         "failed" => (
             view! { <progress max="100" value="0">"failed"</progress> }.into_any(),
             "failed".to_owned(),
+            "Time left: none, the backfill stopped (run it again).".to_owned(),
         ),
         _ => (
             view! { <progress max="100" value="0">"not started"</progress> }.into_any(),
             "not started".to_owned(),
+            String::new(),
         ),
     };
     view! {
@@ -437,6 +444,7 @@ pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
                 <strong class="orgs-done">{orgs.to_string()}</strong> " organizations copied · "
                 {format!("{rate:.1} records/s")}
             </p>
+            <p class="time-left">{left}</p>
             {error}
         </section>
     }
