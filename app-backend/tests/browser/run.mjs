@@ -84,6 +84,7 @@ async function layout(page, seen, name) {
 
 async function journey(r) {
 	const seen = { label: r.label, overflow: [], done: false };
+	const t0 = Date.now();
 	out.runs.push(seen);
 	const context = await browser.newContext({
 		javaScriptEnabled: r.js,
@@ -101,7 +102,7 @@ async function journey(r) {
 	const origin = new URL(r.base).origin;
 	page.on("console", (m) => {
 		if (m.type() === "error" || m.type() === "warning")
-			problems.push(`${r.label} (${r.step}): console ${m.type()}: ${m.text()}`);
+			problems.push(`${r.label} (${r.step}): console ${m.type()}: ${m.text()} (${m.location().url})`);
 	});
 	page.on("pageerror", (e) => problems.push(`${r.label} (${r.step}): page error: ${e.message}`));
 	page.on("requestfailed", (req) => {
@@ -218,6 +219,7 @@ async function journey(r) {
 			check(new URL(page.url()).pathname === "/console/login", `not signed out: ${page.url()}`);
 		});
 		seen.done = true;
+		seen.ms = Date.now() - t0;
 	} catch (e) {
 		problems.push(e.message);
 		try {

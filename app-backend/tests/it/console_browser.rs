@@ -225,11 +225,17 @@ async fn chromium_installs_through_the_console_with_and_without_javascript() {
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         assert!(len > 5_000, "{} is empty", path.display());
     }
+    let per_run: Vec<String> = report["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| format!("{} {} ms", r["label"], r["ms"]))
+        .collect();
     println!(
-        "browser journeys: {} runs, {} screenshots in {}, {} ms in the browser",
-        runs.len(),
+        "browser journeys: {} screenshots in {}, {} ms in the browser ({})",
         report["screenshots"].as_array().map_or(0, Vec::len),
         screenshot_dir().display(),
-        report["ms"]
+        report["ms"],
+        per_run.join(", ")
     );
 }
