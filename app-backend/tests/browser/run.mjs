@@ -74,12 +74,19 @@ async function shot(page, r, name) {
 	out.screenshots.push(path);
 }
 
-/** Nothing wider than the viewport (no sideways scrolling), recorded by page. */
+/** Nothing wider than the viewport (no sideways scrolling), and the header's brand and
+ * sign-out on one line each (taller than two font sizes is wrapped); recorded by page. */
 async function layout(page, seen, name) {
 	const wide = await page.evaluate(
 		() => document.documentElement.scrollWidth > document.documentElement.clientWidth,
 	);
 	if (wide) seen.overflow.push(name);
+	const wrapped = await page.evaluate(() =>
+		[...document.querySelectorAll("header .brand, header button.link")]
+			.filter((el) => el.getBoundingClientRect().height > 2 * parseFloat(getComputedStyle(el).fontSize))
+			.map((el) => el.textContent.trim()),
+	);
+	for (const w of wrapped) seen.overflow.push(`${name}: "${w}" wraps`);
 }
 
 async function journey(r) {
