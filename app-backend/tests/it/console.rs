@@ -785,12 +785,20 @@ async fn console_rotation_accepts_old_and_new_until_the_plugin_has_the_new_one()
     let r = req.body(body).send().await.unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     let created = w.plugin.calls("create-user");
-    assert_eq!(created.len(), 2, "refused with the old secret, then sent with the new");
+    assert_eq!(
+        created.len(),
+        2,
+        "refused with the old secret, then sent with the new"
+    );
     assert_eq!(created[1].body["email"], "rotated@example.com");
     assert_eq!(audit_status(&w, &id, &next).await, 200);
     assert_eq!(audit_status(&w, &id, &w.plugin.connection).await, 401);
     let page = b.get(&format!("/console/installations/{id}")).await;
-    assert!(!page.body.contains("A rotation is running"), "{}", page.body);
+    assert!(
+        !page.body.contains("A rotation is running"),
+        "{}",
+        page.body
+    );
 }
 
 /// `attio-auth install` and `attio-auth backfill`: the same API as the console, from a

@@ -111,7 +111,15 @@ async fn app_call(w: &ConsoleWorld, conn: &Connection, action: &str, body: Value
 /// `POST /connection-check {connection}`: the Attio app's first check.
 async fn connection_check(State(w): State<Arc<ConsoleWorld>>, Json(b): Json<Value>) -> Json<Value> {
     let conn = connection_of(&b);
-    Json(app_call(&w, &conn, "connection-check", json!({"action": "connection-check"})).await)
+    Json(
+        app_call(
+            &w,
+            &conn,
+            "connection-check",
+            json!({"action": "connection-check"}),
+        )
+        .await,
+    )
 }
 
 /// `POST /ban {connection, banned}`: ban (or unban) the first backfilled user from Attio,
@@ -148,7 +156,7 @@ async fn chromium_installs_through_the_console_with_and_without_javascript() {
         "install Debian's chromium (apt-get install -y chromium)",
     );
 
-    let runs = vec![
+    let runs = [
         run("desktop-js", true, 1280, 800).await,
         run("desktop-nojs", false, 1280, 800).await,
         run("phone-js", true, 390, 844).await,
@@ -196,7 +204,10 @@ async fn chromium_installs_through_the_console_with_and_without_javascript() {
     for (r, seen) in runs.iter().zip(report["runs"].as_array().expect("runs")) {
         let label = r.label;
         assert_eq!(seen["label"], label);
-        assert_eq!(seen["done"], true, "{label}: the journey ran to its end: {seen}");
+        assert_eq!(
+            seen["done"], true,
+            "{label}: the journey ran to its end: {seen}"
+        );
         assert_eq!(seen["passes"], 5, "{label}: {seen}");
         assert_eq!(seen["fails"], 0, "{label}: {seen}");
         assert_eq!(seen["usersDone"], USERS.to_string(), "{label}: {seen}");
