@@ -449,3 +449,40 @@ pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
         </section>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::backfill_view;
+    use leptos::prelude::*;
+    use serde_json::{Value, json};
+
+    fn render(p: &Value) -> String {
+        Owner::new().with(|| backfill_view(p, 20_000).to_html())
+    }
+
+    #[test]
+    fn the_time_left_shows_once_the_total_is_known() {
+        // Running: counts and rate, and why there is no time left yet.
+        let running = render(&json!({"status": "running", "usersDone": 30,
+            "organizationsDone": 2, "startedAt": 10_000, "updatedAt": 15_000}));
+        assert!(
+            running.contains(">30<") && running.contains(">2<"),
+            "{running}"
+        );
+        assert!(running.contains("3.2 records/s"), "{running}");
+        assert!(
+            running.contains("The time left shows once the total is known"),
+            "{running}"
+        );
+        assert!(!running.contains("Time left:"), "{running}");
+        // Done: the total is the count, nothing is left.
+        let done = render(&json!({"status": "done", "usersDone": 30,
+            "organizationsDone": 2, "startedAt": 10_000, "updatedAt": 18_000}));
+        assert!(done.contains("100% — done"), "{done}");
+        assert!(done.contains("4.0 records/s"), "{done}");
+        assert!(
+            done.contains("Time left: none, all 32 records are copied."),
+            "{done}"
+        );
+    }
+}
