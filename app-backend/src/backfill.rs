@@ -295,16 +295,15 @@ pub async fn run_page(state: &AppState, job: &Job) -> Result<(), Failure> {
         Some(c) if c.split('|').next() == Some(generation.as_str()) => {}
         _ => return Ok(()),
     }
-    let page = state
-        .plugin
-        .call(
-            &inst.connection,
-            &ExportRequest {
-                cursor: cursor.clone(),
-                limit: Some(PAGE_SIZE),
-            },
-        )
-        .await;
+    let page = crate::console::rotation::call(
+        state,
+        &inst,
+        &ExportRequest {
+            cursor: cursor.clone(),
+            limit: Some(PAGE_SIZE),
+        },
+    )
+    .await;
     let page = match page {
         Ok(p) => p,
         Err(e) => {

@@ -427,10 +427,7 @@ async fn forward(
             serde_json::to_value(event).map_err(|e| Failure::permanent(e.to_string()))?,
         ]),
     );
-    state
-        .plugin
-        .call_raw(&inst.connection, "webhook", fields)
-        .await?;
+    crate::console::rotation::call_raw(state, inst, "webhook", fields).await?;
     state.metrics.webhooks_forwarded.inc();
     Ok(())
 }

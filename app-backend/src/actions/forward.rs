@@ -324,12 +324,11 @@ async fn send(
         return audit_unsent(ctx, target, auth_id, started, e).await;
     }
     let row = audit_begin(ctx, target, auth_id).await?;
-    let result: Result<Value> = ctx
-        .state
-        .plugin
-        .call_raw(&ctx.inst.connection, ctx.action, fields)
-        .await
-        .map_err(Error::from);
+    // Signed with the new secret once the plugin has it (a rotation).
+    let result: Result<Value> =
+        crate::console::rotation::call_raw(ctx.state, ctx.inst, ctx.action, fields)
+            .await
+            .map_err(Error::from);
     if let Err(e) = audit_finish(ctx.state, row, ctx.action, &result, elapsed_ms(started)).await {
         tracing::error!(error = %e, "could not complete the audit entry");
     }

@@ -385,8 +385,10 @@ pub(super) async fn progress(
     ))
 }
 
-/// The backfill's progress: a bar, the counts, the rate. The plugin's `export` gives no
-/// total, so the bar is indeterminate until the last page, and no time left is shown.
+/// The backfill's progress: a bar, the counts, the rate and the time left. The plugin's
+/// `export` gives no total (it pages by cursor), so while it runs the bar is indeterminate
+/// and the time left says why it is not known; once the last page is in, the total is the
+/// count and nothing is left.
 pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
     let status = p
         .get("status")
@@ -408,23 +410,28 @@ pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
         .get("lastError")
         .and_then(Value::as_str)
         .map(|e| view! { <p class="error">"Last error: " {e.to_owned()}</p> });
-    let (bar, label) = match status.as_str() {
+    let (bar, label, left) = match status.as_str() {
         "done" => (
             view! { <progress max="100" value="100">"100%"</progress> }.into_any(),
             "100% — done".to_owned(),
+            format!("Time left: none, all {} records are copied.", users + orgs),
         ),
         "running" => (
             view! { <progress>"running"</progress> }.into_any(),
-            "running (the auth server does not report a total, so no time left is shown)"
+            "running".to_owned(),
+            "The time left shows once the total is known: the auth server's export does not \
+             say how many users and organizations there are, only the last page tells."
                 .to_owned(),
         ),
         "failed" => (
             view! { <progress max="100" value="0">"failed"</progress> }.into_any(),
             "failed".to_owned(),
+            "Time left: none, the backfill stopped (run it again).".to_owned(),
         ),
         _ => (
             view! { <progress max="100" value="0">"not started"</progress> }.into_any(),
             "not started".to_owned(),
+            String::new(),
         ),
     };
     view! {
@@ -437,7 +444,45 @@ pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
                 <strong class="orgs-done">{orgs.to_string()}</strong> " organizations copied · "
                 {format!("{rate:.1} records/s")}
             </p>
+            <p class="time-left">{left}</p>
             {error}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backfill_view;
+    use leptos::prelude::*;
+    use serde_json::{Value, json};
+
+    fn render(p: &Value) -> String {
+        Owner::new().with(|| backfill_view(p, 20_000).to_html())
+    }
+
+    #[test]
+    fn the_time_left_shows_once_the_total_is_known() {
+        // Running: counts and rate, and why there is no time left yet.
+        let running = render(&json!({"status": "running", "usersDone": 30,
+            "organizationsDone": 2, "startedAt": 10_000, "updatedAt": 15_000}));
+        assert!(
+            running.contains(">30<") && running.contains(">2<"),
+            "{running}"
+        );
+        assert!(running.contains("3.2 records/s"), "{running}");
+        assert!(
+            running.contains("The time left shows once the total is known"),
+            "{running}"
+        );
+        assert!(!running.contains("Time left:"), "{running}");
+        // Done: the total is the count, nothing is left.
+        let done = render(&json!({"status": "done", "usersDone": 30,
+            "organizationsDone": 2, "startedAt": 10_000, "updatedAt": 18_000}));
+        assert!(done.contains("100% — done"), "{done}");
+        assert!(done.contains("4.0 records/s"), "{done}");
+        assert!(
+            done.contains("Time left: none, all 32 records are copied."),
+            "{done}"
+        );
     }
 }

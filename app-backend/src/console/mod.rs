@@ -41,6 +41,7 @@ pub fn routes<S: SessionStore + Clone>(config: &Config, store: S) -> Router<AppS
         .route("/console", get(home))
         .route("/console/", get(home))
         .route("/console/style.css", get(style))
+        .route("/console/favicon.svg", get(favicon))
         .route("/console/login", get(login::page))
         .route("/console/login/oauth", post(login::oauth_start))
         .route("/console/login/callback", get(login::oauth_callback))
@@ -123,6 +124,24 @@ async fn style() -> Response {
             ),
         ],
         STYLE,
+    )
+        .into_response()
+}
+
+/// The generator site's icon (without it a browser asks for `/favicon.ico`, a 404).
+async fn favicon() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+        ],
+        include_str!("../../../generator-site/public/favicon.svg"),
     )
         .into_response()
 }

@@ -3,18 +3,21 @@
 //! both accepted (the Attio app's calls and the plugin's events), and the backend keeps
 //! signing its own calls to the plugin with the old one. When the plugin answers a `ping`
 //! signed with the new secret alone (the console's "check" button, the installation page,
-//! or the Attio app's next `connection-check`), the new string replaces the old one and the
-//! old secret is no longer accepted.
+//! the Attio app's next `connection-check`, or any of the backend's own calls that the
+//! plugin refuses with 401, see [`call_raw`]), the new string replaces the old one, the
+//! old secret is no longer accepted, and the backend's calls are signed with the new one.
 
 use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{Map, Value};
 use sqlx::Row as _;
 
-use attio_auth_shared::actions::PingRequest;
+use attio_auth_shared::actions::{Action, PingRequest};
 use attio_auth_shared::connection::{Connection, Protocol, new_secret};
 
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::installations::Installation;
+use crate::plugin::PluginCallError;
 use crate::state::AppState;
 
 fn next_aad(id: &str) -> String {
@@ -138,4 +141,65 @@ pub async fn current(state: &AppState, inst: &Installation) -> Result<Connection
         return Ok(now.connection);
     }
     Ok(inst.connection.clone())
+}
+
+/// The connection the backend's calls use once the plugin has moved to the new secret:
+/// the rotation is finished now if the plugin answers it, or was finished since `inst` was
+/// read. None while the plugin still has the old secret (or without a rotation).
+async fn moved_on(state: &AppState, inst: &Installation) -> Option<Connection> {
+    if let Err(e) = try_finish(state, inst).await {
+        tracing::warn!(installation = %inst.id, error = %e, "could not finish a secret rotation");
+        return None;
+    }
+    match Installation::find(state, &inst.id).await {
+        Ok(Some(now))
+            if now.connection.secret().expose_secret()
+                != inst.connection.secret().expose_secret() =>
+        {
+            Some(now.connection)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(installation = %inst.id, error = %e, "could not re-read an installation");
+            None
+        }
+    }
+}
+
+/// One of the backend's own calls to `inst`'s plugin, following a secret rotation: signed
+/// with the installation's secret; when the plugin refuses it with 401 and it has the
+/// rotation's new secret, the rotation is finished and the call is made again, signed with
+/// the new one. (A 401 is answered before the plugin does anything, so the repeat is safe.)
+pub async fn call_raw(
+    state: &AppState,
+    inst: &Installation,
+    action: &str,
+    fields: Map<String, Value>,
+) -> std::result::Result<Value, PluginCallError> {
+    let first = state
+        .plugin
+        .call_raw(&inst.connection, action, fields.clone())
+        .await;
+    match first {
+        Err(PluginCallError::Refused { status: 401, .. }) => match moved_on(state, inst).await {
+            Some(next) => state.plugin.call_raw(&next, action, fields).await,
+            None => first,
+        },
+        other => other,
+    }
+}
+
+/// A typed [`call_raw`].
+pub async fn call<A: Action>(
+    state: &AppState,
+    inst: &Installation,
+    request: &A,
+) -> std::result::Result<A::Response, PluginCallError> {
+    let fields = match serde_json::to_value(request) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => Map::new(),
+        Err(e) => return Err(PluginCallError::Decode(e.to_string())),
+    };
+    let v = call_raw(state, inst, A::NAME, fields).await?;
+    serde_json::from_value(v).map_err(|e| PluginCallError::Decode(e.to_string()))
 }

@@ -56,6 +56,7 @@ pub(super) fn document(frame: Frame<'_>, content: impl IntoView + 'static) -> St
                     {refresh}
                     <title>{head_title}</title>
                     <link rel="stylesheet" href="/console/style.css" />
+                    <link rel="icon" href="/console/favicon.svg" type="image/svg+xml" />
                 </head>
                 <body>
                     <header class="top">

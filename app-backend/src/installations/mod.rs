@@ -241,16 +241,10 @@ fn install_rate_limited(whom: &str) -> Error {
 pub async fn uninstall(state: &AppState, inst: &Installation) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     if let Some(link) = &inst.plugin_link_id {
-        match state
-            .plugin
-            .call(
-                &inst.connection,
-                &UnlinkRequest {
-                    webhook_id: link.clone(),
-                },
-            )
-            .await
-        {
+        let unlink = UnlinkRequest {
+            webhook_id: link.clone(),
+        };
+        match crate::console::rotation::call(state, inst, &unlink).await {
             Ok(_) | Err(PluginCallError::Refused { status: 404, .. }) => {}
             Err(e) => warnings.push(format!("The auth server was not unlinked: {e}")),
         }

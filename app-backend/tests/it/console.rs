@@ -120,14 +120,16 @@ impl Browser {
     }
 }
 
-struct ConsoleWorld {
-    sandbox: attio_sandbox::SandboxHandle,
-    creds: attio_sandbox::WorkspaceCredentials,
-    plugin: FakePlugin,
-    app: TestApp,
+/// The sandbox (one workspace with `objects`), the fake plugin and the backend; with
+/// `oauth`, the backend signs in through the sandbox's OAuth app. Also the browser test's.
+pub(crate) struct ConsoleWorld {
+    pub sandbox: attio_sandbox::SandboxHandle,
+    pub creds: attio_sandbox::WorkspaceCredentials,
+    pub plugin: FakePlugin,
+    pub app: TestApp,
 }
 
-async fn world(db: DbChoice, objects: &[&str], oauth: bool) -> ConsoleWorld {
+pub(crate) async fn world(db: DbChoice, objects: &[&str], oauth: bool) -> ConsoleWorld {
     let sandbox = Sandbox::start(SandboxConfig::for_tests()).await.unwrap();
     let creds = sandbox.create_workspace(WorkspaceOptions {
         enable_objects: objects.iter().map(|s| s.to_string()).collect(),
@@ -702,6 +704,40 @@ async fn console_rotation_accepts_old_and_new_until_the_plugin_has_the_new_one()
         ))
         .await;
     page.assert_has("Secret rotation started.");
+
+    // The auth server moves to the new secret: an action signed with the new secret goes
+    // through, the backend's call to the plugin signed with the new secret too (the plugin
+    // refuses the old one, so the rotation finishes on the way), and the old secret is done.
+    add_sandbox_member(w.creds.workspace_id);
+    w.plugin.state.lock().unwrap().moved_to = Some(next.clone());
+    let body = serde_json::to_vec(&with_actor(json!({"action": "create-user",
+        "params": {"email": "rotated@example.com", "name": "Rotated"}})))
+    .unwrap();
+    let mut req = w
+        .app
+        .http
+        .post(w.app.url("/v1/actions/create-user"))
+        .header("content-type", "application/json");
+    for (k, v) in app_headers_for(&next, &w.creds.workspace_id.to_string(), &body) {
+        req = req.header(k, v);
+    }
+    let r = req.body(body).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let created = w.plugin.calls("create-user");
+    assert_eq!(
+        created.len(),
+        2,
+        "refused with the old secret, then sent with the new"
+    );
+    assert_eq!(created[1].body["email"], "rotated@example.com");
+    assert_eq!(audit_status(&w, &id, &next).await, 200);
+    assert_eq!(audit_status(&w, &id, &w.plugin.connection).await, 401);
+    let page = b.get(&format!("/console/installations/{id}")).await;
+    assert!(
+        !page.body.contains("A rotation is running"),
+        "{}",
+        page.body
+    );
 }
 
 /// `attio-auth install` and `attio-auth backfill`: the same API as the console, from a

@@ -10,6 +10,7 @@ mod common;
 mod api;
 mod cli;
 mod console;
+mod console_browser;
 mod install;
 mod jobs;
 mod netsec;

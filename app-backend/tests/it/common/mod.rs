@@ -408,6 +408,9 @@ pub struct PluginFakeState {
     pub gates: HashMap<String, Arc<tokio::sync::Semaphore>>,
     /// Action -> how long each of its calls takes (a slow auth server, for benchmarks).
     pub delays: HashMap<String, std::time::Duration>,
+    /// The connection whose secret the plugin has moved to (its operator set the rotated
+    /// `ATTIO_SECRET`): only that secret is accepted from then on.
+    pub moved_to: Option<Connection>,
 }
 
 #[derive(Clone)]
@@ -493,6 +496,7 @@ async fn plugin_route(
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
+    let conn = s.lock().unwrap().moved_to.clone().unwrap_or(conn);
     match conn.protocol {
         Protocol::SignedV1 => {
             let v = Verifier::from_secret(conn.secret()).unwrap();
