@@ -398,7 +398,8 @@ const PG_CANDIDATES_PER_INSTALLATION: u32 = 4;
 /// the running jobs whose lease ended. The outer query re-checks the row (a concurrent
 /// claim may have taken it) and picks by (running jobs, id). SQLite has no `LATERAL`: one
 /// candidate per installation through a scalar subquery, enough for its single writer.
-fn claim_sql(kind: DbKind) -> &'static str {
+/// Public for the queue benchmark's `EXPLAIN`.
+pub fn claim_sql(kind: DbKind) -> &'static str {
     static PG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static SQLITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let build = |kind: DbKind| {
