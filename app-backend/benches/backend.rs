@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use attio_auth_shared::connection::Connection;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Signer, Verifier};
-use attio_sandbox::{RateLimits, Sandbox, SandboxConfig, WorkspaceOptions};
+use attio_sandbox::{RateLimits, Sandbox, SandboxConfig, SandboxHandle, WorkspaceOptions};
 
 /// The Attio workspace member the benchmark acts as.
 const BENCH_MEMBER: &str = "b0000000-0000-4000-8000-00000000be0c";
@@ -229,7 +229,7 @@ struct Backfill {
 }
 
 /// Install a fresh workspace on a fresh backend and time its backfill of `users` users.
-async fn backfill(sandbox: &Sandbox, rate: u32, users: usize) -> (Backfill, Backend, Run) {
+async fn backfill(sandbox: &SandboxHandle, rate: u32, users: usize) -> (Backfill, Backend, Run) {
     let creds = sandbox.create_workspace(WorkspaceOptions {
         enable_objects: vec!["users".into(), "workspaces".into()],
         ..Default::default()
