@@ -396,8 +396,11 @@ const PG_CANDIDATES_PER_INSTALLATION: u32 = 4;
 /// (few rows); `cand` takes, per installation under the cap, its first queued jobs in id
 /// order that no earlier job of the same record holds back (`jobs_active_ordering`), and
 /// the running jobs whose lease ended. The outer query re-checks the row (a concurrent
-/// claim may have taken it) and picks by (running jobs, id). SQLite has no `LATERAL`: one
-/// candidate per installation through a scalar subquery, enough for its single writer.
+/// claim may have taken it) and picks by (running jobs, id); `cross join` keeps SQLite's
+/// planner from driving it from every queued job instead of the few candidates. SQLite has
+/// no `LATERAL`: one candidate per installation through a scalar subquery (`indexed by`:
+/// its planner would otherwise sort the installation's queued jobs), enough for its single
+/// writer.
 /// Public for the queue benchmark's `EXPLAIN`.
 pub fn claim_sql(kind: DbKind) -> &'static str {
     static PG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -413,8 +416,8 @@ pub fn claim_sql(kind: DbKind) -> &'static str {
                  limit {PG_CANDIDATES_PER_INSTALLATION}) c where l.n < $4"
             ),
             DbKind::Sqlite => format!(
-                "select (select j.id from jobs j where j.status = 'queued' \
-                 and j.installation_id = l.installation_id and j.run_at <= $3 and {held_back} \
+                "select (select j.id from jobs j indexed by jobs_queued_installation \
+                 where j.status = 'queued' and j.installation_id = l.installation_id and j.run_at <= $3 and {held_back} \
                  order by j.id limit 1) as id, l.n from load l where l.n < $4"
             ),
         };
@@ -442,9 +445,9 @@ pub fn claim_sql(kind: DbKind) -> &'static str {
                  and coalesce(r.n, 0) < $4 and {held_back}) \
              update jobs set status = 'running', locked_until = $1, locked_by = $2, \
                  attempts = attempts + 1, updated_at = $3 \
-             where id = (select j.id from jobs j join cand on cand.id = j.id \
-                 where (j.status = 'queued' and j.run_at <= $3) \
-                    or (j.status = 'running' and j.locked_until < $3) \
+             where id = (select j.id from cand cross join jobs j where j.id = cand.id \
+                 and ((j.status = 'queued' and j.run_at <= $3) \
+                    or (j.status = 'running' and j.locked_until < $3)) \
                  order by cand.n, j.id limit 1 {lock}) \
              returning id, installation_id, kind, payload, attempts"
         )
