@@ -413,7 +413,10 @@ async fn main() {
         .split(',')
         .filter_map(|v| v.trim().parse().ok())
         .collect();
-    assert!(!sizes.is_empty(), "BENCH_USERS: a comma list of user counts");
+    assert!(
+        !sizes.is_empty(),
+        "BENCH_USERS: a comma list of user counts"
+    );
     let rate = env_num("BENCH_RATE", 500) as u32;
     let calls = env_num("BENCH_CALLS", 2000) as usize;
 
@@ -493,7 +496,10 @@ async fn main() {
         } else {
             "SQLite"
         },
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!(
         "sandbox alone (Attio client, 8 in flight, {direct_n} asserts): {direct_rate:.1} writes/s"

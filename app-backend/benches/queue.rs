@@ -219,16 +219,15 @@ async fn plans(state: &AppState, rows: &mut Vec<Row>, db: &'static str) {
             let new = explain(format!("explain (analyze, buffers) {sql}")).await;
             // The old statement has two parameters ($1 now, $2 cap): bind them as its own.
             let mut tx = pool.begin().await.unwrap();
-            let old: Vec<String> =
-                sqlx::query(&format!("explain (analyze, buffers) {OLD_CLAIM}"))
-                    .bind(now)
-                    .bind(2i64)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get::<String, _>(0))
-                    .collect();
+            let old: Vec<String> = sqlx::query(&format!("explain (analyze, buffers) {OLD_CLAIM}"))
+                .bind(now)
+                .bind(2i64)
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<String, _>(0))
+                .collect();
             tx.rollback().await.unwrap();
             println!("\n[{db}] EXPLAIN ANALYZE of the claim (key lines):");
             let key = |l: &&String| {
@@ -479,7 +478,15 @@ async fn main() {
             .unwrap();
         let (prefix, _) = base.rsplit_once('/').unwrap();
         let dir = tempfile::tempdir().unwrap();
-        run("PostgreSQL", format!("{prefix}/{name}"), dir.path(), &s, &mut rows).await;
+        run(
+            "PostgreSQL",
+            format!("{prefix}/{name}"),
+            dir.path(),
+            &s,
+            &mut rows,
+        )
+        .await;
+        print_table(&rows);
         sqlx::query(&format!("drop database {name} with (force)"))
             .execute(&admin)
             .await
@@ -487,17 +494,28 @@ async fn main() {
     }
     if enabled("QUEUE_BENCH_SQLITE") {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("queue.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("queue.db").display()
+        );
         run("SQLite", url, dir.path(), &s, &mut rows).await;
     }
+    print_table(&rows);
+}
+
+/// The table so far (after each database, so a long SQLite run does not hide PostgreSQL's).
+fn print_table(rows: &[Row]) {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "\nattio-auth queue benchmark (load average at the end: {})",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        "\nattio-auth queue benchmark (load average now: {})",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     println!("| database | measure | figure |");
     println!("|---|---|---|");
-    for r in &rows {
+    for r in rows {
         println!("| {} | {} | {} |", r.db, r.what, r.figure);
     }
 }
