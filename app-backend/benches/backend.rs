@@ -3,8 +3,8 @@
 //! 1. backfill throughput and the backend's memory, at each size of `BENCH_USERS` (a comma
 //!    list, default `20000,100000`): N users exported by a fake auth plugin and asserted into
 //!    attio-sandbox whose write limit is `BENCH_RATE` per second (default 500; Attio's real
-//!    25/s would take 67 minutes for 100 000), reported as a share of that limit (target
-//!    >= 95%). Each size runs a fresh backend as a child process (the release binary,
+//!    25/s would take 67 minutes for 100 000), reported as a share of that limit (target:
+//!    at least 95%). Each size runs a fresh backend as a child process (the release binary,
 //!    `attio-auth serve`, configured through its environment, its own SQLite file), so its
 //!    peak RSS (VmHWM of `/proc/<pid>/status`) is the backend's alone: the sandbox, which
 //!    keeps every record in memory, and the fake plugin stay in this process. Target: the
