@@ -53,57 +53,72 @@ fn ms(d: Duration) -> i64 {
 pub async fn prune(state: &AppState, now: i64) -> Pruned {
     let r = state.config.retention;
     let pool = &state.db.pool;
-    let step = |name: &'static str,
-                res: std::result::Result<sqlx::any::AnyQueryResult, sqlx::Error>| {
-        match res {
-            Ok(done) => done.rows_affected(),
-            Err(e) => {
-                tracing::warn!(error = %e, step = name, "prune step failed");
-                0
-            }
+    let step = |name: &'static str, res: std::result::Result<u64, sqlx::Error>| match res {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, step = name, "prune step failed");
+            0
         }
     };
     let audit = step(
         "audit",
-        sqlx::query("delete from audit_log where at < $1")
-            .bind(now.saturating_sub(ms(r.audit)))
-            .execute(pool)
-            .await,
+        delete_batched(
+            pool,
+            "audit_log",
+            "id",
+            "at < $1",
+            now.saturating_sub(ms(r.audit)),
+        )
+        .await,
     );
     let dead_jobs = step(
         "dead jobs",
-        sqlx::query("delete from jobs where status = 'dead' and updated_at < $1")
-            .bind(now.saturating_sub(ms(r.dead_jobs)))
-            .execute(pool)
-            .await,
+        delete_batched(
+            pool,
+            "jobs",
+            "id",
+            "status = 'dead' and updated_at < $1",
+            now.saturating_sub(ms(r.dead_jobs)),
+        )
+        .await,
     );
     let bulk_jobs = step(
         "bulk jobs",
-        sqlx::query("delete from bulk_jobs where status = 'done' and updated_at < $1")
-            .bind(now.saturating_sub(ms(r.dead_jobs)))
-            .execute(pool)
-            .await,
+        delete_batched(
+            pool,
+            "bulk_jobs",
+            "id",
+            "status = 'done' and updated_at < $1",
+            now.saturating_sub(ms(r.dead_jobs)),
+        )
+        .await,
     );
     let dedupe_keys = step(
         "dedupe keys",
-        sqlx::query("delete from job_keys where created_at < $1")
-            .bind(now.saturating_sub(ms(r.dedupe_keys)))
-            .execute(pool)
-            .await,
+        delete_batched(
+            pool,
+            "job_keys",
+            "key",
+            "created_at < $1",
+            now.saturating_sub(ms(r.dedupe_keys)),
+        )
+        .await,
     );
     let oauth_states = step(
         "oauth states",
         sqlx::query("delete from oauth_states where expires_at < $1")
             .bind(now)
             .execute(pool)
-            .await,
+            .await
+            .map(|d| d.rows_affected()),
     );
     let replay_ids = step(
         "replay ids",
         sqlx::query("delete from replay_ids where expires_at < $1")
             .bind(now)
             .execute(pool)
-            .await,
+            .await
+            .map(|d| d.rows_affected()),
     );
     Pruned {
         audit,
@@ -113,6 +128,39 @@ pub async fn prune(state: &AppState, now: i64) -> Pruned {
         oauth_states,
         replay_ids,
         cache_entries: u64::try_from(state.caches.prune(r.cache_max_entries)).unwrap_or(0),
+    }
+}
+
+/// Rows one pruning statement deletes at most: a million old rows go in short statements,
+/// so claims and requests get the connection between them (SQLite has one) instead of
+/// waiting behind one long delete.
+pub const PRUNE_BATCH: i64 = 2000;
+
+/// Delete the rows of `table` matching `cond` (its `$1` is `bound`), [`PRUNE_BATCH`] at a
+/// time through the key column `key`; how many were deleted.
+async fn delete_batched(
+    pool: &sqlx::AnyPool,
+    table: &str,
+    key: &str,
+    cond: &str,
+    bound: i64,
+) -> std::result::Result<u64, sqlx::Error> {
+    let sql = format!(
+        "delete from {table} where {key} in \
+         (select {key} from {table} where {cond} limit {PRUNE_BATCH})"
+    );
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(&sql)
+            .bind(bound)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        total += n;
+        if n < u64::try_from(PRUNE_BATCH).unwrap_or(u64::MAX) {
+            return Ok(total);
+        }
+        tokio::task::yield_now().await;
     }
 }
 
