@@ -535,7 +535,8 @@ async fn fairness(
     let a = &tenants[0];
     world.plugins.slow.store(a.n, Ordering::Relaxed);
     let http = &world.http;
-    let base = world.sandbox.base_url();
+    let base_url = world.sandbox.base_url();
+    let base = &base_url;
     futures::stream::iter((0..flood).map(|i| async move {
         let r = http
             .post(format!("{base}/v2/objects/users/records"))
