@@ -124,10 +124,12 @@ async fn plugin_route(
         "export" => {
             // One user per tenant: the record the actions and the Attio edits are about.
             let users = if req["cursor"].is_null() {
-                vec![json!({"id": format!("u{n}"), "email": format!("u{n}@example.com"),
+                vec![
+                    json!({"id": format!("u{n}"), "email": format!("u{n}@example.com"),
                     "name": format!("User {n}"), "emailVerified": true, "image": null,
                     "role": "user", "banned": false, "attioId": null,
-                    "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"})]
+                    "createdAt": "2026-01-01T00:00:00.000Z", "updatedAt": "2026-01-01T00:00:00.000Z"}),
+                ]
             } else {
                 vec![]
             };
@@ -504,8 +506,12 @@ async fn throughput_phase(
     let until = started + Duration::from_secs(secs);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
-        let (world, backend, tenants, next) =
-            (world.clone(), backend.clone(), tenants.clone(), next.clone());
+        let (world, backend, tenants, next) = (
+            world.clone(),
+            backend.clone(),
+            tenants.clone(),
+            next.clone(),
+        );
         tasks.spawn(async move {
             let mut lat = Vec::new();
             while Instant::now() < until {
@@ -681,7 +687,11 @@ async fn main() {
         if step <= tenants.len() {
             continue;
         }
-        tenants.extend(world.install(&many, tenants.len()..step, install_conc).await);
+        tenants.extend(
+            world
+                .install(&many, tenants.len()..step, install_conc)
+                .await,
+        );
         rss.push((step, many.idle_rss(&world.sandbox).await));
     }
     let install_secs = install_started.elapsed().as_secs_f64();
@@ -720,8 +730,14 @@ async fn main() {
     println!();
     println!("| backend state | installations | VmRSS |");
     println!("|---|---|---|");
-    println!("| idle, own instance | 0 | {:.1} MiB |", rss_one_0 as f64 / 1024.0);
-    println!("| idle, own instance | 1 | {:.1} MiB |", rss_one_1 as f64 / 1024.0);
+    println!(
+        "| idle, own instance | 0 | {:.1} MiB |",
+        rss_one_0 as f64 / 1024.0
+    );
+    println!(
+        "| idle, own instance | 1 | {:.1} MiB |",
+        rss_one_1 as f64 / 1024.0
+    );
     for (k, r) in &rss {
         println!("| idle | {k} | {:.1} MiB |", *r as f64 / 1024.0);
     }
