@@ -27,6 +27,9 @@
 //! scripts/postgres.sh`); each backend instance gets a fresh database.
 //!
 //! Run: `cargo bench -p attio-auth-backend --bench tenants`.
+//!
+//! Over 800 lines: one self-contained bench binary (fake auth server, backend child, load,
+//! fairness, report); split, it would only scatter one run's steps.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/it/common/mod.rs"]
