@@ -180,15 +180,14 @@ async fn run(db: &str, rate: u64, secs: u64) -> anyhow::Result<Row> {
         delivery.poll_interval = Duration::from_millis(v.parse()?);
     }
     let (listener, origin) = PluginHost::bind().await?;
-    let secret = new_secret()?;
-    let connection = Connection::new(origin, "/api/auth", Protocol::SignedV1, secret.clone())?;
-    let auth = PluginHost::start(
-        listener,
-        &auth_db,
-        secrecy::ExposeSecret::expose_secret(&secret),
-        delivery,
-    )
-    .await?;
+    let secret = secrecy::ExposeSecret::expose_secret(&new_secret()?).to_owned();
+    let connection = Connection::new(
+        origin,
+        "/api/auth",
+        Protocol::SignedV1,
+        secrecy::SecretString::from(secret.clone()),
+    )?;
+    let auth = PluginHost::start(listener, &auth_db, &secret, delivery).await?;
     anyhow::ensure!(connection.url() == auth.auth_url());
 
     let data_dir = dir.path().join("backend");
