@@ -216,7 +216,10 @@ async fn run(db: &str, rate: u64, secs: u64) -> anyhow::Result<Row> {
     }
     wait_for(&seen, WARMUP, Duration::from_secs(30)).await;
     let warm = seen.at.lock().unwrap_or_else(|p| p.into_inner()).len();
-    anyhow::ensure!(warm == WARMUP, "warm-up: {warm} of {WARMUP} records appeared");
+    anyhow::ensure!(
+        warm == WARMUP,
+        "warm-up: {warm} of {WARMUP} records appeared"
+    );
 
     // Open loop: change i is issued at start + i / rate, whatever happened to the others.
     let n = usize::try_from(rate * secs)?;
@@ -358,7 +361,12 @@ async fn main() -> anyhow::Result<()> {
         let seen = if r.complete() {
             r.issued.to_string()
         } else {
-            format!("{} of {} ({} failed)", r.latencies.len(), r.issued, r.failed)
+            format!(
+                "{} of {} ({} failed)",
+                r.latencies.len(),
+                r.issued,
+                r.failed
+            )
         };
         println!(
             "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {} |",

@@ -5,10 +5,8 @@
 //! (in-process notify), and on PostgreSQL one of another instance (`LISTEN/NOTIFY`).
 
 use crate::common::{self, Backend, Opts, SECRET, TestApp, spawn_with};
-use attio_auth_plugin::store::{AuthStore, ColumnNaming, MemoryStore, NewUser, Report};
-use attio_auth_plugin::sync::{
-    Adapters, CancellationToken, DeliveryConfig, Origin, SyncReporter,
-};
+use attio_auth_plugin::store::{ColumnNaming, MemoryStore, NewUser, Report};
+use attio_auth_plugin::sync::{Adapters, CancellationToken, DeliveryConfig, Origin, SyncReporter};
 use attio_auth_plugin::{AttioPlugin, ConfigError};
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
 use axum::body::Bytes;
