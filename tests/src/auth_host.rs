@@ -284,3 +284,155 @@ fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
 pub fn now_iso() -> String {
     iso(chrono::Utc::now())
 }
+
+/// The auth database of a [`PluginHost`].
+#[derive(Debug, Clone)]
+pub enum AuthDb {
+    /// A SQLite file (WAL), created when new.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database URL.
+    Postgres(String),
+}
+
+/// An auth server set up as the demo's: the plugin built with `.sync()` and `.delivery()`
+/// and its own worker ([`AttioPlugin::spawn_sync`]), over SQLite or PostgreSQL. Users are
+/// created through the plugin's store and reported in the same transaction; the store
+/// wakes the worker after the commit (no explicit notify here, so that the benchmark
+/// measures what the store does by itself).
+pub struct PluginHost {
+    /// `http://127.0.0.1:PORT`.
+    pub origin: String,
+    /// The plugin.
+    pub plugin: AttioPlugin,
+    reporter: SyncReporter,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginHost {
+    /// Binds `127.0.0.1:0` first (the connection string needs the origin) and answers the
+    /// listener; then [`PluginHost::start`] serves on it.
+    pub async fn bind() -> anyhow::Result<(tokio::net::TcpListener, String)> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let origin = format!("http://{}", listener.local_addr()?);
+        Ok((listener, origin))
+    }
+
+    /// Serves the plugin on `listener` over `db` (Better Auth's tables and the plugin's
+    /// migrations applied), signing with `secret`, delivering with `delivery`.
+    pub async fn start(
+        listener: tokio::net::TcpListener,
+        db: &AuthDb,
+        secret: &str,
+        delivery: DeliveryConfig,
+    ) -> anyhow::Result<Self> {
+        let origin = format!("http://{}", listener.local_addr()?);
+        let store = match db {
+            AuthDb::Sqlite(path) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await?;
+                SqlxStore::sqlite(pool)
+            }
+            AuthDb::Postgres(url) => {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(8)
+                    .connect(url)
+                    .await?;
+                SqlxStore::postgres(pool)
+            }
+        };
+        store.install_better_auth_schema(true).await?;
+        store.migrate().await?;
+        let plugin = AttioPlugin::builder()
+            .secret(secret)
+            .store(store)
+            .sync(SyncReporter::new(Adapters::default()))
+            .delivery(delivery)
+            .base_url(format!("{origin}{}", crate::BASE_PATH))
+            .build()?;
+        let reporter = plugin
+            .reporter()
+            .cloned()
+            .context("the plugin has a reporter")?;
+        let router = Router::new().nest(crate::BASE_PATH, plugin.router::<()>());
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        let server = tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "plugin host stopped");
+            }
+        });
+        let worker = plugin.spawn_sync(cancel.clone())?;
+        Ok(Self {
+            origin,
+            plugin,
+            reporter,
+            cancel,
+            tasks: vec![server, worker],
+        })
+    }
+
+    /// The auth server URL a connection string names (`origin` + base path).
+    pub fn auth_url(&self) -> String {
+        format!("{}{}", self.origin, crate::BASE_PATH)
+    }
+
+    /// A sign-up with this id: the user row and its sync event in one transaction.
+    pub async fn sign_up(&self, id: &str, email: &str, name: &str) -> anyhow::Result<User> {
+        Ok(self
+            .plugin
+            .store()
+            .create_user(
+                NewUser {
+                    id: id.to_owned(),
+                    name: name.to_owned(),
+                    email: email.to_owned(),
+                    email_verified: false,
+                    image: None,
+                    role: Some("user".to_owned()),
+                    attio_id: None,
+                    now: now_iso(),
+                },
+                Some(Report {
+                    reporter: &self.reporter,
+                    origin: Origin::Auth,
+                }),
+            )
+            .await?)
+    }
+
+    /// Stops serving and delivering (the sends in flight finish first).
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+}
+
+impl Drop for PluginHost {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}

@@ -35,6 +35,20 @@ impl BackendServer {
         database_url: Option<&str>,
         encryption_key: Option<&str>,
     ) -> anyhow::Result<Self> {
+        Self::start_with_settings(data_dir, attio_api, port, database_url, encryption_key, &[])
+            .await
+    }
+
+    /// Like [`BackendServer::start_with`], with more settings (`ATTIO_WRITES_PER_SEC`,
+    /// `WORKERS`...: app-backend's environment variables), which win over the test defaults.
+    pub async fn start_with_settings(
+        data_dir: &Path,
+        attio_api: &str,
+        port: u16,
+        database_url: Option<&str>,
+        encryption_key: Option<&str>,
+        settings: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let mut vars: HashMap<&str, String> = HashMap::from([
             ("BIND_ADDR", format!("127.0.0.1:{port}")),
             ("DATA_DIR", data_dir.display().to_string()),
@@ -50,6 +64,9 @@ impl BackendServer {
         }
         if let Some(key) = encryption_key {
             vars.insert("ENCRYPTION_KEY", key.to_owned());
+        }
+        for (name, value) in settings {
+            vars.insert(name, value.clone());
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned())?;
         let app = Application::build(config)

@@ -135,6 +135,48 @@ impl DeliveryHandle {
     }
 }
 
+/// Wakes the worker whenever a commit on the database notifies
+/// [`super::outbox::NOTIFY_CHANNEL`] (PostgreSQL), until `cancel` fires. It listens on a
+/// connection of its own made with the pool's options, so that it holds none of the host's
+/// pool; a lost connection is made again after a few seconds, the poll covering the gap.
+async fn listen(pool: sqlx::PgPool, handle: DeliveryHandle, cancel: CancellationToken) {
+    let options = (*pool.connect_options()).clone();
+    drop(pool);
+    loop {
+        let own = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options.clone());
+        match sqlx::postgres::PgListener::connect_with(&own).await {
+            Ok(mut listener) => match listener.listen(super::outbox::NOTIFY_CHANNEL).await {
+                Ok(()) => {
+                    // Events committed while nobody listened: look once.
+                    handle.notify();
+                    loop {
+                        tokio::select! {
+                            n = listener.try_recv() => match n {
+                                // `None`: the connection was lost and is made again on the
+                                // next call; notifications of the gap are lost, so look.
+                                Ok(_) => handle.notify(),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "sync outbox listener lost");
+                                    break;
+                                }
+                            },
+                            _ = cancel.cancelled() => return,
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "sync outbox listen failed"),
+            },
+            Err(e) => tracing::warn!(error = %e, "sync outbox listener could not connect"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = cancel.cancelled() => return,
+        }
+    }
+}
+
 /// Sends outbox deliveries. A plugin built with `.sync()` on a [`SqlxStore`](crate::store::SqlxStore)
 /// makes its own: start it with [`AttioPlugin::spawn_sync`](crate::AttioPlugin::spawn_sync).
 /// Hosts that use the outbox without the plugin's router build one with
@@ -217,8 +259,14 @@ impl DeliveryWorker {
         self.handle.clone()
     }
 
-    /// Runs until `cancel` fires, then returns after the sends in flight finish.
+    /// Runs until `cancel` fires, then returns after the sends in flight finish. It sends as
+    /// soon as it is woken: by [`DeliveryHandle::notify`] after a commit in this process,
+    /// and on PostgreSQL by any instance's commit ([`super::outbox::NOTIFY_CHANNEL`]); the
+    /// poll only catches retries that came due and wakes that were lost.
     pub async fn run(self, cancel: CancellationToken) {
+        if let OutboxDb::Postgres(pool) = &self.db {
+            tokio::spawn(listen(pool.clone(), self.handle.clone(), cancel.clone()));
+        }
         let mut last_prune: Option<std::time::Instant> = None;
         loop {
             if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {

@@ -162,11 +162,16 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The PostgreSQL channel [`enqueue`] notifies (at commit) and every delivery worker on the
+/// database listens on, so that an event written by any instance is sent at once.
+pub const NOTIFY_CHANNEL: &str = "attio_auth_outbox";
+
 /// Writes `event` to the outbox with one delivery per current link, on `conn` (pass the
 /// transaction of the change it reports so both commit together). Returns the number of
 /// deliveries; with no link nothing is written (a later link gets a backfill instead).
 /// After the commit, [`super::delivery::DeliveryHandle::notify`] wakes the worker at once;
-/// without it the worker finds the event at its next poll.
+/// without it the worker finds the event at its next poll. On PostgreSQL the commit also
+/// notifies [`NOTIFY_CHANNEL`], which wakes the workers of every instance (this one too).
 ///
 /// SQLite: call it after the change's own writes, or begin the transaction with
 /// `BEGIN IMMEDIATE`: a deferred transaction whose first statement is a read fails with
@@ -236,7 +241,7 @@ pub async fn enqueue<'c>(
                 .await?
         }
     };
-    on_conn!(conn, |c| {
+    on_conn!(conn.reborrow(), |c| {
         for link in &link_ids {
             let message_id = attio_auth_shared::signing::new_message_id()?;
             sqlx::query(&c.fit(
@@ -250,8 +255,16 @@ pub async fn enqueue<'c>(
             .execute(&mut *c)
             .await?;
         }
-        Ok(link_ids.len())
-    })
+    });
+    if let OutboxConn::Postgres(c) = conn {
+        // Sent when the transaction commits (never for a rollback), once per transaction
+        // however many events it holds: every instance's worker wakes.
+        sqlx::query("select pg_notify($1, '')")
+            .bind(NOTIFY_CHANNEL)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(link_ids.len())
 }
 
 /// State of one delivery, for operators and tests.

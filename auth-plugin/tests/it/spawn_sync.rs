@@ -1,10 +1,12 @@
 //! `AttioPlugin::spawn_sync`: the worker the plugin starts itself delivers the plugin's own
 //! events to a linked backend, signed with the plugin's secret, on both databases and both
 //! namings; it stops when its token is cancelled; a plugin without sync refuses to start one.
+//! A commit wakes the idle worker long before its poll would: one of the same process
+//! (in-process notify), and on PostgreSQL one of another instance (`LISTEN/NOTIFY`).
 
-use crate::common::{self, Backend, Opts, SECRET, spawn_with};
-use attio_auth_plugin::store::{ColumnNaming, MemoryStore};
-use attio_auth_plugin::sync::{Adapters, CancellationToken, SyncReporter};
+use crate::common::{self, Backend, Opts, SECRET, TestApp, spawn_with};
+use attio_auth_plugin::store::{ColumnNaming, MemoryStore, NewUser, Report};
+use attio_auth_plugin::sync::{Adapters, CancellationToken, DeliveryConfig, Origin, SyncReporter};
 use attio_auth_plugin::{AttioPlugin, ConfigError};
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, Verifier};
 use axum::body::Bytes;
@@ -121,8 +123,103 @@ pub async fn a_snake_case_store_needs_no_snake_case_reporter(b: Backend) {
 
 both!(
     the_plugin_delivers_its_events,
-    a_snake_case_store_needs_no_snake_case_reporter
+    a_snake_case_store_needs_no_snake_case_reporter,
+    a_commit_wakes_the_idle_worker
 );
+
+/// A worker that looks for due deliveries once a minute when idle: anything delivered
+/// sooner was woken.
+const SLOW_POLL: Duration = Duration::from_secs(60);
+
+/// One plugin instance over the test's database, with its own reporter (so its own wake
+/// handle) and a worker that polls every [`SLOW_POLL`].
+fn instance(app: &TestApp) -> AttioPlugin {
+    AttioPlugin::builder()
+        .secret(SECRET)
+        .store(app.store.clone())
+        .sync(SyncReporter::new(Adapters::default()))
+        .delivery(DeliveryConfig {
+            poll_interval: SLOW_POLL,
+            ..DeliveryConfig::default()
+        })
+        .build()
+        .unwrap()
+}
+
+/// A sign-up through `plugin`'s store, reported in its transaction (no explicit notify: the
+/// store's commit is what must wake the worker).
+async fn sign_up(plugin: &AttioPlugin, email: &str) {
+    plugin
+        .store()
+        .create_user(
+            NewUser {
+                id: format!("u{}", uuid::Uuid::new_v4().simple()),
+                name: "Woken".into(),
+                email: email.into(),
+                email_verified: false,
+                image: None,
+                role: Some("user".into()),
+                attio_id: None,
+                now: common::iso(0),
+            },
+            Some(Report {
+                reporter: plugin.reporter().unwrap(),
+                origin: Origin::Auth,
+            }),
+        )
+        .await
+        .unwrap();
+}
+
+/// `worker`'s worker is started and left to go idle (its first pass finds nothing); then
+/// `writer` signs a user up. The event must arrive within half the poll interval: the poll
+/// cannot have run by then, so only a wake can have sent it.
+async fn wakes(app: &TestApp, writer: &AttioPlugin, worker: &AttioPlugin) {
+    let (url, mut events) = receiver().await;
+    let r = app.call("link", json!({"webhookUrl": url})).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let shutdown = CancellationToken::new();
+    let task = worker.spawn_sync(shutdown.clone()).unwrap();
+    // Not an assertion: time for the first pass to end, so that the event below is not
+    // picked up by it (which would let the test pass without a wake).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    sign_up(writer, "woken@example.com").await;
+    let (_, body) = tokio::time::timeout(SLOW_POLL / 2, events.recv())
+        .await
+        .expect("delivered before the worker's poll could run: the commit woke it")
+        .expect("the receiver is running");
+    assert!(started.elapsed() < SLOW_POLL);
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        event["data"]["primary_email_address"],
+        json!("woken@example.com")
+    );
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+pub async fn a_commit_wakes_the_idle_worker(b: Backend) {
+    let app = spawn_with(b, Opts::default()).await;
+    let plugin = instance(&app);
+    wakes(&app, &plugin, &plugin).await;
+}
+
+/// Two instances on one PostgreSQL database: the writer's in-process notify cannot reach
+/// the other's worker; its `NOTIFY` at commit does.
+pub async fn a_commit_of_another_instance_wakes_the_worker(b: Backend) {
+    let app = spawn_with(b, Opts::default()).await;
+    let writer = instance(&app);
+    let worker = instance(&app);
+    wakes(&app, &writer, &worker).await;
+}
+
+mod across_instances {
+    suite!(
+        super::Backend::Postgres,
+        a_commit_of_another_instance_wakes_the_worker
+    );
+}
 
 #[tokio::test]
 async fn no_worker_without_sync() {
