@@ -3,7 +3,8 @@
 //! 1. backfill throughput: N users (default 20 000, `BENCH_USERS`) exported by a fake auth
 //!    plugin and asserted into attio-sandbox whose write limit is `BENCH_RATE` per second
 //!    (default 500; Attio's real 25/s would take 13 minutes for 20 000), reported as a share
-//!    of that limit (target >= 95%);
+//!    of that limit (target >= 95%; the READMEs' 97.8% was measured with `BENCH_RATE=100`:
+//!    at the default 500/s a 2-core machine's CPU is the limit, about 73%);
 //! 2. action forwarding overhead: p50/p90/p99 of `user-details` called directly on the plugin
 //!    (signed) versus through `POST /v1/actions/user-details` (signed, verified, replay-checked,
 //!    resolved, forwarded, audited), target <= 1 ms p50 overhead;

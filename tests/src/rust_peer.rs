@@ -8,7 +8,7 @@ use attio_auth_plugin::sync::{
 };
 use attio_auth_plugin::{AttioPlugin, MemoryMailer};
 use axum::Router;
-use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +43,25 @@ pub struct PeerApp {
     pub mailer: Arc<MemoryMailer>,
     /// Sends the outbox's events to linked URLs.
     pub worker: DeliveryWorker,
+    /// The store's pool (the benchmark's ceiling routes read through it; the pragmas are
+    /// read back from it).
+    pub pool: SqlitePool,
+}
+
+/// The `journal_mode` and `synchronous` a pooled connection actually runs with (read back
+/// with `PRAGMA`), e.g. `journal_mode=wal synchronous=NORMAL`.
+pub async fn pragmas(pool: &SqlitePool) -> anyhow::Result<String> {
+    let mut conn = pool.acquire().await?;
+    let mode: String = sqlx::query_scalar("pragma journal_mode")
+        .fetch_one(&mut *conn)
+        .await?;
+    let sync: i64 = sqlx::query_scalar("pragma synchronous")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(format!(
+        "journal_mode={mode} synchronous={}",
+        crate::synchronous_name(sync)
+    ))
 }
 
 /// Opens (or creates) the SQLite file, applies the plugin's migrations (which adopt a
@@ -52,6 +71,9 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
     let mut options = SqlxStore::sqlite_options(db_path);
     if let Some(s) = knob("PEER_SYNCHRONOUS") {
         options = options.synchronous(s.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    if let Some(m) = knob("PEER_JOURNAL_MODE") {
+        options = options.journal_mode(m.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
     }
     let connections = knob("PEER_CONNECTIONS")
         .and_then(|v| v.parse().ok())
@@ -100,6 +122,7 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
         router,
         mailer,
         worker,
+        pool,
     })
 }
 
