@@ -55,6 +55,8 @@ struct Peer {
 async fn start_rust_peer(db: &std::path::Path, mode: &str) -> anyhow::Result<Peer> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rust-peer"))
         .env("PEER_MODE", mode)
+        // The original harness runs Better Auth with `rateLimit: { enabled: false }`.
+        .env("PEER_RATE_LIMIT", "off")
         .env("DATABASE_PATH", db)
         .env("PORT", "0")
         .env("ATTIO_SECRET", LEGACY_SECRET)

@@ -6,7 +6,7 @@ use attio_auth_plugin::store::SqlxStore;
 use attio_auth_plugin::sync::{
     Adapters, DeliveryConfig, DeliveryWorker, LinkTable, OutboxDb, SyncReporter,
 };
-use attio_auth_plugin::{AttioPlugin, MemoryMailer};
+use attio_auth_plugin::{AttioPlugin, MemoryMailer, RateLimit};
 use axum::Router;
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use std::path::Path;
@@ -108,7 +108,19 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
     )?;
     let reporter = SyncReporter::new(Adapters::default()).with_handle(worker.handle());
     let mailer = Arc::new(MemoryMailer::new());
+    // `PEER_RATE_LIMIT`: `off` (as the original harness runs Better Auth, `rateLimit:
+    // { enabled: false }`: the benchmark's setting) or a max per minute; default the
+    // plugin's default.
+    let rate_limit = match knob("PEER_RATE_LIMIT").as_deref() {
+        None => RateLimit::default(),
+        Some("off") => RateLimit::disabled(),
+        Some(max) => RateLimit::default().max(
+            max.parse()
+                .map_err(|e| anyhow::anyhow!("PEER_RATE_LIMIT={max}: {e}"))?,
+        ),
+    };
     let plugin = AttioPlugin::builder()
+        .rate_limit(rate_limit)
         .secret(secret)
         .accept_legacy_body_secret(true)
         .store(store)

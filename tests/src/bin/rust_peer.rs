@@ -6,7 +6,9 @@
 //! Knobs to reproduce the benchmark's diagnosis (defaults: the plugin's recommended set-up):
 //! `PEER_SYNCHRONOUS` (SQLite `synchronous`, default `normal`), `PEER_CONNECTIONS` (pool
 //! size, default 8), `PEER_WRITE_GATE=0` (turn the store's write queue off),
-//! `PEER_JOURNAL_MODE` (SQLite `journal_mode`, default `wal`).
+//! `PEER_JOURNAL_MODE` (SQLite `journal_mode`, default `wal`), `PEER_RATE_LIMIT` (`off`,
+//! as the benchmark runs it and the original harness runs Better Auth, or a max per
+//! minute; default the plugin's 600).
 //! `PEER_MODE=ceiling` serves the benchmark's ceiling instead of the plugin: bare axum
 //! routes over the same pool and queries ([`attio_auth_tests::ceiling`]).
 //! Prints `rust-peer pragmas journal_mode=... synchronous=...` as read back from the pool.
