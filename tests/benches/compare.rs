@@ -238,7 +238,8 @@ async fn main() -> anyhow::Result<()> {
         seed::snapshot(&http, &node, copy).await?;
     }
     let [rust_db, ceiling_db, node_default_db] = copies;
-    let node_default = NodePeer::start_with_env(&node_default_db, LEGACY_SECRET, 0, &DEFAULTS).await?;
+    let node_default =
+        NodePeer::start_with_env(&node_default_db, LEGACY_SECRET, 0, &DEFAULTS).await?;
     let mut rust = start_rust_peer(&rust_db, "plugin").await?;
     let mut ceiling = start_rust_peer(&ceiling_db, "ceiling").await?;
     let node_pid = node.pid().context("node pid")?;
@@ -288,14 +289,20 @@ async fn main() -> anyhow::Result<()> {
     let ceiling_rss = peak_rss_kib(ceiling_pid).context("ceiling VmHWM")?;
     let load_end = load_average();
 
-    println!("Pragmas as read back: original {node_pragmas}; ours {}; ceiling {}; extra row's original {node_default_pragmas}.", rust.pragmas, ceiling.pragmas);
+    println!(
+        "Pragmas as read back: original {node_pragmas}; ours {}; ceiling {}; extra row's original {node_default_pragmas}.",
+        rust.pragmas, ceiling.pragmas
+    );
     println!();
     println!(
         "| endpoint | clients | original req/s | ours req/s | throughput | original p50 ms | ours p50 ms | original p99 ms | ours p99 ms | p99 ours/original | errors (orig/ours) |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
-        println!("{}", comparison_row(r.endpoint, r.clients, &r.node, &r.rust));
+        println!(
+            "{}",
+            comparison_row(r.endpoint, r.clients, &r.node, &r.rust)
+        );
     }
     for r in &rows {
         if let Some(d) = &r.node_default {

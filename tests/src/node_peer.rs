@@ -147,8 +147,12 @@ impl NodePeer {
     /// (read back with `PRAGMA`, not what was asked for), e.g. `journal_mode=wal
     /// synchronous=NORMAL`.
     pub async fn pragmas(&self, http: &reqwest::Client) -> anyhow::Result<String> {
-        let mode = self.sql(http, "pragma journal_mode", serde_json::json!([])).await?;
-        let sync = self.sql(http, "pragma synchronous", serde_json::json!([])).await?;
+        let mode = self
+            .sql(http, "pragma journal_mode", serde_json::json!([]))
+            .await?;
+        let sync = self
+            .sql(http, "pragma synchronous", serde_json::json!([]))
+            .await?;
         Ok(format!(
             "journal_mode={} synchronous={}",
             mode[0]["journal_mode"].as_str().unwrap_or("?"),
