@@ -23,6 +23,9 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v faketime >/dev/null || need_apt+=(faketime)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# postgres.sh and mariadb.sh would install these too, each after its own apt-get update.
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     step "apt-get install ${need_apt[*]}"
@@ -32,6 +35,33 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
 fi
+
+# The npm installs wait on the network and node-gyp (better-sqlite3 compiles from source):
+# they run in the background while cargo builds, each logged under target/test-logs/. An
+# install whose package-lock.json has not changed since the last one is skipped.
+[ -d /usr/include/node ] && export npm_config_nodedir=/usr
+mkdir -p target/test-logs
+npm_install() { # dir
+  local stamp="$1/node_modules/.attio-auth-lock.sha256" sum
+  sum=$(sha256sum "$1/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then echo "$1: up to date"; return 0; fi
+  (cd "$1" && npm ci --no-audit --no-fund --loglevel=error) && echo "$sum" >"$stamp"
+}
+declare -A npm_jobs=()
+for dir in generator-site/tests/browser attio-app tests/compat; do
+  npm_install "$dir" >"target/test-logs/npm-${dir//\//-}.log" 2>&1 &
+  npm_jobs[$dir]=$!
+done
+# Waits for one background install; on failure shows its log and stops.
+npm_wait() { # dir
+  [ -n "${npm_jobs[$1]:-}" ] || return 0
+  if ! wait "${npm_jobs[$1]}"; then
+    echo "test.sh: npm ci in $1 failed:" >&2
+    cat "target/test-logs/npm-${1//\//-}.log" >&2
+    exit 1
+  fi
+  unset "npm_jobs[$1]"
+}
 
 step "PostgreSQL"
 source scripts/postgres.sh
@@ -45,9 +75,8 @@ target/py/bin/python -c 'import standardwebhooks' 2>/dev/null ||
   target/py/bin/pip install -q --disable-pip-version-check -r shared/tests/interop/requirements.txt
 export INTEROP_PYTHON="$root/target/py/bin/python"
 
-step "generator site: wasm32 target, browser test driver, WASM (xtask)"
+step "generator site: wasm32 target, WASM (xtask)"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
-(cd generator-site/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 cargo run -q -p xtask -- site
 
 step "build the attio-auth and attio-auth-demo binaries"
@@ -56,12 +85,12 @@ export ATTIO_AUTH_BIN="$root/target/debug/attio-auth"
 cargo build -q -p attio-auth-demo --bin attio-auth-demo
 export ATTIO_AUTH_DEMO_BIN="$root/target/debug/attio-auth-demo"
 
-step "Attio app: npm ci, type check, tests"
-[ -d /usr/include/node ] && export npm_config_nodedir=/usr
-(cd attio-app && npm ci --no-audit --no-fund --loglevel=error && npm run -s build && npm test)
+step "Attio app: type check, tests"
+npm_wait attio-app
+(cd attio-app && npm run -s build && npm test)
 
-step "the original plugin for the compatibility tests: npm ci"
-(cd tests/compat && npm ci --no-audit --no-fund --loglevel=error)
+step "npm installs: the browser test driver, the original plugin (compatibility tests)"
+for dir in "${!npm_jobs[@]}"; do npm_wait "$dir"; done
 
 step "Rust workspace tests"
 cargo test --workspace --locked --no-fail-fast
