@@ -6,6 +6,10 @@
 //   PORT            port on 127.0.0.1 (0 = any; the chosen one is printed)
 //   DATABASE_PATH   SQLite file (default: a fresh file in the OS temp folder)
 //   ATTIO_SECRET    the plugin's shared secret (legacy body secret)
+//   SQLITE_JOURNAL_MODE, SQLITE_SYNCHRONOUS
+//                   optional pragmas set through better-sqlite3 before anything else
+//                   (e.g. WAL and NORMAL, for the comparison at equal durability); unset:
+//                   better-sqlite3's defaults (rollback journal, synchronous FULL)
 //
 // It prints one line `compat-peer listening on http://127.0.0.1:PORT` when ready.
 // Test-only routes (not part of the plugin): GET /__test/mail (mail "sent" so far),
@@ -29,6 +33,12 @@ const secret = process.env.ATTIO_SECRET ?? "attio-test-secret";
 
 const mail = [];
 const db = new Database(dbPath);
+if (process.env.SQLITE_JOURNAL_MODE) {
+  db.pragma(`journal_mode = ${process.env.SQLITE_JOURNAL_MODE}`);
+}
+if (process.env.SQLITE_SYNCHRONOUS) {
+  db.pragma(`synchronous = ${process.env.SQLITE_SYNCHRONOUS}`);
+}
 
 let baseURL = "http://127.0.0.1";
 const options = () => ({

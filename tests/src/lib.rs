@@ -8,7 +8,9 @@
 //!   both plugins answer over the very same rows;
 //! - [`legacy`] sends one legacy request to both and compares error bodies;
 //! - [`shape`] reduces JSON to keys and value types for comparing responses;
-//! - [`load`] is the small load generator of the comparison benchmark.
+//! - [`load`] is the small load generator of the comparison benchmark;
+//! - [`ceiling`] answers `user-details`, `sessions` and `search-users` from a bare axum
+//!   route over the same SQLite queries, no plugin around it (the benchmark's ceiling).
 //! - [`backend`] runs app-backend in-process and installs workspaces on it, [`auth_host`]
 //!   a restartable auth server, [`generator`] uses the generator site as a person does and
 //!   [`wait`] polls until the chain settles (the end-to-end tests; the Attio app's side is
@@ -19,6 +21,7 @@
 
 pub mod auth_host;
 pub mod backend;
+pub mod ceiling;
 pub mod generator;
 pub mod legacy;
 pub mod load;
@@ -33,6 +36,17 @@ pub const LEGACY_SECRET: &str = "attio-test-secret";
 
 /// The auth base path both servers mount their plugin under.
 pub const BASE_PATH: &str = "/api/auth";
+
+/// The name of a `PRAGMA synchronous` value (0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA).
+pub fn synchronous_name(value: i64) -> &'static str {
+    match value {
+        0 => "OFF",
+        1 => "NORMAL",
+        2 => "FULL",
+        3 => "EXTRA",
+        _ => "?",
+    }
+}
 
 /// Peak resident set size (`VmHWM`) of a process in KiB, from `/proc/<pid>/status`.
 pub fn peak_rss_kib(pid: u32) -> Option<u64> {

@@ -35,6 +35,17 @@ impl NodePeer {
     /// [`NodePeer::start`] on a given port of 127.0.0.1 (0 = any), for a test that must
     /// know the URL before the secret (a connection string made for it first).
     pub async fn start_on_port(db_path: &Path, secret: &str, port: u16) -> anyhow::Result<Self> {
+        Self::start_with_env(db_path, secret, port, &[]).await
+    }
+
+    /// [`NodePeer::start_on_port`] with extra environment variables for the harness, e.g.
+    /// `SQLITE_JOURNAL_MODE` / `SQLITE_SYNCHRONOUS` (pragmas set through better-sqlite3).
+    pub async fn start_with_env(
+        db_path: &Path,
+        secret: &str,
+        port: u16,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let dir = compat_dir();
         for package in ["better-auth", "better-auth-attio-plugin", "better-sqlite3"] {
             if !dir.join("node_modules").join(package).exists() {
@@ -50,6 +61,7 @@ impl NodePeer {
             .env("PORT", port.to_string())
             .env("DATABASE_PATH", db_path)
             .env("ATTIO_SECRET", secret)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -129,6 +141,23 @@ impl NodePeer {
             bail!("SQL {sql:?} failed: {body}");
         }
         Ok(body)
+    }
+
+    /// The `journal_mode` and `synchronous` its database connection actually runs with
+    /// (read back with `PRAGMA`, not what was asked for), e.g. `journal_mode=wal
+    /// synchronous=NORMAL`.
+    pub async fn pragmas(&self, http: &reqwest::Client) -> anyhow::Result<String> {
+        let mode = self
+            .sql(http, "pragma journal_mode", serde_json::json!([]))
+            .await?;
+        let sync = self
+            .sql(http, "pragma synchronous", serde_json::json!([]))
+            .await?;
+        Ok(format!(
+            "journal_mode={} synchronous={}",
+            mode[0]["journal_mode"].as_str().unwrap_or("?"),
+            crate::synchronous_name(sync[0]["synchronous"].as_i64().unwrap_or(-1))
+        ))
     }
 
     /// Mail the original "sent" so far.

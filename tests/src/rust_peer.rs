@@ -4,9 +4,9 @@
 use anyhow::Context;
 use attio_auth_plugin::store::SqlxStore;
 use attio_auth_plugin::sync::{Adapters, DeliveryConfig, SyncReporter};
-use attio_auth_plugin::{AttioPlugin, MemoryMailer};
+use attio_auth_plugin::{AttioPlugin, MemoryMailer, RateLimit};
 use axum::Router;
-use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,25 @@ pub struct PeerApp {
     pub mailer: Arc<MemoryMailer>,
     /// The plugin (for its delivery worker).
     pub plugin: AttioPlugin,
+    /// The store's pool (the benchmark's ceiling routes read through it; the pragmas are
+    /// read back from it).
+    pub pool: SqlitePool,
+}
+
+/// The `journal_mode` and `synchronous` a pooled connection actually runs with (read back
+/// with `PRAGMA`), e.g. `journal_mode=wal synchronous=NORMAL`.
+pub async fn pragmas(pool: &SqlitePool) -> anyhow::Result<String> {
+    let mut conn = pool.acquire().await?;
+    let mode: String = sqlx::query_scalar("pragma journal_mode")
+        .fetch_one(&mut *conn)
+        .await?;
+    let sync: i64 = sqlx::query_scalar("pragma synchronous")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(format!(
+        "journal_mode={mode} synchronous={}",
+        crate::synchronous_name(sync)
+    ))
 }
 
 /// Opens (or creates) the SQLite file, applies the plugin's migrations (which adopt a
@@ -51,6 +70,9 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
     let mut options = SqlxStore::sqlite_options(db_path);
     if let Some(s) = knob("PEER_SYNCHRONOUS") {
         options = options.synchronous(s.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    if let Some(m) = knob("PEER_JOURNAL_MODE") {
+        options = options.journal_mode(m.parse().map_err(|e| anyhow::anyhow!("{e}"))?);
     }
     let connections = knob("PEER_CONNECTIONS")
         .and_then(|v| v.parse().ok())
@@ -75,7 +97,19 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
     }
     store.migrate().await.context("plugin migrations")?;
     let mailer = Arc::new(MemoryMailer::new());
+    // `PEER_RATE_LIMIT`: `off` (as the original harness runs Better Auth, `rateLimit:
+    // { enabled: false }`: the benchmark's setting) or a max per minute; default the
+    // plugin's default.
+    let rate_limit = match knob("PEER_RATE_LIMIT").as_deref() {
+        None => RateLimit::default(),
+        Some("off") => RateLimit::disabled(),
+        Some(max) => RateLimit::default().max(
+            max.parse()
+                .map_err(|e| anyhow::anyhow!("PEER_RATE_LIMIT={max}: {e}"))?,
+        ),
+    };
     let plugin = AttioPlugin::builder()
+        .rate_limit(rate_limit)
         .secret(secret)
         .accept_legacy_body_secret(true)
         .store(store)
@@ -93,6 +127,7 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
         router,
         mailer,
         plugin,
+        pool,
     })
 }
 

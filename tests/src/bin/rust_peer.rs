@@ -5,7 +5,13 @@
 //! (default [`attio_auth_tests::LEGACY_SECRET`]). Prints `rust-peer listening on URL`.
 //! Knobs to reproduce the benchmark's diagnosis (defaults: the plugin's recommended set-up):
 //! `PEER_SYNCHRONOUS` (SQLite `synchronous`, default `normal`), `PEER_CONNECTIONS` (pool
-//! size, default 8), `PEER_WRITE_GATE=0` (turn the store's write queue off).
+//! size, default 8), `PEER_WRITE_GATE=0` (turn the store's write queue off),
+//! `PEER_JOURNAL_MODE` (SQLite `journal_mode`, default `wal`), `PEER_RATE_LIMIT` (`off`,
+//! as the benchmark runs it and the original harness runs Better Auth, or a max per
+//! minute; default the plugin's 600).
+//! `PEER_MODE=ceiling` serves the benchmark's ceiling instead of the plugin: bare axum
+//! routes over the same pool and queries ([`attio_auth_tests::ceiling`]).
+//! Prints `rust-peer pragmas journal_mode=... synchronous=...` as read back from the pool.
 
 use anyhow::Context;
 use std::path::PathBuf;
@@ -23,14 +29,28 @@ async fn main() -> anyhow::Result<()> {
         std::env::var("ATTIO_SECRET").unwrap_or_else(|_| attio_auth_tests::LEGACY_SECRET.into());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
+    // The database is set up the same way in both modes (the plugin's migrations).
     let app = attio_auth_tests::rust_peer::app(&db_path, &secret, &url).await?;
+    let pragmas = attio_auth_tests::rust_peer::pragmas(&app.pool).await?;
+    let router = match std::env::var("PEER_MODE").as_deref() {
+        Ok("ceiling") => {
+            attio_auth_tests::ceiling::check_layout(&app.pool).await?;
+            attio_auth_tests::ceiling::router(
+                app.pool.clone(),
+                &secret,
+                attio_auth_tests::BASE_PATH,
+            )
+        }
+        Ok("plugin") | Err(_) => app.router,
+        Ok(other) => anyhow::bail!("PEER_MODE={other}: expected plugin or ceiling"),
+    };
     // The benchmark's database has no links: nothing to deliver, so no delivery worker
     // (the configuration the README's table was measured with).
+    println!("rust-peer pragmas {pragmas}");
     println!("rust-peer listening on {url}");
     axum::serve(
         listener,
-        app.router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async {
         let _ = tokio::signal::ctrl_c().await;
