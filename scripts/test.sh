@@ -48,7 +48,7 @@ npm_install() { # dir
   (cd "$1" && npm ci --no-audit --no-fund --loglevel=error) && echo "$sum" >"$stamp"
 }
 declare -A npm_jobs=()
-for dir in generator-site/tests/browser attio-app tests/compat; do
+for dir in generator-site/tests/browser app-backend/tests/browser attio-app tests/compat; do
   npm_install "$dir" >"target/test-logs/npm-${dir//\//-}.log" 2>&1 &
   npm_jobs[$dir]=$!
 done

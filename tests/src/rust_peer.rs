@@ -83,7 +83,7 @@ pub async fn app(db_path: &Path, secret: &str, public_url: &str) -> anyhow::Resu
         .await
         .with_context(|| format!("opening {}", db_path.display()))?;
     let gate = knob("PEER_WRITE_GATE").is_none_or(|v| v != "0");
-    let store = SqlxStore::sqlite(pool).with_sqlite_write_gate(gate);
+    let store = SqlxStore::sqlite(pool.clone()).with_sqlite_write_gate(gate);
     if !store
         .detect_features()
         .await
