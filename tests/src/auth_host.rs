@@ -115,18 +115,7 @@ impl AuthHost {
             .route("/sign-up/email", post(sign_up_route).with_state(demo));
         let router = Router::new().nest(crate::BASE_PATH, routes);
         let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        let server = tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "auth host stopped");
-            }
-        });
+        let server = serve_until(listener, router, cancel.clone(), "auth host");
         let worker = plugin.spawn_sync(cancel.clone())?;
         Ok(Self {
             origin,
@@ -371,18 +360,7 @@ impl PluginHost {
             .context("the plugin has a reporter")?;
         let router = Router::new().nest(crate::BASE_PATH, plugin.router::<()>());
         let cancel = CancellationToken::new();
-        let stop = cancel.clone();
-        let server = tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "plugin host stopped");
-            }
-        });
+        let server = serve_until(listener, router, cancel.clone(), "plugin host");
         let worker = plugin.spawn_sync(cancel.clone())?;
         Ok(Self {
             origin,
@@ -435,4 +413,24 @@ impl Drop for PluginHost {
     fn drop(&mut self) {
         self.cancel.cancel();
     }
+}
+
+/// Serves `router` on `listener` until `cancel` fires (both hosts stop the same way).
+fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    cancel: CancellationToken,
+    what: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, what, "host stopped");
+        }
+    })
 }
