@@ -11,10 +11,21 @@
 #   - the generator site's WASM (built by the xtask, from crates.io only),
 #   - faketime (Debian), to run the date-sensitive suites once more a year ahead.
 # Then the Attio app's tests and the whole Rust workspace's tests.
+#
+# LINT=1 (set by .ci/run) also lints: the workspace's own crates are compiled by clippy-driver
+# with `-D warnings` in the very build the tests use (what `cargo clippy --all-targets` checks,
+# without a second, check-mode build of every dependency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_PROFILE_DEV_DEBUG=0
 root=$(pwd)
+if [ "${LINT:-0}" = 1 ]; then
+  # What `cargo clippy -- -D warnings` sets, for every cargo command below (the same wrapper
+  # everywhere, or cargo would rebuild the workspace's crates without it).
+  RUSTC_WORKSPACE_WRAPPER="$(rustc --print sysroot)/bin/clippy-driver"
+  CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+  export RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS
+fi
 start=$(date +%s)
 step() { echo "== test.sh: $* ($(( $(date +%s) - start ))s)"; }
 
@@ -79,10 +90,12 @@ step "generator site: wasm32 target, WASM (xtask)"
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
 cargo run -q -p xtask -- site
 
-step "build the attio-auth and attio-auth-demo binaries"
-cargo build -q -p attio-auth-backend --bin attio-auth
+# One build of everything the tests run, with the features `cargo test --workspace` unifies
+# (building a binary with `-p` alone would resolve features per package and build a third of
+# the dependencies twice). The benches are built too (test profile), so they always compile.
+step "build: the workspace's binaries, tests, examples and benches"
+cargo build --workspace --locked --bins --tests --examples --benches
 export ATTIO_AUTH_BIN="$root/target/debug/attio-auth"
-cargo build -q -p attio-auth-demo --bin attio-auth-demo
 export ATTIO_AUTH_DEMO_BIN="$root/target/debug/attio-auth-demo"
 
 step "Attio app: type check, tests"

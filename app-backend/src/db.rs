@@ -83,6 +83,23 @@ impl Db {
                 })
             });
         }
+        if kind == DbKind::Postgres {
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Plan each prepared statement once. PostgreSQL otherwise plans the
+                    // queue's claim (a recursive CTE) again with its parameters' values at
+                    // each of the first executions and whenever its generic plan looks
+                    // costlier, and planning it cost about as much as running it. The
+                    // backend's statements go through indexes by ids and times, where the
+                    // generic plan is the custom one. The queue benchmark (1M finished jobs,
+                    // 100k queued): claim p50 3.73 -> 1.84 ms, p99 5.71 -> 4.53 ms, four
+                    // workers 382 -> 631 jobs/s.
+                    conn.execute("set plan_cache_mode = force_generic_plan")
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
         let pool = options.connect(url).await?;
         let migrator = match kind {
             DbKind::Sqlite => &SQLITE_MIGRATIONS,

@@ -41,6 +41,8 @@ pub struct Pruned {
     pub replay_ids: u64,
     /// In-memory cache entries.
     pub cache_entries: u64,
+    /// Per-workspace Attio budgets still held (idle ones are forgotten at each pass).
+    pub budgets_left: u64,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -128,6 +130,7 @@ pub async fn prune(state: &AppState, now: i64) -> Pruned {
         oauth_states,
         replay_ids,
         cache_entries: u64::try_from(state.caches.prune(r.cache_max_entries)).unwrap_or(0),
+        budgets_left: u64::try_from(state.attio.prune_budgets()).unwrap_or(u64::MAX),
     }
 }
 

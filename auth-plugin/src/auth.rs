@@ -19,7 +19,7 @@ use attio_auth_shared::actions::{self, Action, Envelope, Legacy, Signed};
 use attio_auth_shared::signing::ReplayStatus;
 use attio_auth_shared::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, SigningError};
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 use secrecy::ExposeSecret;
@@ -59,7 +59,13 @@ impl Ctx {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The Standard Webhooks headers as header names: a lookup by `&str` parses the name on
+/// every call.
+static WEBHOOK_ID: HeaderName = HeaderName::from_static(HEADER_ID);
+static WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static(HEADER_TIMESTAMP);
+static WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static(HEADER_SIGNATURE);
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -96,7 +102,8 @@ fn parse_body(is_json: bool, body: &[u8]) -> PluginResult<Option<Value>> {
 /// The original's CSRF check: a request that carries a cookie and an `Origin` that is not
 /// the auth server's own is refused (server-to-server calls carry no cookie).
 fn check_origin(st: &PluginState, headers: &HeaderMap) -> PluginResult<()> {
-    let (Some(origin), Some(base)) = (header_str(headers, "origin"), &st.config.base_url) else {
+    let (Some(origin), Some(base)) = (header_str(headers, &header::ORIGIN), &st.config.base_url)
+    else {
         return Ok(());
     };
     if headers.get(header::COOKIE).is_none() {
@@ -158,9 +165,9 @@ where
     F: FnOnce(Ctx, A) -> Fut,
     Fut: Future<Output = PluginResult<A::Response>>,
 {
-    let signed = [HEADER_ID, HEADER_TIMESTAMP, HEADER_SIGNATURE]
-        .iter()
-        .any(|h| headers.contains_key(*h));
+    let signed = [&WEBHOOK_ID, &WEBHOOK_TIMESTAMP, &WEBHOOK_SIGNATURE]
+        .into_iter()
+        .any(|h| headers.contains_key(h));
     let call = async {
         if signed {
             run_signed::<A, F, Fut>(st.clone(), headers, body, f).await
@@ -258,9 +265,9 @@ where
     let Some(verifier) = &st.verifier else {
         return PluginError::SigningNotConfigured.into_response();
     };
-    let id = header_str(&headers, HEADER_ID).unwrap_or("");
-    let ts = header_str(&headers, HEADER_TIMESTAMP).unwrap_or("");
-    let sig = header_str(&headers, HEADER_SIGNATURE).unwrap_or("");
+    let id = header_str(&headers, &WEBHOOK_ID).unwrap_or("");
+    let ts = header_str(&headers, &WEBHOOK_TIMESTAMP).unwrap_or("");
+    let sig = header_str(&headers, &WEBHOOK_SIGNATURE).unwrap_or("");
     if let Err(e) = verifier.verify(id, ts, sig, &body, now) {
         return PluginError::Signature(e).into_response();
     }

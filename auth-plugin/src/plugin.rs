@@ -14,7 +14,6 @@ use attio_auth_shared::signing::{SECRET_PREFIX, Verifier};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::routing::{MethodRouter, get, post};
 use secrecy::{ExposeSecret, SecretString};
 use std::future::Future;
@@ -156,12 +155,23 @@ impl AttioPlugin {
             F: FnOnce(Ctx, A) -> Fut + Copy + Send + Sync + 'static,
             Fut: Future<Output = PluginResult<A::Response>> + Send + 'static,
         {
+            // The request is taken apart rather than through the `HeaderMap` and
+            // `Extensions` extractors, which clone both on every call.
             let endpoint = move |State(st): State<Arc<PluginState>>,
-                                 headers: HeaderMap,
-                                 extensions: axum::http::Extensions,
-                                 body: Bytes| {
-                let peer = crate::limit::peer(&extensions);
-                crate::auth::run::<A, F, Fut>(st, headers, peer, body, handler)
+                                 req: axum::extract::Request| async move {
+                let (mut parts, body) = req.into_parts();
+                let headers = std::mem::take(&mut parts.headers);
+                let peer = crate::limit::peer(&parts.extensions);
+                // `Bytes` keeps axum's body limit (`DefaultBodyLimit`, read from the parts).
+                let req = axum::extract::Request::from_parts(parts, body);
+                let body =
+                    match <Bytes as axum::extract::FromRequest<()>>::from_request(req, &()).await {
+                        Ok(body) => body,
+                        Err(rejection) => {
+                            return axum::response::IntoResponse::into_response(rejection);
+                        }
+                    };
+                crate::auth::run::<A, F, Fut>(st, headers, peer, body, handler).await
             };
             // The original answers 404 (not 405) to other methods.
             (

@@ -119,6 +119,17 @@ impl AttioClient {
         self
     }
 
+    /// Forget the budgets of workspaces that have been idle long enough for their budget to
+    /// be full again (forgetting them changes nothing), and give the memory back: the keyed
+    /// limiters otherwise keep one entry per workspace ever called. How many budgets remain.
+    pub fn prune_budgets(&self) -> usize {
+        for limiter in [&self.writes, &self.reads] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        self.writes.len() + self.reads.len()
+    }
+
     /// Whether this client talks to Attio itself (`https://api.attio.com`), not a sandbox:
     /// Attio delivers webhooks only to `https://` targets.
     pub fn is_attio_cloud(&self) -> bool {
@@ -398,5 +409,22 @@ mod tests {
         assert!(backoff(1) <= Duration::from_millis(250));
         assert!(backoff(3) >= Duration::from_millis(800));
         assert!(backoff(30) <= Duration::from_millis(12_500));
+    }
+
+    #[test]
+    fn idle_budgets_are_forgotten_and_busy_ones_kept() {
+        // Writes refill once a second, reads every millisecond.
+        let client = AttioClient::new(reqwest::Client::new(), "http://127.0.0.1:9", 1, 1000, 1);
+        for n in 0..200 {
+            let workspace = format!("ws-{n}");
+            assert!(client.writes.check_key(&workspace).is_ok());
+            assert!(client.reads.check_key(&workspace).is_ok());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // The read budgets are full again: forgetting them loses nothing. The write budgets
+        // were spent less than a second ago: forgetting them would allow a second write.
+        assert_eq!(client.prune_budgets(), 200);
+        assert_eq!(client.reads.len(), 0);
+        assert!(client.writes.check_key(&"ws-7".to_owned()).is_err());
     }
 }

@@ -23,6 +23,21 @@ async fn bare_state(db: DbChoice) -> (AppState, tempfile::TempDir) {
     (app.state().clone(), dir)
 }
 
+/// Every PostgreSQL connection of the backend plans a prepared statement once (the claim's
+/// planning cost as much as running it; app-backend README, "A big queue").
+#[tokio::test]
+async fn postgres_connections_use_generic_plans() {
+    let (state, _dir) = bare_state(DbChoice::Postgres).await;
+    for _ in 0..3 {
+        let mode: String = sqlx::query("select current_setting('plan_cache_mode') as m")
+            .fetch_one(&state.db.pool)
+            .await
+            .unwrap()
+            .get("m");
+        assert_eq!(mode, "force_generic_plan");
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // Item 5: fairness
 // ------------------------------------------------------------------------------------------

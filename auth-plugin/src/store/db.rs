@@ -299,7 +299,23 @@ impl Tx {
         sql: &str,
         params: Vec<P>,
     ) -> Result<Option<DbRow>, sqlx::Error> {
-        Ok(self.all(sql, params).await?.into_iter().next())
+        Ok(match self {
+            Tx::Sqlite(t, _) => bind_sqlite(sqlx::query(sql), params)
+                .fetch_optional(&mut **t)
+                .await?
+                .map(DbRow::Sqlite),
+            Tx::Postgres(t) => bind_pg(sqlx::query(sql), params)
+                .fetch_optional(&mut **t)
+                .await?
+                .map(DbRow::Postgres),
+            Tx::MySql(t) => {
+                let (sql, params) = mysql_query(sql, params);
+                bind_mysql(sqlx::query(&sql), params)
+                    .fetch_optional(&mut **t)
+                    .await?
+                    .map(DbRow::MySql)
+            }
+        })
     }
 
     pub(crate) async fn exec(&mut self, sql: &str, params: Vec<P>) -> Result<u64, sqlx::Error> {

@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -67,7 +68,15 @@ struct Detected {
     updated_at_required: Vec<&'static str>,
     /// Date columns stored as integers.
     dates: DateColumns,
+    /// The rewritten SQL of each query text seen (see [`SqlxStore::q`]); emptied whenever
+    /// what the rewrite depends on changes.
+    sql: HashMap<String, Arc<str>>,
 }
+
+/// How many rewritten query texts a store keeps. The texts are the store's own (values are
+/// bound, never written into the text), a few dozen; the bound only keeps a mistake from
+/// growing without end.
+const SQL_CACHE_MAX: usize = 512;
 
 impl SqlxStore {
     /// A store over a SQLite pool (Better Auth's SQLite layout: ISO text dates, 0/1
@@ -122,6 +131,7 @@ impl SqlxStore {
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         d.dates = dates;
+        d.sql.clear();
     }
 
     /// The columns of `table` (camelCase) that hold integer dates.
@@ -222,6 +232,11 @@ impl SqlxStore {
     /// The column naming of the host's tables (default camelCase, Better Auth's default).
     pub fn with_naming(mut self, naming: ColumnNaming) -> Self {
         self.dialect.naming = naming;
+        self.detected
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sql
+            .clear();
         self
     }
 
@@ -268,9 +283,28 @@ impl SqlxStore {
     /// A query in this store's dialect and naming (camelCase identifiers, `$n`
     /// placeholders, `@ts(table.column, $n)` / `@rts(table.column, "column")` timestamp
     /// markers, which convert to and from the column's storage).
-    pub(crate) fn q(&self, text: &str) -> String {
-        let detected = self.detected.read().unwrap_or_else(PoisonError::into_inner);
-        self.dialect.sql_with(text, &detected.dates)
+    /// `text` (camelCase, with date markers) as this database runs it. The rewrite scans
+    /// and copies the text; a profile of `user-details` showed it on every call, so each
+    /// text's result is kept.
+    pub(crate) fn q(&self, text: &str) -> Arc<str> {
+        if let Some(sql) = self
+            .detected
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sql
+            .get(text)
+        {
+            return sql.clone();
+        }
+        let mut detected = self
+            .detected
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let sql: Arc<str> = self.dialect.sql_with(text, &detected.dates).into();
+        if detected.sql.len() < SQL_CACHE_MAX {
+            detected.sql.insert(text.to_owned(), sql.clone());
+        }
+        sql
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
@@ -349,7 +383,24 @@ impl SqlxStore {
         text: &str,
         params: Vec<P>,
     ) -> Result<Option<DbRow>, sqlx::Error> {
-        Ok(self.all(text, params).await?.into_iter().next())
+        let sql = self.q(text);
+        Ok(match &self.pool {
+            DbPool::Sqlite(p) => bind_sqlite(sqlx::query(&sql), params)
+                .fetch_optional(p)
+                .await?
+                .map(DbRow::Sqlite),
+            DbPool::Postgres(p) => bind_pg(sqlx::query(&sql), params)
+                .fetch_optional(p)
+                .await?
+                .map(DbRow::Postgres),
+            DbPool::MySql(p) => {
+                let (sql, params) = mysql_query(&sql, params);
+                bind_mysql(sqlx::query(&sql), params)
+                    .fetch_optional(p)
+                    .await?
+                    .map(DbRow::MySql)
+            }
+        })
     }
 
     /// One write statement outside a transaction (on SQLite, in the store's write turn).

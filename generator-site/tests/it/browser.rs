@@ -16,8 +16,6 @@ use base64::Engine as _;
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-mod common;
-
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -106,7 +104,7 @@ async fn chromium_generates_with_and_without_javascript() {
         "install Debian's chromium (apt-get install -y chromium)",
     );
 
-    let app = common::spawn_app(site_root).await;
+    let app = crate::common::spawn_app(site_root).await;
     let shots = screenshot_dir();
     let output = tokio::time::timeout(
         Duration::from_secs(120),

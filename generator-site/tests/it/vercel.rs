@@ -12,8 +12,6 @@ use attio_auth_generator::model::{GeneratorState, InspectorState};
 use attio_auth_generator::server::{AppState, Config, page_router, render_page};
 use serde_json::Value;
 
-mod common;
-
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -188,7 +186,7 @@ async fn headers_of(url: &str) -> reqwest::header::HeaderMap {
 #[tokio::test]
 async fn vercel_headers_are_the_servers_headers() {
     // The server with its static files, and the function's router (pages only).
-    let app = common::spawn_app(Config::default_site_root()).await;
+    let app = crate::common::spawn_app(Config::default_site_root()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

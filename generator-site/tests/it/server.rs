@@ -5,9 +5,7 @@ use attio_auth_shared::connection::{Connection, Protocol};
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 
-mod common;
-
-use common::{spawn_app, text_of, textarea};
+use crate::common::{spawn_app, text_of, textarea};
 
 #[tokio::test]
 async fn page_has_the_form_and_security_headers() {
