@@ -47,8 +47,13 @@ pub struct DeliveryConfig {
     pub poll_interval: Duration,
     /// How long a worker owns a delivery it is sending; must exceed the request timeout.
     pub lease: Duration,
-    /// Deliveries of one link a pass takes (sent in order, links in parallel).
+    /// Deliveries of one link a pass takes: the oldest pending event of each of up to
+    /// `batch` records.
     pub batch: i64,
+    /// How many of one link's deliveries are in flight at once (links run in parallel).
+    /// They are events of distinct records (a record's next event waits for the next
+    /// pass), so order per record holds at any value; 1 sends one at a time.
+    pub concurrency: usize,
     /// How long finished deliveries (delivered, dead, dropped) are kept before
     /// [`OutboxDb::prune`] removes them; the worker prunes about once an hour.
     pub retention: Duration,
@@ -64,6 +69,7 @@ impl Default for DeliveryConfig {
             poll_interval: Duration::from_secs(2),
             lease: Duration::from_secs(60),
             batch: 32,
+            concurrency: 8,
             retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
@@ -226,7 +232,7 @@ impl DeliveryWorker {
                 "lease must be longer than request_timeout".into(),
             ));
         }
-        if config.max_attempts == 0 || config.batch <= 0 {
+        if config.max_attempts == 0 || config.batch <= 0 || config.concurrency == 0 {
             return Err(OutboxError::Config(
                 "max_attempts and batch must be positive".into(),
             ));
@@ -354,47 +360,62 @@ impl DeliveryWorker {
         Ok(stats)
     }
 
-    /// Sends one link's due deliveries (heads of distinct records), oldest first.
+    /// Sends one link's due deliveries (heads of distinct records), oldest first, up to
+    /// [`DeliveryConfig::concurrency`] at a time: one sender per link held the whole chain
+    /// (claim, POST, the backend's commit, finish) to one event at a time, which capped a
+    /// busy auth server at the round trip's rate.
     async fn run_link(&self, deliveries: Vec<Due>) -> Result<PassStats, OutboxError> {
+        use futures::StreamExt as _;
+        let mut sends = futures::stream::iter(deliveries)
+            .map(|d| self.deliver(d))
+            .buffered(self.config.concurrency);
         let mut stats = PassStats::default();
-        for d in deliveries {
-            let now = now_ms();
-            if d.next_attempt_at > now || d.locked_until.is_some_and(|l| l >= now) {
-                continue;
+        while let Some(one) = sends.next().await {
+            stats.add(one?);
+        }
+        Ok(stats)
+    }
+
+    /// One delivery: claimed (unless due later, leased, or taken by another worker), sent,
+    /// finished or scheduled again.
+    async fn deliver(&self, d: Due) -> Result<PassStats, OutboxError> {
+        let mut stats = PassStats::default();
+        let now = now_ms();
+        if d.next_attempt_at > now || d.locked_until.is_some_and(|l| l >= now) {
+            return Ok(stats);
+        }
+        if !self.claim(&d, now).await? {
+            // Another worker took it: it carries on with this record.
+            return Ok(stats);
+        }
+        let Some(url) = d.url.clone() else {
+            self.finish(&d, "dropped", None, Some("link removed"))
+                .await?;
+            stats.dropped += 1;
+            return Ok(stats);
+        };
+        match self.send(&d, &url).await {
+            Outcome::Delivered(status) => {
+                self.finish(&d, "delivered", Some(status), None).await?;
+                stats.delivered += 1;
             }
-            if !self.claim(&d, now).await? {
-                // Another worker took it: it carries on with this record.
-                continue;
-            }
-            let Some(url) = d.url.clone() else {
-                self.finish(&d, "dropped", None, Some("link removed"))
-                    .await?;
-                stats.dropped += 1;
-                continue;
-            };
-            match self.send(&d, &url).await {
-                Outcome::Delivered(status) => {
-                    self.finish(&d, "delivered", Some(status), None).await?;
-                    stats.delivered += 1;
-                }
-                Outcome::Failed {
-                    status,
-                    error,
-                    retry_after,
-                } => {
-                    let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
-                    if attempts >= self.config.max_attempts || status.is_some_and(is_permanent) {
-                        tracing::warn!(link = %d.link_id, message_id = %d.message_id, attempts, %error, "sync delivery given up");
-                        self.finish(&d, "dead", status, Some(&error)).await?;
-                        stats.dead += 1;
-                    } else {
-                        let delay = retry_after
-                            .map(|r| r.min(self.config.max_backoff))
-                            .unwrap_or_else(|| self.config.backoff(attempts));
-                        tracing::debug!(link = %d.link_id, message_id = %d.message_id, attempts, %error, ?delay, "sync delivery will be retried");
-                        self.retry_later(&d, status, &error, delay).await?;
-                        stats.retrying += 1;
-                    }
+            Outcome::Failed {
+                status,
+                error,
+                retry_after,
+            } => {
+                let attempts = u32::try_from(d.attempts + 1).unwrap_or(u32::MAX);
+                if attempts >= self.config.max_attempts || status.is_some_and(is_permanent) {
+                    tracing::warn!(link = %d.link_id, message_id = %d.message_id, attempts, %error, "sync delivery given up");
+                    self.finish(&d, "dead", status, Some(&error)).await?;
+                    stats.dead += 1;
+                } else {
+                    let delay = retry_after
+                        .map(|r| r.min(self.config.max_backoff))
+                        .unwrap_or_else(|| self.config.backoff(attempts));
+                    tracing::debug!(link = %d.link_id, message_id = %d.message_id, attempts, %error, ?delay, "sync delivery will be retried");
+                    self.retry_later(&d, status, &error, delay).await?;
+                    stats.retrying += 1;
                 }
             }
         }

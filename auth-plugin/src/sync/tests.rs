@@ -170,6 +170,9 @@ struct Seen {
     bad_signatures: usize,
     /// Event ids always answered 500 (a backend that cannot take this one event).
     fail_events: BTreeSet<String>,
+    /// Requests being answered now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 fn sorted(ids: &[String]) -> Vec<String> {
@@ -191,6 +194,11 @@ async fn receive(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> StatusCode {
+    {
+        let mut seen = r.seen.lock().unwrap();
+        seen.in_flight += 1;
+        seen.max_in_flight = seen.max_in_flight.max(seen.in_flight);
+    }
     tokio::time::sleep(r.delay).await;
     let h = |n: &str| {
         headers
@@ -214,6 +222,7 @@ async fn receive(
     let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let event_id = event["id"].as_str().unwrap_or("").to_owned();
     let mut seen = r.seen.lock().unwrap();
+    seen.in_flight -= 1;
     if !verified {
         seen.bad_signatures += 1;
         return StatusCode::UNAUTHORIZED;
@@ -268,6 +277,7 @@ fn fast_config() -> DeliveryConfig {
         poll_interval: Duration::from_millis(50),
         lease: Duration::from_millis(2500),
         batch: 32,
+        concurrency: 8,
         retention: Duration::from_secs(3600),
     }
 }
@@ -381,6 +391,52 @@ async fn exactly_once_across_failures_and_restart(test_db: TestDb) {
     let states = db.deliveries().await.unwrap();
     assert_eq!(states.len(), 30);
     assert!(states.iter().all(|s| s.status == "delivered"), "{states:?}");
+}
+
+/// One link's deliveries of distinct records are sent `concurrency` at a time (one sender
+/// per link capped a busy auth server at one round trip per event), and 1 means one at a
+/// time per link (the two links run side by side). Every event arrives once either way.
+/// Answers the most requests the backend had in flight at once.
+async fn one_link_sends_distinct_records_concurrently(concurrency: usize) -> usize {
+    let secret = attio_auth_shared::connection::new_secret().unwrap();
+    let secret = secret.expose_secret().to_owned();
+    let (base, seen) = start_receiver(&secret, 0, Duration::from_millis(150)).await;
+    let db = TestDb::sqlite().connect().await;
+    setup(
+        &db,
+        &[
+            ("link-a", format!("{base}/hook/a")),
+            ("link-b", format!("{base}/hook/b")),
+        ],
+    )
+    .await;
+    let mut committed = Vec::new();
+    for i in 0..6 {
+        committed.push(enqueue_user(&db, i, false).await);
+    }
+    let signer = Signer::new(&[secret.as_str()]).unwrap();
+    let config = DeliveryConfig {
+        concurrency,
+        ..fast_config()
+    };
+    let worker = DeliveryWorker::new(db, LinkTable::default(), Some(signer), config).unwrap();
+    let stats = worker.run_once().await.unwrap();
+    assert_eq!(stats.delivered, 12);
+    let seen = seen.lock().unwrap();
+    assert_eq!(sorted(&seen.accepted["a"]), sorted(&committed));
+    assert_eq!(sorted(&seen.accepted["b"]), sorted(&committed));
+    seen.max_in_flight
+}
+
+#[tokio::test]
+async fn outbox_sends_one_links_records_concurrently() {
+    let one_each = one_link_sends_distinct_records_concurrently(1).await;
+    assert!(one_each <= 2, "{one_each} requests in flight for 2 links");
+    let at_once = one_link_sends_distinct_records_concurrently(8).await;
+    assert!(
+        at_once >= 3,
+        "at most {at_once} requests in flight for 2 links"
+    );
 }
 
 #[tokio::test]
