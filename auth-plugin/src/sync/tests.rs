@@ -268,6 +268,34 @@ async fn start_receiver(
     (format!("http://{addr}"), seen)
 }
 
+/// The setting most delivery tests share: a receiver (failing its first `fail_next`
+/// requests, answering after `delay`), links `a` and `b` to it, and `users` committed user
+/// events. The secret, what the receiver saw, the outbox and the committed event ids.
+async fn two_links_with_users(
+    test_db: &TestDb,
+    fail_next: usize,
+    delay: Duration,
+    users: usize,
+) -> (String, Arc<Mutex<Seen>>, OutboxDb, Vec<String>) {
+    let secret = attio_auth_shared::connection::new_secret().unwrap();
+    let secret = secret.expose_secret().to_owned();
+    let (base, seen) = start_receiver(&secret, fail_next, delay).await;
+    let db = test_db.connect().await;
+    setup(
+        &db,
+        &[
+            ("link-a", format!("{base}/hook/a")),
+            ("link-b", format!("{base}/hook/b")),
+        ],
+    )
+    .await;
+    let mut committed = Vec::new();
+    for i in 0..users {
+        committed.push(enqueue_user(&db, i, false).await);
+    }
+    (secret, seen, db, committed)
+}
+
 fn fast_config() -> DeliveryConfig {
     DeliveryConfig {
         initial_backoff: Duration::from_millis(20),
@@ -398,22 +426,8 @@ async fn exactly_once_across_failures_and_restart(test_db: TestDb) {
 /// time per link (the two links run side by side). Every event arrives once either way.
 /// Answers the most requests the backend had in flight at once.
 async fn one_link_sends_distinct_records_concurrently(concurrency: usize) -> usize {
-    let secret = attio_auth_shared::connection::new_secret().unwrap();
-    let secret = secret.expose_secret().to_owned();
-    let (base, seen) = start_receiver(&secret, 0, Duration::from_millis(150)).await;
-    let db = TestDb::sqlite().connect().await;
-    setup(
-        &db,
-        &[
-            ("link-a", format!("{base}/hook/a")),
-            ("link-b", format!("{base}/hook/b")),
-        ],
-    )
-    .await;
-    let mut committed = Vec::new();
-    for i in 0..6 {
-        committed.push(enqueue_user(&db, i, false).await);
-    }
+    let (secret, seen, db, committed) =
+        two_links_with_users(&TestDb::sqlite(), 0, Duration::from_millis(150), 6).await;
     let signer = Signer::new(&[secret.as_str()]).unwrap();
     let config = DeliveryConfig {
         concurrency,
@@ -722,22 +736,8 @@ async fn reporter_postgres() {
 /// Two workers (two instances of the auth server) share one database: leases keep them
 /// from sending the same delivery twice, and each link gets every event once.
 async fn two_workers_share_the_outbox(test_db: TestDb) {
-    let secret = attio_auth_shared::connection::new_secret().unwrap();
-    let secret = secret.expose_secret().to_owned();
-    let (base, seen) = start_receiver(&secret, 3, Duration::from_millis(5)).await;
-    let db = test_db.connect().await;
-    setup(
-        &db,
-        &[
-            ("link-a", format!("{base}/hook/a")),
-            ("link-b", format!("{base}/hook/b")),
-        ],
-    )
-    .await;
-    let mut committed = Vec::new();
-    for i in 0..12 {
-        committed.push(enqueue_user(&db, i, false).await);
-    }
+    let (secret, seen, db, committed) =
+        two_links_with_users(&test_db, 3, Duration::from_millis(5), 12).await;
     let signer = Signer::new(&[secret.as_str()]).unwrap();
     let cancel = CancellationToken::new();
     let mut tasks = Vec::new();
