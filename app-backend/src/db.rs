@@ -14,8 +14,81 @@ use sqlx::{AnyPool, Executor};
 
 use crate::error::{Error, Result};
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+/// The files of one migrations folder, embedded: `(file name, text)`.
+macro_rules! migration_files {
+    ($dir:literal: $($file:literal),+ $(,)?) => {
+        &[$(($file, include_str!(concat!("../migrations/", $dir, "/", $file)))),+]
+    };
+}
+
+/// `migrations/sqlite`, in order. A new migration is one more line here (and in
+/// [`POSTGRES_FILES`]); `embedded_migrations_are_their_folders` fails while a file of the
+/// folder is missing from the list.
+const SQLITE_FILES: &[(&str, &str)] = migration_files!("sqlite":
+    "0001_initial.sql",
+    "0002_events_and_echo.sql",
+    "0003_job_keys.sql",
+    "0004_attio_install.sql",
+    "0007_event_token_hash.sql",
+    "0008_fair_queue_audit_retention.sql",
+    "0010_tenant_bounds.sql",
+    "0011_audit_reason.sql",
+    "0014_console.sql",
+    "0018_queue_claim.sql",
+    "0019_browser_sessions.sql",
+);
+
+/// `migrations/postgres`, in order (see [`SQLITE_FILES`]).
+const POSTGRES_FILES: &[(&str, &str)] = migration_files!("postgres":
+    "0001_initial.sql",
+    "0002_events_and_echo.sql",
+    "0003_job_keys.sql",
+    "0004_attio_install.sql",
+    "0007_event_token_hash.sql",
+    "0008_fair_queue_audit_retention.sql",
+    "0010_tenant_bounds.sql",
+    "0011_audit_reason.sql",
+    "0014_console.sql",
+    "0018_queue_claim.sql",
+    "0019_browser_sessions.sql",
+);
+
+/// The migrator of embedded files, built as `sqlx::migrate!` builds it (sqlx's own rules:
+/// version and description from `<VERSION>_<DESCRIPTION>.sql`, `-- no-transaction`, the
+/// SHA-384 checksum of the text), so databases migrated by earlier builds see the same
+/// checksums. Not the macro itself: sqlx's `macros` feature makes every build compile
+/// sqlx's database drivers, and SQLite's C source, a second time for the compiler (about
+/// 130 s of CPU per build on the CI machine).
+fn embedded_migrator(files: &'static [(&'static str, &'static str)]) -> Migrator {
+    use sqlx::migrate::{Migration, MigrationType};
+    let migrations = files
+        .iter()
+        .map(|(name, sql)| {
+            let (version, rest) = name.split_once('_').unwrap_or((name, ""));
+            let migration_type = MigrationType::from_filename(rest);
+            let description = rest
+                .trim_end_matches(migration_type.suffix())
+                .replace('_', " ");
+            Migration::new(
+                // The names are this file's constants, checked by a unit test.
+                version.parse().unwrap_or_default(),
+                description.into(),
+                migration_type,
+                (*sql).into(),
+                sql.starts_with("-- no-transaction"),
+            )
+        })
+        .collect::<Vec<_>>();
+    Migrator {
+        migrations: migrations.into(),
+        ..Migrator::DEFAULT
+    }
+}
+
+static SQLITE_MIGRATIONS: std::sync::LazyLock<Migrator> =
+    std::sync::LazyLock::new(|| embedded_migrator(SQLITE_FILES));
+static POSTGRES_MIGRATIONS: std::sync::LazyLock<Migrator> =
+    std::sync::LazyLock::new(|| embedded_migrator(POSTGRES_FILES));
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +174,7 @@ impl Db {
             });
         }
         let pool = options.connect(url).await?;
-        let migrator = match kind {
+        let migrator: &Migrator = match kind {
             DbKind::Sqlite => &SQLITE_MIGRATIONS,
             DbKind::Postgres => &POSTGRES_MIGRATIONS,
         };
@@ -172,8 +245,44 @@ pub(crate) fn sqlite_path(url: &str) -> Option<&Path> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    /// The embedded lists hold every file of their folder, in order, and give what sqlx's
+    /// own reader of the folder gives (`Migrator::new`, the reader `sqlx::migrate!` uses):
+    /// versions, descriptions, types, texts, checksums and `no_tx`.
+    #[tokio::test]
+    async fn embedded_migrations_are_their_folders() {
+        for (dir, embedded) in [
+            ("sqlite", &*SQLITE_MIGRATIONS),
+            ("postgres", &*POSTGRES_MIGRATIONS),
+        ] {
+            let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(dir);
+            let read = Migrator::new(folder).await.expect("sqlx reads the folder");
+            let key = |m: &sqlx::migrate::Migration| {
+                (
+                    m.version,
+                    m.description.to_string(),
+                    m.migration_type,
+                    m.sql.to_string(),
+                    m.checksum.to_vec(),
+                    m.no_tx,
+                )
+            };
+            let want: Vec<_> = read.migrations.iter().map(key).collect();
+            let got: Vec<_> = embedded.migrations.iter().map(key).collect();
+            assert_eq!(
+                got.len(),
+                want.len(),
+                "{dir}: a file is missing from the list"
+            );
+            assert_eq!(got, want, "{dir}");
+            assert!(want.iter().all(|m| m.0 > 0), "{dir}: versions parsed");
+        }
+    }
 
     #[test]
     fn sqlite_paths() {

@@ -12,6 +12,7 @@ pub mod actions;
 pub mod app_auth;
 pub mod attio;
 pub mod backfill;
+pub mod browser_sessions;
 pub mod caches;
 pub mod clock;
 pub mod config;

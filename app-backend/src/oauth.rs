@@ -14,12 +14,9 @@
 //!    session with the page's CSRF token (compared in constant time); then the installation
 //!    proceeds as with an API token.
 //!
-//! Sessions live in the backend's own database (tower-sessions' sqlx store, its own table),
-//! expired ones are deleted by a background task. The connection string never appears in a
+//! Sessions live in the backend's own database (`browser_sessions`, see
+//! [`crate::browser_sessions`]); expired ones are deleted by a background task. The connection string never appears in a
 //! URL (URLs end up in logs and browser history).
-
-use std::str::FromStr as _;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -34,16 +31,15 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
-use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use attio_auth_shared::connection::Connection;
 
 use crate::attio::{AttioAuth, AttioError};
+use crate::browser_sessions::BrowserSessions;
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::db::DbKind;
+use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::installations;
 use crate::peer::{ClientIp, ip_key};
@@ -55,8 +51,6 @@ pub const SESSION_COOKIE: &str = "attio_auth_oauth";
 const PENDING: &str = "oauth.pending";
 /// Session key of a flow waiting for the admin's confirmation.
 const CONFIRM: &str = "oauth.confirm";
-/// How often expired sessions are deleted.
-const DELETE_EXPIRED_EVERY: Duration = Duration::from_secs(300);
 
 /// A started flow, in the browser's session.
 #[derive(Debug, Serialize, Deserialize)]
@@ -107,49 +101,18 @@ pub fn redirect_uri(state: &AppState) -> String {
 }
 
 /// The OAuth routes with their session layer, and the console's routes with theirs (its own
-/// cookie, same store: [`crate::console::routes`]), on a session store in the backend's own
-/// database (a second, typed pool: the store needs sqlx's SQLite or PostgreSQL types, the
-/// rest of the service uses the `Any` driver). Spawns the deletion of expired sessions,
-/// stopped by `shutdown`.
-pub async fn routes(
-    config: &Config,
-    kind: DbKind,
-    shutdown: CancellationToken,
-) -> Result<Router<AppState>> {
-    let routes = Router::new()
+/// cookie, same store: [`crate::console::routes`]), on the session store in the backend's own
+/// database ([`BrowserSessions`]). Spawns the deletion of expired sessions, stopped by
+/// `shutdown`.
+pub fn routes(config: &Config, db: &Db, shutdown: CancellationToken) -> Router<AppState> {
+    let store = BrowserSessions::new(db.clone());
+    store.spawn_deletion(shutdown);
+    Router::new()
         .route("/v1/oauth/start", post(start))
         .route("/v1/oauth/callback", get(callback))
-        .route("/v1/oauth/confirm", post(confirm));
-    let url = config.effective_database_url();
-    Ok(match kind {
-        DbKind::Sqlite => {
-            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
-                .busy_timeout(Duration::from_secs(5));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await?;
-            let store = SqliteStore::new(pool);
-            store.migrate().await?;
-            spawn_deletion(store.clone(), shutdown);
-            routes
-                .layer(session_layer(store.clone(), config))
-                .merge(crate::console::routes(config, store))
-        }
-        DbKind::Postgres => {
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(2)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(&url)
-                .await?;
-            let store = PostgresStore::new(pool);
-            store.migrate().await?;
-            spawn_deletion(store.clone(), shutdown);
-            routes
-                .layer(session_layer(store.clone(), config))
-                .merge(crate::console::routes(config, store))
-        }
-    })
+        .route("/v1/oauth/confirm", post(confirm))
+        .layer(session_layer(store.clone(), config))
+        .merge(crate::console::routes(config, store))
 }
 
 fn session_layer<S: SessionStore + Clone>(store: S, config: &Config) -> SessionManagerLayer<S> {
@@ -164,22 +127,6 @@ fn session_layer<S: SessionStore + Clone>(store: S, config: &Config) -> SessionM
             // tower-sessions speaks the `time` crate's Duration (re-exported by `cookie`)
             tower_sessions::cookie::time::Duration::seconds(ttl),
         ))
-}
-
-fn spawn_deletion<S: ExpiredDeletion + Clone + 'static>(store: S, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut every = tokio::time::interval(DELETE_EXPIRED_EVERY);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = every.tick() => {
-                    if let Err(e) = store.delete_expired().await {
-                        tracing::warn!(error = %e, "could not delete expired OAuth sessions");
-                    }
-                }
-            }
-        }
-    });
 }
 
 /// Body of `POST /v1/oauth/start`.

@@ -94,8 +94,7 @@ impl Application {
             public_url: PublicUrl(public_url.into()),
             shutdown: CancellationToken::new(),
         };
-        let oauth_routes =
-            oauth::routes(&state.config, state.db.kind, state.shutdown.clone()).await?;
+        let oauth_routes = oauth::routes(&state.config, &state.db, state.shutdown.clone());
         let router = router(state.clone(), oauth_routes);
         Ok(Application {
             listener,

@@ -328,9 +328,16 @@ async fn run(db: &str, rate: u64, secs: u64) -> anyhow::Result<Row> {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .filter(|l| {
-            ["jobs_done", "job_retries", "jobs_deferred", "echoes_skipped", "attio_calls", "attio_retries"]
-                .iter()
-                .any(|k| l.contains(k))
+            [
+                "jobs_done",
+                "job_retries",
+                "jobs_deferred",
+                "echoes_skipped",
+                "attio_calls",
+                "attio_retries",
+            ]
+            .iter()
+            .any(|k| l.contains(k))
         })
         .map(|l| l.trim_start_matches("attio_auth_").to_owned())
         .collect::<Vec<_>>()

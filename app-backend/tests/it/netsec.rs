@@ -583,13 +583,9 @@ async fn oauth_start_is_limited_per_client(db: DbChoice) {
     );
 }
 
-/// Browser sessions stored by the OAuth install flow (tower-sessions' table).
+/// Browser sessions stored by the OAuth install flow (the backend's `browser_sessions`).
 async fn oauth_sessions(app: &TestApp) -> i64 {
-    let sql = match app.state.db.kind {
-        attio_auth_backend::db::DbKind::Sqlite => "select count(*) from tower_sessions",
-        attio_auth_backend::db::DbKind::Postgres => "select count(*) from tower_sessions.session",
-    };
-    sqlx::query_scalar(sql)
+    sqlx::query_scalar("select count(*) from browser_sessions")
         .fetch_one(&app.state.db.pool)
         .await
         .unwrap()

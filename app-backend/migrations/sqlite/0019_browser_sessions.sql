@@ -1,0 +1,13 @@
+-- Browser sessions of the OAuth install flow and the console (src/browser_sessions.rs), in
+-- the backend's own tables and pool; they were kept by tower-sessions-sqlx-store in its
+-- table `tower_sessions` before (a second, typed pool). Sessions live minutes: the old ones
+-- are dropped, not copied (a person in the middle of an install starts it again).
+create table browser_sessions (
+    id text primary key,
+    -- the session record as JSON (tower-sessions' `Record`)
+    data text not null,
+    -- unix milliseconds
+    expires_at bigint not null
+);
+create index browser_sessions_expires on browser_sessions (expires_at);
+drop table if exists tower_sessions;
