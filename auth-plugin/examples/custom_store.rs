@@ -5,8 +5,9 @@
 //!
 //! `cargo run -p attio-auth-plugin --example custom_store` starts it on an in-memory SQLite
 //! database, makes a few signed calls as the backend would, and stops; `cargo test` runs the
-//! same as a test. `MemoryStore` (src/store/memory.rs) is the reference implementation of
-//! every method, organizations included.
+//! same as a test (the file is also a module of `tests/it`). `MemoryStore`
+//! (src/store/memory.rs) is the reference implementation of every method, organizations
+//! included.
 //!
 //! Sync: this store keeps no outbox (`supports_sync` is false), so the builder refuses
 //! `.sync()` with it. A host that wants sync events adds the plugin's outbox tables

@@ -9,6 +9,10 @@ mod common;
 mod actions_transcripts;
 mod arbitrary_fields;
 mod conformance;
+/// `examples/custom_store.rs`, whose test runs here: one build of it for the tests (an
+/// example with `test = true` is built twice, as the example and as its own test binary).
+#[path = "../../examples/custom_store.rs"]
+mod custom_store;
 mod drain;
 mod endpoints;
 mod memory_store;
