@@ -14,32 +14,21 @@ use sqlx::{AnyPool, Executor};
 
 use crate::error::{Error, Result};
 
-/// The files of one migrations folder, embedded: `(file name, text)`.
+/// The migrations, embedded as `(file name, text)`: one list of names for both folders,
+/// `SQLITE_FILES` from `migrations/sqlite` and `POSTGRES_FILES` from `migrations/postgres`
+/// (the two are kept in step: a name missing from either folder does not compile).
 macro_rules! migration_files {
-    ($dir:literal: $($file:literal),+ $(,)?) => {
-        &[$(($file, include_str!(concat!("../migrations/", $dir, "/", $file)))),+]
+    ($($file:literal),+ $(,)?) => {
+        const SQLITE_FILES: &[(&str, &str)] =
+            &[$(($file, include_str!(concat!("../migrations/sqlite/", $file)))),+];
+        const POSTGRES_FILES: &[(&str, &str)] =
+            &[$(($file, include_str!(concat!("../migrations/postgres/", $file)))),+];
     };
 }
 
-/// `migrations/sqlite`, in order. A new migration is one more line here (and in
-/// [`POSTGRES_FILES`]); `embedded_migrations_are_their_folders` fails while a file of the
-/// folder is missing from the list.
-const SQLITE_FILES: &[(&str, &str)] = migration_files!("sqlite":
-    "0001_initial.sql",
-    "0002_events_and_echo.sql",
-    "0003_job_keys.sql",
-    "0004_attio_install.sql",
-    "0007_event_token_hash.sql",
-    "0008_fair_queue_audit_retention.sql",
-    "0010_tenant_bounds.sql",
-    "0011_audit_reason.sql",
-    "0014_console.sql",
-    "0018_queue_claim.sql",
-    "0019_browser_sessions.sql",
-);
-
-/// `migrations/postgres`, in order (see [`SQLITE_FILES`]).
-const POSTGRES_FILES: &[(&str, &str)] = migration_files!("postgres":
+// In order. A new migration is one more name here (and a file in each folder);
+// `embedded_migrations_are_their_folders` fails while a file of a folder is not listed.
+migration_files!(
     "0001_initial.sql",
     "0002_events_and_echo.sql",
     "0003_job_keys.sql",
