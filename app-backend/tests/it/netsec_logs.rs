@@ -30,6 +30,13 @@ impl Captured {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_event_token_stays_out_of_the_logs() {
+    // tracing caches each callsite's interest process-wide when the callsite is first hit.
+    // While at most one dispatcher is registered, that interest is asked of the *hitting*
+    // thread's default: another test's thread (no subscriber) reaching the request log
+    // first would cache "never" for it, and this capture would miss the line (seen once
+    // in CI). With two live dispatchers, every registration asks all of them, this one
+    // included: the second is a do-nothing one, alive for the whole test.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let logs = Captured::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
