@@ -15,8 +15,8 @@
 //!    proceeds as with an API token.
 //!
 //! Sessions live in the backend's own database (`browser_sessions`, see
-//! [`crate::browser_sessions`]); expired ones are deleted by a background task. The connection string never appears in a
-//! URL (URLs end up in logs and browser history).
+//! [`crate::browser_sessions`]); expired ones are deleted by a background task. The
+//! connection string never appears in a URL (URLs end up in logs and browser history).
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
