@@ -325,23 +325,8 @@ async fn wait_until_drained(db: &OutboxDb, within: Duration) {
 /// stop) and another one started on a new pool: every committed event arrives exactly once
 /// per link, with one webhook-id across its retries; a rolled-back one never.
 async fn exactly_once_across_failures_and_restart(test_db: TestDb) {
-    let secret = attio_auth_shared::connection::new_secret().unwrap();
-    let secret = secret.expose_secret().to_owned();
-    let (base, seen) = start_receiver(&secret, 14, Duration::from_millis(15)).await;
-    let db = test_db.connect().await;
-    setup(
-        &db,
-        &[
-            ("link-a", format!("{base}/hook/a")),
-            ("link-b", format!("{base}/hook/b")),
-        ],
-    )
-    .await;
-
-    let mut committed = Vec::new();
-    for i in 0..10 {
-        committed.push(enqueue_user(&db, i, false).await);
-    }
+    let (secret, seen, db, mut committed) =
+        two_links_with_users(&test_db, 14, Duration::from_millis(15), 10).await;
     let rolled_back = enqueue_user(&db, 99, true).await;
 
     let signer = Signer::new(&[secret.as_str()]).unwrap();
