@@ -456,19 +456,7 @@ async fn outbox_exactly_once_mariadb() {
 /// A removed link's deliveries are dropped; a backend that never accepts is given up
 /// after the maximum attempts; neither holds up the other link.
 async fn dropped_and_dead(test_db: TestDb) {
-    let secret = attio_auth_shared::connection::new_secret().unwrap();
-    let secret = secret.expose_secret().to_owned();
-    let (base, seen) = start_receiver(&secret, usize::MAX, Duration::ZERO).await;
-    let db = test_db.connect().await;
-    setup(
-        &db,
-        &[
-            ("link-a", format!("{base}/hook/a")),
-            ("link-b", format!("{base}/hook/b")),
-        ],
-    )
-    .await;
-    enqueue_user(&db, 1, false).await;
+    let (secret, seen, db, _) = two_links_with_users(&test_db, usize::MAX, Duration::ZERO, 1).await;
     on_pool!(&db, |p| {
         sqlx::query(&p.fit("delete from \"attioIntegration\" where \"id\" = 'link-b'"))
             .execute(p)
