@@ -830,18 +830,7 @@ async fn enqueue_event(db: &OutboxDb, event: &SyncEvent) {
 /// given up it is a visible dead letter (status `dead`, its error) and its record's next
 /// event goes out.
 async fn a_failing_event_holds_back_only_its_record(test_db: TestDb) {
-    let secret = attio_auth_shared::connection::new_secret().unwrap();
-    let secret = secret.expose_secret().to_owned();
-    let (base, seen) = start_receiver(&secret, 0, Duration::ZERO).await;
-    let db = test_db.connect().await;
-    setup(
-        &db,
-        &[
-            ("link-a", format!("{base}/hook/a")),
-            ("link-b", format!("{base}/hook/b")),
-        ],
-    )
-    .await;
+    let (secret, seen, db, _) = two_links_with_users(&test_db, 0, Duration::ZERO, 0).await;
     let adapter = ModelAdapter::user();
     let e1 = adapter.event(EventKind::Create, &user_row(1), Origin::Auth);
     let e2 = adapter.event(EventKind::Create, &user_row(2), Origin::Auth);
