@@ -6,7 +6,7 @@
 #
 # backend (default): `cargo build --release --locked -p attio-auth-backend --bin attio-auth`,
 #   staged as STAGE_DIR/bin/attio-auth (default STAGE_DIR: target/release-stage). The
-#   migrations are compiled into the binary (sqlx::migrate!), so the binary is all the
+#   migrations are compiled into the binary (app-backend/src/db.rs), so the binary is all the
 #   image needs. Then the staged binary is run: --version, `serve --help`, and a health
 #   check that must fail (nothing listens), so a binary that cannot start fails here.
 # generator: the site's WASM (the xtask, needs the wasm32 target) and

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use leptos::prelude::*;
+use maud::{Markup, html};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -70,26 +70,19 @@ fn to_login() -> Response {
     Redirect::to("/console/login").into_response()
 }
 
-fn install_form(csrf: &str) -> impl IntoView + use<> {
-    view! {
-        <form method="post" action="/console/install" class="generator">
-            {view::csrf_field(csrf)}
-            <div class="field">
-                <label for="connection">"Connection string"</label>
-                <textarea
-                    id="connection"
-                    name="connection"
-                    rows="3"
-                    spellcheck="false"
-                    autocomplete="off"
-                    required
-                ></textarea>
-                <p class="hint">
+fn install_form(csrf: &str) -> Markup {
+    html! {
+        form method="post" action="/console/install" class="generator" {
+            (view::csrf_field(csrf))
+            div.field {
+                label for="connection" { "Connection string" }
+                textarea id="connection" name="connection" rows="3" spellcheck="false" autocomplete="off" required {}
+                p.hint {
                     "The string from the generator page. It holds the secret: it is kept encrypted and never shown again."
-                </p>
-            </div>
-            <button type="submit">"Run the checks"</button>
-        </form>
+                }
+            }
+            button type="submit" { "Run the checks" }
+        }
     }
 }
 
@@ -99,14 +92,14 @@ pub(super) async fn page(console: Console) -> Result<Response, PageError> {
         return Ok(to_login());
     };
     let csrf = console.csrf().await?;
-    let body = view! {
-        <section class="card">
-            <h2><span class="step">"1"</span> "Paste the connection string"</h2>
-            <p>
+    let body = html! {
+        section.card {
+            h2 { span.step { "1" } "Paste the connection string" }
+            p {
                 "The checks only read: nothing changes in Attio or on your auth server until you confirm."
-            </p>
-            {install_form(&csrf)}
-        </section>
+            }
+            (install_form(&csrf))
+        }
     };
     Ok(html(
         StatusCode::OK,
@@ -157,43 +150,34 @@ pub(super) async fn check(
                 },
             )
             .await?;
-        let csrf2 = csrf.clone();
-        view! {
-            <section class="card">
-                <h2><span class="step">"2"</span> "Confirm the install"</h2>
-                <p>"Installing will:"</p>
-                <ul>
-                    <li>"create the attributes listed above in Attio (or unarchive them);"</li>
-                    <li>
+        html! {
+            section.card {
+                h2 { span.step { "2" } "Confirm the install" }
+                p { "Installing will:" }
+                ul {
+                    li { "create the attributes listed above in Attio (or unarchive them);" }
+                    li {
                         "register an Attio webhook for changes to Users and Workspaces records, sent to this backend;"
-                    </li>
-                    <li>"link your auth server: it sends its user and organization changes here;"</li>
-                    <li>"copy every existing user and organization to Attio (the backfill)."</li>
-                </ul>
-                <form method="post" action="/console/install/confirm">
-                    {view::csrf_field(&csrf2)}
-                    <button type="submit">"Install"</button>
-                </form>
-            </section>
-        }
-        .into_any()
-    } else {
-        let link = report.installed.clone().map(|id| {
-            let href = format!("/console/installations/{id}");
-            view! {
-                <p>
-                    <a href=href>"Open the installation"</a>
-                </p>
+                    }
+                    li { "link your auth server: it sends its user and organization changes here;" }
+                    li { "copy every existing user and organization to Attio (the backfill)." }
+                }
+                form method="post" action="/console/install/confirm" {
+                    (view::csrf_field(&csrf))
+                    button type="submit" { "Install" }
+                }
             }
-        });
-        view! {
-            <section class="card">
-                <h2>"Fix what failed, then check again"</h2>
-                {link}
-                {install_form(&csrf)}
-            </section>
         }
-        .into_any()
+    } else {
+        html! {
+            section.card {
+                h2 { "Fix what failed, then check again" }
+                @if let Some(id) = &report.installed {
+                    p { a href={ "/console/installations/" (id) } { "Open the installation" } }
+                }
+                (install_form(&csrf))
+            }
+        }
     };
     let status = if report.ready {
         StatusCode::OK
@@ -201,12 +185,12 @@ pub(super) async fn check(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let lines = report.lines;
-    let body = view! {
-        <section class="card">
-            <h2>"Checks"</h2>
-            {view::lines(lines)}
-        </section>
-        {next}
+    let body = html! {
+        section.card {
+            h2 { "Checks" }
+            (view::lines(lines))
+        }
+        (next)
     };
     Ok(html(
         status,
@@ -338,37 +322,32 @@ pub(super) async fn progress(
                     .into(),
             ),
         });
-        next =
-            Some(view! { <p><a href="/console/install">"Back to the checks"</a></p> }.into_any());
+        next = Some(html! { p { a href="/console/install" { "Back to the checks" } } });
     } else if let Some(i) = inst.as_ref().filter(|i| i.status == "active") {
         let p = crate::backfill::progress(&state, &i.id).await?;
         let done = p.get("status").and_then(Value::as_str) != Some("running");
         if done {
             refresh = None;
-            let href = format!("/console/installations/{}/finish", i.id);
-            next = Some(
-                view! {
-                    <p>
-                        <a class="button" href=href>
-                            "Next: connect the Attio app"
-                        </a>
-                    </p>
+            next = Some(html! {
+                p {
+                    a.button href={ "/console/installations/" (i.id) "/finish" } {
+                        "Next: connect the Attio app"
+                    }
                 }
-                .into_any(),
-            );
+            });
         }
         backfill = Some(backfill_view(&p, now_ms()));
     } else if run.is_none() && inst.is_none() {
         refresh = None;
-        next = Some(view! { <p><a href="/console/install">"Start an install"</a></p> }.into_any());
+        next = Some(html! { p { a href="/console/install" { "Start an install" } } });
     }
-    let body = view! {
-        <section class="card">
-            <h2>"Install"</h2>
-            {view::lines(steps)}
-        </section>
-        {backfill}
-        {next}
+    let body = html! {
+        section.card {
+            h2 { "Install" }
+            (view::lines(steps))
+        }
+        @if let Some(b) = backfill { (b) }
+        @if let Some(n) = next { (n) }
     };
     Ok(html(
         StatusCode::OK,
@@ -389,7 +368,7 @@ pub(super) async fn progress(
 /// `export` gives no total (it pages by cursor), so while it runs the bar is indeterminate
 /// and the time left says why it is not known; once the last page is in, the total is the
 /// count and nothing is left.
-pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
+pub(super) fn backfill_view(p: &Value, now: i64) -> Markup {
     let status = p
         .get("status")
         .and_then(Value::as_str)
@@ -406,58 +385,56 @@ pub(super) fn backfill_view(p: &Value, now: i64) -> impl IntoView + use<> {
     let secs = (end.saturating_sub(started)).max(1) as f64 / 1000.0;
     #[allow(clippy::cast_precision_loss)]
     let rate = (users + orgs) as f64 / secs;
-    let error = p
-        .get("lastError")
-        .and_then(Value::as_str)
-        .map(|e| view! { <p class="error">"Last error: " {e.to_owned()}</p> });
+    let error = p.get("lastError").and_then(Value::as_str);
     let (bar, label, left) = match status.as_str() {
         "done" => (
-            view! { <progress max="100" value="100">"100%"</progress> }.into_any(),
+            html! { progress max="100" value="100" { "100%" } },
             "100% — done".to_owned(),
             format!("Time left: none, all {} records are copied.", users + orgs),
         ),
         "running" => (
-            view! { <progress>"running"</progress> }.into_any(),
+            html! { progress { "running" } },
             "running".to_owned(),
             "The time left shows once the total is known: the auth server's export does not \
              say how many users and organizations there are, only the last page tells."
                 .to_owned(),
         ),
         "failed" => (
-            view! { <progress max="100" value="0">"failed"</progress> }.into_any(),
+            html! { progress max="100" value="0" { "failed" } },
             "failed".to_owned(),
             "Time left: none, the backfill stopped (run it again).".to_owned(),
         ),
         _ => (
-            view! { <progress max="100" value="0">"not started"</progress> }.into_any(),
+            html! { progress max="100" value="0" { "not started" } },
             "not started".to_owned(),
             String::new(),
         ),
     };
-    view! {
-        <section class="card backfill" data-status=status.clone()>
-            <h2>"Backfill"</h2>
-            {bar}
-            <p class="progress-label">{label}</p>
-            <p>
-                <strong class="users-done">{users.to_string()}</strong> " users, "
-                <strong class="orgs-done">{orgs.to_string()}</strong> " organizations copied · "
-                {format!("{rate:.1} records/s")}
-            </p>
-            <p class="time-left">{left}</p>
-            {error}
-        </section>
+    html! {
+        section class="card backfill" data-status=(status) {
+            h2 { "Backfill" }
+            (bar)
+            p.progress-label { (label) }
+            p {
+                strong.users-done { (users) } " users, "
+                strong.orgs-done { (orgs) } " organizations copied · "
+                (format!("{rate:.1} records/s"))
+            }
+            p.time-left { (left) }
+            @if let Some(e) = error {
+                p.error { "Last error: " (e) }
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::backfill_view;
-    use leptos::prelude::*;
     use serde_json::{Value, json};
 
     fn render(p: &Value) -> String {
-        Owner::new().with(|| backfill_view(p, 20_000).to_html())
+        backfill_view(p, 20_000).into_string()
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use leptos::prelude::*;
+use maud::html;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
@@ -46,73 +46,65 @@ fn oauth_origin(state: &AppState) -> Option<String> {
 
 fn login_page(state: &AppState, csrf: &str, error: Option<String>) -> String {
     let oauth = state.config.attio_client_id.is_some();
-    let error = error.map(|e| {
-        view! {
-            <p class="error" role="alert">
-                {e}
-            </p>
+    let error = html! {
+        @if let Some(e) = error {
+            p.error role="alert" { (e) }
         }
-    });
-    let scopes = REQUIRED_SCOPES
-        .iter()
-        .map(|s| view! { <li><code>{*s}</code></li> })
-        .collect::<Vec<_>>();
+    };
     let body = if oauth {
-        view! {
-            <section class="card">
-                <h2>"Sign in with Attio"</h2>
-                <p>
+        html! {
+            section.card {
+                h2 { "Sign in with Attio" }
+                p {
                     "You will be asked in Attio to allow the app into your workspace. This console then shows only that workspace's installation."
-                </p>
-                {error}
-                <form method="post" action="/console/login/oauth">
-                    {view::csrf_field(csrf)}
-                    <button type="submit">"Sign in with Attio"</button>
-                </form>
-            </section>
+                }
+                (error)
+                form method="post" action="/console/login/oauth" {
+                    (view::csrf_field(csrf))
+                    button type="submit" { "Sign in with Attio" }
+                }
+            }
         }
-        .into_any()
     } else {
-        view! {
-            <section class="card">
-                <h2>"Sign in with an Attio API token"</h2>
-                <p>
+        html! {
+            section.card {
+                h2 { "Sign in with an Attio API token" }
+                p {
                     "This backend has no Attio OAuth app configured, so it works with an access token of your workspace."
-                </p>
-                <ol class="steps">
-                    <li>
-                        "In Attio, open " <strong>"Workspace settings → Developers"</strong>
+                }
+                ol.steps {
+                    li {
+                        "In Attio, open " strong { "Workspace settings → Developers" }
                         " and create an integration (or open yours)."
-                    </li>
-                    <li>"Give its access token these scopes:" <ul>{scopes}</ul></li>
-                    <li>
-                        "Also " <code>"user_management:read"</code>
+                    }
+                    li {
+                        "Give its access token these scopes:"
+                        ul {
+                            @for s in REQUIRED_SCOPES {
+                                li { code { (s) } }
+                            }
+                        }
+                    }
+                    li {
+                        "Also " code { "user_management:read" }
                         ", so that the backend can name the member behind each action in the audit log."
-                    </li>
-                    <li>"Copy the access token and paste it here."</li>
-                </ol>
-                {error}
-                <form method="post" action="/console/login/token" class="generator">
-                    {view::csrf_field(csrf)}
-                    <div class="field">
-                        <label for="token">"Attio access token"</label>
-                        <input
-                            id="token"
-                            name="token"
-                            type="password"
-                            autocomplete="off"
-                            spellcheck="false"
-                            required
-                        />
-                        <p class="hint">
+                    }
+                    li { "Copy the access token and paste it here." }
+                }
+                (error)
+                form method="post" action="/console/login/token" class="generator" {
+                    (view::csrf_field(csrf))
+                    div.field {
+                        label for="token" { "Attio access token" }
+                        input id="token" name="token" type="password" autocomplete="off" spellcheck="false" required;
+                        p.hint {
                             "Kept encrypted in your session, and with the installation if you install."
-                        </p>
-                    </div>
-                    <button type="submit">"Sign in"</button>
-                </form>
-            </section>
+                        }
+                    }
+                    button type="submit" { "Sign in" }
+                }
+            }
         }
-        .into_any()
     };
     view::document(
         Frame {

@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use leptos::prelude::*;
+use maud::{Markup, html};
 use serde::Deserialize;
 use sqlx::Row as _;
 
@@ -146,7 +146,7 @@ fn page_of(
     user: &SignedIn,
     csrf: &str,
     refresh: Option<u32>,
-    body: impl IntoView + 'static,
+    body: Markup,
 ) -> Response {
     html(
         StatusCode::OK,
@@ -314,129 +314,113 @@ pub(super) async fn page(
     let older = (i64::try_from(entries.len()).unwrap_or(0) == PAGE)
         .then(|| entries.last().map(|e| e.id))
         .flatten()
-        .map(|before| {
-            let href = format!("?{}", audit_query(&filter, Some(before)));
-            view! { <a href=href>"Older entries →"</a> }
-        });
+        .map(|before| format!("?{}", audit_query(&filter, Some(before))));
     let csv = format!(
         "/console/installations/{}/audit.csv?{}",
         inst.id,
         audit_query(&filter, None)
     );
-    let rows = entries
-        .into_iter()
-        .map(|e| {
-            view! {
-                <tr>
-                    <td>{view::when(Some(e.at))}</td>
-                    <td>{e.actor}</td>
-                    <td><code>{e.action}</code></td>
-                    <td>{e.target}</td>
-                    <td>{e.reason}</td>
-                    <td>{e.result}</td>
-                </tr>
-            }
-        })
-        .collect::<Vec<_>>();
-    let dead_rows = dead
-        .into_iter()
-        .map(|d| {
-            let action = format!("/console/installations/{}/jobs/{}/retry", inst.id, d.id);
-            let csrf = csrf.clone();
-            view! {
-                <tr>
-                    <td><code>{d.kind}</code></td>
-                    <td>{d.ordering_key.unwrap_or_default()}</td>
-                    <td>{d.attempts.to_string()}</td>
-                    <td>{d.last_error.unwrap_or_default()}</td>
-                    <td>{view::when(Some(d.died_at))}</td>
-                    <td>
-                        <form method="post" action=action>
-                            {view::csrf_field(&csrf)}
-                            <button type="submit" class="small-button">"Retry"</button>
-                        </form>
-                    </td>
-                </tr>
-            }
-        })
-        .collect::<Vec<_>>();
     let connected = match times.app_connected_at {
         Some(at) => format!("connected since {}", view::when(Some(at))),
         None => "not connected yet".into(),
     };
-    let finish = format!("/console/installations/{}/finish", inst.id);
-    let backfill_action = format!("/console/installations/{}/backfill", inst.id);
-    let uninstall = format!("/console/installations/{}/uninstall", inst.id);
-    let rotate = rotate_section(&inst.id, &csrf, rotating);
+    let id = &inst.id;
     let lag = queue
         .lag_ms
         .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
         .unwrap_or_else(|| "none".into());
-    let (fa, fr, ft) = (
-        filter.action.clone(),
-        filter.actor.clone(),
-        filter.target.clone(),
-    );
-    let body = view! {
-        <section class="card">
-            <h2>"Overview"</h2>
-            <dl class="facts-list">
-                <dt>"Attio workspace"</dt>
-                <dd>{inst.workspace_name.clone().unwrap_or_else(|| inst.workspace_id.clone())}</dd>
-                <dt>"Auth server"</dt>
-                <dd><code>{inst.connection.url()}</code> " (" {inst.connection.protocol.as_str()} ")"</dd>
-                <dt>"Status"</dt>
-                <dd>{inst.status.clone()}</dd>
-                <dt>"Attio app"</dt>
-                <dd>{connected} " · " <a href=finish>"how to connect it"</a></dd>
-            </dl>
-        </section>
-        <section class="card" id="health">
-            <h2>"Health"</h2>
-            {view::lines(vec![ping])}
-            <dl class="facts-list">
-                <dt>"Last event from Attio"</dt>
-                <dd class="last-attio">{view::when(times.last_attio_event_at)}</dd>
-                <dt>"Last event from the auth server"</dt>
-                <dd class="last-plugin">{view::when(times.last_plugin_event_at)}</dd>
-                <dt>"Queue"</dt>
-                <dd class="queue">
-                    {format!("{} waiting, {} running, {} dead · oldest waiting: {lag}", queue.queued, queue.running, queue.dead)}
-                </dd>
-            </dl>
-            <h3>"Dead letters"</h3>
-            <table class="table">
-                <thead><tr><th>"Kind"</th><th>"Record"</th><th>"Attempts"</th><th>"Last error"</th><th>"Given up"</th><th></th></tr></thead>
-                <tbody>{dead_rows}</tbody>
-            </table>
-        </section>
-        <section class="card" id="audit">
-            <h2>"Audit log"</h2>
-            <form method="get" action="" class="filters">
-                <label>"Action " <input name="action" value=fa /></label>
-                <label>"Actor " <input name="actor" value=fr /></label>
-                <label>"Target " <input name="target" value=ft /></label>
-                <button type="submit">"Filter"</button>
-                <a href=csv>"Export CSV"</a>
-            </form>
-            <table class="table audit">
-                <thead><tr><th>"Time"</th><th>"Actor"</th><th>"Action"</th><th>"Target"</th><th>"Reason"</th><th>"Result"</th></tr></thead>
-                <tbody>{rows}</tbody>
-            </table>
-            {older}
-        </section>
-        {install::backfill_view(&progress, now)}
-        <section class="card">
-            <form method="post" action=backfill_action>
-                {view::csrf_field(&csrf)}
-                <button type="submit">"Run the backfill again"</button>
-            </form>
-        </section>
-        {rotate}
-        <section class="card">
-            <h2>"Uninstall"</h2>
-            <p><a href=uninstall>"Uninstall this installation…"</a></p>
-        </section>
+    let body = html! {
+        section.card {
+            h2 { "Overview" }
+            dl.facts-list {
+                dt { "Attio workspace" }
+                dd { (inst.workspace_name.as_deref().unwrap_or(&inst.workspace_id)) }
+                dt { "Auth server" }
+                dd { code { (inst.connection.url()) } " (" (inst.connection.protocol.as_str()) ")" }
+                dt { "Status" }
+                dd { (inst.status) }
+                dt { "Attio app" }
+                dd {
+                    (connected) " · "
+                    a href={ "/console/installations/" (id) "/finish" } { "how to connect it" }
+                }
+            }
+        }
+        section class="card" id="health" {
+            h2 { "Health" }
+            (view::lines(vec![ping]))
+            dl.facts-list {
+                dt { "Last event from Attio" }
+                dd.last-attio { (view::when(times.last_attio_event_at)) }
+                dt { "Last event from the auth server" }
+                dd.last-plugin { (view::when(times.last_plugin_event_at)) }
+                dt { "Queue" }
+                dd.queue {
+                    (format!("{} waiting, {} running, {} dead · oldest waiting: {lag}", queue.queued, queue.running, queue.dead))
+                }
+            }
+            h3 { "Dead letters" }
+            table.table {
+                thead { tr { th { "Kind" } th { "Record" } th { "Attempts" } th { "Last error" } th { "Given up" } th {} } }
+                tbody {
+                    @for d in dead {
+                        tr {
+                            td { code { (d.kind) } }
+                            td { (d.ordering_key.unwrap_or_default()) }
+                            td { (d.attempts) }
+                            td { (d.last_error.unwrap_or_default()) }
+                            td { (view::when(Some(d.died_at))) }
+                            td {
+                                form method="post" action={ "/console/installations/" (id) "/jobs/" (d.id) "/retry" } {
+                                    (view::csrf_field(&csrf))
+                                    button type="submit" class="small-button" { "Retry" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section class="card" id="audit" {
+            h2 { "Audit log" }
+            form method="get" action="" class="filters" {
+                label { "Action " input name="action" value=(filter.action); }
+                label { "Actor " input name="actor" value=(filter.actor); }
+                label { "Target " input name="target" value=(filter.target); }
+                button type="submit" { "Filter" }
+                a href=(csv) { "Export CSV" }
+            }
+            table class="table audit" {
+                thead { tr { th { "Time" } th { "Actor" } th { "Action" } th { "Target" } th { "Reason" } th { "Result" } } }
+                tbody {
+                    @for e in entries {
+                        tr {
+                            td { (view::when(Some(e.at))) }
+                            td { (e.actor) }
+                            td { code { (e.action) } }
+                            td { (e.target) }
+                            td { (e.reason) }
+                            td { (e.result) }
+                        }
+                    }
+                }
+            }
+            @if let Some(href) = older {
+                a href=(href) { "Older entries →" }
+            }
+        }
+        (install::backfill_view(&progress, now))
+        section.card {
+            form method="post" action={ "/console/installations/" (id) "/backfill" } {
+                (view::csrf_field(&csrf))
+                button type="submit" { "Run the backfill again" }
+            }
+        }
+        (rotate_section(id, &csrf, rotating))
+        section.card {
+            h2 { "Uninstall" }
+            p { a href={ "/console/installations/" (id) "/uninstall" } { "Uninstall this installation…" } }
+        }
     };
     Ok(page_of("Installation", &user, &csrf, None, body))
 }
@@ -450,38 +434,29 @@ pub(super) async fn finish(g: Granted) -> Result<Response, PageError> {
         csrf,
     } = g;
     let times = health::times(console.state(), &inst.id).await?;
-    let back = format!("/console/installations/{}", inst.id);
-    let (status, refresh) = match times.app_connected_at {
-        Some(at) => (
-            view! {
-                <p class="result connected" role="status">
-                    "✔ The Attio app is connected (its first check arrived " {view::when(Some(at))} ")."
-                </p>
+    let refresh = times.app_connected_at.is_none().then_some(3);
+    let body = html! {
+        section.card {
+            h2 { span.step { "3" } "Paste the same string in the Attio app" }
+            ol.steps {
+                li { "In Attio, open " strong { "Workspace settings → Apps" } " and open the Better Auth app." }
+                li { "Under " strong { "Connection" } ", paste the same connection string you installed with, and save." }
+                li { "The app checks the connection; this page shows when it arrived." }
             }
-            .into_any(),
-            None,
-        ),
-        None => (
-            view! {
-                <p class="waiting" role="status">
-                    "Waiting for the Attio app's first connection check… (this page refreshes itself)"
-                </p>
+            @match times.app_connected_at {
+                Some(at) => {
+                    p class="result connected" role="status" {
+                        "✔ The Attio app is connected (its first check arrived " (view::when(Some(at))) ")."
+                    }
+                }
+                None => {
+                    p.waiting role="status" {
+                        "Waiting for the Attio app's first connection check… (this page refreshes itself)"
+                    }
+                }
             }
-            .into_any(),
-            Some(3),
-        ),
-    };
-    let body = view! {
-        <section class="card">
-            <h2><span class="step">"3"</span> "Paste the same string in the Attio app"</h2>
-            <ol class="steps">
-                <li>"In Attio, open " <strong>"Workspace settings → Apps"</strong> " and open the Better Auth app."</li>
-                <li>"Under " <strong>"Connection"</strong> ", paste the same connection string you installed with, and save."</li>
-                <li>"The app checks the connection; this page shows when it arrived."</li>
-            </ol>
-            {status}
-            <p><a href=back>"Open the installation"</a></p>
-        </section>
+            p { a href={ "/console/installations/" (inst.id) } { "Open the installation" } }
+        }
     };
     Ok(page_of(
         "Connect the Attio app",
@@ -559,10 +534,9 @@ pub(super) async fn backfill_page(g: Granted) -> Result<Response, PageError> {
     } = g;
     let p = crate::backfill::progress(console.state(), &inst.id).await?;
     let running = p.get("status").and_then(serde_json::Value::as_str) == Some("running");
-    let back = format!("/console/installations/{}", inst.id);
-    let body = view! {
-        {install::backfill_view(&p, now_ms())}
-        <p><a href=back>"Back to the installation"</a></p>
+    let body = html! {
+        (install::backfill_view(&p, now_ms()))
+        p { a href={ "/console/installations/" (inst.id) } { "Back to the installation" } }
     };
     Ok(page_of(
         "Backfill",
@@ -604,29 +578,28 @@ pub(super) async fn uninstall_page(g: Granted) -> Result<Response, PageError> {
     let Granted {
         user, inst, csrf, ..
     } = g;
-    let action = format!("/console/installations/{}/uninstall", inst.id);
     let back = format!("/console/installations/{}", inst.id);
-    let body = view! {
-        <section class="card">
-            <h2>"Uninstall?"</h2>
-            <p>"Removed:"</p>
-            <ul>
-                <li>"the link with your auth server (it stops sending changes here);"</li>
-                <li>"the Attio webhook (Attio stops sending changes here);"</li>
-                <li>"this installation, its audit log, its queue and its record links, here."</li>
-            </ul>
-            <p>"Kept:"</p>
-            <ul>
-                <li>"every Attio record and attribute the sync wrote (Attio cannot delete attributes; archive them in Attio if you want);"</li>
-                <li>"every user and organization on your auth server;"</li>
-                <li>"the Attio app itself: remove it under Workspace settings → Apps."</li>
-            </ul>
-            <form method="post" action=action>
-                {view::csrf_field(&csrf)}
-                <button type="submit" class="danger">"Uninstall"</button>
-            </form>
-            <p><a href=back>"Cancel"</a></p>
-        </section>
+    let body = html! {
+        section.card {
+            h2 { "Uninstall?" }
+            p { "Removed:" }
+            ul {
+                li { "the link with your auth server (it stops sending changes here);" }
+                li { "the Attio webhook (Attio stops sending changes here);" }
+                li { "this installation, its audit log, its queue and its record links, here." }
+            }
+            p { "Kept:" }
+            ul {
+                li { "every Attio record and attribute the sync wrote (Attio cannot delete attributes; archive them in Attio if you want);" }
+                li { "every user and organization on your auth server;" }
+                li { "the Attio app itself: remove it under Workspace settings → Apps." }
+            }
+            form method="post" action={ (back) "/uninstall" } {
+                (view::csrf_field(&csrf))
+                button type="submit" class="danger" { "Uninstall" }
+            }
+            p { a href=(back) { "Cancel" } }
+        }
     };
     Ok(page_of("Uninstall", &user, &csrf, None, body))
 }
@@ -641,57 +614,47 @@ pub(super) async fn uninstall(
     }): Posted,
 ) -> Result<Response, PageError> {
     let warnings = installations::uninstall(console.state(), &inst).await?;
-    let warnings = warnings
-        .into_iter()
-        .map(|w| view! { <li>{w}</li> })
-        .collect::<Vec<_>>();
-    let body = view! {
-        <section class="card">
-            <p class="result" role="status">"Uninstalled."</p>
-            <ul class="warnings">{warnings}</ul>
-            <p><a href="/console/install">"Install again"</a></p>
-        </section>
+    let body = html! {
+        section.card {
+            p.result role="status" { "Uninstalled." }
+            ul.warnings {
+                @for w in warnings {
+                    li { (w) }
+                }
+            }
+            p { a href="/console/install" { "Install again" } }
+        }
     };
     Ok(page_of("Uninstalled", &user, &csrf, None, body))
 }
 
-fn rotate_section(id: &str, csrf: &str, rotating: bool) -> impl IntoView + use<> {
+fn rotate_section(id: &str, csrf: &str, rotating: bool) -> Markup {
     let rotate = format!("/console/installations/{id}/rotate");
-    let check = format!("/console/installations/{id}/rotate/check");
-    let csrf = csrf.to_owned();
-    let body = if rotating {
-        let csrf2 = csrf.clone();
-        view! {
-            <p class="warn">
-                "A rotation is running: calls signed with the old or the new secret are both accepted until the auth server has the new one."
-            </p>
-            <form method="post" action=check class="inline">
-                {view::csrf_field(&csrf)}
-                <button type="submit">"Check the auth server now"</button>
-            </form>
-            <form method="post" action=rotate class="inline">
-                {view::csrf_field(&csrf2)}
-                <button type="submit" class="link">"Show the new string again"</button>
-            </form>
+    html! {
+        section class="card" id="rotate" {
+            h2 { "Rotate the secret" }
+            @if rotating {
+                p.warn {
+                    "A rotation is running: calls signed with the old or the new secret are both accepted until the auth server has the new one."
+                }
+                form method="post" action={ (rotate) "/check" } class="inline" {
+                    (view::csrf_field(csrf))
+                    button type="submit" { "Check the auth server now" }
+                }
+                form method="post" action=(rotate) class="inline" {
+                    (view::csrf_field(csrf))
+                    button type="submit" class="link" { "Show the new string again" }
+                }
+            } @else {
+                p {
+                    "Makes a new whsec_ secret for the same auth server. The old one keeps working until the auth server has the new one."
+                }
+                form method="post" action=(rotate) {
+                    (view::csrf_field(csrf))
+                    button type="submit" { "Rotate the secret" }
+                }
+            }
         }
-        .into_any()
-    } else {
-        view! {
-            <p>
-                "Makes a new whsec_ secret for the same auth server. The old one keeps working until the auth server has the new one."
-            </p>
-            <form method="post" action=rotate>
-                {view::csrf_field(&csrf)}
-                <button type="submit">"Rotate the secret"</button>
-            </form>
-        }
-        .into_any()
-    };
-    view! {
-        <section class="card" id="rotate">
-            <h2>"Rotate the secret"</h2>
-            {body}
-        </section>
     }
 }
 
@@ -714,30 +677,29 @@ pub(super) async fn rotate(Posted(g): Posted) -> Result<Response, PageError> {
         "ATTIO_SECRET={}",
         secrecy::ExposeSecret::expose_secret(next.secret())
     );
-    let check = format!("/console/installations/{}/rotate/check", inst.id);
     let back = format!("/console/installations/{}", inst.id);
-    let body = view! {
-        <section class="card result">
-            <h2>"The new connection string"</h2>
-            <div class="field">
-                <label for="new-connection">"Connection string"</label>
-                <textarea id="new-connection" readonly rows="3">{encoded}</textarea>
-            </div>
-            <div class="field">
-                <label for="new-secret">"For the auth server"</label>
-                <textarea id="new-secret" readonly rows="2">{secret_line}</textarea>
-            </div>
-            <ol class="steps">
-                <li>"In Attio, Workspace settings → Apps → the Better Auth app → " <strong>"Connection"</strong> ": paste the new string and save."</li>
-                <li>"On the auth server, set " <code>"ATTIO_SECRET"</code> " to the new secret and redeploy."</li>
-                <li>"Come back and check: once the auth server answers with the new secret, the old one stops working. The Attio app's next connection check does the same."</li>
-            </ol>
-            <form method="post" action=check>
-                {view::csrf_field(&csrf)}
-                <button type="submit">"Check the auth server now"</button>
-            </form>
-            <p><a href=back>"Back to the installation"</a></p>
-        </section>
+    let body = html! {
+        section class="card result" {
+            h2 { "The new connection string" }
+            div.field {
+                label for="new-connection" { "Connection string" }
+                textarea id="new-connection" readonly rows="3" { (encoded) }
+            }
+            div.field {
+                label for="new-secret" { "For the auth server" }
+                textarea id="new-secret" readonly rows="2" { (secret_line) }
+            }
+            ol.steps {
+                li { "In Attio, Workspace settings → Apps → the Better Auth app → " strong { "Connection" } ": paste the new string and save." }
+                li { "On the auth server, set " code { "ATTIO_SECRET" } " to the new secret and redeploy." }
+                li { "Come back and check: once the auth server answers with the new secret, the old one stops working. The Attio app's next connection check does the same." }
+            }
+            form method="post" action={ (back) "/rotate/check" } {
+                (view::csrf_field(&csrf))
+                button type="submit" { "Check the auth server now" }
+            }
+            p { a href=(back) { "Back to the installation" } }
+        }
     };
     Ok(page_of("Rotate the secret", &user, &csrf, None, body))
 }
@@ -763,11 +725,11 @@ pub(super) async fn rotate_check(Posted(g): Posted) -> Result<Response, PageErro
     } else {
         "The auth server does not answer with the new secret yet: set ATTIO_SECRET, redeploy, and check again. Both secrets stay accepted until then."
     };
-    let body = view! {
-        <section class="card">
-            <p class="result rotation" role="status">{message}</p>
-            <p><a href=back>"Back to the installation"</a></p>
-        </section>
+    let body = html! {
+        section.card {
+            p class="result rotation" role="status" { (message) }
+            p { a href=(back) { "Back to the installation" } }
+        }
     };
     Ok(page_of("Rotate the secret", &user, &csrf, None, body))
 }

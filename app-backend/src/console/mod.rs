@@ -2,7 +2,7 @@
 //! connection string, follow the backfill, and look after an installation (health, audit
 //! log, backfill, uninstall).
 //!
-//! Pages are rendered on the server with Leptos' `view!` to a string (no WASM: every form is
+//! Pages are rendered on the server with maud's `html!` to a string (no WASM: every form is
 //! a plain form POST, progress pages refresh themselves with `<meta http-equiv=refresh>`).
 //! The browser session lives in the same tower-sessions store as the OAuth install flow
 //! (the backend's own database) under its own cookie `attio_auth_console` (HttpOnly,

@@ -1,8 +1,9 @@
-//! The console's page frame and shared pieces, rendered with Leptos' `view!` on the server.
-//! Text and attribute values are escaped by Leptos.
+//! The console's page frame and shared pieces, rendered with maud's `html!` on the server.
+//! Text and attribute values are escaped by maud (`&`, `<`, `>`, `"`); only [`Markup`] made
+//! by `html!` is inserted as it is.
 
 use axum::http::StatusCode;
-use leptos::prelude::*;
+use maud::{DOCTYPE, Markup, html};
 
 use super::session::SignedIn;
 
@@ -20,73 +21,53 @@ pub(super) struct Frame<'a> {
 }
 
 /// A whole HTML document around `content`.
-pub(super) fn document(frame: Frame<'_>, content: impl IntoView + 'static) -> String {
-    let title = frame.title.to_owned();
-    let head_title = format!("{title} · attio-auth console");
-    let refresh = frame
-        .refresh
-        .map(|s| view! { <meta http-equiv="refresh" content=s.to_string() /> });
-    let who = match (frame.user, frame.csrf) {
-        (Some(user), Some(csrf)) => Some({
-            let who = user.who();
-            let ws = user.workspace_label();
-            let csrf = csrf.to_owned();
-            view! {
-                <span class="tag who">
-                    {who} " · " <strong>{ws}</strong>
-                </span>
-                <form method="post" action="/console/logout" class="inline">
-                    <input type="hidden" name="csrf" value=csrf />
-                    <button type="submit" class="link">
-                        "Sign out"
-                    </button>
-                </form>
+pub(super) fn document(frame: Frame<'_>, content: Markup) -> String {
+    let title = frame.title;
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                @if let Some(s) = frame.refresh {
+                    meta http-equiv="refresh" content=(s);
+                }
+                title { (title) " · attio-auth console" }
+                link rel="stylesheet" href="/console/style.css";
+                link rel="icon" href="/console/favicon.svg" type="image/svg+xml";
             }
-        }),
-        _ => None,
-    };
-    let owner = Owner::new();
-    let body = owner.with(move || {
-        view! {
-            <html lang="en">
-                <head>
-                    <meta charset="utf-8" />
-                    <meta name="viewport" content="width=device-width, initial-scale=1" />
-                    <meta name="color-scheme" content="light dark" />
-                    {refresh}
-                    <title>{head_title}</title>
-                    <link rel="stylesheet" href="/console/style.css" />
-                    <link rel="icon" href="/console/favicon.svg" type="image/svg+xml" />
-                </head>
-                <body>
-                    <header class="top">
-                        <div class="wrap top-inner">
-                            <a class="brand" href="/console">
-                                <span class="mark" aria-hidden="true">
-                                    "⇄"
-                                </span>
-                                "attio-auth"
-                            </a>
-                            <span class="tag">"Console"</span>
-                            {who}
-                        </div>
-                    </header>
-                    <main class="wrap">
-                        <h1>{title}</h1>
-                        {content}
-                    </main>
-                </body>
-            </html>
+            body {
+                header.top {
+                    div class="wrap top-inner" {
+                        a.brand href="/console" {
+                            span.mark aria-hidden="true" { "⇄" }
+                            "attio-auth"
+                        }
+                        span.tag { "Console" }
+                        @if let (Some(user), Some(csrf)) = (frame.user, frame.csrf) {
+                            span class="tag who" {
+                                (user.who()) " · " strong { (user.workspace_label()) }
+                            }
+                            form method="post" action="/console/logout" class="inline" {
+                                (csrf_field(csrf))
+                                button type="submit" class="link" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main.wrap {
+                    h1 { (title) }
+                    (content)
+                }
+            }
         }
-        .to_html()
-    });
-    format!("<!DOCTYPE html>{body}")
+    }
+    .into_string()
 }
 
 /// The page of a refused or failed request.
 pub(super) fn error_page(status: StatusCode, code: &str, message: &str) -> String {
-    let message = message.to_owned();
-    let code = code.to_owned();
     let title = match status.as_u16() {
         403 => "Not allowed",
         404 => "Not found",
@@ -98,16 +79,12 @@ pub(super) fn error_page(status: StatusCode, code: &str, message: &str) -> Strin
             title,
             ..Frame::default()
         },
-        view! {
-            <section class="card">
-                <p class="error" role="alert">
-                    {message}
-                </p>
-                <p class="small">"Code: " <code>{code}</code></p>
-                <p>
-                    <a href="/console">"Back to the console"</a>
-                </p>
-            </section>
+        html! {
+            section.card {
+                p.error role="alert" { (message) }
+                p.small { "Code: " code { (code) } }
+                p { a href="/console" { "Back to the console" } }
+            }
         },
     )
 }
@@ -126,39 +103,35 @@ pub struct Line {
 }
 
 /// A list of [`Line`]s.
-pub(super) fn lines(items: Vec<Line>) -> impl IntoView {
-    let items = items
-        .into_iter()
-        .map(|l| {
-            let mark = match l.outcome {
-                "pass" => "✔ pass",
-                "fail" => "✘ fail",
-                "warn" => "! note",
-                _ => "… running",
-            };
-            let class = format!("check {}", l.outcome);
-            let fix = l
-                .fix
-                .map(|f| view! { <p class="fix">"What to do: " {f}</p> });
-            view! {
-                <li class=class>
-                    <span class="mark-outcome">{mark}</span>
-                    <div>
-                        <strong>{l.title}</strong>
-                        <p class="detail">{l.detail}</p>
-                        {fix}
-                    </div>
-                </li>
+pub(super) fn lines(items: Vec<Line>) -> Markup {
+    html! {
+        ul.checks {
+            @for l in items {
+                li class={ "check " (l.outcome) } {
+                    span.mark-outcome {
+                        (match l.outcome {
+                            "pass" => "✔ pass",
+                            "fail" => "✘ fail",
+                            "warn" => "! note",
+                            _ => "… running",
+                        })
+                    }
+                    div {
+                        strong { (l.title) }
+                        p.detail { (l.detail) }
+                        @if let Some(f) = l.fix {
+                            p.fix { "What to do: " (f) }
+                        }
+                    }
+                }
             }
-        })
-        .collect::<Vec<_>>();
-    view! { <ul class="checks">{items}</ul> }
+        }
+    }
 }
 
 /// A hidden CSRF field.
-pub(super) fn csrf_field(csrf: &str) -> impl IntoView + use<> {
-    let csrf = csrf.to_owned();
-    view! { <input type="hidden" name="csrf" value=csrf /> }
+pub(super) fn csrf_field(csrf: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(csrf); }
 }
 
 /// A unix-ms time as `YYYY-MM-DD HH:MM:SS UTC`, or "never" (no date crate: the civil date
