@@ -318,3 +318,65 @@ fn container_files_match_the_binary() {
         );
     }
 }
+
+/// The crates named under `package` in `cargo tree -e normal` (what its binary links).
+fn normal_dependencies(package: &str) -> Vec<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}", "-p", package, "--manifest-path"])
+        .arg(&manifest)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<String> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert!(names.iter().any(|n| n == package), "{tree}");
+    names
+}
+
+/// What ships is what CI builds: the backend links no demo (sandbox, demo auth server,
+/// argon2) and no Leptos (the console renders with maud), and the plugin a customer
+/// installs no argon2. A dependency added carelessly (a feature, a dev-dependency moved to
+/// normal) fails here instead of growing the image and the release build.
+#[test]
+fn the_shipped_backend_and_plugin_link_no_demo_code() {
+    let backend = normal_dependencies("attio-auth-backend");
+    for unwanted in [
+        "attio-sandbox",
+        "attio-auth-demo",
+        "argon2",
+        "leptos",
+        "tachys",
+        "web-sys",
+    ] {
+        assert!(
+            !backend.iter().any(|n| n == unwanted),
+            "attio-auth-backend links {unwanted}"
+        );
+    }
+    let plugin = normal_dependencies("attio-auth-plugin");
+    for unwanted in ["argon2", "attio-auth-demo", "attio-sandbox", "leptos"] {
+        assert!(
+            !plugin.iter().any(|n| n == unwanted),
+            "attio-auth-plugin links {unwanted}"
+        );
+    }
+}
