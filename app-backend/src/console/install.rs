@@ -24,7 +24,7 @@ use crate::installations::Installation;
 
 use super::session::{Console, SignedIn};
 use super::view::{self, Frame, Line};
-use super::{PageError, checks, html};
+use super::{PageError, checks, page_response};
 
 /// Session key of the checked string waiting for the confirmation.
 const PENDING: &str = "console.pending";
@@ -101,7 +101,7 @@ pub(super) async fn page(console: Console) -> Result<Response, PageError> {
             (install_form(&csrf))
         }
     };
-    Ok(html(
+    Ok(page_response(
         StatusCode::OK,
         view::document(
             Frame {
@@ -192,7 +192,7 @@ pub(super) async fn check(
         }
         (next)
     };
-    Ok(html(
+    Ok(page_response(
         status,
         view::document(
             Frame {
@@ -349,7 +349,7 @@ pub(super) async fn progress(
         @if let Some(b) = backfill { (b) }
         @if let Some(n) = next { (n) }
     };
-    Ok(html(
+    Ok(page_response(
         StatusCode::OK,
         view::document(
             Frame {

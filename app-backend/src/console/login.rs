@@ -21,7 +21,7 @@ use crate::state::AppState;
 
 use super::session::{Console, SignedIn, random_hex};
 use super::view::{self, Frame};
-use super::{PageError, html};
+use super::{PageError, page_response};
 
 /// Session key of a started sign-in.
 const LOGIN: &str = "console.login";
@@ -122,7 +122,7 @@ pub(super) async fn page(console: Console) -> Result<Response, PageError> {
     }
     let csrf = console.csrf().await?;
     let state = console.state();
-    Ok(html(
+    Ok(page_response(
         StatusCode::OK,
         login_page(state, &csrf, None),
         oauth_origin(state).as_deref(),
@@ -319,7 +319,7 @@ pub(super) async fn token(
     let token = form.token.trim().to_owned();
     let csrf = console.csrf().await?;
     if token.is_empty() {
-        return Ok(html(
+        return Ok(page_response(
             StatusCode::BAD_REQUEST,
             login_page(&state, &csrf, Some("Paste an Attio access token.".into())),
             None,
@@ -332,7 +332,11 @@ pub(super) async fn token(
             if status.is_server_error() {
                 return Err(PageError(e));
             }
-            return Ok(html(status, login_page(&state, &csrf, Some(message)), None));
+            return Ok(page_response(
+                status,
+                login_page(&state, &csrf, Some(message)),
+                None,
+            ));
         }
     };
     let user = SignedIn {

@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 use super::session::{Console, SignedIn};
 use super::view::{self, Frame};
-use super::{PageError, checks, health, html, install, not_found, rotation};
+use super::{PageError, checks, health, install, not_found, page_response, rotation};
 
 /// The installation in the path (`{id}`).
 #[derive(Deserialize)]
@@ -148,7 +148,7 @@ fn page_of(
     refresh: Option<u32>,
     body: Markup,
 ) -> Response {
-    html(
+    page_response(
         StatusCode::OK,
         view::document(
             Frame {
@@ -324,7 +324,7 @@ pub(super) async fn page(
         Some(at) => format!("connected since {}", view::when(Some(at))),
         None => "not connected yet".into(),
     };
-    let id = &inst.id;
+    let base = format!("/console/installations/{}", inst.id);
     let lag = queue
         .lag_ms
         .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
@@ -342,7 +342,7 @@ pub(super) async fn page(
                 dt { "Attio app" }
                 dd {
                     (connected) " · "
-                    a href={ "/console/installations/" (id) "/finish" } { "how to connect it" }
+                    a href={ (base) "/finish" } { "how to connect it" }
                 }
             }
         }
@@ -371,7 +371,7 @@ pub(super) async fn page(
                             td { (d.last_error.unwrap_or_default()) }
                             td { (view::when(Some(d.died_at))) }
                             td {
-                                form method="post" action={ "/console/installations/" (id) "/jobs/" (d.id) "/retry" } {
+                                form method="post" action={ (base) "/jobs/" (d.id) "/retry" } {
                                     (view::csrf_field(&csrf))
                                     button type="submit" class="small-button" { "Retry" }
                                 }
@@ -411,15 +411,15 @@ pub(super) async fn page(
         }
         (install::backfill_view(&progress, now))
         section.card {
-            form method="post" action={ "/console/installations/" (id) "/backfill" } {
+            form method="post" action={ (base) "/backfill" } {
                 (view::csrf_field(&csrf))
                 button type="submit" { "Run the backfill again" }
             }
         }
-        (rotate_section(id, &csrf, rotating))
+        (rotate_section(&inst.id, &csrf, rotating))
         section.card {
             h2 { "Uninstall" }
-            p { a href={ "/console/installations/" (id) "/uninstall" } { "Uninstall this installation…" } }
+            p { a href={ (base) "/uninstall" } { "Uninstall this installation…" } }
         }
     };
     Ok(page_of("Installation", &user, &csrf, None, body))

@@ -159,7 +159,7 @@ fn csp(attio_oauth_origin: Option<&str>) -> String {
 }
 
 /// A console page: never cached (it shows a workspace's data), never framed.
-fn html(status: StatusCode, body: String, form_origin: Option<&str>) -> Response {
+fn page_response(status: StatusCode, body: String, form_origin: Option<&str>) -> Response {
     let csp = HeaderValue::from_str(&csp(form_origin))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
     (
@@ -207,7 +207,7 @@ impl IntoResponse for PageError {
         } else {
             tracing::info!(error = %self.0, status = status.as_u16(), "console request refused");
         }
-        html(status, view::error_page(status, &code, &message), None)
+        page_response(status, view::error_page(status, &code, &message), None)
     }
 }
 
